@@ -1,0 +1,131 @@
+//! Automations (cron-scheduled prompts) and the record of each fire.
+
+use super::{CronExpr, TimeZoneName, Timestamp};
+use crate::error::Error;
+use crate::ids::{AccountId, AutomationId, ChatId, RunId};
+use serde::{Deserialize, Serialize};
+
+pub const MAX_PROMPT_CHARS: usize = 20_000;
+
+/// 1–100 characters, any text without control characters.
+pub fn validate_title(field: &str, s: &str) -> Result<String, Error> {
+    let t = s.trim();
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+        Err(Error::invalid(
+            field,
+            "must be 1-100 characters without control characters",
+        ))
+    } else {
+        Ok(t.to_owned())
+    }
+}
+
+pub fn validate_prompt(field: &str, s: &str) -> Result<String, Error> {
+    if s.trim().is_empty() {
+        Err(Error::invalid(field, "must not be empty"))
+    } else if s.chars().count() > MAX_PROMPT_CHARS {
+        Err(Error::invalid(
+            field,
+            format!("must be at most {MAX_PROMPT_CHARS} characters"),
+        ))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Automation {
+    pub id: AutomationId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub prompt: String,
+    pub cron: CronExpr,
+    pub timezone: TimeZoneName,
+    pub enabled: bool,
+    /// The next fire; `None` while disabled.
+    pub next_run_at: Option<Timestamp>,
+    /// The automation's own chat thread, where every fire runs.
+    pub chat_id: ChatId,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Automation {
+    /// The fire after `after`, or `None` when disabled.
+    pub fn compute_next(&self, after: Timestamp) -> Option<Timestamp> {
+        if self.enabled {
+            self.cron
+                .next_after(after, self.timezone.tz())
+                .map(super::ts)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// Why a run exists: the schedule or a manual `POST .../run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunTrigger {
+    Schedule,
+    Manual,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        if s == "manual" {
+            Self::Manual
+        } else {
+            Self::Schedule
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomationRun {
+    pub id: RunId,
+    pub automation_id: AutomationId,
+    pub account_id: AccountId,
+    pub trigger: RunTrigger,
+    pub status: RunStatus,
+    /// The schedule slot this run is for; unique per automation for scheduled runs, so a
+    /// slot enqueued twice (crash, redelivery) still runs once.
+    pub scheduled_for: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub chat_id: Option<ChatId>,
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+}

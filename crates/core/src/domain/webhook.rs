@@ -1,0 +1,105 @@
+//! Webhooks (inbound HTTP triggers) and the record of each delivery.
+
+use super::Timestamp;
+use crate::error::Error;
+use crate::ids::{AccountId, ChatId, DeliveryId, WebhookId};
+use rand::distributions::{Alphanumeric, DistString};
+use serde::{Deserialize, Serialize};
+
+pub const PAYLOAD_PLACEHOLDER: &str = "{{payload}}";
+/// Largest accepted trigger body.
+pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024;
+
+pub fn validate_template(s: &str) -> Result<String, Error> {
+    let s = super::validate_prompt("promptTemplate", s)?;
+    if s.contains(PAYLOAD_PLACEHOLDER) {
+        Ok(s)
+    } else {
+        Err(Error::invalid(
+            "promptTemplate",
+            "must contain {{payload}} where the request body goes",
+        ))
+    }
+}
+
+/// `whk_` + 40 random alphanumerics: the credential embedded in the trigger URL.
+pub fn mint_webhook_token() -> String {
+    format!(
+        "whk_{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 40)
+    )
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub prompt_template: String,
+    pub token: String,
+    pub enabled: bool,
+    pub chat_id: ChatId,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Webhook {
+    /// Every `{{payload}}` replaced by the raw body.
+    pub fn render(&self, payload: &str) -> String {
+        self.prompt_template.replace(PAYLOAD_PLACEHOLDER, payload)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub account_id: AccountId,
+    pub status: DeliveryStatus,
+    /// The raw request body (UTF-8, at most 10 KiB).
+    pub payload: String,
+    /// Idempotency-Key or provider delivery id; a repeat returns this delivery.
+    pub dedup_key: Option<String>,
+    pub received_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub chat_id: Option<ChatId>,
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_needs_the_placeholder() {
+        assert!(validate_template("Summarise {{payload}}").is_ok());
+        assert!(validate_template("Summarise").is_err());
+    }
+}

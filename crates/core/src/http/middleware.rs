@@ -1,0 +1,154 @@
+//! Cross-cutting request handling: API-key authentication and `Idempotency-Key` replay.
+
+use super::error::{ApiError, ApiResult};
+use crate::ports::{IdempotencyBegin, StoredResponse};
+use crate::services::{Caller, Platform};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+/// Resolves `Authorization: Bearer ck_live_...` to a [`Caller`] in the request extensions.
+/// No caching: a revoked key fails on its very next request.
+pub async fn authenticate(
+    State(platform): State<Platform>,
+    mut req: Request,
+    next: Next,
+) -> ApiResult<Response> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let caller = platform.authenticate(bearer).await?;
+    tracing::Span::current().record("account", caller.account.id.as_str());
+    req.extensions_mut().insert(caller);
+    Ok(next.run(req).await)
+}
+
+const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Largest response kept for replay.
+const MAX_STORED_RESPONSE: usize = 1024 * 1024;
+
+/// Replays the first response for a repeated `Idempotency-Key` (same account, same request);
+/// a different request under the same key is a 409, as is one still in flight.
+pub async fn idempotency(
+    State(platform): State<Platform>,
+    req: Request,
+    next: Next,
+) -> ApiResult<Response> {
+    let is_write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let Some(key) = req.headers().get(IDEMPOTENCY_HEADER).filter(|_| is_write) else {
+        return Ok(next.run(req).await);
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()))
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 1-255 visible ASCII characters")
+        })?
+        .to_owned();
+    let caller = req.extensions().get::<Caller>().cloned().ok_or_else(|| {
+        ApiError::from(crate::error::Error::Unexpected(anyhow::anyhow!(
+            "idempotency layer runs before authentication"
+        )))
+    })?;
+    let account = caller.account.id;
+
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, super::extract::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body too large",
+            )
+        })?;
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(b" ");
+    hasher.update(parts.uri.path());
+    hasher.update(b"?");
+    hasher.update(parts.uri.query().unwrap_or_default());
+    hasher.update(b"\n");
+    hasher.update(&bytes);
+    let fingerprint = hex::encode(hasher.finalize());
+
+    let now = platform.clock.now();
+    match platform
+        .store
+        .idempotency_begin(&account, &key, &fingerprint, now)
+        .await
+        .map_err(crate::error::Error::from)?
+    {
+        IdempotencyBegin::Started => {}
+        IdempotencyBegin::Completed(stored) => return Ok(replay(stored)),
+        IdempotencyBegin::InProgress => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "a request with this Idempotency-Key is still in progress",
+            ))
+        }
+        IdempotencyBegin::Mismatch => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "this Idempotency-Key was already used with a different request",
+            ))
+        }
+    }
+
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_STORED_RESPONSE).await {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = platform.store.idempotency_release(&account, &key).await;
+            return Err(
+                crate::error::Error::Unexpected(anyhow::anyhow!("response body: {e}")).into(),
+            );
+        }
+    };
+    let status = parts.status.as_u16();
+    let outcome = if parts.status.is_server_error() {
+        platform.store.idempotency_release(&account, &key).await
+    } else {
+        let stored = StoredResponse {
+            status,
+            body: bytes.to_vec(),
+        };
+        platform
+            .store
+            .idempotency_complete(&account, &key, &stored)
+            .await
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(error = %e, "could not record the idempotent response");
+    }
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut res = (status, stored.body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    res
+}

@@ -1,0 +1,126 @@
+//! The one HTTP application: `router(platform)` is hosted by axum locally, by lambda_http on
+//! AWS and by `oneshot` in tests.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod views;
+
+use crate::services::Platform;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use routes::*;
+
+/// Every route of API.md implemented so far, with auth, idempotency, JSON errors for
+/// unknown routes and methods, and request tracing.
+pub fn router(platform: Platform) -> Router {
+    let authed = Router::new()
+        .route("/api/cli/health", get(health::cli_health))
+        .route("/api/chat-keys", post(keys::create).get(keys::list))
+        .route("/api/chat-keys/{id}", axum::routing::delete(keys::revoke))
+        .route(
+            "/api/instances",
+            post(instances::create).get(instances::list),
+        )
+        .route(
+            "/api/instances/{id}",
+            get(instances::get)
+                .put(instances::update)
+                .delete(instances::delete),
+        )
+        .route("/api/instances/{id}/restart", post(instances::restart))
+        .route("/api/instances/{id}/clone", post(instances::clone))
+        .route("/api/secrets", post(secrets::create).get(secrets::list))
+        .route(
+            "/api/secrets/{id}",
+            get(secrets::get)
+                .put(secrets::update)
+                .delete(secrets::delete),
+        )
+        .route("/api/secrets/{id}/grants", post(secrets::grant))
+        .route(
+            "/api/secrets/{id}/grants/{instance_id}",
+            axum::routing::delete(secrets::revoke),
+        )
+        .route(
+            "/api/automations",
+            post(automations::create).get(automations::list),
+        )
+        .route(
+            "/api/automations/{id}",
+            get(automations::get)
+                .put(automations::update)
+                .delete(automations::delete),
+        )
+        .route("/api/automations/{id}/run", post(automations::run_now))
+        .route("/api/automations/{id}/runs", get(automations::runs))
+        .route("/api/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/api/webhooks/{id}",
+            get(webhooks::get)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/api/billing", get(billing::get))
+        // Layers run outside-in: authenticate first, then idempotency (it needs the caller).
+        .route_layer(from_fn_with_state(
+            platform.clone(),
+            middleware::idempotency,
+        ))
+        .route_layer(from_fn_with_state(
+            platform.clone(),
+            middleware::authenticate,
+        ));
+
+    let public = Router::new()
+        .route("/api/health", get(health::health))
+        .route(
+            "/api/webhooks/trigger/{token}",
+            post(webhooks::trigger).get(webhooks::trigger),
+        )
+        .route("/api/openapi.json", get(openapi::spec))
+        .route("/docs", get(openapi::docs));
+
+    public
+        .merge(authed)
+        .fallback(error::not_found_fallback)
+        .method_not_allowed_fallback(error::method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(from_fn(trace_request))
+        .with_state(platform)
+}
+
+/// One span per request (method, path, account once known) and one line per response.
+/// Query strings are not logged: they may carry tokens.
+async fn trace_request(req: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %redact_path(req.uri().path()),
+        account = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "response"
+        )
+    });
+    res
+}
+
+/// The webhook token is a credential: keep it out of logs.
+fn redact_path(path: &str) -> String {
+    match path.strip_prefix("/api/webhooks/trigger/") {
+        Some(_) => "/api/webhooks/trigger/<token>".to_owned(),
+        None => path.to_owned(),
+    }
+}

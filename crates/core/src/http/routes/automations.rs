@@ -1,0 +1,123 @@
+//! `/api/automations`: cron-scheduled prompts and their runs.
+
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::views::*;
+use crate::services::{page_request, Caller, CreateAutomation, Platform, UpdateAutomation};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+
+fn wrap(a: crate::domain::Automation) -> Json<AutomationEnvelope> {
+    Json(AutomationEnvelope {
+        automation: a.into(),
+    })
+}
+
+#[utoipa::path(post, path = "/api/automations", tag = "automations", request_body = CreateAutomationBody,
+    responses((status = 201, body = AutomationEnvelope), (status = 400, body = ErrorBody)))]
+pub async fn create(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(b): ApiJson<CreateAutomationBody>,
+) -> ApiResult<(StatusCode, Json<AutomationEnvelope>)> {
+    let req = CreateAutomation {
+        name: b.name,
+        prompt: b.prompt,
+        cron_expression: b.cron_expression,
+        timezone: b.timezone,
+        enabled: b.enabled,
+    };
+    Ok((
+        StatusCode::CREATED,
+        wrap(p.create_automation(&caller, req).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/automations", tag = "automations", params(ListQuery),
+    responses((status = 200, body = AutomationList)))]
+pub async fn list(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<AutomationList>> {
+    let page = p
+        .list_automations(&caller, &page_request(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(AutomationList {
+        automations: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/automations/{id}", tag = "automations",
+    params(("id" = String, Path, description = "auto_...")),
+    responses((status = 200, body = AutomationEnvelope), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<AutomationEnvelope>> {
+    Ok(wrap(p.get_automation(&caller, &id).await?))
+}
+
+#[utoipa::path(put, path = "/api/automations/{id}", tag = "automations", request_body = UpdateAutomationBody,
+    params(("id" = String, Path, description = "auto_...")),
+    responses((status = 200, body = AutomationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<UpdateAutomationBody>,
+) -> ApiResult<Json<AutomationEnvelope>> {
+    let req = UpdateAutomation {
+        name: b.name,
+        prompt: b.prompt,
+        cron_expression: b.cron_expression,
+        timezone: b.timezone,
+        enabled: b.enabled,
+    };
+    Ok(wrap(p.update_automation(&caller, &id, req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/automations/{id}", tag = "automations",
+    params(("id" = String, Path, description = "auto_...")),
+    responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<OkBody>> {
+    p.delete_automation(&caller, &id).await?;
+    Ok(Json(OK))
+}
+
+#[utoipa::path(post, path = "/api/automations/{id}/run", tag = "automations",
+    params(("id" = String, Path, description = "auto_...")),
+    responses((status = 202, body = RunEnvelope), (status = 404, body = ErrorBody)))]
+pub async fn run_now(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<(StatusCode, Json<RunEnvelope>)> {
+    let run = p.run_automation_now(&caller, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(RunEnvelope { run: run.into() })))
+}
+
+#[utoipa::path(get, path = "/api/automations/{id}/runs", tag = "automations",
+    params(("id" = String, Path, description = "auto_..."), ListQuery),
+    responses((status = 200, body = RunList), (status = 404, body = ErrorBody)))]
+pub async fn runs(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<RunList>> {
+    let page = p
+        .list_runs(&caller, &id, &page_request(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(RunList {
+        runs: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}

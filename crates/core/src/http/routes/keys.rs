@@ -1,0 +1,55 @@
+//! `/api/chat-keys`: create (shown once), list, revoke.
+
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::views::*;
+use crate::services::{page_request, Caller, Platform};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use secrecy::ExposeSecret;
+
+#[utoipa::path(post, path = "/api/chat-keys", tag = "keys", request_body = CreateKeyBody,
+    responses((status = 201, body = CreatedKeyBody), (status = 400, body = ErrorBody)))]
+pub async fn create(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<CreateKeyBody>,
+) -> ApiResult<(StatusCode, Json<CreatedKeyBody>)> {
+    let (key, plaintext) = p.create_key(&caller.account.id, body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKeyBody {
+            key: plaintext.expose_secret().to_owned(),
+            id: key.id.to_string(),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/chat-keys", tag = "keys", params(ListQuery),
+    responses((status = 200, body = KeyList)))]
+pub async fn list(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<KeyList>> {
+    let page = p
+        .list_keys(&caller, &page_request(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(KeyList {
+        keys: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/chat-keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "key_...")),
+    responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<OkBody>> {
+    p.revoke_key(&caller, &id).await?;
+    Ok(Json(OK))
+}

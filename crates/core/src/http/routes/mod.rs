@@ -1,0 +1,9 @@
+//! Route handlers: parse, call one service method, wrap the result as API.md shows.
+
+pub mod automations;
+pub mod billing;
+pub mod health;
+pub mod instances;
+pub mod keys;
+pub mod secrets;
+pub mod webhooks;

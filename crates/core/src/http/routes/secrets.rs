@@ -1,0 +1,114 @@
+//! `/api/secrets`: the value is returned only by create, and never logged.
+
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::views::*;
+use crate::services::{page_request, Caller, CreateSecret, Platform, UpdateSecret};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use secrecy::ExposeSecret;
+
+fn wrap(s: crate::domain::Secret) -> Json<SecretEnvelope> {
+    Json(SecretEnvelope { secret: s.into() })
+}
+
+#[utoipa::path(post, path = "/api/secrets", tag = "secrets", request_body = CreateSecretBody,
+    responses((status = 201, body = SecretEnvelope, description = "the only response that contains `value`"),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(b): ApiJson<CreateSecretBody>,
+) -> ApiResult<(StatusCode, Json<SecretEnvelope>)> {
+    let value = b.value.expose_secret().to_owned();
+    let req = CreateSecret {
+        name: b.name,
+        value: b.value,
+        description: b.description,
+        is_global: b.is_global,
+    };
+    let mut view: SecretView = p.create_secret(&caller, req).await?.into();
+    view.value = Some(value);
+    Ok((StatusCode::CREATED, Json(SecretEnvelope { secret: view })))
+}
+
+#[utoipa::path(get, path = "/api/secrets", tag = "secrets", params(ListQuery),
+    responses((status = 200, body = SecretList)))]
+pub async fn list(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<SecretList>> {
+    let page = p
+        .list_secrets(&caller, &page_request(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(SecretList {
+        secrets: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/secrets/{id}", tag = "secrets",
+    params(("id" = String, Path, description = "sec_...")),
+    responses((status = 200, body = SecretEnvelope), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<SecretEnvelope>> {
+    Ok(wrap(p.get_secret(&caller, &id).await?))
+}
+
+#[utoipa::path(put, path = "/api/secrets/{id}", tag = "secrets", request_body = UpdateSecretBody,
+    params(("id" = String, Path, description = "sec_...")),
+    responses((status = 200, body = SecretEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<UpdateSecretBody>,
+) -> ApiResult<Json<SecretEnvelope>> {
+    let req = UpdateSecret {
+        value: b.value,
+        description: b.description.map(|d| Some(d).filter(|d| !d.is_empty())),
+        is_global: b.is_global,
+    };
+    Ok(wrap(p.update_secret(&caller, &id, req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/secrets/{id}", tag = "secrets",
+    params(("id" = String, Path, description = "sec_...")),
+    responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<OkBody>> {
+    p.delete_secret(&caller, &id).await?;
+    Ok(Json(OK))
+}
+
+#[utoipa::path(post, path = "/api/secrets/{id}/grants", tag = "secrets", request_body = GrantBody,
+    params(("id" = String, Path, description = "sec_...")),
+    responses((status = 200, body = SecretEnvelope), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn grant(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<GrantBody>,
+) -> ApiResult<Json<SecretEnvelope>> {
+    Ok(wrap(p.grant_secret(&caller, &id, &b.instance_id).await?))
+}
+
+#[utoipa::path(delete, path = "/api/secrets/{id}/grants/{instanceId}", tag = "secrets",
+    params(("id" = String, Path, description = "sec_..."), ("instanceId" = String, Path, description = "inst_...")),
+    responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath((id, instance)): ApiPath<(String, String)>,
+) -> ApiResult<Json<OkBody>> {
+    p.revoke_grant(&caller, &id, &instance).await?;
+    Ok(Json(OK))
+}

@@ -1,0 +1,128 @@
+//! Prefixed, time-sortable identifiers (`inst_01j...`), one newtype per resource.
+//!
+//! Ids sort by creation time (48-bit milliseconds then 80 random bits, Crockford base32,
+//! like a ULID), so every backend can page through lists by id alone.
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// 26 lowercase Crockford base32 characters: 10 for the millisecond timestamp, 16 random.
+pub fn ulid_body(millis: u64) -> String {
+    let mut rnd = [0u8; 10];
+    rand::thread_rng().fill_bytes(&mut rnd);
+    let mut value: u128 = (u128::from(millis & 0xffff_ffff_ffff) << 80)
+        | rnd.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    let mut out = [0u8; 26];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(value & 31) as usize];
+        value >>= 5;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn now_millis() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+/// True when `s` is `prefix` followed by a well-formed id body.
+fn has_shape(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix).is_some_and(|body| {
+        !body.is_empty()
+            && body.len() <= 64
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh id, sortable by creation time.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, ulid_body(now_millis())))
+            }
+
+            /// Accepts only strings with this type's prefix; `None` otherwise.
+            pub fn parse(s: &str) -> Option<Self> {
+                has_shape(s, $prefix).then(|| Self(s.to_owned()))
+            }
+
+            /// Wraps a value read back from a store the adapter itself wrote.
+            pub fn from_trusted(s: impl Into<String>) -> Self {
+                Self(s.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+id_type!(/// An account (tenant); every resource belongs to exactly one.
+    AccountId, "acct_");
+id_type!(/// The user that owns an account (one per account for now).
+    UserId, "user_");
+id_type!(/// An API key's public id (the secret part is never stored).
+    KeyId, "key_");
+id_type!(/// An agent instance.
+    InstanceId, "inst_");
+id_type!(/// A stored secret's metadata record.
+    SecretId, "sec_");
+id_type!(/// An automation (cron-scheduled prompt).
+    AutomationId, "auto_");
+id_type!(/// One fire of an automation.
+    RunId, "run_");
+id_type!(/// A webhook (inbound HTTP trigger).
+    WebhookId, "wh_");
+id_type!(/// One inbound call of a webhook.
+    DeliveryId, "dlv_");
+id_type!(/// A chat thread with the Operator agent.
+    ChatId, "chat_");
+id_type!(/// A queued job.
+    JobId, "job_");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_prefix_and_sort_by_time() {
+        let a = InstanceId(format!("inst_{}", ulid_body(1_000)));
+        let b = InstanceId(format!("inst_{}", ulid_body(2_000)));
+        assert!(a < b);
+        assert!(a.as_str().starts_with("inst_"));
+        assert_eq!(a.as_str().len(), 5 + 26);
+    }
+
+    #[test]
+    fn parse_rejects_other_prefixes_and_junk() {
+        assert!(InstanceId::parse("inst_abc").is_some());
+        assert!(InstanceId::parse("sec_abc").is_none());
+        assert!(InstanceId::parse("inst_").is_none());
+        assert!(InstanceId::parse("inst_a/b").is_none());
+    }
+}

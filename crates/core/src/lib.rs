@@ -1,0 +1,14 @@
+//! Operator core: the domain, its ports, the services that implement every platform
+//! operation, the HTTP router, and the job worker. No AWS and no SQLite types in here:
+//! adapters live in `operator-local` and `operator-aws`.
+
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod jobs;
+pub mod ports;
+pub mod services;
+
+pub use error::{Error, Result};
+pub use services::{Platform, PlatformConfig};

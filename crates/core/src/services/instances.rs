@@ -1,0 +1,236 @@
+//! Instance records and their lifecycle jobs.
+
+use super::{Caller, Platform};
+use crate::domain::*;
+use crate::error::{Error, OrNotFound, Result};
+use crate::ids::InstanceId;
+use crate::jobs::Job;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+pub struct CreateInstance {
+    pub name: String,
+    pub kind: Option<String>,
+    pub checkpoint_repo: Option<String>,
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default)]
+pub struct UpdateInstance {
+    pub name: Option<String>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub config: Option<serde_json::Value>,
+}
+
+impl Platform {
+    /// Records a new instance (`provisioning`) and enqueues its provisioning.
+    #[tracing::instrument(skip(self, caller, req), fields(account = %caller.account.id))]
+    pub async fn create_instance(&self, caller: &Caller, req: CreateInstance) -> Result<Instance> {
+        let name = InstanceName::parse(&req.name)?;
+        let kind = match req.kind.as_deref() {
+            None => InstanceKind::default(),
+            Some(k) => InstanceKind::parse(k)
+                .ok_or_else(|| Error::invalid("kind", "must be \"prebuilt\" or \"blank\""))?,
+        };
+        let checkpoint_repo = req
+            .checkpoint_repo
+            .as_deref()
+            .map(validate_checkpoint_repo)
+            .transpose()?;
+        let env = EnvMap::parse(req.env.unwrap_or_default())?;
+        let now = self.clock.now();
+        let instance = Instance {
+            id: InstanceId::generate(),
+            account_id: caller.account.id.clone(),
+            name,
+            kind,
+            status: InstanceStatus::Provisioning,
+            status_reason: None,
+            image_tag: self.config.image_tag.clone(),
+            checkpoint_repo,
+            env,
+            config: serde_json::json!({}),
+            fqdn: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        self.insert_with_capacity(caller, &instance).await?;
+        self.enqueue(Job::InstanceProvision {
+            account_id: instance.account_id.clone(),
+            instance_id: instance.id.clone(),
+        })
+        .await?;
+        Ok(instance)
+    }
+
+    async fn insert_with_capacity(&self, caller: &Caller, instance: &Instance) -> Result<()> {
+        let limit = caller.account.effective_plan().instance_limit;
+        self.store
+            .insert_instance(instance, limit)
+            .await
+            .map_err(|e| match e {
+                crate::error::StoreError::Conflict(_) => Error::Conflict(format!(
+                    "an instance named {} already exists",
+                    instance.name.as_str()
+                )),
+                e => e.into(),
+            })
+    }
+
+    pub(crate) async fn enqueue(&self, job: Job) -> Result<()> {
+        self.queue
+            .send(&job, Duration::ZERO)
+            .await
+            .map_err(|e| Error::Unexpected(e.context(format!("enqueue {}", job.kind()))))?;
+        Ok(())
+    }
+
+    /// By id (`inst_...`, deleted ones included) or by name (live ones only).
+    pub async fn get_instance(&self, caller: &Caller, id_or_name: &str) -> Result<Instance> {
+        let account = &caller.account.id;
+        if let Some(id) = InstanceId::parse(id_or_name) {
+            return self
+                .store
+                .get_instance(account, &id)
+                .await
+                .or_not_found("instance", id_or_name);
+        }
+        let name = InstanceName::parse(id_or_name)
+            .map_err(|_| Error::not_found("instance", id_or_name))?;
+        self.store
+            .get_instance_by_name(account, &name)
+            .await
+            .or_not_found("instance", id_or_name)
+    }
+
+    async fn get_live_instance(&self, caller: &Caller, id_or_name: &str) -> Result<Instance> {
+        let instance = self.get_instance(caller, id_or_name).await?;
+        if instance.deleted_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "instance {} is deleted",
+                instance.id
+            )));
+        }
+        Ok(instance)
+    }
+
+    pub async fn list_instances(
+        &self,
+        caller: &Caller,
+        page: &PageRequest,
+        include_deleted: bool,
+    ) -> Result<Page<Instance>> {
+        Ok(self
+            .store
+            .list_instances(&caller.account.id, page, include_deleted)
+            .await?)
+    }
+
+    #[tracing::instrument(skip(self, caller, req), fields(account = %caller.account.id))]
+    pub async fn update_instance(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        req: UpdateInstance,
+    ) -> Result<Instance> {
+        let mut instance = self.get_live_instance(caller, id_or_name).await?;
+        if let Some(name) = req.name {
+            instance.name = InstanceName::parse(&name)?;
+        }
+        if let Some(env) = req.env {
+            instance.env = EnvMap::parse(env)?;
+        }
+        if let Some(config) = req.config {
+            instance.config = validate_config(config)?;
+        }
+        instance.updated_at = self.clock.now();
+        self.store
+            .update_instance(&instance)
+            .await
+            .map_err(|e| match e {
+                crate::error::StoreError::Conflict(_) => Error::Conflict(format!(
+                    "an instance named {} already exists",
+                    instance.name.as_str()
+                )),
+                e => e.into(),
+            })?;
+        Ok(instance)
+    }
+
+    /// `active` or `failed` → `restarting`, and a restart job.
+    pub async fn restart_instance(&self, caller: &Caller, id_or_name: &str) -> Result<Instance> {
+        let mut instance = self.get_live_instance(caller, id_or_name).await?;
+        match instance.status {
+            InstanceStatus::Active | InstanceStatus::Failed => {}
+            other => {
+                return Err(Error::Conflict(format!(
+                    "instance {} is {}; only active or failed instances can be restarted",
+                    instance.id,
+                    other.as_str()
+                )))
+            }
+        }
+        instance.status = InstanceStatus::Restarting;
+        instance.status_reason = None;
+        instance.updated_at = self.clock.now();
+        self.store.update_instance(&instance).await?;
+        self.enqueue(Job::InstanceRestart {
+            account_id: instance.account_id.clone(),
+            instance_id: instance.id.clone(),
+        })
+        .await?;
+        Ok(instance)
+    }
+
+    /// A new instance (own capacity slot) whose workspace is copied from the source.
+    pub async fn clone_instance(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        name: &str,
+    ) -> Result<Instance> {
+        let source = self.get_live_instance(caller, id_or_name).await?;
+        let name = InstanceName::parse(name)?;
+        let now = self.clock.now();
+        let instance = Instance {
+            id: InstanceId::generate(),
+            name,
+            status: InstanceStatus::Provisioning,
+            status_reason: None,
+            fqdn: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            ..source.clone()
+        };
+        self.insert_with_capacity(caller, &instance).await?;
+        self.enqueue(Job::InstanceClone {
+            account_id: instance.account_id.clone(),
+            source_id: source.id,
+            instance_id: instance.id.clone(),
+        })
+        .await?;
+        Ok(instance)
+    }
+
+    /// Marks the instance deleted (`inactive`, name freed) and enqueues stopping it.
+    /// Deleting a deleted instance is a no-op.
+    pub async fn delete_instance(&self, caller: &Caller, id_or_name: &str) -> Result<()> {
+        let mut instance = self.get_instance(caller, id_or_name).await?;
+        if instance.deleted_at.is_some() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        instance.status = InstanceStatus::Inactive;
+        instance.deleted_at = Some(now);
+        instance.updated_at = now;
+        self.store.update_instance(&instance).await?;
+        self.enqueue(Job::InstanceStop {
+            account_id: instance.account_id.clone(),
+            instance_id: instance.id.clone(),
+        })
+        .await
+    }
+}
