@@ -1,1 +1,278 @@
-fn main() {}
+//! `operator`: the embedded, all-in-one platform (`serve`) and admin commands for accounts
+//! and keys. Thin: read configuration, open the adapters, hand them to core, run.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use operator_core::domain::PlanSlug;
+use operator_core::services::Bootstrap;
+use operator_core::PlatformConfig;
+use operator_local::Embedded;
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "operator",
+    version,
+    about = "Operator: an open, self-hostable agent-operations platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataDir {
+    /// Where the database, master key and instance workspaces live.
+    #[arg(
+        long,
+        env = "OPERATOR_DATA_DIR",
+        default_value = ".operator",
+        global = true
+    )]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded platform: API, scheduler and worker in one process.
+    Serve {
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, env = "OPERATOR_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Base URL clients use to reach this server (webhook URLs); default http://<addr>.
+        #[arg(long, env = "OPERATOR_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Plan of the default account created on first start.
+        #[arg(long, env = "OPERATOR_DEFAULT_PLAN", default_value = "pro")]
+        plan: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Manage accounts.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create an account and its first key; prints {"accountId","key"}.
+    Create {
+        /// basic (1 instance), pro (5), max (20) or enterprise (custom).
+        #[arg(long, default_value = "pro")]
+        plan: String,
+        /// Custom instance limit (enterprise, or an override).
+        #[arg(long)]
+        instance_limit: Option<u32>,
+        /// Custom rolling 6-hour token limit.
+        #[arg(long)]
+        token_limit: Option<u64>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key for an account; prints {"accountId","key"}.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn env_secret(name: &str) -> anyhow::Result<Option<SecretString>> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(SecretString::from(v.trim().to_owned()))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{name} is not valid UTF-8"),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if std::env::var("OPERATOR_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open(data: &DataDir, public_url: String) -> anyhow::Result<Embedded> {
+    let master = env_secret("OPERATOR_MASTER_KEY")?;
+    Embedded::open(
+        &data.data_dir,
+        master.as_ref(),
+        PlatformConfig {
+            public_url,
+            image_tag: format!("operator-instance:{}", env!("CARGO_PKG_VERSION")),
+        },
+    )
+    .await
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_tracing();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            addr,
+            public_url,
+            plan,
+            data,
+        } => serve(addr, public_url, &plan, data).await,
+        Command::Accounts {
+            command:
+                AccountsCommand::Create {
+                    plan,
+                    instance_limit,
+                    token_limit,
+                    data,
+                },
+        } => {
+            let plan = PlanSlug::parse(&plan)?;
+            let embedded = open(&data, String::new()).await?;
+            let p = &embedded.platform;
+            let account = p.create_account(plan, instance_limit, token_limit).await?;
+            let (_, key) = p.create_key(&account.id, Some("admin".into())).await?;
+            print_account_key(account.id.as_str(), &key);
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    account,
+                    name,
+                    data,
+                },
+        } => {
+            let embedded = open(&data, String::new()).await?;
+            let p = &embedded.platform;
+            let id = operator_core::ids::AccountId::parse(&account)
+                .with_context(|| format!("{account:?} is not an account id (acct_...)"))?;
+            p.store
+                .get_account(&id)
+                .await
+                .with_context(|| format!("account {account} not found"))?;
+            let (_, key) = p.create_key(&id, name).await?;
+            print_account_key(id.as_str(), &key);
+            Ok(())
+        }
+    }
+}
+
+fn print_account_key(account: &str, key: &SecretString) {
+    println!(
+        "{}",
+        serde_json::json!({"accountId": account, "key": key.expose_secret()})
+    );
+}
+
+async fn serve(
+    addr: SocketAddr,
+    public_url: Option<String>,
+    plan: &str,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    let plan = PlanSlug::parse(plan).context("OPERATOR_DEFAULT_PLAN / --plan")?;
+    let bootstrap_key = env_secret("OPERATOR_BOOTSTRAP_KEY")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let base = public_url.unwrap_or_else(|| format!("http://{local}"));
+    let embedded = open(&data, base.clone()).await?;
+    let platform = embedded.platform.clone();
+
+    println!(
+        "Operator {} (embedded) — data in {}",
+        env!("CARGO_PKG_VERSION"),
+        data.data_dir.display()
+    );
+    match platform.bootstrap(plan, bootstrap_key.as_ref()).await? {
+        Bootstrap::Created { account, key } => {
+            println!(
+                "Created the default account {} (plan {}).",
+                account.id,
+                account.plan.as_str()
+            );
+            match key {
+                Some(key) => {
+                    println!("Your API key — shown only this once, store it now:");
+                    println!("  {}", key.expose_secret());
+                }
+                None => println!("API key: the one in OPERATOR_BOOTSTRAP_KEY."),
+            }
+        }
+        Bootstrap::Existing { account } => {
+            println!(
+                "Default account {}. Need a key? operator keys create --account {} --data-dir {}",
+                account.id,
+                account.id,
+                data.data_dir.display()
+            );
+        }
+    }
+    println!("Listening on {base}  (try: curl {base}/api/health; reference at {base}/docs)");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(embedded.scheduler.clone().run(platform.clone(), stop_rx));
+    let app = operator_core::http::router(platform);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+        })
+        .await
+        .context("HTTP server")?;
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

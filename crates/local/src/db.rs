@@ -1,0 +1,169 @@
+//! The SQLite database file shared by the embedded store, job queue and vault: one
+//! connection in WAL mode with full fsync, schema migrations by `PRAGMA user_version`.
+
+use anyhow::Context;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Schema versions, applied in order; never edit a released step, append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: everything of the first release
+    r#"
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, plan TEXT NOT NULL,
+        instance_limit INTEGER, token_limit INTEGER, created_at TEXT NOT NULL);
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), name TEXT,
+        prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+        last_used_at TEXT, revoked_at TEXT);
+    CREATE INDEX api_keys_account ON api_keys(account_id, id);
+    CREATE TABLE instances (
+        id TEXT PRIMARY KEY, account_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+        status TEXT NOT NULL, status_reason TEXT, image_tag TEXT NOT NULL, checkpoint_repo TEXT,
+        env TEXT NOT NULL, config TEXT NOT NULL, fqdn TEXT, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, deleted_at TEXT);
+    CREATE UNIQUE INDEX instances_live_name ON instances(account_id, name) WHERE deleted_at IS NULL;
+    CREATE INDEX instances_account ON instances(account_id, id);
+    CREATE TABLE secrets (
+        id TEXT PRIMARY KEY, account_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT,
+        is_global INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        UNIQUE (account_id, name));
+    CREATE INDEX secrets_account ON secrets(account_id, id);
+    CREATE TABLE secret_grants (
+        secret_id TEXT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+        instance_id TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (secret_id, instance_id));
+    CREATE TABLE automations (
+        id TEXT PRIMARY KEY, account_id TEXT NOT NULL, name TEXT NOT NULL, prompt TEXT NOT NULL,
+        cron TEXT NOT NULL, timezone TEXT NOT NULL, enabled INTEGER NOT NULL, next_run_at TEXT,
+        chat_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+    CREATE INDEX automations_account ON automations(account_id, id);
+    CREATE INDEX automations_due ON automations(next_run_at) WHERE enabled = 1;
+    CREATE TABLE automation_runs (
+        id TEXT PRIMARY KEY, automation_id TEXT NOT NULL REFERENCES automations(id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL,
+        scheduled_for TEXT NOT NULL, started_at TEXT, finished_at TEXT, chat_id TEXT, error TEXT,
+        created_at TEXT NOT NULL);
+    CREATE UNIQUE INDEX automation_runs_slot ON automation_runs(automation_id, scheduled_for)
+        WHERE trigger = 'schedule';
+    CREATE INDEX automation_runs_list ON automation_runs(automation_id, id);
+    CREATE INDEX automation_runs_account ON automation_runs(account_id, created_at);
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY, account_id TEXT NOT NULL, name TEXT NOT NULL,
+        prompt_template TEXT NOT NULL, token TEXT NOT NULL UNIQUE, enabled INTEGER NOT NULL,
+        chat_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+    CREATE INDEX webhooks_account ON webhooks(account_id, id);
+    CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL, dedup_key TEXT,
+        received_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, chat_id TEXT, error TEXT);
+    CREATE UNIQUE INDEX deliveries_dedup ON deliveries(webhook_id, dedup_key) WHERE dedup_key IS NOT NULL;
+    CREATE INDEX deliveries_list ON deliveries(webhook_id, id);
+    CREATE INDEX deliveries_account ON deliveries(account_id, received_at);
+    CREATE TABLE idempotency_keys (
+        account_id TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        status INTEGER, body BLOB, created_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, key));
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY, body TEXT NOT NULL, visible_at INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT, sent_at INTEGER NOT NULL);
+    CREATE INDEX jobs_visible ON jobs(visible_at);
+    CREATE TABLE dead_jobs (
+        id TEXT PRIMARY KEY, body TEXT NOT NULL, receive_count INTEGER NOT NULL,
+        dead_at INTEGER NOT NULL);
+    CREATE TABLE vault_entries (
+        account_id TEXT NOT NULL, secret_id TEXT NOT NULL, wrapped_key BLOB NOT NULL,
+        ciphertext BLOB NOT NULL, PRIMARY KEY (account_id, secret_id));
+    CREATE TABLE vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+    "#,
+];
+
+/// A handle to the database; clones share the connection.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("open the database {}", path.display()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .context("configure SQLite")?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .context("check the database")?;
+        anyhow::ensure!(
+            check == "ok",
+            "database {} is damaged: {check}",
+            path.display()
+        );
+        migrate(&conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection on a blocking thread.
+    pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| E::from(anyhow::anyhow!("database task failed: {e}")))?
+    }
+}
+
+fn migrate(conn: &Connection) -> anyhow::Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    anyhow::ensure!(
+        version <= MIGRATIONS.len(),
+        "the database schema (version {version}) is newer than this build understands ({}); upgrade operator",
+        MIGRATIONS.len()
+    );
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(step)
+            .with_context(|| format!("migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Timestamps as fixed-width RFC 3339 (millisecond, `Z`) so text order is time order.
+pub fn fmt_ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+}
+
+pub fn parse_opt_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+/// True for UNIQUE / CHECK / FOREIGN KEY violations.
+pub fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}

@@ -1,0 +1,150 @@
+//! `JobQueue` on SQLite with SQS standard-queue semantics: delayed delivery, a visibility
+//! timeout per receive, a receive count, and a dead-letter table after `max_receive_count`.
+
+use crate::db::Db;
+use async_trait::async_trait;
+use operator_core::ids::JobId;
+use operator_core::jobs::Job;
+use operator_core::ports::{DeadLetter, JobQueue, ReceivedJob};
+use rand::distributions::{Alphanumeric, DistString};
+use rusqlite::{params, OptionalExtension};
+use std::time::Duration;
+
+pub struct SqliteQueue {
+    db: Db,
+    max_receive_count: u32,
+}
+
+impl SqliteQueue {
+    /// `max_receive_count` plays the role of the SQS redrive policy's maxReceiveCount.
+    pub fn new(db: Db, max_receive_count: u32) -> Self {
+        Self {
+            db,
+            max_receive_count: max_receive_count.max(1),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+#[async_trait]
+impl JobQueue for SqliteQueue {
+    async fn send(&self, job: &Job, delay: Duration) -> anyhow::Result<String> {
+        let body = serde_json::to_string(job)?;
+        let id = JobId::generate().to_string();
+        let now = now_ms();
+        let visible_at = now + ms(delay);
+        let ret = id.clone();
+        self.db
+            .call(move |c| -> anyhow::Result<()> {
+                c.execute(
+                    "INSERT INTO jobs (id, body, visible_at, receive_count, sent_at) VALUES (?1, ?2, ?3, 0, ?4)",
+                    params![id, body, visible_at, now],
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(ret)
+    }
+
+    async fn receive(&self, max: u32, visibility: Duration) -> anyhow::Result<Vec<ReceivedJob>> {
+        let max_receive = self.max_receive_count;
+        self.db
+            .call(move |c| -> anyhow::Result<Vec<ReceivedJob>> {
+                let tx = c.transaction()?;
+                let now = now_ms();
+                let mut out = Vec::new();
+                while out.len() < max as usize {
+                    let next: Option<(String, String, u32)> = tx
+                        .query_row(
+                            "SELECT id, body, receive_count FROM jobs WHERE visible_at <= ?1
+                             ORDER BY visible_at, id LIMIT 1",
+                            [now],
+                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        )
+                        .optional()?;
+                    let Some((id, body, count)) = next else { break };
+                    let parsed = serde_json::from_str::<Job>(&body);
+                    if count >= max_receive || parsed.is_err() {
+                        if let Err(e) = &parsed {
+                            tracing::error!(message_id = %id, error = %e, "unreadable job moved to the dead-letter queue");
+                        } else {
+                            tracing::warn!(message_id = %id, receive_count = count, "job moved to the dead-letter queue");
+                        }
+                        tx.execute(
+                            "INSERT OR REPLACE INTO dead_jobs (id, body, receive_count, dead_at) VALUES (?1, ?2, ?3, ?4)",
+                            params![id, body, count, now],
+                        )?;
+                        tx.execute("DELETE FROM jobs WHERE id = ?1", [&id])?;
+                        continue;
+                    }
+                    let receipt = format!(
+                        "{id}.{}",
+                        Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
+                    );
+                    tx.execute(
+                        "UPDATE jobs SET receive_count = receive_count + 1, receipt = ?2, visible_at = ?3 WHERE id = ?1",
+                        params![id, receipt, now + ms(visibility)],
+                    )?;
+                    out.push(ReceivedJob {
+                        message_id: id,
+                        receipt,
+                        job: parsed?,
+                        receive_count: count + 1,
+                    });
+                }
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn ack(&self, receipt: &str) -> anyhow::Result<()> {
+        let receipt = receipt.to_owned();
+        self.db
+            .call(move |c| -> anyhow::Result<()> {
+                c.execute("DELETE FROM jobs WHERE receipt = ?1", [receipt])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> anyhow::Result<()> {
+        let receipt = receipt.to_owned();
+        self.db
+            .call(move |c| -> anyhow::Result<()> {
+                c.execute(
+                    "UPDATE jobs SET visible_at = ?2 WHERE receipt = ?1",
+                    params![receipt, now_ms() + ms(timeout)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn dead_letters(&self, max: u32) -> anyhow::Result<Vec<DeadLetter>> {
+        self.db
+            .call(move |c| -> anyhow::Result<Vec<DeadLetter>> {
+                let mut stmt = c.prepare(
+                    "SELECT id, body, receive_count FROM dead_jobs ORDER BY dead_at, id LIMIT ?1",
+                )?;
+                let rows = stmt
+                    .query_map([max], |r| {
+                        Ok(DeadLetter {
+                            message_id: r.get(0)?,
+                            body: r.get(1)?,
+                            receive_count: r.get(2)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+}
