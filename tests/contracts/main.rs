@@ -1,1 +1,10 @@
-//! placeholder
+//! Port contract suites. Each suite is written against the trait (`Arc<dyn JobQueue>`,
+//! `Arc<dyn Store>`, `Arc<dyn Vault>`) and run here against the embedded adapters; the AWS
+//! adapters run the very same functions against the emulator.
+
+mod backends;
+mod queue;
+mod scheduler;
+mod store;
+mod vault;
+mod worker;

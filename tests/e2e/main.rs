@@ -1,1 +1,15 @@
-//! placeholder
+//! End-to-end suite: the real `operator` binary on port 0 with a fresh data directory,
+//! exercised over real HTTP route by route (API.md shapes, errors, isolation, durability).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod automations;
+mod basics;
+mod durability;
+mod idempotency;
+mod instances;
+mod isolation;
+mod readme;
+mod secrets;
+mod webhooks;

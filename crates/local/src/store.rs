@@ -274,7 +274,7 @@ impl Store for SqliteStore {
         self.db
             .call(|c| {
                 c.query_row(
-                    "SELECT * FROM accounts ORDER BY id LIMIT 1",
+                    "SELECT * FROM accounts ORDER BY rowid LIMIT 1",
                     [],
                     account_row,
                 )

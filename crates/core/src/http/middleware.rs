@@ -32,6 +32,18 @@ pub async fn authenticate(
 }
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// Set on a response whose body holds a secret (a new API key, a secret's value): a replay
+/// under the same `Idempotency-Key` returns this redacted body instead, so the plaintext is
+/// never stored.
+#[derive(Clone)]
+pub struct ReplayBody(pub Vec<u8>);
+
+impl ReplayBody {
+    pub fn json(v: &impl serde::Serialize) -> Self {
+        Self(serde_json::to_vec(v).unwrap_or_default())
+    }
+}
 /// Largest response kept for replay.
 const MAX_STORED_RESPONSE: usize = 1024 * 1024;
 
@@ -126,10 +138,12 @@ pub async fn idempotency(
     let outcome = if parts.status.is_server_error() {
         platform.store.idempotency_release(&account, &key).await
     } else {
-        let stored = StoredResponse {
-            status,
-            body: bytes.to_vec(),
+        // A response carrying a secret stores its redacted form: no plaintext at rest.
+        let body = match parts.extensions.get::<ReplayBody>() {
+            Some(ReplayBody(redacted)) => redacted.clone(),
+            None => bytes.to_vec(),
         };
+        let stored = StoredResponse { status, body };
         platform
             .store
             .idempotency_complete(&account, &key, &stored)

@@ -213,7 +213,7 @@ pub struct GrantBody {
     pub instance_id: String,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretView {
     pub id: String,

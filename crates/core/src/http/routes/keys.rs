@@ -2,6 +2,7 @@
 
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::middleware::ReplayBody;
 use crate::http::views::*;
 use crate::services::{page_request, Caller, Platform};
 use axum::extract::State;
@@ -15,10 +16,17 @@ pub async fn create(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<CreateKeyBody>,
-) -> ApiResult<(StatusCode, Json<CreatedKeyBody>)> {
+) -> ApiResult<(StatusCode, Extension<ReplayBody>, Json<CreatedKeyBody>)> {
     let (key, plaintext) = p.create_key(&caller.account.id, body.name).await?;
+    // A replay says which key was created but cannot show it again: only its hash is kept.
+    let redacted = ReplayBody::json(&serde_json::json!({
+        "id": key.id.to_string(),
+        "key": null,
+        "prefix": key.prefix,
+    }));
     Ok((
         StatusCode::CREATED,
+        Extension(redacted),
         Json(CreatedKeyBody {
             key: plaintext.expose_secret().to_owned(),
             id: key.id.to_string(),

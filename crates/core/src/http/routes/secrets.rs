@@ -2,6 +2,7 @@
 
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::middleware::ReplayBody;
 use crate::http::views::*;
 use crate::services::{page_request, Caller, CreateSecret, Platform, UpdateSecret};
 use axum::extract::State;
@@ -20,7 +21,7 @@ pub async fn create(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,
     ApiJson(b): ApiJson<CreateSecretBody>,
-) -> ApiResult<(StatusCode, Json<SecretEnvelope>)> {
+) -> ApiResult<(StatusCode, Extension<ReplayBody>, Json<SecretEnvelope>)> {
     let value = b.value.expose_secret().to_owned();
     let req = CreateSecret {
         name: b.name,
@@ -29,8 +30,18 @@ pub async fn create(
         is_global: b.is_global,
     };
     let mut view: SecretView = p.create_secret(&caller, req).await?.into();
+    let redacted = ReplayBody::json(&SecretEnvelope {
+        secret: SecretView {
+            value: None,
+            ..view.clone()
+        },
+    });
     view.value = Some(value);
-    Ok((StatusCode::CREATED, Json(SecretEnvelope { secret: view })))
+    Ok((
+        StatusCode::CREATED,
+        Extension(redacted),
+        Json(SecretEnvelope { secret: view }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/secrets", tag = "secrets", params(ListQuery),

@@ -1,0 +1,519 @@
+//! Store contract: account scoping, uniqueness, capacity, idempotent inserts, paging.
+
+use chrono::{Duration, TimeZone, Utc};
+use operator_core::domain::*;
+use operator_core::error::StoreError;
+use operator_core::ids::*;
+use operator_core::ports::*;
+use std::sync::Arc;
+
+fn now() -> Timestamp {
+    ts(Utc::now())
+}
+
+pub async fn account(s: &Arc<dyn Store>) -> Account {
+    let a = Account {
+        id: AccountId::generate(),
+        user_id: UserId::generate(),
+        plan: PlanSlug::Pro,
+        instance_limit: None,
+        token_limit: None,
+        created_at: now(),
+    };
+    s.insert_account(&a).await.unwrap();
+    a
+}
+
+fn instance(account: &AccountId, name: &str) -> Instance {
+    Instance {
+        id: InstanceId::generate(),
+        account_id: account.clone(),
+        name: InstanceName::parse(name).unwrap(),
+        kind: InstanceKind::Prebuilt,
+        status: InstanceStatus::Provisioning,
+        status_reason: None,
+        image_tag: "t".into(),
+        checkpoint_repo: None,
+        env: EnvMap::default(),
+        config: serde_json::json!({}),
+        fqdn: None,
+        created_at: now(),
+        updated_at: now(),
+        deleted_at: None,
+    }
+}
+
+fn secret(account: &AccountId, name: &str) -> Secret {
+    Secret {
+        id: SecretId::generate(),
+        account_id: account.clone(),
+        name: SecretName::parse(name).unwrap(),
+        description: None,
+        is_global: false,
+        grants: vec![],
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn automation(account: &AccountId, next: Option<Timestamp>) -> Automation {
+    Automation {
+        id: AutomationId::generate(),
+        account_id: account.clone(),
+        name: "a".into(),
+        prompt: "p".into(),
+        cron: CronExpr::parse("0 9 * * *").unwrap(),
+        timezone: TimeZoneName::utc(),
+        enabled: true,
+        next_run_at: next,
+        chat_id: ChatId::generate(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn run(a: &Automation, trigger: RunTrigger, slot: Timestamp) -> AutomationRun {
+    AutomationRun {
+        id: RunId::generate(),
+        automation_id: a.id.clone(),
+        account_id: a.account_id.clone(),
+        trigger,
+        status: RunStatus::Queued,
+        scheduled_for: slot,
+        started_at: None,
+        finished_at: None,
+        chat_id: None,
+        error: None,
+        created_at: now(),
+    }
+}
+
+fn webhook(account: &AccountId) -> Webhook {
+    Webhook {
+        id: WebhookId::generate(),
+        account_id: account.clone(),
+        name: "w".into(),
+        prompt_template: "{{payload}}".into(),
+        token: mint_webhook_token(),
+        enabled: true,
+        chat_id: ChatId::generate(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn delivery(w: &Webhook, dedup: Option<&str>) -> Delivery {
+    Delivery {
+        id: DeliveryId::generate(),
+        webhook_id: w.id.clone(),
+        account_id: w.account_id.clone(),
+        status: DeliveryStatus::Queued,
+        payload: "{}".into(),
+        dedup_key: dedup.map(str::to_owned),
+        received_at: now(),
+        started_at: None,
+        finished_at: None,
+        chat_id: None,
+        error: None,
+    }
+}
+
+pub async fn accounts_and_keys(s: Arc<dyn Store>) {
+    assert!(s.first_account().await.unwrap().is_none());
+    let a = account(&s).await;
+    let b = account(&s).await;
+    assert_eq!(s.get_account(&a.id).await.unwrap(), a);
+    assert_eq!(s.first_account().await.unwrap().unwrap().id, a.id);
+    assert!(matches!(
+        s.get_account(&AccountId::generate()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let minted = mint_key();
+    let key = ApiKey {
+        id: KeyId::generate(),
+        account_id: a.id.clone(),
+        name: Some("k".into()),
+        prefix: minted.prefix.clone(),
+        hash: minted.hash.clone(),
+        created_at: now(),
+        last_used_at: None,
+    };
+    s.insert_key(&key).await.unwrap();
+    let dup = ApiKey {
+        id: KeyId::generate(),
+        ..key.clone()
+    };
+    assert!(matches!(
+        s.insert_key(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.key_by_hash(&minted.hash).await.unwrap().id, key.id);
+    s.touch_key(&key.id, now()).await.unwrap();
+    assert!(s
+        .key_by_hash(&minted.hash)
+        .await
+        .unwrap()
+        .last_used_at
+        .is_some());
+    // another account cannot revoke it
+    assert!(matches!(
+        s.delete_key(&b.id, &key.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_key(&a.id, &key.id).await.unwrap();
+    assert!(matches!(
+        s.key_by_hash(&minted.hash).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delete_key(&a.id, &key.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s
+        .list_keys(&a.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+pub async fn instances_capacity_names_and_scope(s: Arc<dyn Store>) {
+    let a = account(&s).await;
+    let b = account(&s).await;
+    let one = instance(&a.id, "one");
+    s.insert_instance(&one, 2).await.unwrap();
+    assert!(matches!(
+        s.insert_instance(&instance(&a.id, "one"), 2).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.insert_instance(&instance(&a.id, "two"), 2).await.unwrap();
+    assert!(matches!(
+        s.insert_instance(&instance(&a.id, "three"), 2).await,
+        Err(StoreError::CapacityExceeded { used: 2, limit: 2 })
+    ));
+    assert_eq!(s.count_capacity(&a.id).await.unwrap(), 2);
+    // same name in another account is fine
+    s.insert_instance(&instance(&b.id, "one"), 2).await.unwrap();
+    assert!(matches!(
+        s.get_instance(&b.id, &one.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.get_instance(&a.id, &one.id).await.unwrap(), one);
+    let by_name = s
+        .get_instance_by_name(&a.id, &InstanceName::parse("one").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(by_name.id, one.id);
+    // rename onto a live name conflicts; deleting frees name and capacity
+    let mut renamed = one.clone();
+    renamed.name = InstanceName::parse("two").unwrap();
+    assert!(matches!(
+        s.update_instance(&renamed).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut deleted = one.clone();
+    deleted.status = InstanceStatus::Inactive;
+    deleted.deleted_at = Some(now());
+    s.update_instance(&deleted).await.unwrap();
+    assert_eq!(s.count_capacity(&a.id).await.unwrap(), 1);
+    s.insert_instance(&instance(&a.id, "one"), 2).await.unwrap();
+    assert_eq!(
+        s.get_instance(&a.id, &one.id).await.unwrap().status,
+        InstanceStatus::Inactive
+    );
+    // a foreign update changes nothing
+    let mut foreign = one.clone();
+    foreign.account_id = b.id.clone();
+    assert!(matches!(
+        s.update_instance(&foreign).await,
+        Err(StoreError::NotFound)
+    ));
+    // lists: live only unless asked, paged newest first
+    let live = s
+        .list_instances(&a.id, &PageRequest::first(10), false)
+        .await
+        .unwrap();
+    assert_eq!(live.items.len(), 2);
+    let all = s
+        .list_instances(&a.id, &PageRequest::first(10), true)
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 3);
+    let p1 = s
+        .list_instances(&a.id, &PageRequest::first(2), true)
+        .await
+        .unwrap();
+    assert_eq!(p1.items.len(), 2);
+    let cursor = p1.next_cursor.clone().expect("more");
+    let p2 = s
+        .list_instances(
+            &a.id,
+            &PageRequest {
+                limit: 2,
+                cursor: Some(cursor),
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(p2.items.len(), 1);
+    assert!(p2.next_cursor.is_none());
+    assert!(p1.items[1].id > p2.items[0].id);
+}
+
+pub async fn secrets_and_grants(s: Arc<dyn Store>) {
+    let a = account(&s).await;
+    let b = account(&s).await;
+    let sec = secret(&a.id, "TOKEN");
+    s.insert_secret(&sec).await.unwrap();
+    assert!(matches!(
+        s.insert_secret(&secret(&a.id, "TOKEN")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.insert_secret(&secret(&b.id, "TOKEN")).await.unwrap();
+    let inst = InstanceId::generate();
+    s.add_grant(&a.id, &sec.id, &inst).await.unwrap();
+    s.add_grant(&a.id, &sec.id, &inst).await.unwrap();
+    assert_eq!(
+        s.get_secret(&a.id, &sec.id).await.unwrap().grants,
+        vec![inst.clone()]
+    );
+    assert!(matches!(
+        s.add_grant(&b.id, &sec.id, &inst).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.remove_grant(&b.id, &sec.id, &inst).await,
+        Err(StoreError::NotFound)
+    ));
+    s.remove_grant(&a.id, &sec.id, &inst).await.unwrap();
+    assert!(matches!(
+        s.remove_grant(&a.id, &sec.id, &inst).await,
+        Err(StoreError::NotFound)
+    ));
+    let mut changed = sec.clone();
+    changed.is_global = true;
+    changed.description = Some("d".into());
+    s.update_secret(&changed).await.unwrap();
+    assert_eq!(s.get_secret(&a.id, &sec.id).await.unwrap(), changed);
+    assert!(matches!(
+        s.get_secret(&b.id, &sec.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.delete_secret(&b.id, &sec.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.delete_secret(&a.id, &sec.id).await.unwrap();
+    assert!(matches!(
+        s.get_secret(&a.id, &sec.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn automations_due_and_runs_once_per_slot(s: Arc<dyn Store>) {
+    let a = account(&s).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap();
+    let due = automation(&a.id, Some(t0));
+    let later = automation(&a.id, Some(t0 + Duration::hours(1)));
+    let mut off = automation(&a.id, Some(t0));
+    off.enabled = false;
+    for x in [&due, &later, &off] {
+        s.insert_automation(x).await.unwrap();
+    }
+    let got = s.due_automations(t0, 10).await.unwrap();
+    assert_eq!(
+        got.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        vec![due.id.clone()]
+    );
+    assert_eq!(s.next_due_at().await.unwrap(), Some(t0));
+    // compare-and-set advance
+    assert!(s
+        .advance_automation(&due.id, Some(t0), Some(t0 + Duration::days(1)))
+        .await
+        .unwrap());
+    assert!(!s
+        .advance_automation(&due.id, Some(t0), Some(t0 + Duration::days(2)))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.next_due_at().await.unwrap(),
+        Some(t0 + Duration::hours(1))
+    );
+    // one scheduled run per slot; manual runs always insert
+    let r1 = run(&due, RunTrigger::Schedule, t0);
+    assert!(matches!(
+        s.insert_run(&r1).await.unwrap(),
+        Inserted::Created(_)
+    ));
+    match s
+        .insert_run(&run(&due, RunTrigger::Schedule, t0))
+        .await
+        .unwrap()
+    {
+        Inserted::Existing(first) => assert_eq!(first.id, r1.id),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        s.insert_run(&run(&due, RunTrigger::Manual, t0))
+            .await
+            .unwrap(),
+        Inserted::Created(_)
+    ));
+    let mut done = r1.clone();
+    done.status = RunStatus::Succeeded;
+    done.finished_at = Some(now());
+    s.update_run(&done).await.unwrap();
+    assert_eq!(s.get_run(&a.id, &r1.id).await.unwrap(), done);
+    assert_eq!(
+        s.list_runs(&a.id, &due.id, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.usage_counts(&a.id, t0 - Duration::days(400))
+            .await
+            .unwrap()
+            .automation_runs,
+        2
+    );
+    // deleting the automation deletes its runs
+    s.delete_automation(&a.id, &due.id).await.unwrap();
+    assert!(matches!(
+        s.get_run(&a.id, &r1.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn webhooks_tokens_and_delivery_dedup(s: Arc<dyn Store>) {
+    let a = account(&s).await;
+    let b = account(&s).await;
+    let w = webhook(&a.id);
+    s.insert_webhook(&w).await.unwrap();
+    assert_eq!(s.webhook_by_token(&w.token).await.unwrap().id, w.id);
+    assert!(matches!(
+        s.get_webhook(&b.id, &w.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let d1 = delivery(&w, Some("evt-1"));
+    assert!(matches!(
+        s.insert_delivery(&d1).await.unwrap(),
+        Inserted::Created(_)
+    ));
+    match s
+        .insert_delivery(&delivery(&w, Some("evt-1")))
+        .await
+        .unwrap()
+    {
+        Inserted::Existing(first) => assert_eq!(first.id, d1.id),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        s.insert_delivery(&delivery(&w, None)).await.unwrap(),
+        Inserted::Created(_)
+    ));
+    assert!(matches!(
+        s.insert_delivery(&delivery(&w, None)).await.unwrap(),
+        Inserted::Created(_)
+    ));
+    assert_eq!(
+        s.list_deliveries(&a.id, &w.id, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    assert!(matches!(
+        s.get_delivery(&b.id, &d1.id).await,
+        Err(StoreError::NotFound)
+    ));
+    // rotating the token kills the old one at once
+    let mut rotated = w.clone();
+    rotated.token = mint_webhook_token();
+    s.update_webhook(&rotated).await.unwrap();
+    assert!(matches!(
+        s.webhook_by_token(&w.token).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.webhook_by_token(&rotated.token).await.unwrap().id, w.id);
+    s.delete_webhook(&a.id, &w.id).await.unwrap();
+    assert!(matches!(
+        s.get_delivery(&a.id, &d1.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn idempotency_key_lifecycle(s: Arc<dyn Store>) {
+    let a = account(&s).await;
+    let b = account(&s).await;
+    let t = now();
+    assert_eq!(
+        s.idempotency_begin(&a.id, "k", "fp1", t).await.unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        s.idempotency_begin(&a.id, "k", "fp1", t).await.unwrap(),
+        IdempotencyBegin::InProgress
+    );
+    assert_eq!(
+        s.idempotency_begin(&a.id, "k", "fp2", t).await.unwrap(),
+        IdempotencyBegin::Mismatch
+    );
+    assert_eq!(
+        s.idempotency_begin(&b.id, "k", "fp2", t).await.unwrap(),
+        IdempotencyBegin::Started
+    );
+    let resp = StoredResponse {
+        status: 201,
+        body: b"{\"x\":1}".to_vec(),
+    };
+    s.idempotency_complete(&a.id, "k", &resp).await.unwrap();
+    assert_eq!(
+        s.idempotency_begin(&a.id, "k", "fp1", t).await.unwrap(),
+        IdempotencyBegin::Completed(resp)
+    );
+    // a released claim can be retried; a day later the key is free again
+    assert_eq!(
+        s.idempotency_begin(&a.id, "r", "fp", t).await.unwrap(),
+        IdempotencyBegin::Started
+    );
+    s.idempotency_release(&a.id, "r").await.unwrap();
+    assert_eq!(
+        s.idempotency_begin(&a.id, "r", "fp", t).await.unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        s.idempotency_begin(&a.id, "k", "other", t + Duration::hours(25))
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+}
+
+macro_rules! sqlite_store_contract {
+    ($($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (s, _dir) = crate::backends::sqlite_store();
+                    super::$name(s).await;
+                }
+            )*
+        }
+    };
+}
+
+sqlite_store_contract!(
+    accounts_and_keys,
+    instances_capacity_names_and_scope,
+    secrets_and_grants,
+    automations_due_and_runs_once_per_slot,
+    webhooks_tokens_and_delivery_dedup,
+    idempotency_key_lifecycle
+);

@@ -1,0 +1,100 @@
+//! The worker loop over a real queue: ack on success, retry on transient errors, ack on
+//! permanent ones, and visibility heartbeats while a long job runs.
+
+use crate::backends;
+use async_trait::async_trait;
+use operator_core::ids::*;
+use operator_core::jobs::*;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Scripted {
+    outcomes: Mutex<Vec<&'static str>>,
+    seen: Mutex<Vec<u32>>,
+}
+
+#[async_trait]
+impl JobHandler for Scripted {
+    async fn handle(&self, _job: &Job, receive_count: u32) -> Result<(), JobError> {
+        self.seen.lock().unwrap().push(receive_count);
+        let next = self.outcomes.lock().unwrap().remove(0);
+        match next {
+            "ok" => Ok(()),
+            "slow" => {
+                tokio::time::sleep(Duration::from_millis(2500)).await;
+                Ok(())
+            }
+            "transient" => Err(JobError::Transient(anyhow::anyhow!("try later"))),
+            _ => Err(JobError::Permanent(anyhow::anyhow!("give up"))),
+        }
+    }
+}
+
+fn job() -> Job {
+    Job::InstanceStop {
+        account_id: AccountId::from_trusted("acct_w"),
+        instance_id: InstanceId::from_trusted("inst_w"),
+    }
+}
+
+#[tokio::test]
+async fn success_acks_transient_retries_permanent_acks() {
+    let (q, _dir) = backends::sqlite_queue(5);
+    let handler = Arc::new(Scripted::default());
+    *handler.outcomes.lock().unwrap() = vec!["transient", "ok", "permanent"];
+    let worker = Worker::new(q.clone(), handler.clone(), Duration::from_millis(500));
+    assert_eq!(worker.try_execute_next().await.unwrap(), Outcome::Empty);
+    q.send(&job(), Duration::ZERO).await.unwrap();
+    assert_eq!(worker.try_execute_next().await.unwrap(), Outcome::Retry);
+    assert_eq!(
+        worker.try_execute_next().await.unwrap(),
+        Outcome::Empty,
+        "hidden until timeout"
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(worker.try_execute_next().await.unwrap(), Outcome::Done);
+    assert_eq!(*handler.seen.lock().unwrap(), vec![1, 2]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        worker.try_execute_next().await.unwrap(),
+        Outcome::Empty,
+        "acked"
+    );
+    q.send(&job(), Duration::ZERO).await.unwrap();
+    assert_eq!(worker.try_execute_next().await.unwrap(), Outcome::Done);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        worker.try_execute_next().await.unwrap(),
+        Outcome::Empty,
+        "permanent failures are not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_long_job_stays_invisible_while_it_runs() {
+    let (q, _dir) = backends::sqlite_queue(5);
+    let handler = Arc::new(Scripted::default());
+    *handler.outcomes.lock().unwrap() = vec!["slow"];
+    let worker = Arc::new(Worker::new(
+        q.clone(),
+        handler.clone(),
+        Duration::from_secs(1),
+    ));
+    q.send(&job(), Duration::ZERO).await.unwrap();
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.try_execute_next().await.unwrap() }
+    });
+    // Well past the 1 s visibility timeout, the heartbeat has kept it hidden.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(q
+            .receive(1, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(running.await.unwrap(), Outcome::Done);
+    assert_eq!(*handler.seen.lock().unwrap(), vec![1]);
+}

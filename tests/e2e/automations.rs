@@ -1,0 +1,193 @@
+//! `/api/automations`: validation, nextRunAt, runs, and the live scheduler firing on time.
+
+use crate::support::*;
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use reqwest::Method;
+use serde_json::json;
+
+fn ts(v: &serde_json::Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().expect("timestamp"))
+        .expect("rfc3339")
+        .with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn create_computes_next_run_in_the_zone() {
+    let app = App::spawn().await;
+    let (s, v) = app
+        .post(
+            "/api/automations",
+            json!({"name": "standup", "prompt": "Summarise yesterday",
+                   "cronExpression": "0 9 * * 1-5", "timezone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let a = &v["automation"];
+    assert!(a["id"].as_str().unwrap().starts_with("auto_"));
+    assert!(a["chatId"].as_str().unwrap().starts_with("chat_"));
+    assert_eq!(a["enabled"], true);
+    assert_eq!(a["cronExpression"], "0 9 * * 1-5");
+    assert_eq!(a["timezone"], "America/New_York");
+    // nextRunAt is the next weekday 09:00 New York time, in the future, within 4 days
+    let next = ts(&a["nextRunAt"]);
+    let local = next.with_timezone(&chrono_tz::America::New_York);
+    assert_eq!((local.hour(), local.minute()), (9, 0));
+    assert!(local.weekday().number_from_monday() <= 5);
+    assert!(next > Utc::now() && next < Utc::now() + chrono::Duration::days(4));
+
+    // timezone defaults to UTC
+    let (_, v) = app
+        .post(
+            "/api/automations",
+            json!({"name": "n", "prompt": "p", "cronExpression": "30 6 * * *"}),
+        )
+        .await;
+    assert_eq!(v["automation"]["timezone"], "UTC");
+    let next = ts(&v["automation"]["nextRunAt"]);
+    assert_eq!((next.hour(), next.minute()), (6, 30));
+}
+
+#[tokio::test]
+async fn invalid_cron_or_zone_is_400_naming_the_problem() {
+    let app = App::spawn().await;
+    for (cron, tz, field, hint) in [
+        ("0 9 * *", "UTC", "cronExpression", "5 fields"),
+        ("61 * * * *", "UTC", "cronExpression", "invalid cron"),
+        ("0 0 31 2 *", "UTC", "cronExpression", "never"),
+        ("0 9 * * 1-5", "Mars/Olympus", "timezone", "Mars/Olympus"),
+    ] {
+        let got = app
+            .post(
+                "/api/automations",
+                json!({"name": "n", "prompt": "p", "cronExpression": cron, "timezone": tz}),
+            )
+            .await;
+        assert_error(&got, 400, "invalid_request");
+        let detail = got.1["error"]["details"][field]
+            .as_str()
+            .unwrap_or_default();
+        assert!(detail.contains(hint), "{cron} {tz}: {}", got.1);
+    }
+    // every bad field is reported at once
+    let got = app
+        .post(
+            "/api/automations",
+            json!({"name": "", "prompt": "", "cronExpression": "x", "timezone": "Nope/Nope"}),
+        )
+        .await;
+    let details = got.1["error"]["details"].as_object().unwrap();
+    for f in ["name", "prompt", "cronExpression", "timezone"] {
+        assert!(details.contains_key(f), "{f}: {}", got.1);
+    }
+    let got = app
+        .post("/api/automations", json!({"name": "n", "prompt": "p"}))
+        .await;
+    assert_error(&got, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn update_disable_run_now_and_delete() {
+    let app = App::spawn().await;
+    let (_, v) = app
+        .post(
+            "/api/automations",
+            json!({"name": "n", "prompt": "p", "cronExpression": "0 * * * *"}),
+        )
+        .await;
+    let id = v["automation"]["id"].as_str().unwrap().to_owned();
+    // disable → no next run
+    let (s, v) = app
+        .put(&format!("/api/automations/{id}"), json!({"enabled": false}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["automation"]["nextRunAt"].is_null());
+    // re-enable with a new schedule and zone
+    let (_, v) = app
+        .put(
+            &format!("/api/automations/{id}"),
+            json!({"enabled": true, "cronExpression": "15 8 * * *", "timezone": "Europe/Paris",
+                   "prompt": "new prompt", "name": "renamed"}),
+        )
+        .await;
+    let a = &v["automation"];
+    assert_eq!(a["name"], "renamed");
+    assert_eq!(a["prompt"], "new prompt");
+    let local = ts(&a["nextRunAt"]).with_timezone(&chrono_tz::Europe::Paris);
+    assert_eq!((local.hour(), local.minute()), (8, 15));
+    let got = app
+        .put(
+            &format!("/api/automations/{id}"),
+            json!({"cronExpression": "bad"}),
+        )
+        .await;
+    assert_error(&got, 400, "invalid_request");
+
+    // run now → 202 with a queued manual run, listed under runs
+    let (s, v) = send(app.request(
+        Method::POST,
+        &format!("/api/automations/{id}/run"),
+        Some(&app.key),
+    ))
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let run = &v["run"];
+    assert!(run["id"].as_str().unwrap().starts_with("run_"));
+    assert_eq!(run["status"], "queued");
+    for f in ["scheduledFor", "startedAt", "finishedAt", "chatId", "error"] {
+        assert!(run.get(f).is_some(), "{f}: {run}");
+    }
+    let (_, runs) = app.get(&format!("/api/automations/{id}/runs")).await;
+    assert_eq!(runs["runs"][0]["id"], run["id"]);
+    let (_, billing) = app.get("/api/billing").await;
+    assert_eq!(billing["usage"]["automationRuns"], 1);
+
+    let (s, _) = app.delete(&format!("/api/automations/{id}")).await;
+    assert_eq!(s, 200);
+    assert_error(
+        &app.get(&format!("/api/automations/{id}")).await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &app.get(&format!("/api/automations/{id}/runs")).await,
+        404,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn an_automation_due_next_minute_is_enqueued_on_time() {
+    // GIVEN a running server and an every-minute automation
+    let app = App::spawn().await;
+    let (s, v) = app
+        .post(
+            "/api/automations",
+            json!({"name": "tick", "prompt": "tick", "cronExpression": "* * * * *"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let id = v["automation"]["id"].as_str().unwrap().to_owned();
+    let slot = ts(&v["automation"]["nextRunAt"]);
+    assert_eq!(slot.second(), 0);
+    assert!(slot > Utc::now() && slot <= Utc::now() + chrono::Duration::seconds(61));
+    // WHEN its minute comes THEN the server records and enqueues a run for exactly that slot
+    let run = eventually(90, || async {
+        let (_, runs) = app.get(&format!("/api/automations/{id}/runs")).await;
+        runs["runs"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| ts(&r["scheduledFor"]) == slot).cloned())
+    })
+    .await
+    .expect("a run for the due slot");
+    assert_eq!(run["trigger"], "schedule");
+    assert_eq!(run["status"], "queued");
+    let created = ts(&run["createdAt"]);
+    assert!(created >= slot, "fired early: {run}");
+    assert!(
+        created - slot < chrono::Duration::seconds(10),
+        "fired late: {run}"
+    );
+    // AND nextRunAt moved on to the following minute
+    let (_, v) = app.get(&format!("/api/automations/{id}")).await;
+    assert!(ts(&v["automation"]["nextRunAt"]) > slot);
+}
