@@ -1,0 +1,75 @@
+//! The control plane as seen from an instance: the LLM gateway and secret reads, both
+//! authenticated with this instance's token. Provider keys never enter the instance.
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Control {
+    pub base: String,
+    pub token: String,
+    pub model: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Control {
+    pub fn new(base: String, token: String, model: Option<String>) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            model,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// One non-streaming Chat Completions call through the gateway.
+    pub async fn chat(&self, messages: &[Value], tools: &[Value]) -> anyhow::Result<Value> {
+        if self.base.is_empty() {
+            bail!("no control plane configured (OPERATOR_CONTROL_URL)");
+        }
+        let mut body = json!({"messages": messages, "tools": tools});
+        if let Some(m) = &self.model {
+            body["model"] = json!(m);
+        }
+        let res = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await
+            .context("reach the LLM gateway")?;
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let msg = v["error"]["message"].as_str().unwrap_or("no detail");
+            bail!("LLM gateway answered {status}: {msg}");
+        }
+        Ok(v)
+    }
+
+    /// The current value of a secret granted to this instance (follows rotations).
+    pub async fn secret(&self, name: &str) -> anyhow::Result<String> {
+        let res = self
+            .http
+            .get(format!("{}/v1/secrets/{name}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .context("reach the control plane")?;
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(
+                "{}",
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap_or("secret not available")
+            );
+        }
+        Ok(v["value"].as_str().unwrap_or_default().to_owned())
+    }
+}

@@ -1,0 +1,349 @@
+//! `operator-instance`: the small authenticated HTTP API inside every instance — health,
+//! files, exec, the instance agent (`/messages`), activity (session transcripts) and
+//! browser actions. The control plane is its only client; every call carries the
+//! per-instance token.
+
+pub mod agent;
+pub mod browser;
+pub mod control;
+pub mod exec;
+pub mod sessions;
+pub mod workspace;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+
+pub struct Inner {
+    pub instance_id: String,
+    pub token: String,
+    /// Canonical workspace root.
+    pub root: PathBuf,
+    pub control: control::Control,
+    pub browser: browser::BrowserManager,
+    pub http: reqwest::Client,
+    /// One agent turn at a time per instance (transcripts stay ordered).
+    pub agent_lock: tokio::sync::Mutex<()>,
+}
+
+pub type AppState = Arc<Inner>;
+
+pub struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({"error": {"code": self.1, "message": self.2}})),
+        )
+            .into_response()
+    }
+}
+
+fn bad(msg: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "invalid_request", msg.to_string())
+}
+
+fn not_found(msg: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_found", msg.to_string())
+}
+
+fn internal(e: anyhow::Error) -> ApiError {
+    tracing::error!(error = format!("{e:#}"), "request failed");
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        format!("{e:#}"),
+    )
+}
+
+type Res<T> = Result<T, ApiError>;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route(
+            "/files",
+            get(read_files).put(write_file).delete(delete_file),
+        )
+        .route("/exec", post(exec))
+        .route("/activity", get(activity))
+        .route("/messages", post(messages))
+        .route("/browser/open", post(browser_open))
+        .route("/browser/text", get(browser_text))
+        .route("/browser/screenshot", get(browser_screenshot))
+        .layer(DefaultBodyLimit::max(MAX_FILE_BYTES))
+        .route_layer(from_fn_with_state(state.clone(), auth))
+        .fallback(|| async { not_found("no such route") })
+        .with_state(state)
+}
+
+async fn auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), s.token.as_bytes()));
+    if ok {
+        next.run(req).await
+    } else {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid instance token".into(),
+        )
+        .into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn health(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"ok": true, "instanceId": s.instance_id, "version": env!("CARGO_PKG_VERSION")}))
+}
+
+#[derive(Deserialize)]
+struct PathQuery {
+    #[serde(default)]
+    path: String,
+}
+
+fn modified(m: &std::fs::Metadata) -> Option<String> {
+    m.modified().ok().map(|t| {
+        chrono::DateTime::<chrono::Utc>::from(t)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    })
+}
+
+async fn read_files(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Res<Json<Value>> {
+    let p = workspace::resolve(&s.root, &q.path).map_err(bad)?;
+    let meta =
+        std::fs::metadata(&p).map_err(|_| not_found(format!("{} does not exist", q.path)))?;
+    if meta.is_dir() {
+        let mut entries = vec![];
+        for e in std::fs::read_dir(&p)
+            .map_err(|e| internal(e.into()))?
+            .flatten()
+        {
+            let Ok(m) = e.metadata() else { continue };
+            entries.push(json!({
+                "name": e.file_name().to_string_lossy(),
+                "type": if m.is_dir() { "directory" } else { "file" },
+                "size": m.len(),
+                "modifiedAt": modified(&m),
+            }));
+        }
+        entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        return Ok(Json(
+            json!({"path": q.path, "type": "directory", "entries": entries}),
+        ));
+    }
+    if meta.len() as usize > MAX_FILE_BYTES {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "file is larger than 10 MiB".into(),
+        ));
+    }
+    let bytes = std::fs::read(&p).map_err(|e| internal(e.into()))?;
+    let (content, encoding) = match String::from_utf8(bytes) {
+        Ok(t) => (t, "utf-8"),
+        Err(e) => {
+            use base64::Engine;
+            (
+                base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                "base64",
+            )
+        }
+    };
+    Ok(Json(
+        json!({"path": q.path, "type": "file", "size": meta.len(), "modifiedAt": modified(&meta), "encoding": encoding, "content": content}),
+    ))
+}
+
+async fn write_file(
+    State(s): State<AppState>,
+    Query(q): Query<PathQuery>,
+    body: Bytes,
+) -> Res<Json<Value>> {
+    if q.path.trim().is_empty() {
+        return Err(bad("path is required"));
+    }
+    let p = workspace::resolve(&s.root, &q.path).map_err(bad)?;
+    if p.is_dir() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{} is a directory", q.path),
+        ));
+    }
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| internal(e.into()))?;
+        // Re-check after creating folders: a symlinked parent must not lead outside.
+        workspace::resolve(&s.root, &q.path).map_err(bad)?;
+    }
+    std::fs::write(&p, &body).map_err(|e| internal(e.into()))?;
+    Ok(Json(json!({"path": q.path, "size": body.len()})))
+}
+
+async fn delete_file(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Res<Json<Value>> {
+    if q.path.trim().is_empty() {
+        return Err(bad(
+            "path is required (the workspace root cannot be deleted)",
+        ));
+    }
+    let p = workspace::resolve(&s.root, &q.path).map_err(bad)?;
+    let meta = std::fs::symlink_metadata(&p)
+        .map_err(|_| not_found(format!("{} does not exist", q.path)))?;
+    let res = if meta.is_dir() {
+        std::fs::remove_dir_all(&p)
+    } else {
+        std::fs::remove_file(&p)
+    };
+    res.map_err(|e| internal(e.into()))?;
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn exec(State(s): State<AppState>, body: Bytes) -> Res<Json<exec::ExecResult>> {
+    let req: exec::ExecRequest =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?;
+    if req.command.trim().is_empty() {
+        return Err(bad("command must not be empty"));
+    }
+    let cwd = workspace::resolve(&s.root, req.cwd.as_deref().unwrap_or("")).map_err(bad)?;
+    let timeout = Duration::from_millis(
+        req.timeout_ms
+            .unwrap_or(exec::DEFAULT_TIMEOUT_MS)
+            .clamp(1, exec::MAX_TIMEOUT_MS),
+    );
+    exec::run(&cwd, &req.command, timeout)
+        .await
+        .map(Json)
+        .map_err(internal)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivityQuery {
+    cursor: Option<String>,
+    session_id: Option<String>,
+}
+
+async fn activity(State(s): State<AppState>, Query(q): Query<ActivityQuery>) -> Res<Json<Value>> {
+    let all = sessions::list(&s.root);
+    let selected = match q.session_id.as_deref().filter(|x| !x.is_empty()) {
+        Some(id) if sessions::exists(&s.root, id) => all.iter().find(|m| m.id == id).cloned(),
+        Some(id) => return Err(not_found(format!("session {id} not found"))),
+        None => all.first().cloned(),
+    };
+    let Some(sel) = selected else {
+        return Ok(Json(
+            json!({"sessions": [], "selectedSession": null, "lineCount": 0, "lines": [], "sessionChanged": false, "cursor": null}),
+        ));
+    };
+    let lines = sessions::lines(&s.root, &sel.id).map_err(internal)?;
+    // cursor = "<sessionId>:<lines already seen>"
+    let (from, changed) = match q.cursor.as_deref().and_then(|c| c.rsplit_once(':')) {
+        Some((sid, n)) if sid == sel.id => {
+            (n.parse::<usize>().unwrap_or(0).min(lines.len()), false)
+        }
+        Some(_) => (0, true),
+        None => (0, false),
+    };
+    Ok(Json(json!({
+        "sessions": all,
+        "selectedSession": {"id": sel.id, "title": sel.title},
+        "lineCount": lines.len(),
+        "lines": lines[from..],
+        "sessionChanged": changed,
+        "cursor": format!("{}:{}", sel.id, lines.len()),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageBody {
+    text: String,
+    session_id: Option<String>,
+}
+
+async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
+    let req: MessageBody =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?;
+    if req.text.trim().is_empty() {
+        return Err(bad("text must not be empty"));
+    }
+    let session = match req.session_id {
+        Some(id) if sessions::valid_id(&id) => id,
+        Some(_) => return Err(bad("sessionId is not a session id")),
+        None => sessions::new_id(),
+    };
+    let _turn = s.agent_lock.lock().await;
+    match agent::respond(&s, &session, &req.text).await {
+        Ok(text) => Ok(Json(json!({"text": text, "sessionId": session}))),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            let status = if msg.contains("429") {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let code = if status == StatusCode::TOO_MANY_REQUESTS {
+                "quota_exceeded"
+            } else {
+                "agent_failed"
+            };
+            Err(ApiError(status, code, msg))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct OpenBody {
+    url: String,
+}
+
+async fn browser_open(State(s): State<AppState>, body: Bytes) -> Res<Json<browser::PageInfo>> {
+    let req: OpenBody =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?;
+    browser_result(s.browser.open(&req.url).await)
+}
+
+async fn browser_text(State(s): State<AppState>) -> Res<Json<browser::PageInfo>> {
+    browser_result(s.browser.text().await)
+}
+
+fn browser_result<T>(r: anyhow::Result<T>) -> Res<Json<T>> {
+    r.map(Json).map_err(|e| {
+        let msg = format!("{e:#}");
+        if msg.contains("not installed") {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, "browser_unavailable", msg)
+        } else if msg.contains("no page is open")
+            || msg.contains("invalid URL")
+            || msg.contains("only http")
+        {
+            bad(msg)
+        } else {
+            ApiError(StatusCode::BAD_GATEWAY, "browser_failed", msg)
+        }
+    })
+}
+
+async fn browser_screenshot(State(s): State<AppState>) -> Res<Response> {
+    let png = browser_result(s.browser.screenshot().await)?.0;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
