@@ -13,7 +13,10 @@ pub fn sqlite() -> (Db, tempfile::TempDir) {
 
 pub fn sqlite_queue(max_receive_count: u32) -> (Arc<dyn JobQueue>, tempfile::TempDir) {
     let (db, dir) = sqlite();
-    (Arc::new(SqliteQueue::new(db, max_receive_count)), dir)
+    (
+        Arc::new(SqliteQueue::new(db, "contract", max_receive_count)),
+        dir,
+    )
 }
 
 pub fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {

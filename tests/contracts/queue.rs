@@ -135,10 +135,10 @@ sqlite_queue_contract!(
 #[tokio::test]
 async fn sqlite_unreadable_bodies_go_straight_to_the_dead_letter_queue() {
     let (db, _dir) = backends::sqlite();
-    let q = operator_local::SqliteQueue::new(db.clone(), 3);
+    let q = operator_local::SqliteQueue::new(db.clone(), "contract", 3);
     db.call(|c| -> anyhow::Result<()> {
         c.execute(
-            "INSERT INTO jobs (id, body, visible_at, receive_count, sent_at) VALUES ('job_bad', '{\"type\":\"Nope\"}', 0, 0, 0)",
+            "INSERT INTO jobs (id, body, visible_at, receive_count, sent_at, queue) VALUES ('job_bad', '{\"type\":\"Nope\"}', 0, 0, 0, 'contract')",
             [],
         )?;
         Ok(())

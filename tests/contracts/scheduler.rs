@@ -8,7 +8,9 @@ use operator_core::jobs::Job;
 use operator_core::ports::ManualClock;
 use operator_core::services::{Caller, CreateAutomation};
 use operator_core::{Platform, PlatformConfig};
-use operator_local::{LocalScheduler, LocalVault, MasterKey, SqliteQueue, SqliteStore};
+use operator_local::{
+    Isolation, LocalRuntime, LocalScheduler, LocalVault, MasterKey, SqliteQueue, SqliteStore,
+};
 use std::sync::Arc;
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -19,15 +21,29 @@ async fn platform(at: &str) -> (Platform, Arc<ManualClock>, tempfile::TempDir) {
     let (db, dir) = backends::sqlite();
     let clock = Arc::new(ManualClock::new(utc(at)));
     let key = MasterKey::load_or_create(dir.path(), None).unwrap();
+    let (events, _) = tokio::sync::mpsc::unbounded_channel();
+    let runtime = LocalRuntime::new(
+        dir.path(),
+        env!("CARGO_BIN_EXE_operator").into(),
+        Isolation::Process,
+        events,
+    )
+    .unwrap();
     let p = Platform {
         store: Arc::new(SqliteStore::new(db.clone())),
-        queue: Arc::new(SqliteQueue::new(db.clone(), 5)),
+        queue: Arc::new(SqliteQueue::new(db.clone(), "agent", 5)),
+        lifecycle: Arc::new(SqliteQueue::new(db.clone(), "lifecycle", 5)),
+        runtime: Arc::new(runtime),
+        http: reqwest::Client::new(),
         vault: Arc::new(LocalVault::open(db, key).await.unwrap()),
         scheduler: Arc::new(LocalScheduler::new()),
         clock: clock.clone(),
         config: Arc::new(PlatformConfig {
             public_url: "http://test".into(),
+            control_url: "http://test".into(),
             image_tag: "t".into(),
+            token_key: secrecy::SecretBox::new(Box::new([1u8; 32])),
+            llm: None,
         }),
     };
     (p, clock, dir)

@@ -204,14 +204,17 @@ async fn lifecycle_restart_clone_delete() {
         .post("/api/instances", json!({"name": "src", "env": {"K": "v"}}))
         .await;
     let id = v["instance"]["id"].as_str().unwrap().to_owned();
-    // Restarting an instance that is still provisioning is a state conflict
-    let got = send(app.request(
+    app.wait_status(&app.key, &id, "active").await;
+    // Restart: 202, restarting, then active again
+    let (s, v) = send(app.request(
         Method::POST,
         &format!("/api/instances/{id}/restart"),
         Some(&app.key),
     ))
     .await;
-    assert_error(&got, 409, "conflict");
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["instance"]["status"], "restarting");
+    app.wait_status(&app.key, &id, "active").await;
     // Clone: a new instance with the source's kind and env
     let (s, c) = app
         .post(
@@ -253,6 +256,13 @@ async fn lifecycle_restart_clone_delete() {
     let got = app
         .put(&format!("/api/instances/{id}"), json!({"name": "zzz"}))
         .await;
+    assert_error(&got, 409, "conflict");
+    let got = send(app.request(
+        Method::POST,
+        &format!("/api/instances/{id}/restart"),
+        Some(&app.key),
+    ))
+    .await;
     assert_error(&got, 409, "conflict");
     // Deleting again is harmless; unknown ids are 404
     let (s, _) = app.delete(&format!("/api/instances/{id}")).await;

@@ -12,6 +12,8 @@ async fn a_second_account_sees_and_changes_nothing_of_the_first() {
         .post("/api/instances", json!({"name": "shared-name"}))
         .await;
     let inst = i["instance"]["id"].as_str().unwrap().to_owned();
+    // Settled first, so the before/after snapshots compare like with like
+    app.wait_status(&app.key, &inst, "active").await;
     let (_, s) = app
         .post(
             "/api/secrets",

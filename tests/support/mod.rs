@@ -231,7 +231,17 @@ impl App {
 }
 
 impl Drop for App {
+    /// SIGTERM first (the server stops its instances), SIGKILL after 10 s.
     fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -278,5 +288,33 @@ where
             return None;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+impl App {
+    /// Waits until the instance reaches `status` (or panics after 30 s), returning it.
+    pub async fn wait_status(&self, key: &str, id: &str, status: &str) -> Value {
+        let path = format!("/api/instances/{id}");
+        let mut last = Value::Null;
+        for _ in 0..600 {
+            let (_, v) = self.call_as(key, Method::GET, &path, None).await;
+            if v["instance"]["status"] == status {
+                return v["instance"].clone();
+            }
+            last = v;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("instance {id} never became {status}: {last}");
+    }
+
+    /// Creates an instance and waits for it to be active; returns its id.
+    pub async fn active_instance(&self, name: &str) -> String {
+        let (s, v) = self
+            .post("/api/instances", serde_json::json!({"name": name}))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["instance"]["id"].as_str().unwrap().to_owned();
+        self.wait_status(&self.key.clone(), &id, "active").await;
+        id
     }
 }

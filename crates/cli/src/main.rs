@@ -4,12 +4,14 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use operator_core::domain::PlanSlug;
+use operator_core::jobs::Worker;
 use operator_core::services::Bootstrap;
-use operator_core::PlatformConfig;
-use operator_local::Embedded;
+use operator_core::services::{LifecycleJobs, LlmConfig, LlmProvider};
+use operator_local::{Embedded, Isolation, Settings};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +61,12 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Run the instance runtime (what the platform starts for each instance).
+    #[command(disable_help_flag = true)]
+    Instance {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
@@ -116,14 +124,51 @@ fn init_tracing() {
     }
 }
 
+/// `OPERATOR_LLM` and friends; `None` when no provider is configured.
+fn llm_from_env() -> anyhow::Result<Option<LlmConfig>> {
+    let provider = match std::env::var("OPERATOR_LLM").unwrap_or_default().trim() {
+        "" => return Ok(None),
+        "openai" => LlmProvider::OpenAi,
+        "anthropic" => LlmProvider::Anthropic,
+        other => anyhow::bail!("OPERATOR_LLM={other:?}: expected openai or anthropic"),
+    };
+    let model = std::env::var("OPERATOR_LLM_MODEL")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .context("OPERATOR_LLM_MODEL must name the model when OPERATOR_LLM is set")?;
+    let base_url = std::env::var("OPERATOR_LLM_BASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    let (default_url, key_var) = match provider {
+        LlmProvider::OpenAi => ("https://api.openai.com/v1", "OPENAI_API_KEY"),
+        LlmProvider::Anthropic => ("https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    };
+    let api_key = env_secret(key_var)?;
+    // A self-hosted endpoint (Ollama, vLLM) may need no key; the hosted APIs do.
+    if api_key.is_none() && base_url.is_none() {
+        anyhow::bail!("{key_var} must be set for OPERATOR_LLM={} (or point OPERATOR_LLM_BASE_URL at a server that needs no key)", std::env::var("OPERATOR_LLM").unwrap_or_default());
+    }
+    Ok(Some(LlmConfig {
+        provider,
+        base_url: base_url.unwrap_or_else(|| default_url.to_owned()),
+        api_key,
+        model,
+    }))
+}
+
 async fn open(data: &DataDir, public_url: String) -> anyhow::Result<Embedded> {
     let master = env_secret("OPERATOR_MASTER_KEY")?;
+    let program = std::env::current_exe().context("locate the operator binary")?;
     Embedded::open(
         &data.data_dir,
         master.as_ref(),
-        PlatformConfig {
+        Settings {
+            control_url: public_url.clone(),
             public_url,
             image_tag: format!("operator-instance:{}", env!("CARGO_PKG_VERSION")),
+            llm: llm_from_env()?,
+            program,
+            isolation: Isolation::detect(),
         },
     )
     .await
@@ -132,6 +177,17 @@ async fn open(data: &DataDir, public_url: String) -> anyhow::Result<Embedded> {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if let Command::Instance { args } = &cli.command {
+        // The instance runtime: same code as the `operator-instance` container binary.
+        operator_instance::cli::init_tracing();
+        let argv = std::iter::once("operator-instance".to_owned()).chain(args.iter().cloned());
+        let icli = operator_instance::cli::Cli::parse_from(argv);
+        if let Err(e) = operator_instance::cli::run(icli).await {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     init_tracing();
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
@@ -141,6 +197,7 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Instance { .. } => unreachable!("handled in main"),
         Command::Serve {
             addr,
             public_url,
@@ -239,10 +296,47 @@ async fn serve(
             );
         }
     }
+    println!(
+        "Instances run as {}.",
+        embedded.runtime.isolation().describe()
+    );
+    if platform.config.llm.is_none() {
+        println!("No LLM configured: set OPERATOR_LLM, OPERATOR_LLM_MODEL and OPENAI_API_KEY (or ANTHROPIC_API_KEY) for model calls.");
+    }
     println!("Listening on {base}  (try: curl {base}/api/health; reference at {base}/docs)");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(embedded.scheduler.clone().run(platform.clone(), stop_rx));
+    let scheduler = tokio::spawn(
+        embedded
+            .scheduler
+            .clone()
+            .run(platform.clone(), stop_rx.clone()),
+    );
+    // Crash reports from the runtime → failed + restart with backoff.
+    let mut events = embedded.runtime_events;
+    let supervisor = {
+        let platform = platform.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if let Err(e) = platform.handle_runtime_event(event).await {
+                    tracing::error!(error = %e, "handling a runtime event failed");
+                }
+            }
+        })
+    };
+    let worker = Arc::new(Worker::new(
+        platform.lifecycle.clone(),
+        Arc::new(LifecycleJobs(platform.clone())),
+        std::time::Duration::from_secs(60),
+    ));
+    let worker = tokio::spawn(worker.run(4, stop_rx));
+    let recovered = platform.recover_instances().await?;
+    if recovered > 0 {
+        tracing::info!(
+            instances = recovered,
+            "restarting instances that were running"
+        );
+    }
     let app = operator_core::http::router(platform);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
@@ -253,6 +347,9 @@ async fn serve(
         .context("HTTP server")?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    let _ = worker.await;
+    embedded.runtime.shutdown_all().await;
+    supervisor.abort();
     Ok(())
 }
 

@@ -32,6 +32,18 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// A dependency is not configured or not reachable (`llm_unavailable`, ...): 503.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
+    /// An instance or provider answered with an error or not at all: 502.
+    #[error("{0}")]
+    BadGateway(String),
+    /// Over the rolling token quota: 429 with `Retry-After`.
+    #[error("{message}")]
+    QuotaExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Anything else: logged with its cause chain, shown to clients as an opaque 500.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

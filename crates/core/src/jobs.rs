@@ -54,6 +54,17 @@ pub enum Job {
 }
 
 impl Job {
+    /// Instance lifecycle jobs (their own queue: quick, never behind agent work).
+    pub fn is_lifecycle(&self) -> bool {
+        matches!(
+            self,
+            Job::InstanceProvision { .. }
+                | Job::InstanceRestart { .. }
+                | Job::InstanceStop { .. }
+                | Job::InstanceClone { .. }
+        )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Job::InstanceProvision { .. } => "InstanceProvision",
@@ -183,7 +194,7 @@ impl Worker {
                         Err(e) => tracing::error!(error = %e, "job queue receive failed"),
                     }
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        _ = worker.queue.wait_for_message(Duration::from_millis(500)) => {}
                         _ = shutdown.changed() => {}
                     }
                 }

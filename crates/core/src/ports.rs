@@ -49,6 +49,23 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+/// One metered model call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmUsage {
+    pub account_id: AccountId,
+    pub instance_id: InstanceId,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub at: Timestamp,
+}
+
+impl LlmUsage {
+    /// What counts against the quota: output tokens weigh five times input tokens.
+    pub fn weighted(&self) -> u64 {
+        self.input_tokens + 5 * self.output_tokens
+    }
+}
+
 /// Counters for the billing period.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UsageCounts {
@@ -101,6 +118,11 @@ pub trait Store: Send + Sync + 'static {
     async fn update_instance(&self, instance: &Instance) -> StoreResult<()>;
     /// Instances in a capacity state.
     async fn count_capacity(&self, account: &AccountId) -> StoreResult<u32>;
+    /// By id in any account — only for callers that authenticated the instance itself
+    /// (instance tokens, runtime events). `NotFound` if absent.
+    async fn find_instance(&self, id: &InstanceId) -> StoreResult<Instance>;
+    /// Live instances of every account in one of `states` (recovery after a restart).
+    async fn instances_in_states(&self, states: &[InstanceStatus]) -> StoreResult<Vec<Instance>>;
 
     // --- secrets (metadata only; values live in the Vault) ---
     /// `Conflict` if the name exists in the account.
@@ -115,6 +137,18 @@ pub trait Store: Send + Sync + 'static {
     async fn update_secret(&self, secret: &Secret) -> StoreResult<()>;
     /// Deletes the secret and its grants; `NotFound` if absent.
     async fn delete_secret(&self, account: &AccountId, id: &SecretId) -> StoreResult<()>;
+    /// `NotFound` if no secret has this name in the account.
+    async fn get_secret_by_name(
+        &self,
+        account: &AccountId,
+        name: &SecretName,
+    ) -> StoreResult<Secret>;
+    /// The account's global secrets plus those granted to `instance`.
+    async fn secrets_for_instance(
+        &self,
+        account: &AccountId,
+        instance: &InstanceId,
+    ) -> StoreResult<Vec<Secret>>;
     /// Idempotent; `NotFound` if the secret is absent.
     async fn add_grant(
         &self,
@@ -217,6 +251,20 @@ pub trait Store: Send + Sync + 'static {
     // --- usage ---
     async fn usage_counts(&self, account: &AccountId, since: Timestamp)
         -> StoreResult<UsageCounts>;
+    /// Records one metered model call of an instance.
+    async fn record_llm_usage(&self, usage: &LlmUsage) -> StoreResult<()>;
+    /// Per instance of the account: weighted tokens (`input + 5 × output`) since `since`.
+    async fn llm_usage_by_instance(
+        &self,
+        account: &AccountId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<(InstanceId, u64)>>;
+    /// One instance's weighted tokens since `since`, and its oldest record in that window.
+    async fn llm_usage_of_instance(
+        &self,
+        instance: &InstanceId,
+        since: Timestamp,
+    ) -> StoreResult<(u64, Option<Timestamp>)>;
 }
 
 /// A job handed out by `JobQueue::receive`, invisible to others until its visibility
@@ -254,6 +302,11 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> anyhow::Result<()>;
     /// Messages currently in the dead-letter queue (for inspection and redrive tooling).
     async fn dead_letters(&self, max: u32) -> anyhow::Result<Vec<DeadLetter>>;
+    /// Waits up to `max` for a message to be sent, so an idle worker reacts at once. A queue
+    /// that long-polls inside `receive` (SQS) keeps this default.
+    async fn wait_for_message(&self, max: Duration) {
+        tokio::time::sleep(max).await
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -296,26 +349,42 @@ pub trait Scheduler: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct InstanceSpec {
     pub instance: Instance,
-    /// Per-instance credential for the control plane (gateway, secrets).
+    /// Per-instance credential: the instance checks it on every call it serves and presents
+    /// it to the control plane (gateway, secrets).
     pub token: SecretString,
+    /// Where the instance reaches the control plane.
+    pub control_url: String,
+    /// Environment for the instance: its `env` plus granted and global secrets.
+    pub env: Vec<(String, SecretString)>,
 }
 
 /// The runtime's view of an instance.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuntimeStatus {
-    Starting,
     Running { endpoint: String },
     Stopped,
-    Failed { reason: String },
+}
+
+/// Something the runtime noticed on its own (not in answer to a call).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuntimeEvent {
+    /// The instance stopped without being asked to (crash, OOM, task stopped).
+    Exited { id: InstanceId, reason: String },
 }
 
 /// Runs instances: local child processes or ECS Fargate tasks. Every method is idempotent
 /// per instance id, so a redelivered job never starts a second copy.
 #[async_trait]
 pub trait InstanceRuntime: Send + Sync + 'static {
+    /// Starts the instance (or returns the running one) and waits until it is healthy.
     async fn start(&self, spec: &InstanceSpec) -> anyhow::Result<RuntimeStatus>;
     async fn status(&self, id: &InstanceId) -> anyhow::Result<RuntimeStatus>;
+    /// Graceful stop, then forced. Ok if not running.
     async fn stop(&self, id: &InstanceId) -> anyhow::Result<()>;
+    /// Copies `from`'s workspace to `to` (before `to` starts).
+    async fn copy_workspace(&self, from: &InstanceId, to: &InstanceId) -> anyhow::Result<()>;
+    /// Stops the instance and removes its workspace. Ok if absent.
+    async fn destroy(&self, id: &InstanceId) -> anyhow::Result<()>;
 }
 
 /// Time, injectable so schedules can be tested with a fake clock.

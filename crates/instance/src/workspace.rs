@@ -67,6 +67,69 @@ const SKILL_REPORT: &str = "---\nname: report-writing\ndescription: Write a stru
 # Report writing\n\nWrite `workspace/reports/<date>-<topic>.md` with: a title, a three-line summary,\n\
 findings as bullet points, and next steps. Reply with the path of the report.\n";
 
+/// Brings `checkpointRepo` into `workspace/<repo name>` once: a local path or a git URL
+/// (`owner/repo` means GitHub). A failure stops the start with git's own message.
+pub fn apply_checkpoint(root: &Path, repo: &str) -> anyhow::Result<()> {
+    let marker = root.join(".operator/checkpoint");
+    if marker.exists() || repo.trim().is_empty() {
+        return Ok(());
+    }
+    let repo = repo.trim();
+    let local = Path::new(repo);
+    let source = if (local.is_absolute() && local.exists())
+        || repo.contains("://")
+        || repo.starts_with("git@")
+    {
+        repo.to_owned()
+    } else if repo.split('/').count() == 2 && !repo.starts_with('.') {
+        format!("https://github.com/{repo}.git")
+    } else {
+        bail!("checkpointRepo {repo:?} is neither an absolute path, a git URL nor owner/repo");
+    };
+    let name = repo
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("checkpoint")
+        .trim_end_matches(".git")
+        .to_owned();
+    let dest = root
+        .join("workspace")
+        .join(if name.is_empty() { "checkpoint" } else { &name });
+    if local.is_absolute() && local.is_dir() && !local.join(".git").exists() {
+        copy_dir(local, &dest)?;
+    } else {
+        let out = std::process::Command::new("git")
+            .args(["clone", "--depth", "1", "--quiet", &source])
+            .arg(&dest)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .context("run git (is it installed?)")?;
+        if !out.status.success() {
+            bail!(
+                "git clone {source} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    std::fs::write(marker, repo)?;
+    Ok(())
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let (s, d) = (entry.path(), dst.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            copy_dir(&s, &d)?;
+        } else if entry.file_type()?.is_file() {
+            std::fs::copy(&s, &d)?;
+        }
+    }
+    Ok(())
+}
+
 /// Resolves `rel` inside `root` (which must be canonical). `must_exist = false` allows a
 /// path whose last components do not exist yet (for writes).
 pub fn resolve(root: &Path, rel: &str) -> anyhow::Result<PathBuf> {

@@ -78,6 +78,24 @@ const MIGRATIONS: &[&str] = &[
         ciphertext BLOB NOT NULL, PRIMARY KEY (account_id, secret_id));
     CREATE TABLE vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
     "#,
+    // 2: instance runtime state, LLM metering, named job queues
+    r#"
+    ALTER TABLE instances ADD COLUMN endpoint TEXT;
+    ALTER TABLE instances ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE instances ADD COLUMN active_since TEXT;
+    ALTER TABLE instances ADD COLUMN active_seconds INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX instances_status ON instances(status) WHERE deleted_at IS NULL;
+    CREATE TABLE llm_usage (
+        id INTEGER PRIMARY KEY, account_id TEXT NOT NULL, instance_id TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, weighted INTEGER NOT NULL,
+        at TEXT NOT NULL);
+    CREATE INDEX llm_usage_instance ON llm_usage(instance_id, at);
+    CREATE INDEX llm_usage_account ON llm_usage(account_id, at);
+    ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'agent';
+    ALTER TABLE dead_jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'agent';
+    DROP INDEX jobs_visible;
+    CREATE INDEX jobs_visible ON jobs(queue, visible_at);
+    "#,
 ];
 
 /// A handle to the database; clones share the connection.

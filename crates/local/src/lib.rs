@@ -3,18 +3,22 @@
 
 pub mod db;
 pub mod queue;
+pub mod runtime;
 pub mod scheduler;
 pub mod store;
 pub mod vault;
 
-use operator_core::ports::SystemClock;
+use operator_core::ports::{RuntimeEvent, SystemClock};
+use operator_core::services::LlmConfig;
 use operator_core::{Platform, PlatformConfig};
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 pub use db::Db;
 pub use queue::SqliteQueue;
+pub use runtime::{Isolation, LocalRuntime};
 pub use scheduler::LocalScheduler;
 pub use store::SqliteStore;
 pub use vault::{LocalVault, MasterKey};
@@ -22,10 +26,26 @@ pub use vault::{LocalVault, MasterKey};
 /// Deliveries before a job is dead-lettered (the SQS redrive policy's maxReceiveCount).
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 
+/// What the embedded platform needs besides its data directory.
+pub struct Settings {
+    /// Base URL of the API for clients (webhook URLs).
+    pub public_url: String,
+    /// Base URL instances use to reach the control plane.
+    pub control_url: String,
+    pub image_tag: String,
+    pub llm: Option<LlmConfig>,
+    /// The `operator` binary, which runs instances as `operator instance serve`.
+    pub program: PathBuf,
+    pub isolation: Isolation,
+}
+
 /// The embedded platform's parts, opened from a data directory.
 pub struct Embedded {
     pub platform: Platform,
     pub scheduler: LocalScheduler,
+    pub runtime: Arc<LocalRuntime>,
+    /// Crash reports from the runtime, for `Platform::handle_runtime_event`.
+    pub runtime_events: mpsc::UnboundedReceiver<RuntimeEvent>,
     pub data_dir: PathBuf,
 }
 
@@ -34,25 +54,44 @@ impl Embedded {
     pub async fn open(
         data_dir: &Path,
         master_key: Option<&SecretString>,
-        config: PlatformConfig,
+        settings: Settings,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| anyhow::anyhow!("create data directory {}: {e}", data_dir.display()))?;
         let db = Db::open(&data_dir.join("operator.db"))?;
         let master = MasterKey::load_or_create(data_dir, master_key)?;
+        let token_key = master.derive("operator instance tokens v1");
         let vault = LocalVault::open(db.clone(), master).await?;
         let scheduler = LocalScheduler::new();
+        let (events_tx, runtime_events) = mpsc::unbounded_channel();
+        let runtime = Arc::new(LocalRuntime::new(
+            data_dir,
+            settings.program,
+            settings.isolation,
+            events_tx,
+        )?);
         let platform = Platform {
             store: Arc::new(SqliteStore::new(db.clone())),
-            queue: Arc::new(SqliteQueue::new(db, MAX_RECEIVE_COUNT)),
+            queue: Arc::new(SqliteQueue::new(db.clone(), "agent", MAX_RECEIVE_COUNT)),
+            lifecycle: Arc::new(SqliteQueue::new(db, "lifecycle", MAX_RECEIVE_COUNT)),
+            runtime: runtime.clone(),
+            http: reqwest::Client::new(),
             vault: Arc::new(vault),
             scheduler: Arc::new(scheduler.clone()),
             clock: Arc::new(SystemClock),
-            config: Arc::new(config),
+            config: Arc::new(PlatformConfig {
+                public_url: settings.public_url,
+                control_url: settings.control_url,
+                image_tag: settings.image_tag,
+                token_key: secrecy::SecretBox::new(Box::new(token_key)),
+                llm: settings.llm,
+            }),
         };
         Ok(Self {
             platform,
             scheduler,
+            runtime,
+            runtime_events,
             data_dir: data_dir.to_owned(),
         })
     }

@@ -12,15 +12,21 @@ use std::time::Duration;
 
 pub struct SqliteQueue {
     db: Db,
+    name: String,
     max_receive_count: u32,
+    /// Wakes an idle worker of this process when a job is sent.
+    sent: tokio::sync::Notify,
 }
 
 impl SqliteQueue {
-    /// `max_receive_count` plays the role of the SQS redrive policy's maxReceiveCount.
-    pub fn new(db: Db, max_receive_count: u32) -> Self {
+    /// One named queue in the shared table (like one SQS queue). `max_receive_count` plays
+    /// the role of the SQS redrive policy's maxReceiveCount.
+    pub fn new(db: Db, name: &str, max_receive_count: u32) -> Self {
         Self {
             db,
+            name: name.to_owned(),
             max_receive_count: max_receive_count.max(1),
+            sent: tokio::sync::Notify::new(),
         }
     }
 }
@@ -41,20 +47,25 @@ impl JobQueue for SqliteQueue {
         let now = now_ms();
         let visible_at = now + ms(delay);
         let ret = id.clone();
+        let queue = self.name.clone();
         self.db
             .call(move |c| -> anyhow::Result<()> {
                 c.execute(
-                    "INSERT INTO jobs (id, body, visible_at, receive_count, sent_at) VALUES (?1, ?2, ?3, 0, ?4)",
-                    params![id, body, visible_at, now],
+                    "INSERT INTO jobs (id, body, visible_at, receive_count, sent_at, queue) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+                    params![id, body, visible_at, now, queue],
                 )?;
                 Ok(())
             })
             .await?;
+        if delay.is_zero() {
+            self.sent.notify_one();
+        }
         Ok(ret)
     }
 
     async fn receive(&self, max: u32, visibility: Duration) -> anyhow::Result<Vec<ReceivedJob>> {
         let max_receive = self.max_receive_count;
+        let queue = self.name.clone();
         self.db
             .call(move |c| -> anyhow::Result<Vec<ReceivedJob>> {
                 let tx = c.transaction()?;
@@ -63,9 +74,9 @@ impl JobQueue for SqliteQueue {
                 while out.len() < max as usize {
                     let next: Option<(String, String, u32)> = tx
                         .query_row(
-                            "SELECT id, body, receive_count FROM jobs WHERE visible_at <= ?1
+                            "SELECT id, body, receive_count FROM jobs WHERE queue = ?2 AND visible_at <= ?1
                              ORDER BY visible_at, id LIMIT 1",
-                            [now],
+                            params![now, queue],
                             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                         )
                         .optional()?;
@@ -78,8 +89,8 @@ impl JobQueue for SqliteQueue {
                             tracing::warn!(message_id = %id, receive_count = count, "job moved to the dead-letter queue");
                         }
                         tx.execute(
-                            "INSERT OR REPLACE INTO dead_jobs (id, body, receive_count, dead_at) VALUES (?1, ?2, ?3, ?4)",
-                            params![id, body, count, now],
+                            "INSERT OR REPLACE INTO dead_jobs (id, body, receive_count, dead_at, queue) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![id, body, count, now, queue],
                         )?;
                         tx.execute("DELETE FROM jobs WHERE id = ?1", [&id])?;
                         continue;
@@ -128,14 +139,19 @@ impl JobQueue for SqliteQueue {
             .await
     }
 
+    async fn wait_for_message(&self, max: Duration) {
+        let _ = tokio::time::timeout(max, self.sent.notified()).await;
+    }
+
     async fn dead_letters(&self, max: u32) -> anyhow::Result<Vec<DeadLetter>> {
+        let queue = self.name.clone();
         self.db
             .call(move |c| -> anyhow::Result<Vec<DeadLetter>> {
                 let mut stmt = c.prepare(
-                    "SELECT id, body, receive_count FROM dead_jobs ORDER BY dead_at, id LIMIT ?1",
+                    "SELECT id, body, receive_count FROM dead_jobs WHERE queue = ?2 ORDER BY dead_at, id LIMIT ?1",
                 )?;
                 let rows = stmt
-                    .query_map([max], |r| {
+                    .query_map(params![max, queue], |r| {
                         Ok(DeadLetter {
                             message_id: r.get(0)?,
                             body: r.get(1)?,

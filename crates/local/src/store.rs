@@ -113,6 +113,12 @@ fn instance_row(r: &Row) -> rusqlite::Result<Instance> {
         env: EnvMap::from_trusted(json_col(r, "env")?),
         config: json_col(r, "config")?,
         fqdn: r.get("fqdn")?,
+        endpoint: r.get("endpoint")?,
+        restarts: r.get("restarts")?,
+        active_since: parse_opt_ts(r.get("active_since")?)?,
+        active_seconds: r
+            .get::<_, i64>("active_seconds")
+            .map(|v| u64::try_from(v).unwrap_or(0))?,
         created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
         updated_at: parse_ts(&r.get::<_, String>("updated_at")?)?,
         deleted_at: parse_opt_ts(r.get("deleted_at")?)?,
@@ -465,7 +471,8 @@ impl Store for SqliteStore {
                 let n = c
                     .execute(
                         "UPDATE instances SET name = ?3, status = ?4, status_reason = ?5, env = ?6,
-                            config = ?7, fqdn = ?8, updated_at = ?9, deleted_at = ?10, image_tag = ?11
+                            config = ?7, fqdn = ?8, updated_at = ?9, deleted_at = ?10, image_tag = ?11,
+                            endpoint = ?12, restarts = ?13, active_since = ?14, active_seconds = ?15
                          WHERE id = ?1 AND account_id = ?2",
                         params![
                             i.id.as_str(),
@@ -478,7 +485,11 @@ impl Store for SqliteStore {
                             i.fqdn,
                             fmt_ts(i.updated_at),
                             opt_ts(i.deleted_at),
-                            i.image_tag
+                            i.image_tag,
+                            i.endpoint,
+                            i.restarts,
+                            opt_ts(i.active_since),
+                            i64::try_from(i.active_seconds).unwrap_or(i64::MAX)
                         ],
                     )
                     .map_err(map_err("instance"))?;
@@ -490,6 +501,40 @@ impl Store for SqliteStore {
     async fn count_capacity(&self, account: &AccountId) -> R<u32> {
         let account = account.clone();
         self.db.call(move |c| count_capacity(c, &account)).await
+    }
+
+    async fn find_instance(&self, id: &InstanceId) -> R<Instance> {
+        let id = id.clone();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM instances WHERE id = ?1",
+                    [id.as_str()],
+                    instance_row,
+                )
+                .map_err(map_err("instance"))
+            })
+            .await
+    }
+
+    async fn instances_in_states(&self, states: &[InstanceStatus]) -> R<Vec<Instance>> {
+        let states: Vec<String> = states.iter().map(|s| s.as_str().to_owned()).collect();
+        self.db
+            .call(move |c| {
+                let list = states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+                let mut stmt = c
+                    .prepare(&format!(
+                        "SELECT * FROM instances WHERE deleted_at IS NULL AND status IN ({list}) ORDER BY id"
+                    ))
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map([], instance_row)
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
     }
 
     async fn insert_secret(&self, s: &Secret) -> R<()> {
@@ -581,6 +626,45 @@ impl Store for SqliteStore {
                     )
                     .map_err(unexpected)?;
                 require_changed(n)
+            })
+            .await
+    }
+
+    async fn get_secret_by_name(&self, account: &AccountId, name: &SecretName) -> R<Secret> {
+        let (account, name) = (account.clone(), name.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    &format!("{SECRET_SELECT} WHERE s.account_id = ?1 AND s.name = ?2"),
+                    params![account.as_str(), name.as_str()],
+                    secret_row,
+                )
+                .map_err(map_err("secret"))
+            })
+            .await
+    }
+
+    async fn secrets_for_instance(
+        &self,
+        account: &AccountId,
+        instance: &InstanceId,
+    ) -> R<Vec<Secret>> {
+        let (account, instance) = (account.clone(), instance.clone());
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare(&format!(
+                        "{SECRET_SELECT} WHERE s.account_id = ?1 AND (s.is_global = 1 OR EXISTS
+                            (SELECT 1 FROM secret_grants g WHERE g.secret_id = s.id AND g.instance_id = ?2))
+                         ORDER BY s.name"
+                    ))
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), instance.as_str()], secret_row)
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
             })
             .await
     }
@@ -1215,6 +1299,86 @@ impl Store for SqliteStore {
                 })
             })
             .await
+    }
+
+    async fn record_llm_usage(&self, u: &LlmUsage) -> R<()> {
+        let u = u.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO llm_usage (account_id, instance_id, input_tokens, output_tokens, weighted, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        u.account_id.as_str(),
+                        u.instance_id.as_str(),
+                        SqliteStore::to_i64(u.input_tokens),
+                        SqliteStore::to_i64(u.output_tokens),
+                        SqliteStore::to_i64(u.weighted()),
+                        fmt_ts(u.at)
+                    ],
+                )
+                .map_err(unexpected)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn llm_usage_by_instance(
+        &self,
+        account: &AccountId,
+        since: Timestamp,
+    ) -> R<Vec<(InstanceId, u64)>> {
+        let account = account.clone();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT instance_id, SUM(weighted) FROM llm_usage WHERE account_id = ?1 AND at >= ?2
+                         GROUP BY instance_id ORDER BY instance_id",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), fmt_ts(since)], |r| {
+                        Ok((
+                            InstanceId::from_trusted(r.get::<_, String>(0)?),
+                            u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        ))
+                    })
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn llm_usage_of_instance(
+        &self,
+        instance: &InstanceId,
+        since: Timestamp,
+    ) -> R<(u64, Option<Timestamp>)> {
+        let instance = instance.clone();
+        self.db
+            .call(move |c| {
+                let (sum, oldest): (Option<i64>, Option<String>) = c
+                    .query_row(
+                        "SELECT SUM(weighted), MIN(at) FROM llm_usage WHERE instance_id = ?1 AND at >= ?2",
+                        params![instance.as_str(), fmt_ts(since)],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(unexpected)?;
+                Ok((
+                    sum.map(|v| u64::try_from(v).unwrap_or(0)).unwrap_or(0),
+                    parse_opt_ts(oldest).map_err(unexpected)?,
+                ))
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
+    fn to_i64(v: u64) -> i64 {
+        i64::try_from(v).unwrap_or(i64::MAX)
     }
 }
 

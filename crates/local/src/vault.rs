@@ -77,6 +77,16 @@ impl MasterKey {
         }
     }
 
+    /// A 32-byte key for another purpose (instance tokens, ...), independent of the
+    /// encryption key: HMAC-SHA256(master, label).
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.expose_secret())
+            .expect("HMAC takes any key length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(self.0.expose_secret().into())
     }

@@ -160,8 +160,16 @@ pub struct Instance {
     pub env: EnvMap,
     /// Free-form configuration the instance runtime reads (model, skills, ...).
     pub config: serde_json::Value,
-    /// Where the instance is reachable (set by the runtime once active).
+    /// Public host name of the instance, where the deployment gives it one.
     pub fqdn: Option<String>,
+    /// Where the control plane reaches the instance's API (set by the runtime once active).
+    pub endpoint: Option<String>,
+    /// Consecutive automatic restarts after crashes (reset by a healthy start).
+    pub restarts: u32,
+    /// When the instance last became active (for instance-seconds).
+    pub active_since: Option<Timestamp>,
+    /// Active time accumulated before `active_since`.
+    pub active_seconds: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Set by DELETE; the name is free again and the record is kept as `inactive`.

@@ -35,6 +35,23 @@ pub fn router(platform: Platform) -> Router {
         )
         .route("/api/instances/{id}/restart", post(instances::restart))
         .route("/api/instances/{id}/clone", post(instances::clone))
+        .route(
+            "/api/instances/{id}/files",
+            get(instances::read_files)
+                .put(instances::write_file)
+                .delete(instances::delete_file),
+        )
+        .route("/api/instances/{id}/activity", get(instances::activity))
+        .route("/api/instances/{id}/messages", post(instances::message))
+        .route("/api/instances/{id}/exec", post(instances::exec))
+        .route(
+            "/api/instances/{id}/browser/open",
+            post(instances::browser_open),
+        )
+        .route(
+            "/api/instances/{id}/browser/screenshot",
+            get(instances::browser_screenshot),
+        )
         .route("/api/secrets", post(secrets::create).get(secrets::list))
         .route(
             "/api/secrets/{id}",
@@ -84,6 +101,8 @@ pub fn router(platform: Platform) -> Router {
             "/api/webhooks/trigger/{token}",
             post(webhooks::trigger).get(webhooks::trigger),
         )
+        .route("/v1/chat/completions", post(gateway::chat_completions))
+        .route("/v1/secrets/{name}", get(gateway::secret))
         .route("/api/openapi.json", get(openapi::spec))
         .route("/docs", get(openapi::docs));
 
@@ -119,8 +138,9 @@ async fn trace_request(req: Request, next: Next) -> Response {
 
 /// The webhook token is a credential: keep it out of logs.
 fn redact_path(path: &str) -> String {
-    match path.strip_prefix("/api/webhooks/trigger/") {
-        Some(_) => "/api/webhooks/trigger/<token>".to_owned(),
-        None => path.to_owned(),
+    if path.starts_with("/api/webhooks/trigger/") {
+        "/api/webhooks/trigger/<token>".to_owned()
+    } else {
+        path.to_owned()
     }
 }

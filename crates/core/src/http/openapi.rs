@@ -22,6 +22,15 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "instanceToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("per-instance token, given to each instance at start"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -35,6 +44,10 @@ impl Modify for BearerAuth {
         keys::create, keys::list, keys::revoke,
         instances::create, instances::list, instances::get, instances::update,
         instances::restart, instances::clone, instances::delete,
+        instances::read_files, instances::write_file, instances::delete_file,
+        instances::activity, instances::message, instances::exec,
+        instances::browser_open, instances::browser_screenshot,
+        gateway::chat_completions, gateway::secret,
         secrets::create, secrets::list, secrets::get, secrets::update, secrets::delete,
         secrets::grant, secrets::revoke,
         automations::create, automations::list, automations::get, automations::update,

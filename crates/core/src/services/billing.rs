@@ -31,15 +31,38 @@ impl Platform {
             .unwrap_or(now);
         let used = self.store.count_capacity(account).await?;
         let counts = self.store.usage_counts(account, period_start).await?;
+        let window = chrono::Duration::hours(super::QUOTA_WINDOW_HOURS);
+        let by_instance: Vec<(String, u64)> = self
+            .store
+            .llm_usage_by_instance(account, now - window)
+            .await?
+            .into_iter()
+            .map(|(id, tokens)| (id.to_string(), tokens))
+            .collect();
+        // Instance-seconds: accumulated active time plus the current active stretch.
+        let mut instance_seconds = 0u64;
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let batch = self.store.list_instances(account, &page, true).await?;
+            for i in &batch.items {
+                instance_seconds += i.active_seconds
+                    + i.active_since
+                        .map(|t| (now - t).num_seconds().max(0) as u64)
+                        .unwrap_or(0);
+            }
+            match batch.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
         Ok(Billing {
             plan: caller.account.effective_plan(),
             capacity_used: used,
             window_hours: 6,
-            // Token metering arrives with the LLM gateway; until then no model call exists.
-            tokens: 0,
-            by_instance: vec![],
+            tokens: by_instance.iter().map(|(_, t)| t).sum(),
+            by_instance,
             period_start,
-            instance_seconds: 0,
+            instance_seconds,
             chat_turns: counts.chat_turns,
             automation_runs: counts.automation_runs,
             webhook_deliveries: counts.webhook_deliveries,

@@ -52,6 +52,10 @@ impl Platform {
             env,
             config: serde_json::json!({}),
             fqdn: None,
+            endpoint: None,
+            restarts: 0,
+            active_since: None,
+            active_seconds: 0,
             created_at: now,
             updated_at: now,
             deleted_at: None,
@@ -80,8 +84,18 @@ impl Platform {
     }
 
     pub(crate) async fn enqueue(&self, job: Job) -> Result<()> {
-        self.queue
-            .send(&job, Duration::ZERO)
+        self.enqueue_after(job, Duration::ZERO).await
+    }
+
+    /// Instance jobs go to the lifecycle queue, agent work to the agent queue.
+    pub(crate) async fn enqueue_after(&self, job: Job, delay: Duration) -> Result<()> {
+        let queue = if job.is_lifecycle() {
+            &self.lifecycle
+        } else {
+            &self.queue
+        };
+        queue
+            .send(&job, delay)
             .await
             .map_err(|e| Error::Unexpected(e.context(format!("enqueue {}", job.kind()))))?;
         Ok(())
@@ -200,6 +214,10 @@ impl Platform {
             status: InstanceStatus::Provisioning,
             status_reason: None,
             fqdn: None,
+            endpoint: None,
+            restarts: 0,
+            active_since: None,
+            active_seconds: 0,
             created_at: now,
             updated_at: now,
             deleted_at: None,

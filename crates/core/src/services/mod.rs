@@ -4,37 +4,70 @@
 mod accounts;
 mod automations;
 mod billing;
+mod gateway;
 mod instances;
+mod runtime;
 mod secrets;
 mod webhooks;
 
 pub use accounts::*;
 pub use automations::*;
 pub use billing::*;
+pub use gateway::*;
 pub use instances::*;
+pub use runtime::*;
 pub use secrets::*;
 pub use webhooks::*;
 
 use crate::domain::{Account, PageRequest};
 use crate::error::Error;
 use crate::ids::KeyId;
-use crate::ports::{Clock, JobQueue, Scheduler, Store, Vault};
+use crate::ports::{Clock, InstanceRuntime, JobQueue, Scheduler, Store, Vault};
 use std::sync::Arc;
 
 /// Settings the services need that are not ports.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PlatformConfig {
     /// Base URL clients reach the API at (webhook URLs are built from it).
     pub public_url: String,
+    /// Base URL instances reach the control plane at (gateway, secrets).
+    pub control_url: String,
     /// Image tag recorded on new instances.
     pub image_tag: String,
+    /// Signs instance tokens (HMAC-SHA256); derived from the deployment's master secret.
+    pub token_key: secrecy::SecretBox<[u8; 32]>,
+    /// The model provider behind the gateway and the Operator agent; `None` = not configured.
+    pub llm: Option<LlmConfig>,
+}
+
+/// Which provider answers model calls, and how to reach it.
+#[derive(Debug)]
+pub struct LlmConfig {
+    pub provider: LlmProvider,
+    pub base_url: String,
+    pub api_key: Option<secrecy::SecretString>,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmProvider {
+    /// OpenAI Chat Completions and compatible servers (Ollama, vLLM).
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
 }
 
 /// The application: ports plus configuration. Cheap to clone (everything is `Arc`).
 #[derive(Clone)]
 pub struct Platform {
     pub store: Arc<dyn Store>,
+    /// Agent work: chat turns, automation fires, webhook deliveries (may run for minutes).
     pub queue: Arc<dyn JobQueue>,
+    /// Instance lifecycle jobs, kept apart so they never wait behind agent work.
+    pub lifecycle: Arc<dyn JobQueue>,
+    pub runtime: Arc<dyn InstanceRuntime>,
+    /// Shared HTTP client (instance APIs, the model provider).
+    pub http: reqwest::Client,
     pub vault: Arc<dyn Vault>,
     pub scheduler: Arc<dyn Scheduler>,
     pub clock: Arc<dyn Clock>,

@@ -1,0 +1,80 @@
+//! Routes instances call with their instance token: the LLM gateway and secret reads.
+
+use crate::http::error::ApiResult;
+use crate::http::extract::ApiPath;
+use crate::services::{GatewayReply, Platform};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use secrecy::ExposeSecret;
+
+/// Largest request an instance may send to the gateway (long contexts).
+pub const MAX_GATEWAY_BODY: usize = 16 * 1024 * 1024;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+}
+
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "gateway",
+    security(("instanceToken" = [])),
+    request_body(content = Object, description = "OpenAI Chat Completions request; `stream: true` answers with SSE"),
+    responses((status = 200, description = "OpenAI Chat Completions response or SSE stream"),
+        (status = 401, body = crate::http::error::ErrorBody), (status = 429, body = crate::http::error::ErrorBody),
+        (status = 503, body = crate::http::error::ErrorBody, description = "llm_unavailable")))]
+pub async fn chat_completions(
+    State(p): State<Platform>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let bytes = axum::body::to_bytes(body, MAX_GATEWAY_BODY)
+        .await
+        .map_err(|_| {
+            crate::http::error::ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request exceeds 16 MiB",
+            )
+        })?;
+    Ok(match p.gateway_chat(bearer(&headers), &bytes).await? {
+        GatewayReply::Json { status, body } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            Json(body),
+        )
+            .into_response(),
+        GatewayReply::Stream(s) => (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            axum::body::Body::from_stream(s),
+        )
+            .into_response(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/secrets/{name}", tag = "gateway",
+    security(("instanceToken" = [])),
+    params(("name" = String, Path, description = "the secret's name")),
+    responses((status = 200, description = "`{name, value}`: the current value"),
+        (status = 401, body = crate::http::error::ErrorBody), (status = 404, body = crate::http::error::ErrorBody)))]
+pub async fn secret(
+    State(p): State<Platform>,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Response> {
+    let value = p.secret_for_instance(bearer(&headers), &name).await?;
+    let mut res =
+        Json(serde_json::json!({"name": name, "value": value.expose_secret()})).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}

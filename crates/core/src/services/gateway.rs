@@ -1,0 +1,185 @@
+//! The LLM gateway: instances call an OpenAI-compatible `/v1/chat/completions` with their
+//! instance token; the gateway checks the plan's rolling 6-hour quota, forwards to the
+//! configured provider (provider keys never reach an instance), and meters the tokens.
+
+use super::{LlmConfig, LlmProvider, Platform};
+use crate::error::{Error, Result};
+use crate::ports::LlmUsage;
+use bytes::Bytes;
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The rolling quota window.
+pub const QUOTA_WINDOW_HOURS: i64 = 6;
+
+/// What the gateway hands back: a complete JSON body or a live SSE stream.
+pub enum GatewayReply {
+    Json { status: u16, body: Value },
+    Stream(futures::stream::BoxStream<'static, std::io::Result<Bytes>>),
+}
+
+fn llm_unavailable() -> Error {
+    Error::Unavailable {
+        code: "llm_unavailable",
+        message:
+            "no LLM provider is configured: set OPERATOR_LLM=openai|anthropic, OPERATOR_LLM_MODEL, \
+                  OPERATOR_LLM_BASE_URL (optional) and OPENAI_API_KEY or ANTHROPIC_API_KEY"
+                .into(),
+    }
+}
+
+/// Reads `usage` from an OpenAI response or stream chunk.
+fn openai_usage(v: &Value) -> Option<(u64, u64)> {
+    let u = v.get("usage")?;
+    Some((
+        u["prompt_tokens"].as_u64()?,
+        u["completion_tokens"].as_u64()?,
+    ))
+}
+
+impl Platform {
+    /// `POST /v1/chat/completions` from an instance.
+    pub async fn gateway_chat(&self, bearer: Option<&str>, body: &[u8]) -> Result<GatewayReply> {
+        let instance = self.authenticate_instance(bearer).await?;
+        let llm = self.config.llm.as_ref().ok_or_else(llm_unavailable)?;
+        let mut req: Value = serde_json::from_slice(body)
+            .map_err(|e| Error::invalid("body", format!("not valid JSON: {e}")))?;
+        if !req.is_object() || !req["messages"].is_array() {
+            return Err(Error::invalid(
+                "messages",
+                "must be an array of chat messages",
+            ));
+        }
+
+        // Quota: the instance's weighted tokens over the rolling window.
+        let account = self.store.get_account(&instance.account_id).await?;
+        let limit = account.effective_plan().token_limit;
+        let now = self.clock.now();
+        let window = chrono::Duration::hours(QUOTA_WINDOW_HOURS);
+        let (used, oldest) = self
+            .store
+            .llm_usage_of_instance(&instance.id, now - window)
+            .await?;
+        if used >= limit {
+            let retry = oldest
+                .map(|t| (t + window - now).num_seconds().max(1) as u64)
+                .unwrap_or(60);
+            return Err(Error::QuotaExceeded {
+                message: format!(
+                    "instance {} used {used} of {limit} tokens in the last {QUOTA_WINDOW_HOURS} hours (input + 5 x output)",
+                    instance.id
+                ),
+                retry_after_secs: retry,
+            });
+        }
+
+        if req["model"].as_str().is_none_or(str::is_empty) {
+            req["model"] = json!(llm.model);
+        }
+        let stream = req["stream"].as_bool().unwrap_or(false);
+        let meter = Meter {
+            platform: self.clone(),
+            usage: LlmUsage {
+                account_id: instance.account_id.clone(),
+                instance_id: instance.id.clone(),
+                input_tokens: 0,
+                output_tokens: 0,
+                at: now,
+            },
+        };
+        match llm.provider {
+            LlmProvider::OpenAi => self.forward_openai(llm, req, stream, meter).await,
+            LlmProvider::Anthropic => Err(Error::Unavailable {
+                code: "llm_unavailable",
+                message: "the instance gateway speaks to OpenAI-compatible providers; set OPERATOR_LLM=openai (Ollama, vLLM and OpenAI all qualify)".into(),
+            }),
+        }
+    }
+
+    async fn forward_openai(
+        &self,
+        llm: &LlmConfig,
+        mut req: Value,
+        stream: bool,
+        meter: Meter,
+    ) -> Result<GatewayReply> {
+        if stream {
+            req["stream_options"] = json!({"include_usage": true});
+        }
+        let url = format!("{}/chat/completions", llm.base_url.trim_end_matches('/'));
+        let mut rb = self
+            .http
+            .post(url)
+            .json(&req)
+            .timeout(Duration::from_secs(600));
+        if let Some(k) = &llm.api_key {
+            rb = rb.bearer_auth(k.expose_secret());
+        }
+        let res = rb
+            .send()
+            .await
+            .map_err(|e| Error::BadGateway(format!("model provider unreachable: {e}")))?;
+        let status = res.status().as_u16();
+        if !stream || status >= 400 {
+            let body: Value = res.json().await.unwrap_or_else(|_| {
+                json!({"error": {"code": "bad_gateway", "message": "model provider sent a non-JSON reply"}})
+            });
+            if let Some((i, o)) = openai_usage(&body) {
+                meter.record(i, o).await;
+            }
+            return Ok(GatewayReply::Json { status, body });
+        }
+        // Relay the SSE bytes as they come, watching for the usage chunk.
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(32);
+        let mut upstream = res.bytes_stream();
+        tokio::spawn(async move {
+            let mut pending = String::new();
+            let mut usage = None;
+            while let Some(chunk) = upstream.next().await {
+                match chunk {
+                    Ok(bytes) => {
+                        pending.push_str(&String::from_utf8_lossy(&bytes));
+                        while let Some(pos) = pending.find('\n') {
+                            let line: String = pending.drain(..=pos).collect();
+                            if let Some(data) = line.trim().strip_prefix("data:") {
+                                if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                                    usage = openai_usage(&v).or(usage);
+                                }
+                            }
+                        }
+                        if tx.send(Ok(bytes)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(std::io::Error::other(e))).await;
+                        break;
+                    }
+                }
+            }
+            if let Some((i, o)) = usage {
+                meter.record(i, o).await;
+            }
+        });
+        let s =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+        Ok(GatewayReply::Stream(s.boxed()))
+    }
+}
+
+struct Meter {
+    platform: Platform,
+    usage: LlmUsage,
+}
+
+impl Meter {
+    async fn record(mut self, input: u64, output: u64) {
+        self.usage.input_tokens = input;
+        self.usage.output_tokens = output;
+        if let Err(e) = self.platform.store.record_llm_usage(&self.usage).await {
+            tracing::error!(error = %e, "could not record LLM usage");
+        }
+    }
+}

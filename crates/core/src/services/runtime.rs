@@ -1,0 +1,407 @@
+//! Instances at run time: lifecycle jobs executed through the `InstanceRuntime` port,
+//! crash supervision with backoff, recovery after a control-plane restart, instance tokens,
+//! and the calls the control plane makes to a live instance (files, activity, messages).
+
+use super::{Caller, Platform};
+use crate::domain::*;
+use crate::error::{Error, Result, StoreError};
+use crate::ids::InstanceId;
+use crate::jobs::{Job, JobError, JobHandler};
+use crate::ports::{InstanceSpec, RuntimeEvent, RuntimeStatus};
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use std::time::Duration;
+
+/// Automatic restarts after crashes before the instance is left `failed`.
+pub const MAX_AUTO_RESTARTS: u32 = 5;
+/// Attempts at starting an instance before it is marked `failed`.
+const START_ATTEMPTS: u32 = 3;
+
+/// A response relayed from an instance's API.
+pub struct Relayed {
+    pub status: u16,
+    pub content_type: String,
+    pub body: bytes::Bytes,
+}
+
+impl Platform {
+    fn token_mac(&self, id: &InstanceId) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.config.token_key.expose_secret())
+            .expect("HMAC takes any key length");
+        mac.update(b"operator instance token v1:");
+        mac.update(id.as_str().as_bytes());
+        mac
+    }
+
+    /// `<instance id>.<hmac>`: verifiable without storage, never logged.
+    pub fn instance_token(&self, id: &InstanceId) -> SecretString {
+        let sig = hex::encode(self.token_mac(id).finalize().into_bytes());
+        SecretString::from(format!("{id}.{sig}"))
+    }
+
+    /// The live, non-deleted instance a token belongs to; 401 otherwise.
+    pub async fn authenticate_instance(&self, bearer: Option<&str>) -> Result<Instance> {
+        let unauthorized = || Error::Unauthorized("missing or invalid instance token".into());
+        let (id, sig) = bearer
+            .and_then(|t| t.split_once('.'))
+            .ok_or_else(unauthorized)?;
+        let id = InstanceId::parse(id).ok_or_else(unauthorized)?;
+        let sig = hex::decode(sig).map_err(|_| unauthorized())?;
+        self.token_mac(&id)
+            .verify_slice(&sig)
+            .map_err(|_| unauthorized())?;
+        match self.store.find_instance(&id).await {
+            Ok(i) if i.deleted_at.is_none() => Ok(i),
+            Ok(_) | Err(StoreError::NotFound) => Err(unauthorized()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn spec_for(&self, instance: &Instance) -> Result<InstanceSpec> {
+        let mut env: Vec<(String, SecretString)> = instance
+            .env
+            .as_map()
+            .iter()
+            .map(|(k, v)| (k.clone(), SecretString::from(v.clone())))
+            .collect();
+        for secret in self
+            .store
+            .secrets_for_instance(&instance.account_id, &instance.id)
+            .await?
+        {
+            match self.vault.get(&secret.account_id, &secret.id).await {
+                Ok(v) => env.push((secret.name.as_str().to_owned(), v)),
+                Err(e) => tracing::warn!(secret = %secret.id, error = %e, "secret not injected"),
+            }
+        }
+        Ok(InstanceSpec {
+            instance: instance.clone(),
+            token: self.instance_token(&instance.id),
+            control_url: self.config.control_url.clone(),
+            env,
+        })
+    }
+
+    /// Starts `instance` and records it `active`; on repeated failure, `failed`.
+    async fn start_and_record(&self, instance: Instance, attempt: u32) -> Result<(), JobError> {
+        let spec = self
+            .spec_for(&instance)
+            .await
+            .map_err(|e| JobError::Transient(e.into()))?;
+        match self.runtime.start(&spec).await {
+            Ok(RuntimeStatus::Running { endpoint }) => {
+                let mut current = self.reload(&instance).await?;
+                if current.deleted_at.is_some() {
+                    // Deleted while starting: do not leave it running.
+                    let _ = self.runtime.destroy(&current.id).await;
+                    return Ok(());
+                }
+                let now = self.clock.now();
+                current.status = InstanceStatus::Active;
+                current.status_reason = None;
+                current.endpoint = Some(endpoint);
+                current.active_since = Some(now);
+                current.updated_at = now;
+                self.store
+                    .update_instance(&current)
+                    .await
+                    .map_err(|e| JobError::Transient(e.into()))?;
+                tracing::info!(instance = %current.id, "instance active");
+                Ok(())
+            }
+            Ok(RuntimeStatus::Stopped) => Err(JobError::Transient(anyhow::anyhow!(
+                "runtime reported the instance stopped right after starting it"
+            ))),
+            Err(e) if attempt < START_ATTEMPTS => Err(JobError::Transient(e)),
+            Err(e) => {
+                let mut current = self.reload(&instance).await?;
+                current.status = InstanceStatus::Failed;
+                current.status_reason = Some(format!("could not start: {e:#}"));
+                current.endpoint = None;
+                current.updated_at = self.clock.now();
+                let _ = self.store.update_instance(&current).await;
+                Err(JobError::Permanent(e))
+            }
+        }
+    }
+
+    async fn reload(&self, instance: &Instance) -> Result<Instance, JobError> {
+        self.store
+            .get_instance(&instance.account_id, &instance.id)
+            .await
+            .map_err(|e| JobError::Transient(e.into()))
+    }
+
+    /// Folds the time since `active_since` into `active_seconds`.
+    fn settle_active_time(&self, instance: &mut Instance) {
+        if let Some(since) = instance.active_since.take() {
+            let secs = (self.clock.now() - since).num_seconds().max(0) as u64;
+            instance.active_seconds += secs;
+        }
+    }
+
+    async fn load_for_job(
+        &self,
+        account: &crate::ids::AccountId,
+        id: &InstanceId,
+    ) -> Result<Option<Instance>, JobError> {
+        match self.store.get_instance(account, id).await {
+            Ok(i) => Ok(Some(i)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(JobError::Transient(e.into())),
+        }
+    }
+
+    /// Executes one instance lifecycle job (idempotent under redelivery).
+    pub async fn run_lifecycle_job(&self, job: &Job, attempt: u32) -> Result<(), JobError> {
+        match job {
+            Job::InstanceProvision {
+                account_id,
+                instance_id,
+            }
+            | Job::InstanceRestart {
+                account_id,
+                instance_id,
+            } => {
+                let Some(instance) = self.load_for_job(account_id, instance_id).await? else {
+                    return Ok(());
+                };
+                if instance.deleted_at.is_some() {
+                    self.runtime
+                        .destroy(instance_id)
+                        .await
+                        .map_err(JobError::Transient)?;
+                    return Ok(());
+                }
+                if matches!(job, Job::InstanceRestart { .. }) {
+                    self.runtime
+                        .stop(instance_id)
+                        .await
+                        .map_err(JobError::Transient)?;
+                    let mut i = instance.clone();
+                    self.settle_active_time(&mut i);
+                    let _ = self.store.update_instance(&i).await;
+                } else if instance.status == InstanceStatus::Active {
+                    // A redelivered provision: already done.
+                    return Ok(());
+                }
+                self.start_and_record(instance, attempt).await
+            }
+            Job::InstanceClone {
+                account_id,
+                source_id,
+                instance_id,
+            } => {
+                let Some(instance) = self.load_for_job(account_id, instance_id).await? else {
+                    return Ok(());
+                };
+                if instance.deleted_at.is_some() {
+                    self.runtime
+                        .destroy(instance_id)
+                        .await
+                        .map_err(JobError::Transient)?;
+                    return Ok(());
+                }
+                if instance.status == InstanceStatus::Active {
+                    return Ok(());
+                }
+                self.runtime
+                    .copy_workspace(source_id, instance_id)
+                    .await
+                    .map_err(JobError::Transient)?;
+                self.start_and_record(instance, attempt).await
+            }
+            Job::InstanceStop {
+                account_id,
+                instance_id,
+            } => {
+                self.runtime
+                    .destroy(instance_id)
+                    .await
+                    .map_err(JobError::Transient)?;
+                if let Some(mut i) = self.load_for_job(account_id, instance_id).await? {
+                    self.settle_active_time(&mut i);
+                    i.endpoint = None;
+                    let _ = self.store.update_instance(&i).await;
+                }
+                Ok(())
+            }
+            other => Err(JobError::Permanent(anyhow::anyhow!(
+                "{} is not an instance lifecycle job",
+                other.kind()
+            ))),
+        }
+    }
+
+    /// A runtime noticed an instance stop on its own: record `failed` with the reason and
+    /// schedule a restart with exponential backoff (1 s, 2 s, 4 s ... 30 s), up to
+    /// `MAX_AUTO_RESTARTS` in a row.
+    pub async fn handle_runtime_event(&self, event: RuntimeEvent) -> Result<()> {
+        let RuntimeEvent::Exited { id, reason } = event;
+        let mut instance = match self.store.find_instance(&id).await {
+            Ok(i) => i,
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if instance.deleted_at.is_some() || instance.status != InstanceStatus::Active {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        // An instance that ran a good while before crashing starts a fresh restart budget.
+        if instance
+            .active_since
+            .is_some_and(|t| now - t > chrono::Duration::minutes(10))
+        {
+            instance.restarts = 0;
+        }
+        self.settle_active_time(&mut instance);
+        instance.status = InstanceStatus::Failed;
+        instance.status_reason = Some(format!("instance process exited: {reason}"));
+        instance.endpoint = None;
+        instance.updated_at = now;
+        instance.restarts += 1;
+        self.store.update_instance(&instance).await?;
+        tracing::warn!(instance = %id, %reason, restarts = instance.restarts, "instance exited unexpectedly");
+        if instance.restarts <= MAX_AUTO_RESTARTS {
+            let delay = Duration::from_secs((1u64 << (instance.restarts - 1)).min(30));
+            self.enqueue_after(
+                Job::InstanceRestart {
+                    account_id: instance.account_id.clone(),
+                    instance_id: instance.id.clone(),
+                },
+                delay,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// After a control-plane restart: bring back every instance that was running.
+    pub async fn recover_instances(&self) -> Result<usize> {
+        let running = self
+            .store
+            .instances_in_states(&[InstanceStatus::Active, InstanceStatus::Restarting])
+            .await?;
+        let n = running.len();
+        for mut instance in running {
+            self.settle_active_time(&mut instance);
+            instance.status = InstanceStatus::Restarting;
+            instance.endpoint = None;
+            instance.updated_at = self.clock.now();
+            self.store.update_instance(&instance).await?;
+            self.enqueue(Job::InstanceRestart {
+                account_id: instance.account_id.clone(),
+                instance_id: instance.id.clone(),
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
+    /// Calls a live instance's API on behalf of `caller`.
+    pub async fn call_instance(
+        &self,
+        caller: &Caller,
+        id_or_name: &str,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<bytes::Bytes>,
+        timeout: Duration,
+    ) -> Result<Relayed> {
+        let instance = self.get_instance(caller, id_or_name).await?;
+        let endpoint = match (&instance.status, &instance.endpoint, &instance.deleted_at) {
+            (InstanceStatus::Active, Some(e), None) => e.clone(),
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "instance {} is {}; it must be active",
+                    instance.id,
+                    instance.status.as_str()
+                )))
+            }
+        };
+        let token = self.instance_token(&instance.id);
+        let mut rb = self
+            .http
+            .request(method, format!("{endpoint}{path_and_query}"))
+            .bearer_auth(token.expose_secret())
+            .timeout(timeout);
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        let res = rb.send().await.map_err(|e| {
+            Error::BadGateway(format!("instance {} did not answer: {e}", instance.id))
+        })?;
+        let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| Error::BadGateway(format!("instance {} reply: {e}", instance.id)))?;
+        if status >= 500 {
+            let msg = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| format!("status {status}"));
+            return Err(Error::BadGateway(format!(
+                "instance {}: {msg}",
+                instance.id
+            )));
+        }
+        Ok(Relayed {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    /// `GET /v1/secrets/{name}` for an instance: granted or global secrets only.
+    pub async fn secret_for_instance(
+        &self,
+        bearer: Option<&str>,
+        name: &str,
+    ) -> Result<SecretString> {
+        let instance = self.authenticate_instance(bearer).await?;
+        let not_found =
+            || Error::NotFound(format!("secret {name} is not granted to this instance"));
+        let name = SecretName::parse(name).map_err(|_| not_found())?;
+        let secret = match self
+            .store
+            .get_secret_by_name(&instance.account_id, &name)
+            .await
+        {
+            Ok(s) => s,
+            Err(StoreError::NotFound) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        if !secret.is_global && !secret.grants.contains(&instance.id) {
+            return Err(not_found());
+        }
+        self.vault
+            .get(&secret.account_id, &secret.id)
+            .await
+            .map_err(|e| Error::Unexpected(anyhow::anyhow!("read secret {}: {e}", secret.id)))
+    }
+}
+
+/// The worker's handler for the lifecycle queue.
+pub struct LifecycleJobs(pub Platform);
+
+#[async_trait]
+impl JobHandler for LifecycleJobs {
+    async fn handle(&self, job: &Job, receive_count: u32) -> Result<(), JobError> {
+        self.0.run_lifecycle_job(job, receive_count).await
+    }
+}
+
+impl From<Error> for JobError {
+    fn from(e: Error) -> Self {
+        JobError::Transient(anyhow::anyhow!("{e}"))
+    }
+}

@@ -1,0 +1,104 @@
+//! The `operator-instance` command line (also reachable as `operator instance ...`):
+//! `serve` runs the instance API; `secret NAME` prints a granted secret's current value.
+
+use crate::{browser, control, router, workspace, Inner};
+use clap::{Parser, Subcommand};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "operator-instance", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the instance API.
+    Serve {
+        #[arg(long, env = "OPERATOR_INSTANCE_PORT", default_value_t = 0)]
+        port: u16,
+        #[arg(long, env = "OPERATOR_INSTANCE_BIND", default_value = "127.0.0.1")]
+        bind: String,
+        #[arg(long, env = "OPERATOR_WORKSPACE")]
+        workspace: std::path::PathBuf,
+        #[arg(long, env = "OPERATOR_INSTANCE_KIND", default_value = "prebuilt")]
+        kind: String,
+    },
+    /// Print the current value of a secret granted to this instance.
+    Secret { name: String },
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
+/// Logs to stderr (the runtime keeps them in `instance.log`); a no-op if already set up.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let control = control::Control::new(
+        env("OPERATOR_CONTROL_URL"),
+        env("OPERATOR_INSTANCE_TOKEN"),
+        std::env::var("OPERATOR_LLM_MODEL")
+            .ok()
+            .filter(|m| !m.is_empty()),
+    );
+    match cli.command {
+        Command::Secret { name } => {
+            println!("{}", control.secret(&name).await?);
+            Ok(())
+        }
+        Command::Serve {
+            port,
+            bind,
+            workspace: root,
+            kind,
+        } => {
+            let token = env("OPERATOR_INSTANCE_TOKEN");
+            anyhow::ensure!(
+                token.len() >= 16,
+                "OPERATOR_INSTANCE_TOKEN must be set (at least 16 characters)"
+            );
+            workspace::init(&root, &kind)?;
+            if let Ok(repo) = std::env::var("OPERATOR_CHECKPOINT_REPO") {
+                workspace::apply_checkpoint(&root, &repo)?;
+            }
+            let root = root.canonicalize()?;
+            let state = Arc::new(Inner {
+                instance_id: env("OPERATOR_INSTANCE_ID"),
+                token,
+                browser: browser::BrowserManager::new(&root.join(".operator/chromium")),
+                root,
+                control,
+                http: reqwest::Client::new(),
+                agent_lock: tokio::sync::Mutex::new(()),
+            });
+            let listener = tokio::net::TcpListener::bind((bind.as_str(), port)).await?;
+            // The runtime reads this line to learn the port.
+            println!("listening on {}", listener.local_addr()?);
+            let app = router(state.clone());
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let mut term =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .expect("signal handler");
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                })
+                .await?;
+            state.browser.shutdown().await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The local `InstanceRuntime`: one `operator instance serve` child process per instance in
+//! `<data-dir>/instances/<id>/`, on a free loopback port, health-checked before it counts as
+//! running. Crashes are reported as `RuntimeEvent::Exited`; the restart policy lives in core.
+//!
+//! With bubblewrap (`bwrap`) on PATH each instance runs in its own mount and PID namespace:
+//! the host filesystem is read-only, the platform's data directory (database, master key,
+//! other instances) is hidden, and only the instance's own directory is writable.
+
+use anyhow::{anyhow, bail, Context};
+use async_trait::async_trait;
+use operator_core::ids::InstanceId;
+use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeEvent, RuntimeStatus};
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{mpsc, watch, Mutex};
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Isolation {
+    /// Plain child processes: instances share the host's view of the filesystem.
+    Process,
+    /// bubblewrap namespaces (see the module doc).
+    Bubblewrap(PathBuf),
+}
+
+impl Isolation {
+    /// bubblewrap when installed, unless `OPERATOR_SANDBOX=none`.
+    pub fn detect() -> Self {
+        if std::env::var("OPERATOR_SANDBOX").as_deref() == Ok("none") {
+            return Self::Process;
+        }
+        std::env::var_os("PATH")
+            .and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join("bwrap"))
+                    .find(|p| p.is_file())
+            })
+            .map(Self::Bubblewrap)
+            .unwrap_or(Self::Process)
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Process => "child processes (no filesystem isolation; install bubblewrap for it)",
+            Self::Bubblewrap(_) => {
+                "bubblewrap sandboxes (read-only host, private /tmp and PID namespace)"
+            }
+        }
+    }
+}
+
+struct Proc {
+    pid: u32,
+    endpoint: String,
+    stopping: Arc<AtomicBool>,
+    exited: watch::Receiver<bool>,
+}
+
+pub struct LocalRuntime {
+    data_dir: PathBuf,
+    instances_dir: PathBuf,
+    program: PathBuf,
+    isolation: Isolation,
+    procs: Arc<Mutex<HashMap<InstanceId, Proc>>>,
+    events: mpsc::UnboundedSender<RuntimeEvent>,
+    http: reqwest::Client,
+}
+
+impl LocalRuntime {
+    /// `program` is the `operator` binary (it runs instances as `operator instance serve`).
+    pub fn new(
+        data_dir: &Path,
+        program: PathBuf,
+        isolation: Isolation,
+        events: mpsc::UnboundedSender<RuntimeEvent>,
+    ) -> anyhow::Result<Self> {
+        let data_dir = data_dir.canonicalize()?;
+        let instances_dir = data_dir.join("instances");
+        std::fs::create_dir_all(&instances_dir)?;
+        Ok(Self {
+            data_dir,
+            instances_dir,
+            program,
+            isolation,
+            procs: Arc::default(),
+            events,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
+    }
+
+    fn dir(&self, id: &InstanceId) -> PathBuf {
+        self.instances_dir.join(id.as_str())
+    }
+
+    /// Stops every running instance (graceful server shutdown).
+    pub async fn shutdown_all(&self) {
+        let ids: Vec<InstanceId> = self.procs.lock().await.keys().cloned().collect();
+        for id in ids {
+            let _ = self.stop(&id).await;
+        }
+    }
+
+    /// Kills a process left over from a previous run of the server (its pid file).
+    fn kill_stale(&self, dir: &Path) {
+        let Ok(text) = std::fs::read_to_string(dir.join("pid")) else {
+            return;
+        };
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            return;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let ours = String::from_utf8_lossy(&cmdline).contains(dir.to_string_lossy().as_ref());
+        if pid > 1 && ours {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_file(dir.join("pid"));
+    }
+
+    fn command(&self, spec: &InstanceSpec, dir: &Path) -> anyhow::Result<tokio::process::Command> {
+        let workspace = dir.join("workspace");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin)?;
+        // `operator-instance secret NAME` works inside the instance as on Fargate.
+        let wrapper = bin.join("operator-instance");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec '{}' instance \"$@\"\n",
+                self.program.display()
+            ),
+        )?;
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
+
+        let instance_args = [
+            "instance".to_owned(),
+            "serve".to_owned(),
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--workspace".to_owned(),
+            workspace.display().to_string(),
+            "--kind".to_owned(),
+            spec.instance.kind.as_str().to_owned(),
+        ];
+        let mut cmd = match &self.isolation {
+            Isolation::Process => {
+                let mut c = tokio::process::Command::new(&self.program);
+                c.args(&instance_args);
+                c
+            }
+            Isolation::Bubblewrap(bwrap) => {
+                let mut c = tokio::process::Command::new(bwrap);
+                let d = self.data_dir.display().to_string();
+                let own = dir.display().to_string();
+                c.args([
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "--dev",
+                    "/dev",
+                    "--proc",
+                    "/proc",
+                    "--tmpfs",
+                    "/tmp",
+                ])
+                .args(["--tmpfs", &d, "--bind", &own, &own])
+                .args([
+                    "--unshare-pid",
+                    "--unshare-ipc",
+                    "--unshare-uts",
+                    "--new-session",
+                    "--die-with-parent",
+                ])
+                .args(["--chdir", &own, "--"])
+                .arg(&self.program)
+                .args(&instance_args);
+                c
+            }
+        };
+        cmd.env_clear()
+            .env(
+                "PATH",
+                format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+            )
+            .env("HOME", &workspace)
+            .env("LANG", "C.UTF-8");
+        for (k, v) in &spec.env {
+            cmd.env(k, v.expose_secret());
+        }
+        if let Ok(chromium) = std::env::var("OPERATOR_CHROMIUM") {
+            cmd.env("OPERATOR_CHROMIUM", chromium);
+        }
+        if let Some(repo) = &spec.instance.checkpoint_repo {
+            cmd.env("OPERATOR_CHECKPOINT_REPO", repo);
+        }
+        cmd.env("RUST_LOG", "info")
+            .env("OPERATOR_INSTANCE_ID", spec.instance.id.as_str())
+            .env("OPERATOR_INSTANCE_TOKEN", spec.token.expose_secret())
+            .env("OPERATOR_CONTROL_URL", &spec.control_url)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(false);
+        // If the server dies (even by SIGKILL) its instances get SIGTERM. The signal is tied
+        // to the spawning thread; spawns happen on runtime worker threads, which live as
+        // long as the server.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        Ok(cmd)
+    }
+
+    async fn wait_healthy(&self, endpoint: &str, token: &str) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        loop {
+            let res = self
+                .http
+                .get(format!("{endpoint}/health"))
+                .bearer_auth(token)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            match res {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if tokio::time::Instant::now() > deadline => {
+                    bail!("health check answered {}", r.status())
+                }
+                Err(e) if tokio::time::Instant::now() > deadline => bail!("health check: {e}"),
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+}
+
+/// The last lines of the instance's log, as `; log: a | b`, or nothing.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; log: {}",
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    )
+}
+
+fn alive(pid: u32) -> bool {
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+#[async_trait]
+impl InstanceRuntime for LocalRuntime {
+    async fn start(&self, spec: &InstanceSpec) -> anyhow::Result<RuntimeStatus> {
+        let id = spec.instance.id.clone();
+        let mut procs = self.procs.lock().await;
+        if let Some(p) = procs.get(&id) {
+            if !*p.exited.borrow() && alive(p.pid) {
+                return Ok(RuntimeStatus::Running {
+                    endpoint: p.endpoint.clone(),
+                });
+            }
+            procs.remove(&id);
+        }
+        let dir = self.dir(&id);
+        std::fs::create_dir_all(dir.join("workspace"))
+            .with_context(|| format!("create {}", dir.display()))?;
+        self.kill_stale(&dir);
+        let log_path = dir.join("instance.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        let mut cmd = self.command(spec, &dir)?;
+        cmd.stderr(Stdio::from(log));
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("start {}", self.program.display()))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow!("instance exited at once"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(START_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    return Some(addr.trim().to_owned());
+                }
+            }
+            None
+        })
+        .await;
+        let addr = match addr {
+            Ok(Some(a)) => a,
+            other => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let why = if other.is_err() {
+                    "did not start in time"
+                } else {
+                    "exited before listening"
+                };
+                bail!("instance {why}{}", log_tail(&log_path));
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        std::fs::write(dir.join("pid"), pid.to_string())?;
+        let endpoint = format!("http://{addr}");
+
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (exit_tx, exit_rx) = watch::channel(false);
+        {
+            let (stopping, events, procs, id, log_path) = (
+                stopping.clone(),
+                self.events.clone(),
+                self.procs.clone(),
+                id.clone(),
+                log_path.clone(),
+            );
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                let _ = exit_tx.send(true);
+                if !stopping.load(Ordering::SeqCst) {
+                    let reason = match status {
+                        Ok(s) => format!("{s}{}", log_tail(&log_path)),
+                        Err(e) => e.to_string(),
+                    };
+                    let mut map = procs.lock().await;
+                    if map.get(&id).is_some_and(|p| p.pid == pid) {
+                        map.remove(&id);
+                    }
+                    drop(map);
+                    let _ = events.send(RuntimeEvent::Exited { id, reason });
+                }
+            });
+        }
+        if let Err(e) = self
+            .wait_healthy(&endpoint, spec.token.expose_secret())
+            .await
+        {
+            stopping.store(true, Ordering::SeqCst);
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            bail!(
+                "instance did not become healthy: {e:#}{}",
+                log_tail(&log_path)
+            );
+        }
+        procs.insert(
+            id,
+            Proc {
+                pid,
+                endpoint: endpoint.clone(),
+                stopping,
+                exited: exit_rx,
+            },
+        );
+        Ok(RuntimeStatus::Running { endpoint })
+    }
+
+    async fn status(&self, id: &InstanceId) -> anyhow::Result<RuntimeStatus> {
+        let procs = self.procs.lock().await;
+        Ok(match procs.get(id) {
+            Some(p) if !*p.exited.borrow() => RuntimeStatus::Running {
+                endpoint: p.endpoint.clone(),
+            },
+            _ => RuntimeStatus::Stopped,
+        })
+    }
+
+    async fn stop(&self, id: &InstanceId) -> anyhow::Result<()> {
+        let Some(mut p) = self.procs.lock().await.remove(id) else {
+            self.kill_stale(&self.dir(id));
+            return Ok(());
+        };
+        p.stopping.store(true, Ordering::SeqCst);
+        unsafe {
+            libc::kill(p.pid as i32, libc::SIGTERM);
+        }
+        if tokio::time::timeout(STOP_GRACE, p.exited.wait_for(|e| *e))
+            .await
+            .is_err()
+        {
+            unsafe {
+                libc::kill(p.pid as i32, libc::SIGKILL);
+            }
+            let _ = tokio::time::timeout(STOP_GRACE, p.exited.wait_for(|e| *e)).await;
+        }
+        let _ = std::fs::remove_file(self.dir(id).join("pid"));
+        Ok(())
+    }
+
+    async fn copy_workspace(&self, from: &InstanceId, to: &InstanceId) -> anyhow::Result<()> {
+        let (src, dst) = (
+            self.dir(from).join("workspace"),
+            self.dir(to).join("workspace"),
+        );
+        if dst.exists() {
+            return Ok(());
+        }
+        if !src.exists() {
+            bail!("instance {from} has no workspace to clone");
+        }
+        let tmp = self.dir(to).join("workspace.partial");
+        let _ = std::fs::remove_dir_all(&tmp);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            copy_tree(&src, &tmp)?;
+            std::fs::rename(&tmp, &dst)?;
+            Ok(())
+        })
+        .await??;
+        Ok(())
+    }
+
+    async fn destroy(&self, id: &InstanceId) -> anyhow::Result<()> {
+        self.stop(id).await?;
+        let dir = self.dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Recursive copy that keeps symlinks as symlinks and skips the browser profile.
+fn copy_tree(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == "chromium" && src.ends_with(".operator") {
+            continue;
+        }
+        let (s, d) = (entry.path(), dst.join(&name));
+        let ty = entry.file_type()?;
+        if ty.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&s)?, &d)?;
+        } else if ty.is_dir() {
+            copy_tree(&s, &d)?;
+        } else {
+            std::fs::copy(&s, &d)?;
+        }
+    }
+    Ok(())
+}
