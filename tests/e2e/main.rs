@@ -10,6 +10,7 @@ mod durability;
 mod idempotency;
 mod instances;
 mod isolation;
+mod live;
 mod readme;
 mod secrets;
 mod webhooks;

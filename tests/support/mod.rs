@@ -2,6 +2,8 @@
 //! talk to it over real HTTP.
 #![allow(dead_code)]
 
+pub mod fake_llm;
+
 use rand::distributions::{Alphanumeric, DistString};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

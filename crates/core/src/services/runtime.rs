@@ -101,6 +101,10 @@ impl Platform {
                 let now = self.clock.now();
                 current.status = InstanceStatus::Active;
                 current.status_reason = None;
+                // Host and port clients of this deployment can reach (local: loopback).
+                current.fqdn = endpoint
+                    .split_once("://")
+                    .map(|(_, rest)| rest.trim_end_matches('/').to_owned());
                 current.endpoint = Some(endpoint);
                 current.active_since = Some(now);
                 current.updated_at = now;

@@ -1,0 +1,522 @@
+//! Live instances on the embedded runtime: provisioning, files, exec, the instance agent
+//! through the LLM gateway (scripted fake LLM, real wire format), crash restarts, deletion,
+//! server restarts, quotas and secret rotation.
+
+use crate::support::fake_llm::{FakeLlm, Reply};
+use crate::support::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+async fn exec(app: &App, id: &str, command: &str) -> Value {
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{id}/exec"),
+            json!({"command": command}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn an_instance_goes_active_and_serves_files_exec_and_activity() {
+    let app = App::spawn().await;
+    // WHEN an instance is created
+    let started = Instant::now();
+    let (s, v) = app.post("/api/instances", json!({"name": "desk"})).await;
+    assert_eq!(s, 201);
+    assert_eq!(v["instance"]["status"], "provisioning");
+    let id = v["instance"]["id"].as_str().unwrap().to_owned();
+    // THEN it becomes active
+    let inst = app.wait_status(&app.key, &id, "active").await;
+    println!("create -> active in {} ms", started.elapsed().as_millis());
+    assert!(inst["fqdn"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    // The workspace follows the OpenClaw layout
+    let (s, root) = app.get(&format!("/api/instances/{id}/files")).await;
+    assert_eq!(s, 200, "{root}");
+    let names: Vec<&str> = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "AGENTS.md",
+        "IDENTITY.md",
+        "USER.md",
+        "HEARTBEAT.md",
+        "workspace",
+        "skills",
+        "sessions",
+        "cron",
+    ] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    let (_, skill) = app
+        .get(&format!(
+            "/api/instances/{id}/files?path=skills/web-research/SKILL.md"
+        ))
+        .await;
+    assert!(skill["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("---\nname: web-research"));
+
+    // Write then read a file
+    let res = app
+        .request(
+            Method::PUT,
+            &format!("/api/instances/{id}/files?path=workspace/notes/today.md"),
+            Some(&app.key),
+        )
+        .body("# Today\nship it\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (s, f) = app
+        .get(&format!(
+            "/api/instances/{id}/files?path=workspace/notes/today.md"
+        ))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(f["content"], "# Today\nship it\n");
+    assert_eq!(f["type"], "file");
+    let got = app
+        .get(&format!(
+            "/api/instances/{id}/files?path=workspace/missing.txt"
+        ))
+        .await;
+    assert_error(&got, 404, "not_found");
+
+    // exec: output and exit codes preserved, working directory is the workspace
+    let ok = exec(
+        &app,
+        &id,
+        "echo hello && cat workspace/notes/today.md | wc -l",
+    )
+    .await;
+    assert_eq!(ok["exitCode"], 0);
+    assert_eq!(ok["stdout"], "hello\n2\n");
+    let bad = exec(&app, &id, "echo oops >&2; exit 7").await;
+    assert_eq!(bad["exitCode"], 7);
+    assert_eq!(bad["stderr"], "oops\n");
+    let slow = app
+        .post(
+            &format!("/api/instances/{id}/exec"),
+            json!({"command": "sleep 5", "timeoutMs": 300}),
+        )
+        .await;
+    assert_eq!(slow.1["timedOut"], true, "{}", slow.1);
+    let got = app
+        .post(
+            &format!("/api/instances/{id}/exec"),
+            json!({"command": " "}),
+        )
+        .await;
+    assert_error(&got, 400, "invalid_request");
+
+    // Activity: no sessions yet, then a session written by the agent shows up line by line
+    let (s, act) = app.get(&format!("/api/instances/{id}/activity")).await;
+    assert_eq!(s, 200);
+    assert_eq!(act["lineCount"], 0);
+    let session = "ses_20261129000000manual";
+    let lines = format!(
+        "{}\n{}\n",
+        json!({"type": "session", "id": session, "title": "manual", "createdAt": "2026-11-29T00:00:00Z", "parentId": null}),
+        json!({"type": "message", "role": "user", "content": "hi"})
+    );
+    app.request(
+        Method::PUT,
+        &format!("/api/instances/{id}/files?path=sessions/{session}.jsonl"),
+        Some(&app.key),
+    )
+    .body(lines)
+    .send()
+    .await
+    .unwrap();
+    let (_, act) = app.get(&format!("/api/instances/{id}/activity")).await;
+    assert_eq!(act["selectedSession"]["id"], session);
+    assert_eq!(act["lineCount"], 2);
+    assert_eq!(act["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(act["sessions"][0]["title"], "manual");
+    assert_eq!(act["sessionChanged"], false);
+    // a cursor returns only newer lines
+    let cursor = act["cursor"].as_str().unwrap();
+    let (_, again) = app
+        .get(&format!(
+            "/api/instances/{id}/activity?cursor={cursor}&sessionId={session}"
+        ))
+        .await;
+    assert_eq!(again["lines"].as_array().unwrap().len(), 0);
+    assert_eq!(again["lineCount"], 2);
+}
+
+#[tokio::test]
+async fn the_files_api_cannot_leave_the_workspace() {
+    let app = App::spawn().await;
+    let id = app.active_instance("jail").await;
+    // a symlink made inside the instance pointing outside
+    exec(
+        &app,
+        &id,
+        "ln -s /etc workspace/etc && ln -s / workspace/root",
+    )
+    .await;
+    for path in [
+        "../../../../etc/passwd",
+        "/etc/passwd",
+        "workspace/../../x",
+        "workspace/etc/passwd",
+        "workspace/root/etc/hostname",
+        "workspace/etc",
+    ] {
+        let got = app
+            .get(&format!("/api/instances/{id}/files?path={path}"))
+            .await;
+        assert_error(&got, 400, "invalid_request");
+        let res = app
+            .request(
+                Method::PUT,
+                &format!("/api/instances/{id}/files?path={path}"),
+                Some(&app.key),
+            )
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "write to {path}");
+    }
+    // the platform's own files (one level above the instance directory) stay unreachable
+    let got = app
+        .get(&format!(
+            "/api/instances/{id}/files?path=../../../operator.db"
+        ))
+        .await;
+    assert_error(&got, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn a_message_runs_a_tool_inside_the_instance_through_the_gateway() {
+    // GIVEN a fake LLM that first asks to write a file, then answers
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "write_file".into(),
+            json!({"path": "workspace/report.md", "content": "# Weather\nsunny"}),
+        )]),
+        Reply::Text("I wrote workspace/report.md.".into()),
+    ])
+    .await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.active_instance("writer").await;
+    // WHEN a message is sent to the instance's agent
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{id}/messages"),
+            json!({"text": "Write the weather report"}),
+        )
+        .await;
+    // THEN the final text comes back and the tool ran inside the instance
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["text"], "I wrote workspace/report.md.");
+    let session = v["sessionId"].as_str().unwrap().to_owned();
+    let (_, f) = app
+        .get(&format!(
+            "/api/instances/{id}/files?path=workspace/report.md"
+        ))
+        .await;
+    assert_eq!(f["content"], "# Weather\nsunny");
+    // AND the model saw the tool result on its second call, with the configured model
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0]["model"], "fake-model");
+    assert!(reqs[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["function"]["name"] == "bash"));
+    assert!(
+        reqs[0]["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("web-research"),
+        "skills index in the system prompt"
+    );
+    let last = reqs[1]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "tool");
+    assert!(last["content"].as_str().unwrap().contains("wrote"));
+    // AND the transcript is in sessions/<id>.jsonl and visible as activity
+    let (_, t) = app
+        .get(&format!(
+            "/api/instances/{id}/files?path=sessions/{session}.jsonl"
+        ))
+        .await;
+    let text = t["content"].as_str().unwrap();
+    assert!(
+        text.contains("\"type\":\"tool_call\"") && text.contains("write_file"),
+        "{text}"
+    );
+    let (_, act) = app
+        .get(&format!("/api/instances/{id}/activity?sessionId={session}"))
+        .await;
+    assert_eq!(
+        act["lineCount"], 5,
+        "session, user, tool_call, tool_result, assistant: {act}"
+    );
+    // AND the tokens were metered
+    let (_, bill) = app.get("/api/billing").await;
+    assert!(bill["usage"]["tokens"].as_u64().unwrap() > 0, "{bill}");
+    assert_eq!(bill["usage"]["byInstance"][0]["instanceId"], id.as_str());
+}
+
+#[tokio::test]
+async fn over_the_token_quota_the_gateway_answers_429() {
+    let llm = FakeLlm::start(vec![Reply::Text(
+        "a fairly long first answer that costs tokens".into(),
+    )])
+    .await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    // GIVEN an account whose plan allows 50 weighted tokens per 6 hours
+    let out = std::process::Command::new(BIN)
+        .args([
+            "accounts",
+            "create",
+            "--plan",
+            "pro",
+            "--token-limit",
+            "50",
+            "--data-dir",
+        ])
+        .arg(&app.data_dir)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = v["key"].as_str().unwrap().to_owned();
+    let (_, i) = app
+        .call_as(
+            &key,
+            Method::POST,
+            "/api/instances",
+            Some(json!({"name": "thrifty"})),
+        )
+        .await;
+    let id = i["instance"]["id"].as_str().unwrap().to_owned();
+    app.wait_status(&key, &id, "active").await;
+    // WHEN the first call uses up the quota
+    let (s, v) = app
+        .call_as(
+            &key,
+            Method::POST,
+            &format!("/api/instances/{id}/messages"),
+            Some(json!({"text": "hello"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // THEN the next model call is refused with 429 and Retry-After
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/instances/{id}/messages"),
+            Some(&key),
+        )
+        .json(&json!({"text": "again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota_exceeded");
+    assert_eq!(
+        llm.requests().len(),
+        1,
+        "the provider was not called over quota"
+    );
+    // AND billing reports the tokens (input + 5 x output)
+    let (_, bill) = app.call_as(&key, Method::GET, "/api/billing", None).await;
+    let tokens = bill["usage"]["tokens"].as_u64().unwrap();
+    assert!(tokens >= 50, "{bill}");
+    assert_eq!(bill["plan"]["tokenLimit"], 50);
+}
+
+#[tokio::test]
+async fn without_an_llm_the_gateway_says_what_to_configure() {
+    let app = App::spawn().await;
+    let id = app.active_instance("nollm").await;
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{id}/messages"),
+            json!({"text": "hi"}),
+        )
+        .await;
+    assert_eq!(s, 502, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("OPERATOR_LLM"),
+        "{v}"
+    );
+    // and the gateway refuses callers without an instance token
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&app.key)
+        .json(&json!({"messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn a_killed_instance_is_restarted_and_a_deleted_one_frees_its_port() {
+    let app = App::spawn().await;
+    let id = app.active_instance("phoenix").await;
+    let pid_file = app.data_dir.join(format!("instances/{id}/pid"));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // WHEN its process is killed with SIGKILL
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    // THEN it is marked failed with the reason, then restarted by policy
+    let failed = app.wait_status(&app.key, &id, "failed").await;
+    assert!(
+        failed["statusReason"].as_str().unwrap().contains("SIGKILL"),
+        "{failed}"
+    );
+    let back = app.wait_status(&app.key, &id, "active").await;
+    let new_pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(pid, new_pid);
+    assert_eq!(exec(&app, &id, "echo alive").await["stdout"], "alive\n");
+    // WHEN it is deleted THEN the process is gone and its port refuses connections
+    let fqdn = back["fqdn"].as_str().unwrap().to_owned();
+    assert!(std::net::TcpStream::connect(&fqdn).is_ok());
+    let (s, _) = app.delete(&format!("/api/instances/{id}")).await;
+    assert_eq!(s, 200);
+    let gone = eventually(15, || async {
+        let dead = unsafe { libc::kill(new_pid, 0) } != 0;
+        (dead && std::net::TcpStream::connect(&fqdn).is_err()).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "instance process or port still alive after delete"
+    );
+    assert!(!app.data_dir.join(format!("instances/{id}")).exists());
+}
+
+#[tokio::test]
+async fn restarting_the_server_brings_active_instances_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = random_key();
+    let opts = || Options {
+        data_dir: Some(dir.path()),
+        key: Some(key.clone()),
+        env: vec![],
+    };
+    let app = App::spawn_with(opts()).await;
+    let id = app.active_instance("survivor").await;
+    exec(&app, &id, "echo kept > workspace/state.txt").await;
+    drop(app);
+    let app = App::spawn_with(opts()).await;
+    app.wait_status(&key, &id, "active").await;
+    assert_eq!(
+        exec(&app, &id, "cat workspace/state.txt").await["stdout"],
+        "kept\n"
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_injected_and_rotation_is_seen_without_a_restart() {
+    let app = App::spawn().await;
+    let (_, s) = app
+        .post(
+            "/api/secrets",
+            json!({"name": "WEATHER_KEY", "value": "v1-abc"}),
+        )
+        .await;
+    let sec = s["secret"]["id"].as_str().unwrap().to_owned();
+    app.post(
+        "/api/secrets",
+        json!({"name": "SHARED_KEY", "value": "g-1", "isGlobal": true}),
+    )
+    .await;
+    app.post(
+        "/api/secrets",
+        json!({"name": "OTHER_KEY", "value": "nope"}),
+    )
+    .await;
+    let (_, i) = app
+        .post("/api/instances", json!({"name": "vault-reader"}))
+        .await;
+    let id = i["instance"]["id"].as_str().unwrap().to_owned();
+    app.wait_status(&app.key, &id, "active").await;
+    app.post(
+        &format!("/api/secrets/{sec}/grants"),
+        json!({"instanceId": id}),
+    )
+    .await;
+    // a grant is readable at once through the control plane ...
+    let read = exec(&app, &id, "operator-instance secret WEATHER_KEY").await;
+    assert_eq!(read["stdout"], "v1-abc\n", "{read}");
+    // ... and in the environment from the next start on
+    let (s, _) = send(app.request(
+        Method::POST,
+        &format!("/api/instances/{id}/restart"),
+        Some(&app.key),
+    ))
+    .await;
+    assert_eq!(s, 202);
+    app.wait_status(&app.key, &id, "active").await;
+    // injected at start: granted and global, not the others
+    let env = exec(
+        &app,
+        &id,
+        "echo \"$WEATHER_KEY|$SHARED_KEY|${OTHER_KEY:-unset}\"",
+    )
+    .await;
+    assert_eq!(env["stdout"], "v1-abc|g-1|unset\n");
+    let read = exec(&app, &id, "operator-instance secret WEATHER_KEY").await;
+    assert_eq!(read["stdout"], "v1-abc\n", "{read}");
+    let denied = exec(&app, &id, "operator-instance secret OTHER_KEY").await;
+    assert_ne!(denied["exitCode"], 0);
+    assert!(
+        denied["stderr"].as_str().unwrap().contains("not granted"),
+        "{denied}"
+    );
+    // WHEN the secret is rotated THEN the running instance reads the new value
+    app.put(&format!("/api/secrets/{sec}"), json!({"value": "v2-xyz"}))
+        .await;
+    let read = exec(&app, &id, "operator-instance secret WEATHER_KEY").await;
+    assert_eq!(read["stdout"], "v2-xyz\n");
+    // the platform's own secrets are not in the instance's environment
+    let env = exec(&app, &id, "env").await;
+    let env = env["stdout"].as_str().unwrap();
+    assert!(
+        !env.contains(&app.key) && !env.contains("OPERATOR_BOOTSTRAP_KEY"),
+        "{env}"
+    );
+}
