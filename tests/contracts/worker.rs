@@ -39,7 +39,7 @@ fn job() -> Job {
 }
 
 #[tokio::test]
-async fn success_acks_transient_retries_permanent_acks() {
+async fn success_acks_transient_retries_with_backoff_permanent_acks() {
     let (q, _dir) = backends::sqlite_queue(5);
     let handler = Arc::new(Scripted::default());
     *handler.outcomes.lock().unwrap() = vec!["transient", "ok", "permanent"];
@@ -50,9 +50,9 @@ async fn success_acks_transient_retries_permanent_acks() {
     assert_eq!(
         worker.try_execute_next().await.unwrap(),
         Outcome::Empty,
-        "hidden until timeout"
+        "hidden during the 1 s retry backoff"
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(worker.try_execute_next().await.unwrap(), Outcome::Done);
     assert_eq!(*handler.seen.lock().unwrap(), vec![1, 2]);
     tokio::time::sleep(Duration::from_millis(700)).await;

@@ -520,3 +520,105 @@ async fn secrets_are_injected_and_rotation_is_seen_without_a_restart() {
         "{env}"
     );
 }
+
+#[tokio::test]
+async fn with_bubblewrap_an_instance_sees_only_its_own_files() {
+    assert!(
+        std::process::Command::new("bwrap")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "bubblewrap is not installed; scripts/test.sh installs it (apt-get install bubblewrap)"
+    );
+    let app = App::spawn().await;
+    assert!(
+        app.stdout.iter().any(|l| l.contains("bubblewrap")),
+        "{:?}",
+        app.stdout
+    );
+    let id = app.active_instance("boxed").await;
+    let data = app.data_dir.canonicalize().unwrap();
+    let probe = format!(
+        "test -e {d}/operator.db && echo db-visible || echo db-hidden; \
+         cat {d}/master.key 2>/dev/null || echo key-hidden; \
+         touch /usr/sandbox-probe 2>/dev/null && echo host-writable || echo host-readonly; \
+         echo ok > workspace/own.txt && cat workspace/own.txt; \
+         ls /proc | grep -c '^[0-9]'",
+        d = data.display()
+    );
+    let out = exec(&app, &id, &probe).await;
+    let lines: Vec<&str> = out["stdout"].as_str().unwrap().lines().collect();
+    assert_eq!(
+        &lines[..4],
+        ["db-hidden", "key-hidden", "host-readonly", "ok"],
+        "{out}"
+    );
+    let pids: u32 = lines[4].parse().unwrap();
+    assert!(
+        pids < 20,
+        "private PID namespace expected, saw {pids} processes"
+    );
+    assert!(!std::path::Path::new("/usr/sandbox-probe").exists());
+}
+
+#[tokio::test]
+async fn a_checkpoint_repo_is_cloned_into_the_workspace() {
+    // GIVEN a local git repository
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = repo_dir.path().join("weather-skills");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("README.md"), "checkpoint content\n").unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "init"]);
+    let app = App::spawn().await;
+    // WHEN an instance is created from it
+    let (s, v) = app
+        .post(
+            "/api/instances",
+            json!({"name": "from-checkpoint", "kind": "blank", "checkpointRepo": repo.display().to_string()}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["instance"]["id"].as_str().unwrap().to_owned();
+    app.wait_status(&app.key, &id, "active").await;
+    // THEN its files are in the workspace
+    let (_, f) = app
+        .get(&format!(
+            "/api/instances/{id}/files?path=workspace/weather-skills/README.md"
+        ))
+        .await;
+    assert_eq!(f["content"], "checkpoint content\n", "{f}");
+    // AND a checkpoint that cannot be cloned leaves the instance failed with git's reason
+    let (_, v) = app
+        .post(
+            "/api/instances",
+            json!({"name": "bad-checkpoint", "checkpointRepo": "/nonexistent/repo.git"}),
+        )
+        .await;
+    let bad = v["instance"]["id"].as_str().unwrap().to_owned();
+    let failed = app.wait_status(&app.key, &bad, "failed").await;
+    assert!(
+        failed["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("checkpointRepo"),
+        "{failed}"
+    );
+}

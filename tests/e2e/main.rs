@@ -6,6 +6,7 @@ mod support;
 
 mod automations;
 mod basics;
+mod browser;
 mod durability;
 mod idempotency;
 mod instances;

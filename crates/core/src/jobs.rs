@@ -167,7 +167,19 @@ impl Worker {
                 Outcome::Done
             }
             Err(e) => {
-                tracing::warn!(error = %e, "job failed; will be retried");
+                // Retry with exponential backoff (1 s, 2 s, 4 s ... 60 s) rather than waiting
+                // out the whole visibility timeout.
+                let backoff =
+                    Duration::from_secs(1u64 << received.receive_count.saturating_sub(1).min(6))
+                        .min(Duration::from_secs(60));
+                tracing::warn!(error = %e, retry_in = ?backoff, "job failed; will be retried");
+                if let Err(e) = self
+                    .queue
+                    .change_visibility(&received.receipt, backoff)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not schedule the retry; it follows the visibility timeout");
+                }
                 Outcome::Retry
             }
         }

@@ -179,8 +179,15 @@ impl LocalRuntime {
                     "--tmpfs",
                     "/tmp",
                 ])
-                .args(["--tmpfs", &d, "--bind", &own, &own])
-                .args([
+                .args(["--tmpfs", &d, "--bind", &own, &own]);
+                // A checkpoint given as a local path is cloned from inside: make it visible.
+                if let Some(repo) = spec.instance.checkpoint_repo.as_deref() {
+                    let p = Path::new(repo);
+                    if p.is_absolute() && p.exists() && !p.starts_with(&self.data_dir) {
+                        c.args(["--ro-bind", repo, repo]);
+                    }
+                }
+                c.args([
                     "--unshare-pid",
                     "--unshare-ipc",
                     "--unshare-uts",

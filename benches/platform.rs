@@ -1,0 +1,98 @@
+//! Platform benchmarks (run by scripts/bench.sh; never timed assertions in tests).
+//!
+//! instance_create_to_active: wall time from `POST /api/instances` until the instance
+//! reads `active`, over 20 instances, on the embedded platform (release build).
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let key = "ck_live_benchbenchbenchbenchbench0001";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_operator"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("OPERATOR_BOOTSTRAP_KEY", key)
+        .env("OPERATOR_DEFAULT_PLAN", "enterprise")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start operator");
+    let stdout = child.stdout.take().unwrap();
+    let mut base = String::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(rest) = line.strip_prefix("Listening on ") {
+            base = rest.split_whitespace().next().unwrap().to_owned();
+            break;
+        }
+    }
+    let client = reqwest::Client::new();
+    let mut samples = vec![];
+    for i in 0..runs + 1 {
+        let started = Instant::now();
+        let res: Value = client
+            .post(format!("{base}/api/instances"))
+            .bearer_auth(key)
+            .json(&json!({"name": format!("bench-{i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = res["instance"]["id"].as_str().expect("created").to_owned();
+        loop {
+            let v: Value = client
+                .get(format!("{base}/api/instances/{id}"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            match v["instance"]["status"].as_str() {
+                Some("active") => break,
+                Some("failed") => panic!("instance failed: {v}"),
+                _ => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if i > 0 {
+            // the first run warms caches (binary pages, SQLite); not counted
+            samples.push(ms);
+        }
+        client
+            .delete(format!("{base}/api/instances/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "instance_create_to_active  runs={}  median={:.1} ms  p90={:.1} ms  min={:.1} ms  max={:.1} ms  (target: median < 150 ms)",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.9),
+        samples[0],
+        samples[samples.len() - 1]
+    );
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
