@@ -622,3 +622,59 @@ async fn a_checkpoint_repo_is_cloned_into_the_workspace() {
         "{failed}"
     );
 }
+
+#[tokio::test]
+async fn the_gateway_streams_and_meters_streamed_calls() {
+    let llm = FakeLlm::start(vec![Reply::Text("streamed words arrive one by one".into())]).await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.active_instance("streamer").await;
+    // From inside the instance, with its own token, as any OpenAI client would
+    let out = exec(
+        &app,
+        &id,
+        r#"curl -sN "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
+    )
+    .await;
+    let body = out["stdout"].as_str().unwrap();
+    assert!(body.contains("\"chat.completion.chunk\""), "{out}");
+    assert!(body.contains("\"content\":\"streamed \""), "{body}");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    // the gateway asked the provider for usage and metered it
+    assert_eq!(llm.requests()[0]["stream_options"]["include_usage"], true);
+    let tokens = eventually(5, || async {
+        let (_, bill) = app.get("/api/billing").await;
+        bill["usage"]["tokens"].as_u64().filter(|t| *t > 0)
+    })
+    .await;
+    assert!(tokens.is_some(), "streamed usage was not metered");
+}
+
+#[tokio::test]
+async fn a_clone_starts_with_a_copy_of_the_source_workspace() {
+    let app = App::spawn().await;
+    let id = app.active_instance("original").await;
+    exec(&app, &id, "echo from-original > workspace/carry.txt").await;
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{id}/clone"),
+            json!({"name": "copy"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let copy = v["instance"]["id"].as_str().unwrap().to_owned();
+    app.wait_status(&app.key, &copy, "active").await;
+    assert_eq!(
+        exec(&app, &copy, "cat workspace/carry.txt").await["stdout"],
+        "from-original\n"
+    );
+    // the two are independent afterwards
+    exec(&app, &copy, "echo changed > workspace/carry.txt").await;
+    assert_eq!(
+        exec(&app, &id, "cat workspace/carry.txt").await["stdout"],
+        "from-original\n"
+    );
+}
