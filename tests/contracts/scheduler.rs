@@ -35,6 +35,8 @@ async fn platform(at: &str) -> (Platform, Arc<ManualClock>, tempfile::TempDir) {
         lifecycle: Arc::new(SqliteQueue::new(db.clone(), "lifecycle", 5)),
         runtime: Arc::new(runtime),
         http: reqwest::Client::new(),
+        llm: None,
+        bus: Arc::default(),
         vault: Arc::new(LocalVault::open(db, key).await.unwrap()),
         scheduler: Arc::new(LocalScheduler::new()),
         clock: clock.clone(),

@@ -180,7 +180,22 @@ async fn an_automation_due_next_minute_is_enqueued_on_time() {
     .await
     .expect("a run for the due slot");
     assert_eq!(run["trigger"], "schedule");
-    assert_eq!(run["status"], "queued");
+    // With no LLM configured the fire is executed and fails, saying what to configure.
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let failed = eventually(20, || async {
+        let (_, runs) = app.get(&format!("/api/automations/{id}/runs")).await;
+        runs["runs"].as_array().and_then(|r| {
+            r.iter()
+                .find(|r| r["id"] == run_id.as_str() && r["status"] == "failed")
+                .cloned()
+        })
+    })
+    .await
+    .expect("the run is executed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("OPERATOR_LLM"),
+        "{failed}"
+    );
     let created = ts(&run["createdAt"]);
     assert!(created >= slot, "fired early: {run}");
     assert!(

@@ -7,6 +7,7 @@ mod support;
 mod automations;
 mod basics;
 mod browser;
+mod chat;
 mod durability;
 mod idempotency;
 mod instances;

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Debug)]
 pub enum Reply {
     Text(String),
+    /// Text streamed word by word with a pause between words (milliseconds).
+    SlowText(String, u64),
     /// (tool name, arguments)
     ToolCalls(Vec<(String, Value)>),
     /// An HTTP error from the provider.
@@ -40,6 +42,7 @@ impl FakeLlm {
         }));
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
+            .route("/v1/messages", post(anthropic))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -53,6 +56,16 @@ impl FakeLlm {
             ("OPERATOR_LLM", "openai".into()),
             ("OPERATOR_LLM_MODEL", "fake-model".into()),
             ("OPERATOR_LLM_BASE_URL", format!("{}/v1", self.url)),
+        ]
+    }
+
+    /// Environment that points the platform at this fake (Anthropic flavour).
+    pub fn anthropic_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("OPERATOR_LLM", "anthropic".into()),
+            ("OPERATOR_LLM_MODEL", "fake-claude".into()),
+            ("OPERATOR_LLM_BASE_URL", self.url.clone()),
+            ("ANTHROPIC_API_KEY", "sk-ant-fake-provider-key".into()),
         ]
     }
 
@@ -88,7 +101,7 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
             )
                 .into_response()
         }
-        Reply::Text(t) => (Some(t.clone()), vec![]),
+        Reply::Text(t) | Reply::SlowText(t, _) => (Some(t.clone()), vec![]),
         Reply::ToolCalls(calls) => (
             None,
             calls
@@ -142,12 +155,12 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
                                "model": model, "choices": [], "usage": usage}),
             );
         }
-        let mut body = String::new();
-        for e in events {
-            body.push_str(&format!("data: {e}\n\n"));
-        }
-        body.push_str("data: [DONE]\n\n");
-        return ([("content-type", "text/event-stream")], body).into_response();
+        let mut frames: Vec<String> = events
+            .into_iter()
+            .map(|e| format!("data: {e}\n\n"))
+            .collect();
+        frames.push("data: [DONE]\n\n".into());
+        return sse(frames, pause(&reply));
     }
     let mut message = json!({"role": "assistant", "content": content});
     if !tool_calls.is_empty() {
@@ -164,4 +177,113 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
 fn rand_suffix() -> String {
     use rand::distributions::{Alphanumeric, DistString};
     Alphanumeric.sample_string(&mut rand::thread_rng(), 6)
+}
+
+fn pause(reply: &Reply) -> u64 {
+    match reply {
+        Reply::SlowText(_, ms) => *ms,
+        _ => 0,
+    }
+}
+
+/// An SSE response whose frames are sent `pause_ms` apart.
+fn sse(frames: Vec<String>, pause_ms: u64) -> Response {
+    let stream = futures::stream::unfold(frames.into_iter(), move |mut it| async move {
+        let next = it.next()?;
+        if pause_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+        }
+        Some((Ok::<_, std::convert::Infallible>(next), it))
+    });
+    (
+        [("content-type", "text/event-stream")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+async fn anthropic(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: axum::http::HeaderMap,
+    Json(req): Json<Value>,
+) -> Response {
+    let reply = {
+        let mut g = inner.lock().unwrap();
+        let mut logged = req.clone();
+        logged["_headers"] = json!({"x-api-key": headers.get("x-api-key").and_then(|v| v.to_str().ok()),
+                                    "anthropic-version": headers.get("anthropic-version").and_then(|v| v.to_str().ok())});
+        g.requests.push(logged);
+        g.script
+            .pop_front()
+            .unwrap_or(Reply::Text("(the fake LLM's script is exhausted)".into()))
+    };
+    let input_tokens = tokens(&req["messages"].to_string()) + tokens(&req["system"].to_string());
+    let model = req["model"].as_str().unwrap_or("fake-claude").to_owned();
+    let mut content: Vec<Value> = vec![];
+    match &reply {
+        Reply::Status(code, msg) => {
+            return (
+                axum::http::StatusCode::from_u16(*code).unwrap(),
+                Json(json!({"type": "error", "error": {"type": "fake_error", "message": msg}})),
+            )
+                .into_response()
+        }
+        Reply::Text(t) | Reply::SlowText(t, _) => content.push(json!({"type": "text", "text": t})),
+        Reply::ToolCalls(calls) => {
+            for (name, args) in calls {
+                content.push(json!({"type": "tool_use", "id": format!("toolu_{}", rand_suffix()), "name": name, "input": args}));
+            }
+        }
+    }
+    let output_tokens: u64 = content
+        .iter()
+        .map(|c| c["text"].as_str().map(tokens).unwrap_or(10))
+        .sum();
+    let stop = if content.iter().any(|c| c["type"] == "tool_use") {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
+    if !req["stream"].as_bool().unwrap_or(false) {
+        return Json(
+            json!({"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": stop,
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}),
+        )
+        .into_response();
+    }
+    let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut frames = vec![ev(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message",
+        "role": "assistant", "content": [], "model": model, "stop_reason": null,
+        "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+    )];
+    for (i, block) in content.iter().enumerate() {
+        if block["type"] == "text" {
+            frames.push(ev("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})));
+            for piece in block["text"]
+                .as_str()
+                .unwrap_or_default()
+                .split_inclusive(' ')
+            {
+                frames.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": piece}})));
+            }
+        } else {
+            frames.push(ev("content_block_start", json!({"type": "content_block_start", "index": i,
+                "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}})));
+            let args = block["input"].to_string();
+            let (a, b) = args.split_at(args.len() / 2);
+            for part in [a, b] {
+                frames.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": part}})));
+            }
+        }
+        frames.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": i}),
+        ));
+    }
+    frames.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": output_tokens}})));
+    frames.push(ev("message_stop", json!({"type": "message_stop"})));
+    sse(frames, pause(&reply))
 }

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use operator_core::domain::PlanSlug;
 use operator_core::jobs::Worker;
 use operator_core::services::Bootstrap;
-use operator_core::services::{LifecycleJobs, LlmConfig, LlmProvider};
+use operator_core::services::{AgentJobs, LifecycleJobs, LlmConfig, LlmProvider};
 use operator_local::{Embedded, Isolation, Settings};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -329,7 +329,13 @@ async fn serve(
         Arc::new(LifecycleJobs(platform.clone())),
         std::time::Duration::from_secs(60),
     ));
-    let worker = tokio::spawn(worker.run(4, stop_rx));
+    let worker = tokio::spawn(worker.run(4, stop_rx.clone()));
+    let agent_worker = Arc::new(Worker::new(
+        platform.queue.clone(),
+        Arc::new(AgentJobs(platform.clone())),
+        std::time::Duration::from_secs(120),
+    ));
+    let agent_worker = tokio::spawn(agent_worker.run(4, stop_rx));
     let recovered = platform.recover_instances().await?;
     if recovered > 0 {
         tracing::info!(
@@ -348,6 +354,7 @@ async fn serve(
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = worker.await;
+    let _ = agent_worker.await;
     embedded.runtime.shutdown_all().await;
     supervisor.abort();
     Ok(())

@@ -2,11 +2,13 @@
 //! operation, the HTTP router, and the job worker. No AWS and no SQLite types in here:
 //! adapters live in `operator-local` and `operator-aws`.
 
+pub mod agent;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod llm;
 pub mod ports;
 pub mod services;
 

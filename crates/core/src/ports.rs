@@ -97,7 +97,8 @@ pub trait Store: Send + Sync + 'static {
     // --- instances ---
     /// Inserts when the account has fewer than `capacity` instances in a capacity state
     /// (provisioning, active, restarting) — checked atomically with the insert.
-    /// `Conflict` for a live instance with the same name; `CapacityExceeded` when full.
+    /// `Conflict` for a live instance with the same name (checked first); `CapacityExceeded`
+    /// when full.
     async fn insert_instance(&self, instance: &Instance, capacity: u32) -> StoreResult<()>;
     /// By id, deleted ones included; `NotFound` otherwise.
     async fn get_instance(&self, account: &AccountId, id: &InstanceId) -> StoreResult<Instance>;
@@ -247,6 +248,66 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Forgets a claim whose request failed unexpectedly, so a retry can run.
     async fn idempotency_release(&self, account: &AccountId, key: &str) -> StoreResult<()>;
+
+    // --- chats ---
+    /// `Conflict` if the account already has a chat with this id.
+    async fn insert_chat(&self, chat: &Chat) -> StoreResult<()>;
+    async fn get_chat(&self, account: &AccountId, id: &ChatId) -> StoreResult<Chat>;
+    /// Most recently created first; the cursor is opaque.
+    async fn list_chats(&self, account: &AccountId, page: &PageRequest) -> StoreResult<Page<Chat>>;
+    async fn update_chat(&self, chat: &Chat) -> StoreResult<()>;
+    /// Deletes the chat with its messages, turns and events; `NotFound` if absent.
+    async fn delete_chat(&self, account: &AccountId, id: &ChatId) -> StoreResult<()>;
+    async fn insert_chat_message(&self, message: &ChatMessage) -> StoreResult<()>;
+    /// In the order they were written.
+    async fn chat_messages(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+    ) -> StoreResult<Vec<ChatMessage>>;
+    /// Idempotent on the turn id: a repeat returns `Existing`.
+    async fn insert_turn(&self, turn: &Turn) -> StoreResult<Inserted<Turn>>;
+    async fn get_turn(&self, account: &AccountId, id: &str) -> StoreResult<Turn>;
+    async fn update_turn(&self, turn: &Turn) -> StoreResult<()>;
+    /// The oldest turn of the chat that is queued or running.
+    async fn next_open_turn(&self, account: &AccountId, chat: &ChatId)
+        -> StoreResult<Option<Turn>>;
+    /// The newest turn of the chat.
+    async fn last_turn(&self, account: &AccountId, chat: &ChatId) -> StoreResult<Option<Turn>>;
+    /// Appends to the chat's log; returns the event's sequence number (1, 2, ...).
+    async fn append_chat_event(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        turn_id: &str,
+        data: &serde_json::Value,
+    ) -> StoreResult<u64>;
+    /// Events with `seq > after`, in order, at most `limit`.
+    async fn chat_events(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatEvent>>;
+    /// The highest sequence number so far (0 for none).
+    async fn last_chat_seq(&self, account: &AccountId, chat: &ChatId) -> StoreResult<u64>;
+    /// Takes (or renews) the right to run the chat's turns until `until`; false if another
+    /// owner holds an unexpired lease.
+    async fn claim_chat(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn release_chat(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        owner: &str,
+    ) -> StoreResult<()>;
 
     // --- usage ---
     async fn usage_counts(&self, account: &AccountId, since: Timestamp)

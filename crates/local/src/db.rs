@@ -96,6 +96,27 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX jobs_visible;
     CREATE INDEX jobs_visible ON jobs(queue, visible_at);
     "#,
+    // 3: chats with the Operator agent
+    r#"
+    CREATE TABLE chats (
+        account_id TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL, kind TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        lease_owner TEXT, lease_until TEXT,
+        PRIMARY KEY (account_id, id));
+    CREATE TABLE chat_messages (
+        account_id TEXT NOT NULL, chat_id TEXT NOT NULL, id TEXT NOT NULL, role TEXT NOT NULL,
+        parts TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, chat_id, id));
+    CREATE TABLE chat_turns (
+        id TEXT PRIMARY KEY, account_id TEXT NOT NULL, chat_id TEXT NOT NULL, status TEXT NOT NULL,
+        source TEXT NOT NULL, user_message_id TEXT NOT NULL, assistant_message_id TEXT NOT NULL,
+        error TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
+    CREATE INDEX chat_turns_chat ON chat_turns(account_id, chat_id, id);
+    CREATE TABLE chat_events (
+        account_id TEXT NOT NULL, chat_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        turn_id TEXT NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (account_id, chat_id, seq));
+    "#,
 ];
 
 /// A handle to the database; clones share the connection.

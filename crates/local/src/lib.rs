@@ -25,6 +25,8 @@ pub use vault::{LocalVault, MasterKey};
 
 /// Deliveries before a job is dead-lettered (the SQS redrive policy's maxReceiveCount).
 pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// Deliveries of an agent job (it retries while another worker holds its chat).
+pub const AGENT_MAX_RECEIVE_COUNT: u32 = 10;
 
 /// What the embedded platform needs besides its data directory.
 pub struct Settings {
@@ -70,12 +72,27 @@ impl Embedded {
             settings.isolation,
             events_tx,
         )?);
+        let http = reqwest::Client::new();
+        let llm = settings
+            .llm
+            .as_ref()
+            .map(|c| operator_core::llm::from_config(c, http.clone()));
+        // This process owns the data directory: whatever the previous one held is free.
+        let store = SqliteStore::new(db.clone());
+        store.release_all_chat_leases().await?;
+        // Agent turns can wait on a busy chat, so they get more deliveries than the default.
+        let agent_queue = SqliteQueue::new(db.clone(), "agent", AGENT_MAX_RECEIVE_COUNT);
+        let lifecycle = SqliteQueue::new(db, "lifecycle", MAX_RECEIVE_COUNT);
+        agent_queue.release_in_flight().await?;
+        lifecycle.release_in_flight().await?;
         let platform = Platform {
-            store: Arc::new(SqliteStore::new(db.clone())),
-            queue: Arc::new(SqliteQueue::new(db.clone(), "agent", MAX_RECEIVE_COUNT)),
-            lifecycle: Arc::new(SqliteQueue::new(db, "lifecycle", MAX_RECEIVE_COUNT)),
+            store: Arc::new(store),
+            queue: Arc::new(agent_queue),
+            lifecycle: Arc::new(lifecycle),
             runtime: runtime.clone(),
-            http: reqwest::Client::new(),
+            http,
+            llm,
+            bus: Arc::default(),
             vault: Arc::new(vault),
             scheduler: Arc::new(scheduler.clone()),
             clock: Arc::new(SystemClock),

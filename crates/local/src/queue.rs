@@ -39,6 +39,23 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
+impl SqliteQueue {
+    /// Embedded start-up: jobs held by the previous (dead) process become visible now
+    /// instead of after their visibility timeout.
+    pub async fn release_in_flight(&self) -> anyhow::Result<u64> {
+        let queue = self.name.clone();
+        self.db
+            .call(move |c| -> anyhow::Result<u64> {
+                let n = c.execute(
+                    "UPDATE jobs SET visible_at = ?2, receipt = NULL WHERE queue = ?1 AND receipt IS NOT NULL AND visible_at > ?2",
+                    params![queue, now_ms()],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl JobQueue for SqliteQueue {
     async fn send(&self, job: &Job, delay: Duration) -> anyhow::Result<String> {

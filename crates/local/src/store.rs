@@ -230,6 +230,33 @@ fn delivery_row(r: &Row) -> rusqlite::Result<Delivery> {
     })
 }
 
+fn chat_row(r: &Row) -> rusqlite::Result<Chat> {
+    Ok(Chat {
+        id: ChatId::from_trusted(r.get::<_, String>("id")?),
+        account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
+        title: r.get("title")?,
+        kind: ChatKind::parse(&r.get::<_, String>("kind")?),
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+        updated_at: parse_ts(&r.get::<_, String>("updated_at")?)?,
+    })
+}
+
+fn turn_row(r: &Row) -> rusqlite::Result<Turn> {
+    Ok(Turn {
+        id: r.get("id")?,
+        chat_id: ChatId::from_trusted(r.get::<_, String>("chat_id")?),
+        account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
+        status: TurnStatus::parse(&r.get::<_, String>("status")?),
+        source: TurnSource::decode(&r.get::<_, String>("source")?),
+        user_message_id: r.get("user_message_id")?,
+        assistant_message_id: r.get("assistant_message_id")?,
+        error: r.get("error")?,
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+        started_at: parse_opt_ts(r.get("started_at")?)?,
+        finished_at: parse_opt_ts(r.get("finished_at")?)?,
+    })
+}
+
 fn opt_ts(t: Option<Timestamp>) -> Option<String> {
     t.map(fmt_ts)
 }
@@ -379,6 +406,17 @@ impl Store for SqliteStore {
         self.db
             .call(move |c| {
                 let tx = c.transaction().map_err(unexpected)?;
+                // A taken name is the more specific answer, so it is checked first.
+                let taken: bool = tx
+                    .query_row(
+                        "SELECT EXISTS(SELECT 1 FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL)",
+                        params![i.account_id.as_str(), i.name.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(unexpected)?;
+                if taken {
+                    return Err(StoreError::Conflict("instance name already exists".into()));
+                }
                 let used = count_capacity(&tx, &i.account_id)?;
                 if used >= capacity {
                     return Err(StoreError::CapacityExceeded {
@@ -1295,8 +1333,383 @@ impl Store for SqliteStore {
                     webhook_deliveries: count(
                         "SELECT COUNT(*) FROM deliveries WHERE account_id = ?1 AND received_at >= ?2",
                     )?,
-                    chat_turns: 0,
+                    chat_turns: count(
+                        "SELECT COUNT(*) FROM chat_turns WHERE account_id = ?1 AND created_at >= ?2",
+                    )?,
                 })
+            })
+            .await
+    }
+
+    async fn insert_chat(&self, chat: &Chat) -> R<()> {
+        let chat = chat.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO chats (account_id, id, title, kind, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        chat.account_id.as_str(),
+                        chat.id.as_str(),
+                        chat.title,
+                        chat.kind.as_str(),
+                        fmt_ts(chat.created_at),
+                        fmt_ts(chat.updated_at)
+                    ],
+                )
+                .map_err(map_err("chat"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_chat(&self, account: &AccountId, id: &ChatId) -> R<Chat> {
+        let (account, id) = (account.clone(), id.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM chats WHERE account_id = ?1 AND id = ?2",
+                    params![account.as_str(), id.as_str()],
+                    chat_row,
+                )
+                .map_err(map_err("chat"))
+            })
+            .await
+    }
+
+    async fn list_chats(&self, account: &AccountId, p: &PageRequest) -> R<Page<Chat>> {
+        let (account, p) = (account.clone(), p.clone());
+        self.db
+            .call(move |c| {
+                let cursor: Option<i64> = p.cursor.as_deref().and_then(|s| s.parse().ok());
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT rowid AS rid, * FROM chats WHERE account_id = ?1 AND (?2 IS NULL OR rowid < ?2)
+                         ORDER BY rowid DESC LIMIT ?3",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), cursor, i64::from(p.limit) + 1], |r| {
+                        Ok((r.get::<_, i64>("rid")?, chat_row(r)?))
+                    })
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                let page = Page::from_overfetch(rows, p.limit, |(rid, _)| rid.to_string());
+                Ok(Page {
+                    items: page.items.into_iter().map(|(_, c)| c).collect(),
+                    next_cursor: page.next_cursor,
+                })
+            })
+            .await
+    }
+
+    async fn update_chat(&self, chat: &Chat) -> R<()> {
+        let chat = chat.clone();
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "UPDATE chats SET title = ?3, updated_at = ?4 WHERE account_id = ?1 AND id = ?2",
+                        params![chat.account_id.as_str(), chat.id.as_str(), chat.title, fmt_ts(chat.updated_at)],
+                    )
+                    .map_err(unexpected)?;
+                require_changed(n)
+            })
+            .await
+    }
+
+    async fn delete_chat(&self, account: &AccountId, id: &ChatId) -> R<()> {
+        let (account, id) = (account.clone(), id.clone());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unexpected)?;
+                let n = tx
+                    .execute(
+                        "DELETE FROM chats WHERE account_id = ?1 AND id = ?2",
+                        params![account.as_str(), id.as_str()],
+                    )
+                    .map_err(unexpected)?;
+                for table in ["chat_messages", "chat_turns", "chat_events"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE account_id = ?1 AND chat_id = ?2"),
+                        params![account.as_str(), id.as_str()],
+                    )
+                    .map_err(unexpected)?;
+                }
+                tx.commit().map_err(unexpected)?;
+                require_changed(n)
+            })
+            .await
+    }
+
+    async fn insert_chat_message(&self, m: &ChatMessage) -> R<()> {
+        let m = m.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO chat_messages (account_id, chat_id, id, role, parts, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        m.account_id.as_str(),
+                        m.chat_id.as_str(),
+                        m.id,
+                        m.role,
+                        m.parts.to_string(),
+                        fmt_ts(m.created_at)
+                    ],
+                )
+                .map_err(unexpected)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn chat_messages(&self, account: &AccountId, chat: &ChatId) -> R<Vec<ChatMessage>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2 ORDER BY rowid",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), chat.as_str()], |r| {
+                        Ok(ChatMessage {
+                            id: r.get("id")?,
+                            chat_id: ChatId::from_trusted(r.get::<_, String>("chat_id")?),
+                            account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
+                            role: r.get("role")?,
+                            parts: json_col(r, "parts")?,
+                            created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+                        })
+                    })
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn insert_turn(&self, t: &Turn) -> R<Inserted<Turn>> {
+        let t = t.clone();
+        self.db
+            .call(move |c| {
+                let res = c.execute(
+                    "INSERT INTO chat_turns (id, account_id, chat_id, status, source, user_message_id,
+                        assistant_message_id, error, created_at, started_at, finished_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        t.id,
+                        t.account_id.as_str(),
+                        t.chat_id.as_str(),
+                        t.status.as_str(),
+                        t.source.encode(),
+                        t.user_message_id,
+                        t.assistant_message_id,
+                        t.error,
+                        fmt_ts(t.created_at),
+                        opt_ts(t.started_at),
+                        opt_ts(t.finished_at)
+                    ],
+                );
+                match res {
+                    Ok(_) => Ok(Inserted::Created(t)),
+                    Err(e) if is_constraint(&e) => {
+                        let existing = c
+                            .query_row("SELECT * FROM chat_turns WHERE id = ?1", [&t.id], turn_row)
+                            .map_err(map_err("turn"))?;
+                        Ok(Inserted::Existing(existing))
+                    }
+                    Err(e) => Err(unexpected(e)),
+                }
+            })
+            .await
+    }
+
+    async fn get_turn(&self, account: &AccountId, id: &str) -> R<Turn> {
+        let (account, id) = (account.clone(), id.to_owned());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM chat_turns WHERE id = ?1 AND account_id = ?2",
+                    params![id, account.as_str()],
+                    turn_row,
+                )
+                .map_err(map_err("turn"))
+            })
+            .await
+    }
+
+    async fn update_turn(&self, t: &Turn) -> R<()> {
+        let t = t.clone();
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "UPDATE chat_turns SET status = ?3, error = ?4, started_at = ?5, finished_at = ?6
+                         WHERE id = ?1 AND account_id = ?2",
+                        params![
+                            t.id,
+                            t.account_id.as_str(),
+                            t.status.as_str(),
+                            t.error,
+                            opt_ts(t.started_at),
+                            opt_ts(t.finished_at)
+                        ],
+                    )
+                    .map_err(unexpected)?;
+                require_changed(n)
+            })
+            .await
+    }
+
+    async fn next_open_turn(&self, account: &AccountId, chat: &ChatId) -> R<Option<Turn>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM chat_turns WHERE account_id = ?1 AND chat_id = ?2
+                     AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
+                    params![account.as_str(), chat.as_str()],
+                    turn_row,
+                )
+                .optional()
+                .map_err(unexpected)
+            })
+            .await
+    }
+
+    async fn last_turn(&self, account: &AccountId, chat: &ChatId) -> R<Option<Turn>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM chat_turns WHERE account_id = ?1 AND chat_id = ?2 ORDER BY id DESC LIMIT 1",
+                    params![account.as_str(), chat.as_str()],
+                    turn_row,
+                )
+                .optional()
+                .map_err(unexpected)
+            })
+            .await
+    }
+
+    async fn append_chat_event(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        turn_id: &str,
+        data: &serde_json::Value,
+    ) -> R<u64> {
+        let (account, chat, turn_id, data) = (
+            account.clone(),
+            chat.clone(),
+            turn_id.to_owned(),
+            data.to_string(),
+        );
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unexpected)?;
+                let seq: i64 = tx
+                    .query_row(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
+                        params![account.as_str(), chat.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(unexpected)?;
+                tx.execute(
+                    "INSERT INTO chat_events (account_id, chat_id, seq, turn_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![account.as_str(), chat.as_str(), seq, turn_id, data],
+                )
+                .map_err(unexpected)?;
+                tx.commit().map_err(unexpected)?;
+                Ok(seq as u64)
+            })
+            .await
+    }
+
+    async fn chat_events(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        after: u64,
+        limit: u32,
+    ) -> R<Vec<ChatEvent>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT seq, turn_id, data FROM chat_events WHERE account_id = ?1 AND chat_id = ?2
+                         AND seq > ?3 ORDER BY seq LIMIT ?4",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), chat.as_str(), after as i64, limit], |r| {
+                        Ok(ChatEvent {
+                            seq: r.get::<_, i64>(0)? as u64,
+                            turn_id: r.get(1)?,
+                            data: json_col(r, "data")?,
+                        })
+                    })
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn last_chat_seq(&self, account: &AccountId, chat: &ChatId) -> R<u64> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
+                    params![account.as_str(), chat.as_str()],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|v| v as u64)
+                .map_err(unexpected)
+            })
+            .await
+    }
+
+    async fn claim_chat(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> R<bool> {
+        let (account, chat, owner) = (account.clone(), chat.clone(), owner.to_owned());
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "UPDATE chats SET lease_owner = ?3, lease_until = ?5 WHERE account_id = ?1 AND id = ?2
+                         AND (lease_owner IS NULL OR lease_owner = ?3 OR lease_until < ?4)",
+                        params![account.as_str(), chat.as_str(), owner, fmt_ts(now), fmt_ts(until)],
+                    )
+                    .map_err(unexpected)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn release_chat(&self, account: &AccountId, chat: &ChatId, owner: &str) -> R<()> {
+        let (account, chat, owner) = (account.clone(), chat.clone(), owner.to_owned());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE chats SET lease_owner = NULL, lease_until = NULL WHERE account_id = ?1 AND id = ?2 AND lease_owner = ?3",
+                    params![account.as_str(), chat.as_str(), owner],
+                )
+                .map_err(unexpected)?;
+                Ok(())
             })
             .await
     }
@@ -1377,6 +1790,19 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Embedded start-up: the previous process's chat leases are void (it is gone).
+    pub async fn release_all_chat_leases(&self) -> anyhow::Result<()> {
+        self.db
+            .call(|c| -> anyhow::Result<()> {
+                c.execute(
+                    "UPDATE chats SET lease_owner = NULL, lease_until = NULL",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
     fn to_i64(v: u64) -> i64 {
         i64::try_from(v).unwrap_or(i64::MAX)
     }

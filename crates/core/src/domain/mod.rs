@@ -5,6 +5,7 @@
 
 mod account;
 mod automation;
+mod chat;
 mod instance;
 mod schedule;
 mod secret;
@@ -12,6 +13,7 @@ mod webhook;
 
 pub use account::*;
 pub use automation::*;
+pub use chat::*;
 pub use instance::*;
 pub use schedule::*;
 pub use secret::*;

@@ -85,6 +85,10 @@ pub fn router(platform: Platform) -> Router {
         )
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/api/billing", get(billing::get))
+        .route("/api/chat", post(chat::post))
+        .route("/api/chat/history", get(chat::history))
+        .route("/api/chat/{id}", get(chat::get).delete(chat::delete))
+        .route("/api/chat/{id}/stream", get(chat::stream))
         // Layers run outside-in: authenticate first, then idempotency (it needs the caller).
         .route_layer(from_fn_with_state(
             platform.clone(),

@@ -55,6 +55,7 @@ impl Modify for BearerAuth {
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::deliveries, webhooks::trigger, webhooks::trigger_get_doc,
         billing::get,
+        chat::post, chat::stream, chat::history, chat::get, chat::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, OkBody))
 )]

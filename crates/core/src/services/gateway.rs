@@ -23,10 +23,7 @@ pub enum GatewayReply {
 fn llm_unavailable() -> Error {
     Error::Unavailable {
         code: "llm_unavailable",
-        message:
-            "no LLM provider is configured: set OPERATOR_LLM=openai|anthropic, OPERATOR_LLM_MODEL, \
-                  OPERATOR_LLM_BASE_URL (optional) and OPENAI_API_KEY or ANTHROPIC_API_KEY"
-                .into(),
+        message: super::llm_unavailable_message(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod automations;
 mod billing;
+mod chat;
 mod gateway;
 mod instances;
 mod runtime;
@@ -13,6 +14,7 @@ mod webhooks;
 pub use accounts::*;
 pub use automations::*;
 pub use billing::*;
+pub use chat::*;
 pub use gateway::*;
 pub use instances::*;
 pub use runtime::*;
@@ -68,6 +70,10 @@ pub struct Platform {
     pub runtime: Arc<dyn InstanceRuntime>,
     /// Shared HTTP client (instance APIs, the model provider).
     pub http: reqwest::Client,
+    /// The Operator agent's model; `None` when no LLM is configured.
+    pub llm: Option<Arc<dyn crate::llm::ModelProvider>>,
+    /// Wakes chat streams when events are appended.
+    pub bus: Arc<ChatBus>,
     pub vault: Arc<dyn Vault>,
     pub scheduler: Arc<dyn Scheduler>,
     pub clock: Arc<dyn Clock>,

@@ -2,6 +2,7 @@
 
 pub mod automations;
 pub mod billing;
+pub mod chat;
 pub mod gateway;
 pub mod health;
 pub mod instances;

@@ -1,0 +1,485 @@
+//! The Operator agent: a tool-calling loop we own. Every step is written to the chat's event
+//! log as AI SDK UI message stream chunks before anyone sees it, so a turn interrupted by a
+//! crash resumes from its log in a later job, and clients re-attach by sequence number.
+
+pub mod tools;
+
+use crate::domain::*;
+use crate::error::{Error, Result};
+use crate::llm::{Message, ModelEvent, ModelRequest, ToolCall};
+use crate::ports::{IdempotencyBegin, StoredResponse};
+use crate::services::{Caller, Platform};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+/// Model calls per turn.
+pub const MAX_STEPS: usize = 12;
+/// Input + output tokens per turn before the agent stops.
+pub const TURN_TOKEN_BUDGET: u64 = 400_000;
+const MAX_OUTPUT_TOKENS: u32 = 4096;
+
+pub fn system_prompt() -> String {
+    "You are the Operator agent of an agent-operations platform. You run a fleet of AI agent \
+instances for the user: each instance is an isolated container with its own workspace \
+(AGENTS.md, skills/<name>/SKILL.md, workspace/), terminal, headless browser and metered LLM \
+access. You act only through your tools, which cover every platform operation: instances \
+(create, list, get, update, restart, clone, delete, activity, files, commands, messaging the \
+instance's own agent), skills, secrets, automations (cron prompts that you run), webhooks \
+(inbound HTTP that runs a prompt) and billing.\n\
+Rules: act, don't just describe. Use exact names and ids from tool results. When a tool \
+returns an error, read its code and message and adapt (another name, fewer instances, ask \
+the user). Secret values are write-only: never repeat, guess or reveal them. Capacity is \
+limited by the plan (capacity_exceeded): say so rather than retrying. Finish with a short \
+answer saying what you did."
+        .to_owned()
+}
+
+/// Rebuilds the model's view of earlier turns from stored messages.
+pub fn history(messages: &[ChatMessage]) -> Vec<Message> {
+    let mut out = vec![];
+    for m in messages {
+        let parts = m.parts.as_array().cloned().unwrap_or_default();
+        if m.role == "user" {
+            let text = parts
+                .iter()
+                .filter(|p| p["type"] == "text")
+                .filter_map(|p| p["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.push(Message::User(text));
+            continue;
+        }
+        let mut text = String::new();
+        for p in &parts {
+            let ty = p["type"].as_str().unwrap_or_default();
+            if ty == "text" {
+                text.push_str(p["text"].as_str().unwrap_or_default());
+            } else if let Some(name) = ty.strip_prefix("tool-") {
+                let id = p["toolCallId"].as_str().unwrap_or_default().to_owned();
+                out.push(Message::Assistant {
+                    text: std::mem::take(&mut text),
+                    tool_calls: vec![ToolCall {
+                        id: id.clone(),
+                        name: name.to_owned(),
+                        input: p["input"].clone(),
+                    }],
+                });
+                let output = p
+                    .get("output")
+                    .cloned()
+                    .unwrap_or(json!({"error": "no result recorded"}));
+                out.push(Message::ToolResult {
+                    call_id: id,
+                    is_error: output.get("error").is_some(),
+                    output: output.to_string(),
+                });
+            }
+        }
+        if !text.is_empty() {
+            out.push(Message::Assistant {
+                text,
+                tool_calls: vec![],
+            });
+        }
+    }
+    out
+}
+
+/// One step as reconstructed from the log.
+#[derive(Default)]
+struct Step {
+    text: String,
+    text_open: Option<String>,
+    calls: Vec<ToolCall>,
+    outputs: std::collections::HashMap<String, Value>,
+    finished: bool,
+}
+
+/// AI SDK UIMessage parts of the assistant message, from the turn's events.
+pub fn parts_from_events(events: &[Value]) -> Vec<Value> {
+    let mut parts: Vec<Value> = vec![];
+    for e in events {
+        match e["type"].as_str().unwrap_or_default() {
+            "start-step" => parts.push(json!({"type": "step-start"})),
+            "text-start" => parts.push(json!({"type": "text", "text": "", "state": "done"})),
+            "text-delta" => {
+                if let Some(last) = parts.iter_mut().rev().find(|p| p["type"] == "text") {
+                    let t = format!(
+                        "{}{}",
+                        last["text"].as_str().unwrap_or_default(),
+                        e["delta"].as_str().unwrap_or_default()
+                    );
+                    last["text"] = json!(t);
+                }
+            }
+            "tool-input-available" => parts.push(json!({
+                "type": format!("tool-{}", e["toolName"].as_str().unwrap_or_default()),
+                "toolCallId": e["toolCallId"], "state": "input-available", "input": e["input"],
+            })),
+            "tool-output-available" => {
+                if let Some(p) = parts
+                    .iter_mut()
+                    .find(|p| p["toolCallId"] == e["toolCallId"])
+                {
+                    p["state"] = json!("output-available");
+                    p["output"] = e["output"].clone();
+                }
+            }
+            _ => {}
+        }
+    }
+    parts
+}
+
+/// The final text of a turn (what JSON mode returns): every text part, in order.
+pub fn final_text(parts: &[Value]) -> String {
+    parts
+        .iter()
+        .filter(|p| p["type"] == "text")
+        .filter_map(|p| p["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+struct Run<'a> {
+    p: &'a Platform,
+    caller: &'a Caller,
+    turn: &'a Turn,
+}
+
+impl Run<'_> {
+    async fn emit(&self, data: Value) -> Result<u64> {
+        let seq = self
+            .p
+            .store
+            .append_chat_event(
+                &self.turn.account_id,
+                &self.turn.chat_id,
+                &self.turn.id,
+                &data,
+            )
+            .await?;
+        self.p.bus.notify(&self.turn.account_id, &self.turn.chat_id);
+        Ok(seq)
+    }
+
+    /// Runs a tool once per call id, even across crashes and redeliveries.
+    async fn call_tool(&self, call: &ToolCall) -> Value {
+        let key = format!("tool:{}:{}", self.turn.id, call.id);
+        let account = &self.turn.account_id;
+        let now = self.p.clock.now();
+        if let Ok(IdempotencyBegin::Completed(prev)) = self
+            .p
+            .store
+            .idempotency_begin(account, &key, &call.name, now)
+            .await
+        {
+            if let Ok(v) = serde_json::from_slice(&prev.body) {
+                return v;
+            }
+        }
+        let output = if call.input.get("value").and_then(Value::as_str) == Some(tools::REDACTED) {
+            json!({"error": {"code": "invalid_request", "message": "the secret value was not kept across a restart; ask the user for it again"}})
+        } else {
+            match tools::execute(self.p, self.caller, &call.name, &call.input).await {
+                Ok(v) => v,
+                Err(e) => tools::error_output(e),
+            }
+        };
+        let stored = StoredResponse {
+            status: 200,
+            body: serde_json::to_vec(&output).unwrap_or_default(),
+        };
+        if let Err(e) = self
+            .p
+            .store
+            .idempotency_complete(account, &key, &stored)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a tool result for replay");
+        }
+        output
+    }
+
+    async fn finish_tool_calls(
+        &self,
+        calls: &[ToolCall],
+        done: &std::collections::HashMap<String, Value>,
+    ) -> Result<Vec<Message>> {
+        let mut results = vec![];
+        for call in calls {
+            let output = match done.get(&call.id) {
+                Some(o) => o.clone(),
+                None => {
+                    let o = self.call_tool(call).await;
+                    self.emit(json!({"type": "tool-output-available", "toolCallId": call.id, "output": o})).await?;
+                    o
+                }
+            };
+            results.push(Message::ToolResult {
+                call_id: call.id.clone(),
+                is_error: output.get("error").is_some(),
+                output: output.to_string(),
+            });
+        }
+        Ok(results)
+    }
+}
+
+/// Runs (or resumes) `turn` to its end. Returns the error text when the turn failed.
+pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Option<String>> {
+    let run = Run { p, caller, turn };
+    let all = p
+        .store
+        .chat_events(&turn.account_id, &turn.chat_id, 0, u32::MAX)
+        .await?;
+    let mine: Vec<Value> = all
+        .into_iter()
+        .filter(|e| e.turn_id == turn.id)
+        .map(|e| e.data)
+        .collect();
+    if let Some(last) = mine.last() {
+        match last["type"].as_str() {
+            Some("finish") => return Ok(None),
+            Some("error") => {
+                return Ok(Some(
+                    last["errorText"].as_str().unwrap_or("failed").to_owned(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    if mine.is_empty() {
+        run.emit(json!({"type": "start", "messageId": turn.assistant_message_id, "messageMetadata": {"chatId": turn.chat_id}}))
+            .await?;
+    }
+
+    // Conversation so far: earlier messages, then this turn's completed steps.
+    let messages = p
+        .store
+        .chat_messages(&turn.account_id, &turn.chat_id)
+        .await?;
+    let mut convo = history(
+        &messages
+            .into_iter()
+            .filter(|m| m.id != turn.assistant_message_id)
+            .collect::<Vec<_>>(),
+    );
+    let mut steps: Vec<Step> = vec![];
+    for e in &mine {
+        match e["type"].as_str().unwrap_or_default() {
+            "start-step" => steps.push(Step::default()),
+            "text-start" => {
+                if let Some(s) = steps.last_mut() {
+                    s.text_open = e["id"].as_str().map(str::to_owned);
+                }
+            }
+            "text-delta" => {
+                if let Some(s) = steps.last_mut() {
+                    s.text.push_str(e["delta"].as_str().unwrap_or_default());
+                }
+            }
+            "text-end" => {
+                if let Some(s) = steps.last_mut() {
+                    s.text_open = None;
+                }
+            }
+            "tool-input-available" => {
+                if let Some(s) = steps.last_mut() {
+                    s.calls.push(ToolCall {
+                        id: e["toolCallId"].as_str().unwrap_or_default().to_owned(),
+                        name: e["toolName"].as_str().unwrap_or_default().to_owned(),
+                        input: e["input"].clone(),
+                    });
+                }
+            }
+            "tool-output-available" => {
+                if let Some(s) = steps.last_mut() {
+                    s.outputs.insert(
+                        e["toolCallId"].as_str().unwrap_or_default().to_owned(),
+                        e["output"].clone(),
+                    );
+                }
+            }
+            "finish-step" => {
+                if let Some(s) = steps.last_mut() {
+                    s.finished = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut done_steps = 0;
+    for mut step in steps {
+        done_steps += 1;
+        if step.finished && step.calls.is_empty() {
+            // A completed text-only step is the answer: only `finish` was missing.
+            return finish(&run, None).await;
+        }
+        if !step.finished {
+            // Interrupted mid-step: close what was open and finish its tool calls (each
+            // runs once, see `call_tool`). A reply cut off mid-text is asked for again.
+            if let Some(id) = step.text_open.take() {
+                run.emit(json!({"type": "text-end", "id": id})).await?;
+            }
+            if step.calls.is_empty() {
+                run.emit(json!({"type": "finish-step"})).await?;
+                continue;
+            }
+        }
+        convo.push(Message::Assistant {
+            text: step.text.clone(),
+            tool_calls: step.calls.clone(),
+        });
+        let results = run.finish_tool_calls(&step.calls, &step.outputs).await?;
+        convo.extend(results);
+        if !step.finished {
+            run.emit(json!({"type": "finish-step"})).await?;
+        }
+    }
+
+    let Some(llm) = p.llm.clone() else {
+        return finish(&run, Some(crate::services::llm_unavailable_message())).await;
+    };
+    let tools = tools::catalogue();
+    let mut used_tokens = 0u64;
+    let mut text_counter = mine.iter().filter(|e| e["type"] == "text-start").count();
+    for _ in done_steps..MAX_STEPS {
+        if used_tokens > TURN_TOKEN_BUDGET {
+            return finish(
+                &run,
+                Some(format!(
+                    "stopped: this turn used its token budget ({TURN_TOKEN_BUDGET} tokens)"
+                )),
+            )
+            .await;
+        }
+        let req = ModelRequest {
+            model: p
+                .config
+                .llm
+                .as_ref()
+                .map(|c| c.model.clone())
+                .unwrap_or_default(),
+            system: system_prompt(),
+            messages: convo.clone(),
+            tools: tools.clone(),
+            max_tokens: MAX_OUTPUT_TOKENS,
+        };
+        run.emit(json!({"type": "start-step"})).await?;
+        let mut stream = match llm.stream(&req).await {
+            Ok(s) => s,
+            Err(e) => return finish(&run, Some(e.to_string())).await,
+        };
+        let (mut text, mut text_id, mut calls) = (String::new(), None::<String>, vec![]);
+        let mut failure = None;
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(ModelEvent::TextDelta(d)) => {
+                    if text_id.is_none() {
+                        text_counter += 1;
+                        let id = format!("txt_{text_counter}");
+                        run.emit(json!({"type": "text-start", "id": id})).await?;
+                        text_id = Some(id);
+                    }
+                    run.emit(json!({"type": "text-delta", "id": text_id, "delta": d}))
+                        .await?;
+                    text.push_str(&d);
+                }
+                Ok(ModelEvent::ToolCall(c)) => calls.push(c),
+                Ok(ModelEvent::Usage { input, output }) => used_tokens += input + output,
+                Ok(ModelEvent::Done) => break,
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(id) = text_id {
+            run.emit(json!({"type": "text-end", "id": id})).await?;
+        }
+        if let Some(f) = failure {
+            return finish(&run, Some(f)).await;
+        }
+        // Stored events and the model's later view get redacted inputs; execution below
+        // uses the live ones.
+        let mut results = vec![];
+        for call in &calls {
+            run.emit(json!({"type": "tool-input-available", "toolCallId": call.id, "toolName": call.name, "input": tools::redact(&call.name, &call.input)}))
+                .await?;
+        }
+        for call in &calls {
+            let output = run.call_tool(call).await;
+            run.emit(
+                json!({"type": "tool-output-available", "toolCallId": call.id, "output": output}),
+            )
+            .await?;
+            results.push(Message::ToolResult {
+                call_id: call.id.clone(),
+                is_error: output.get("error").is_some(),
+                output: output.to_string(),
+            });
+        }
+        run.emit(json!({"type": "finish-step"})).await?;
+        let redacted: Vec<ToolCall> = calls
+            .iter()
+            .map(|c| ToolCall {
+                input: tools::redact(&c.name, &c.input),
+                ..c.clone()
+            })
+            .collect();
+        convo.push(Message::Assistant {
+            text,
+            tool_calls: redacted.clone(),
+        });
+        convo.extend(results);
+        if redacted.is_empty() {
+            return finish(&run, None).await;
+        }
+    }
+    finish(
+        &run,
+        Some(format!(
+            "stopped after {MAX_STEPS} steps without a final answer"
+        )),
+    )
+    .await
+}
+
+/// Stores the assistant message, then ends the turn's stream (`finish` or `error`): a
+/// client that sees the end can read the message.
+async fn finish(run: &Run<'_>, error: Option<String>) -> Result<Option<String>> {
+    let t = run.turn;
+    let events: Vec<Value> = run
+        .p
+        .store
+        .chat_events(&t.account_id, &t.chat_id, 0, u32::MAX)
+        .await?
+        .into_iter()
+        .filter(|e| e.turn_id == t.id)
+        .map(|e| e.data)
+        .collect();
+    let parts = parts_from_events(&events);
+    run.p
+        .store
+        .insert_chat_message(&ChatMessage {
+            id: t.assistant_message_id.clone(),
+            chat_id: t.chat_id.clone(),
+            account_id: t.account_id.clone(),
+            role: "assistant".into(),
+            parts: json!(parts),
+            created_at: run.p.clock.now(),
+        })
+        .await?;
+    match &error {
+        None => run.emit(json!({"type": "finish"})).await?,
+        Some(e) => run.emit(json!({"type": "error", "errorText": e})).await?,
+    };
+    Ok(error)
+}
+
+impl From<crate::llm::ProviderError> for Error {
+    fn from(e: crate::llm::ProviderError) -> Self {
+        Error::BadGateway(e.to_string())
+    }
+}

@@ -1,0 +1,161 @@
+//! Chats with the Operator agent: threads, messages, turns and the event log a turn writes.
+
+use super::Timestamp;
+use crate::error::Error;
+use crate::ids::{AccountId, ChatId, DeliveryId, RunId};
+use serde_json::Value;
+
+/// Chat ids may come from clients (the AI SDK makes its own): 1-64 of `[A-Za-z0-9_-]`.
+pub fn parse_chat_id(s: &str) -> Result<ChatId, Error> {
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(ChatId::from_trusted(s))
+    } else {
+        Err(Error::invalid(
+            "id",
+            "must be 1-64 letters, digits, '_' or '-'",
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    Chat,
+    Automation,
+    Webhook,
+}
+
+impl ChatKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Automation => "automation",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "automation" => Self::Automation,
+            "webhook" => Self::Webhook,
+            _ => Self::Chat,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chat {
+    pub id: ChatId,
+    pub account_id: AccountId,
+    pub title: String,
+    pub kind: ChatKind,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    pub id: String,
+    pub chat_id: ChatId,
+    pub account_id: AccountId,
+    /// `user` or `assistant`.
+    pub role: String,
+    /// AI SDK UIMessage parts: `{"type":"text","text"}`, `{"type":"tool-<name>", ...}`.
+    pub parts: Value,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl TurnStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            _ => Self::Queued,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// What started a turn; its outcome is copied there when the turn ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnSource {
+    Chat,
+    Automation(RunId),
+    Webhook(DeliveryId),
+}
+
+impl TurnSource {
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Chat => "chat".into(),
+            Self::Automation(r) => format!("automation:{r}"),
+            Self::Webhook(d) => format!("webhook:{d}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Self {
+        match s.split_once(':') {
+            Some(("automation", r)) => Self::Automation(RunId::from_trusted(r)),
+            Some(("webhook", d)) => Self::Webhook(DeliveryId::from_trusted(d)),
+            _ => Self::Chat,
+        }
+    }
+}
+
+/// One user message through the agent, start to finish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// `turn_...`, time-ordered: turns of a chat run in id order.
+    pub id: String,
+    pub chat_id: ChatId,
+    pub account_id: AccountId,
+    pub status: TurnStatus,
+    pub source: TurnSource,
+    /// The user message this turn answers.
+    pub user_message_id: String,
+    /// The id of the assistant message it produces (the stream's `messageId`).
+    pub assistant_message_id: String,
+    pub error: Option<String>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// One entry of a chat's event log: an AI SDK UI message stream chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatEvent {
+    /// Increasing per chat: the SSE `id:`.
+    pub seq: u64,
+    pub turn_id: String,
+    pub data: Value,
+}
+
+impl ChatEvent {
+    /// The turn's stream ends after this event.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.data["type"].as_str(), Some("finish") | Some("error"))
+    }
+}

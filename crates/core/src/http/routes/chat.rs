@@ -1,0 +1,413 @@
+//! `/api/chat`: the Operator agent over the AI SDK UI message stream protocol (v1), JSON
+//! mode, history, and re-attaching to a turn by event id.
+
+use crate::domain::{Chat, ChatMessage};
+use crate::error::Error;
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::views::ListQuery;
+use crate::ids::{AccountId, ChatId};
+use crate::services::{page_request, Caller, Platform};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// Comment line sent when nothing else was sent for this long.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Re-read the log at least this often even without a wake-up (other processes write too).
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChatRequest {
+    /// Continue this chat; omit to start a new one.
+    pub id: Option<String>,
+    /// AI SDK UIMessages; only the last (a user message) is new input.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Vec<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatJsonReply {
+    pub chat_id: String,
+    pub text: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatView {
+    pub id: String,
+    pub title: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Chat> for ChatView {
+    fn from(c: Chat) -> Self {
+        Self {
+            id: c.id.to_string(),
+            title: c.title,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: String,
+    pub role: String,
+    #[schema(value_type = Vec<Object>)]
+    pub parts: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<ChatMessage> for MessageView {
+    fn from(m: ChatMessage) -> Self {
+        Self {
+            id: m.id,
+            role: m.role,
+            parts: m.parts,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatList {
+    pub chats: Vec<ChatView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChatWithMessages {
+    pub chat: ChatView,
+    pub messages: Vec<MessageView>,
+}
+
+/// The text of the last message, which must be the user's.
+fn last_user_text(messages: &[Value]) -> Result<String, Error> {
+    let last = messages
+        .last()
+        .ok_or_else(|| Error::invalid("messages", "must contain at least the new user message"))?;
+    if last["role"] != "user" {
+        return Err(Error::invalid(
+            "messages",
+            "the last message must have role \"user\"",
+        ));
+    }
+    let text = match (&last["parts"], &last["content"]) {
+        (Value::Array(parts), _) => parts
+            .iter()
+            .filter(|p| p["type"] == "text")
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (_, Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    if text.trim().is_empty() {
+        return Err(Error::invalid(
+            "messages",
+            "the last user message has no text",
+        ));
+    }
+    Ok(text)
+}
+
+fn sse_headers(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        "x-vercel-ai-ui-message-stream",
+        HeaderValue::from_static("v1"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+struct Follow {
+    p: Platform,
+    account: AccountId,
+    chat: ChatId,
+    turn: Option<String>,
+    after: u64,
+    done: bool,
+    bus: tokio::sync::broadcast::Receiver<(AccountId, ChatId)>,
+}
+
+impl Follow {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        let Some(turn) = self.turn.clone() else {
+            self.done = true;
+            return Some(Bytes::from_static(b"data: [DONE]\n\n"));
+        };
+        loop {
+            let events = match self
+                .p
+                .store
+                .chat_events(&self.account, &self.chat, self.after, 500)
+                .await
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    self.done = true;
+                    tracing::error!(error = %e, "reading the chat log failed");
+                    let err =
+                        json!({"type": "error", "errorText": "the chat log could not be read"});
+                    return Some(Bytes::from(format!("data: {err}\n\ndata: [DONE]\n\n")));
+                }
+            };
+            if !events.is_empty() {
+                let mut out = String::new();
+                for e in events {
+                    self.after = e.seq;
+                    if e.turn_id != turn {
+                        continue;
+                    }
+                    out.push_str(&format!("id: {}\ndata: {}\n\n", e.seq, e.data));
+                    if e.is_terminal() {
+                        out.push_str("data: [DONE]\n\n");
+                        self.done = true;
+                        break;
+                    }
+                }
+                if !out.is_empty() {
+                    return Some(Bytes::from(out));
+                }
+                continue;
+            }
+            // Nothing new: wait for a wake-up for this chat, a poll tick, or the heartbeat.
+            let deadline = tokio::time::Instant::now() + HEARTBEAT;
+            let mut poll = tokio::time::Instant::now() + POLL;
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Some(Bytes::from_static(b": keepalive\n\n"));
+                }
+                if now >= poll {
+                    break;
+                }
+                match tokio::time::timeout(poll.min(deadline) - now, self.bus.recv()).await {
+                    Ok(Ok((a, c))) if a == self.account && c == self.chat => break,
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => break,
+                    Ok(Err(_)) => poll = deadline,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+fn follow(
+    p: Platform,
+    account: AccountId,
+    chat: ChatId,
+    turn: Option<String>,
+    after: u64,
+) -> axum::body::Body {
+    let bus = p.bus.subscribe();
+    let state = Follow {
+        p,
+        account,
+        chat,
+        turn,
+        after,
+        done: false,
+        bus,
+    };
+    let stream = futures::stream::unfold(state, |mut f| async move {
+        f.next_chunk().await.map(|b| (Ok::<_, Infallible>(b), f))
+    });
+    axum::body::Body::from_stream(stream)
+}
+
+/// Follows a turn to its end; returns the error text if it failed.
+async fn wait_for_turn(
+    p: &Platform,
+    caller: &Caller,
+    chat: &ChatId,
+    turn_id: &str,
+    after: u64,
+) -> Option<String> {
+    let mut f = Follow {
+        p: p.clone(),
+        account: caller.account.id.clone(),
+        chat: chat.clone(),
+        turn: Some(turn_id.to_owned()),
+        after,
+        done: false,
+        bus: p.bus.subscribe(),
+    };
+    let mut error = None;
+    while let Some(chunk) = f.next_chunk().await {
+        for frame in parse_frames(&chunk) {
+            if frame["type"] == "error" {
+                error = Some(frame["errorText"].as_str().unwrap_or("failed").to_owned());
+            }
+        }
+    }
+    error
+}
+
+fn parse_frames(chunk: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(chunk)
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect()
+}
+
+#[utoipa::path(post, path = "/api/chat", tag = "chat", request_body = ChatRequest,
+    params(("x-response-format" = Option<String>, Header, description = "`json` for `{chatId, text}` once the turn ends")),
+    responses(
+        (status = 200, content_type = "text/event-stream", description = "AI SDK UI message stream v1: start, start-step, text-*, tool-input-available, tool-output-available, finish-step, finish, then `data: [DONE]`; each event has an SSE `id:`"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "llm_unavailable: no LLM provider configured")))]
+pub async fn post(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ChatRequest>,
+) -> ApiResult<Response> {
+    let text = last_user_text(&req.messages)?;
+    let posted = p
+        .post_chat_message(&caller, req.id.as_deref(), &text)
+        .await?;
+    let json_mode = headers
+        .get("x-response-format")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("json"));
+    if json_mode {
+        let failed = wait_for_turn(
+            &p,
+            &caller,
+            &posted.chat.id,
+            &posted.turn.id,
+            posted.after_seq,
+        )
+        .await;
+        if let Some(err) = failed {
+            return Err(Error::BadGateway(format!("the agent could not finish: {err}")).into());
+        }
+        let (_, messages) = p.get_chat(&caller, posted.chat.id.as_str()).await?;
+        let parts = messages
+            .into_iter()
+            .find(|m| m.id == posted.turn.assistant_message_id)
+            .and_then(|m| m.parts.as_array().cloned())
+            .unwrap_or_default();
+        return Ok(Json(ChatJsonReply {
+            chat_id: posted.chat.id.to_string(),
+            text: crate::agent::final_text(&parts),
+        })
+        .into_response());
+    }
+    let body = follow(
+        p,
+        caller.account.id.clone(),
+        posted.chat.id,
+        Some(posted.turn.id),
+        posted.after_seq,
+    );
+    let mut res = (StatusCode::OK, body).into_response();
+    sse_headers(&mut res);
+    Ok(res)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Resume after this event id (same as the `Last-Event-ID` header).
+    pub after: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/chat/{id}/stream", tag = "chat",
+    params(("id" = String, Path, description = "chat id"), StreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "the last SSE id received")),
+    responses((status = 200, content_type = "text/event-stream", description = "replays the running (or last) turn after the cursor, then follows it live"),
+        (status = 404, body = ErrorBody)))]
+pub async fn stream(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+) -> ApiResult<Response> {
+    let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| Error::invalid("Last-Event-ID", "must be an event id from this stream"))?,
+        None => q.after.unwrap_or(0),
+    };
+    let (chat, turn) = p.current_turn(&caller, &id).await?;
+    let body = follow(
+        p,
+        caller.account.id.clone(),
+        chat.id,
+        turn.map(|t| t.id),
+        after,
+    );
+    let mut res = (StatusCode::OK, body).into_response();
+    sse_headers(&mut res);
+    Ok(res)
+}
+
+#[utoipa::path(get, path = "/api/chat/history", tag = "chat", params(ListQuery),
+    responses((status = 200, body = ChatList)))]
+pub async fn history(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<ChatList>> {
+    let page = p
+        .chat_history(&caller, &page_request(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(ChatList {
+        chats: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/chat/{id}", tag = "chat",
+    params(("id" = String, Path, description = "chat id")),
+    responses((status = 200, body = ChatWithMessages), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ChatWithMessages>> {
+    let (chat, messages) = p.get_chat(&caller, &id).await?;
+    Ok(Json(ChatWithMessages {
+        chat: chat.into(),
+        messages: messages.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/chat/{id}", tag = "chat",
+    params(("id" = String, Path, description = "chat id")),
+    responses((status = 200, body = crate::http::views::OkBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<crate::http::views::OkBody>> {
+    p.delete_chat(&caller, &id).await?;
+    Ok(Json(crate::http::views::OK))
+}

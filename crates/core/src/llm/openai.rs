@@ -1,0 +1,172 @@
+//! OpenAI Chat Completions (and compatible servers), streamed.
+
+use super::*;
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub struct OpenAi {
+    url: String,
+    key: Option<secrecy::SecretString>,
+    http: reqwest::Client,
+}
+
+impl OpenAi {
+    pub fn new(cfg: &LlmConfig, http: reqwest::Client) -> Self {
+        Self {
+            url: format!("{}/chat/completions", cfg.base_url.trim_end_matches('/')),
+            key: cfg
+                .api_key
+                .as_ref()
+                .map(|k| secrecy::SecretString::from(k.expose_secret().to_owned())),
+            http,
+        }
+    }
+}
+
+pub fn body(req: &ModelRequest) -> Value {
+    let mut messages = vec![json!({"role": "system", "content": req.system})];
+    for m in &req.messages {
+        messages.push(match m {
+            Message::User(t) => json!({"role": "user", "content": t}),
+            Message::Assistant { text, tool_calls } => {
+                let mut v = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+                if !tool_calls.is_empty() {
+                    v["tool_calls"] = tool_calls
+                        .iter()
+                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.input.to_string()}}))
+                        .collect();
+                }
+                v
+            }
+            Message::ToolResult { call_id, output, .. } => {
+                json!({"role": "tool", "tool_call_id": call_id, "content": output})
+            }
+        });
+    }
+    let tools: Vec<Value> = req
+        .tools
+        .iter()
+        .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema}}))
+        .collect();
+    let mut body = json!({
+        "model": req.model,
+        "messages": messages,
+        "max_tokens": req.max_tokens,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    if !tools.is_empty() {
+        body["tools"] = json!(tools);
+    }
+    body
+}
+
+#[derive(Default)]
+struct PartialCall {
+    id: String,
+    name: String,
+    args: String,
+}
+
+#[async_trait]
+impl ModelProvider for OpenAi {
+    async fn stream(&self, req: &ModelRequest) -> Result<EventStream, ProviderError> {
+        let mut rb = self
+            .http
+            .post(&self.url)
+            .json(&body(req))
+            .timeout(Duration::from_secs(600));
+        if let Some(k) = &self.key {
+            rb = rb.bearer_auth(k.expose_secret());
+        }
+        let res = rb
+            .send()
+            .await
+            .map_err(|e| ProviderError::Retryable(e.to_string()))?;
+        let status = res.status().as_u16();
+        if status >= 300 {
+            let text = res.text().await.unwrap_or_default();
+            return Err(http_error(status, &text));
+        }
+        let events = sse_events(res.bytes_stream());
+        let state = (
+            events,
+            BTreeMap::<u64, PartialCall>::new(),
+            std::collections::VecDeque::<ModelEvent>::new(),
+            false,
+        );
+        Ok(futures::stream::unfold(
+            state,
+            |(mut events, mut calls, mut out, mut done)| async move {
+                loop {
+                    if let Some(e) = out.pop_front() {
+                        return Some((Ok(e), (events, calls, out, done)));
+                    }
+                    if done {
+                        return None;
+                    }
+                    match events.next().await {
+                        None => {
+                            flush(&mut calls, &mut out);
+                            out.push_back(ModelEvent::Done);
+                            done = true;
+                        }
+                        Some(Err(e)) => return Some((Err(e), (events, calls, out, true))),
+                        Some(Ok((_, data))) => {
+                            if data.trim() == "[DONE]" {
+                                flush(&mut calls, &mut out);
+                                out.push_back(ModelEvent::Done);
+                                done = true;
+                                continue;
+                            }
+                            let Ok(v) = serde_json::from_str::<Value>(&data) else {
+                                continue;
+                            };
+                            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                                out.push_back(ModelEvent::Usage {
+                                    input: u["prompt_tokens"].as_u64().unwrap_or(0),
+                                    output: u["completion_tokens"].as_u64().unwrap_or(0),
+                                });
+                            }
+                            let delta = &v["choices"][0]["delta"];
+                            if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+                                out.push_back(ModelEvent::TextDelta(t.to_owned()));
+                            }
+                            for tc in delta["tool_calls"].as_array().into_iter().flatten() {
+                                let idx = tc["index"].as_u64().unwrap_or(0);
+                                let c = calls.entry(idx).or_default();
+                                if let Some(id) = tc["id"].as_str() {
+                                    c.id = id.to_owned();
+                                }
+                                if let Some(n) = tc["function"]["name"].as_str() {
+                                    c.name.push_str(n);
+                                }
+                                if let Some(a) = tc["function"]["arguments"].as_str() {
+                                    c.args.push_str(a);
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        )
+        .boxed())
+    }
+}
+
+fn flush(calls: &mut BTreeMap<u64, PartialCall>, out: &mut std::collections::VecDeque<ModelEvent>) {
+    for (_, c) in std::mem::take(calls) {
+        let input = if c.args.trim().is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(&c.args).unwrap_or_else(|_| json!({"_unparsed": c.args}))
+        };
+        out.push_back(ModelEvent::ToolCall(ToolCall {
+            id: c.id,
+            name: c.name,
+            input,
+        }));
+    }
+}
