@@ -32,6 +32,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "chromium: $(chromium --version 2>/dev/null | head -1); bwrap: $(bwrap --version 2>/dev/null)"
 
+# The AI SDK (pinned in tests/aisdk/package-lock.json) parses /api/chat streams in a test.
+step "AI SDK for the stream-compatibility test"
+command -v node >/dev/null 2>&1 || { echo "node is required (Node 20+)" >&2; exit 1; }
+if [ ! -d tests/aisdk/node_modules/ai ]; then
+  npm ci --prefix tests/aisdk --no-audit --no-fund --loglevel=error
+fi
+echo "node $(node --version), ai $(node -p "require('./tests/aisdk/node_modules/ai/package.json').version")"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -693,3 +693,121 @@ async fn secret_values_never_reach_events_logs_or_model_requests() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_ai_sdk_parses_the_stream_into_an_assistant_message_with_the_tool_part() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/aisdk");
+    assert!(
+        std::path::Path::new(dir).join("node_modules/ai").exists(),
+        "the AI SDK is not installed: run `npm ci --prefix tests/aisdk` (scripts/test.sh does)"
+    );
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "create_instance".into(),
+            json!({"name": "weather-desk"}),
+        )]),
+        Reply::Text("Created weather-desk.".into()),
+    ])
+    .await;
+    let app = App::spawn_with(Options {
+        env: llm.anthropic_env(),
+        ..Options::default()
+    })
+    .await;
+    let res = app
+        .request(Method::POST, "/api/chat", Some(&app.key))
+        .json(&json!({"messages": [user("Create an instance called weather-desk.")]}))
+        .send()
+        .await
+        .unwrap();
+    let body = res.bytes().await.unwrap();
+    let mut child = std::process::Command::new("node")
+        .arg(format!("{dir}/check-stream.mjs"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node is needed for this test");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "AI SDK rejected the stream: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msg = &v["message"];
+    assert_eq!(msg["role"], "assistant");
+    assert!(msg["id"].as_str().unwrap().starts_with("msg_"));
+    assert!(
+        msg["metadata"]["chatId"]
+            .as_str()
+            .unwrap()
+            .starts_with("chat_"),
+        "{msg}"
+    );
+    let parts = msg["parts"].as_array().unwrap();
+    let tool = parts
+        .iter()
+        .find(|p| p["type"] == "tool-create_instance")
+        .expect("tool part");
+    assert_eq!(tool["state"], "output-available");
+    assert_eq!(tool["input"]["name"], "weather-desk");
+    assert_eq!(tool["output"]["instance"]["name"], "weather-desk");
+    let text = parts
+        .iter()
+        .find(|p| p["type"] == "text")
+        .expect("text part");
+    assert_eq!(text["text"], "Created weather-desk.");
+}
+
+#[tokio::test]
+async fn a_second_message_waits_for_the_running_turn() {
+    let llm = FakeLlm::start(vec![
+        Reply::SlowText("first answer takes a while to stream out".into(), 60),
+        Reply::Text("second answer".into()),
+    ])
+    .await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    let first = app
+        .request(Method::POST, "/api/chat", Some(&app.key))
+        .json(&json!({"messages": [user("first")]}))
+        .send()
+        .await
+        .unwrap();
+    let mut first = first;
+    let chunk = first.chunk().await.unwrap().unwrap();
+    let chat_id = parse_sse(&String::from_utf8_lossy(&chunk))[0].json()["messageMetadata"]
+        ["chatId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // WHEN a second message arrives while the first turn streams
+    let (s, v) = chat_json(&app, json!({"id": chat_id, "messages": [user("second")]})).await;
+    // THEN it is answered after the first turn, which it sees in its history
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["text"], "second answer");
+    let second_req = &llm.requests()[1]["messages"];
+    assert!(
+        second_req
+            .to_string()
+            .contains("first answer takes a while to stream out"),
+        "{second_req}"
+    );
+    let (_, chat) = app.get(&format!("/api/chat/{chat_id}")).await;
+    let roles: Vec<&str> = chat["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    // the first stream was never interleaved with the second turn's events
+    let rest = first.text().await.unwrap();
+    assert!(!rest.contains("second answer"));
+}

@@ -259,7 +259,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the chat with its messages, turns and events; `NotFound` if absent.
     async fn delete_chat(&self, account: &AccountId, id: &ChatId) -> StoreResult<()>;
     async fn insert_chat_message(&self, message: &ChatMessage) -> StoreResult<()>;
-    /// In the order they were written.
+    /// In conversation order: by turn (message ids are `msg_u<turn>` / `msg_a<turn>`), the
+    /// user's message before the assistant's.
     async fn chat_messages(
         &self,
         account: &AccountId,

@@ -1470,7 +1470,8 @@ impl Store for SqliteStore {
             .call(move |c| {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2 ORDER BY rowid",
+                        "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2
+                         ORDER BY substr(id, 6), role DESC, rowid",
                     )
                     .map_err(unexpected)?;
                 let rows = stmt

@@ -259,10 +259,14 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .store
         .chat_messages(&turn.account_id, &turn.chat_id)
         .await?;
+    // Earlier turns only (a message queued behind this turn is not part of it).
+    let this_turn = turn.id.trim_start_matches("turn_");
     let mut convo = history(
         &messages
             .into_iter()
-            .filter(|m| m.id != turn.assistant_message_id)
+            .filter(|m| {
+                m.id.get(5..).is_some_and(|s| s < this_turn) || m.id == turn.user_message_id
+            })
             .collect::<Vec<_>>(),
     );
     let mut steps: Vec<Step> = vec![];
