@@ -2,6 +2,11 @@
 //!
 //! instance_create_to_active: wall time from `POST /api/instances` until the instance
 //! reads `active`, over 20 instances, on the embedded platform (release build).
+//! chat_turn_overhead: `POST /api/chat` against an instant fake LLM (one streamed text
+//! reply): time to the first SSE byte and to `data: [DONE]`, over 50 turns.
+
+#[path = "../tests/support/fake_llm.rs"]
+mod fake_llm;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -21,12 +26,14 @@ async fn main() {
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let key = "ck_live_benchbenchbenchbenchbench0001";
+    let llm = fake_llm::FakeLlm::start(vec![]).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_operator"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .env("OPERATOR_BOOTSTRAP_KEY", key)
         .env("OPERATOR_DEFAULT_PLAN", "enterprise")
         .env("RUST_LOG", "warn")
+        .envs(llm.openai_env())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -91,6 +98,53 @@ async fn main() {
         samples[0],
         samples[samples.len() - 1]
     );
+
+    // Chat turn overhead with an instant model
+    let turns: usize = std::env::var("BENCH_TURNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let (mut first_byte, mut done) = (vec![], vec![]);
+    for i in 0..turns + 1 {
+        let started = Instant::now();
+        let mut res = client
+            .post(format!("{base}/api/chat"))
+            .bearer_auth(key)
+            .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": format!("hello {i}")}]}]}))
+            .send()
+            .await
+            .unwrap();
+        let mut body = String::new();
+        let mut first = None;
+        while let Some(chunk) = res.chunk().await.unwrap() {
+            first.get_or_insert_with(|| started.elapsed());
+            body.push_str(&String::from_utf8_lossy(&chunk));
+            if body.contains("data: [DONE]") {
+                break;
+            }
+        }
+        let total = started.elapsed();
+        assert!(
+            body.contains("\"type\":\"finish\""),
+            "turn did not finish: {body}"
+        );
+        if i > 0 {
+            first_byte.push(first.unwrap_or(total).as_secs_f64() * 1000.0);
+            done.push(total.as_secs_f64() * 1000.0);
+        }
+    }
+    for v in [&mut first_byte, &mut done] {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    }
+    println!(
+        "chat_turn_overhead  runs={}  first_byte median={:.1} ms p90={:.1} ms  done median={:.1} ms p90={:.1} ms  (targets: < 10 ms and < 50 ms)",
+        done.len(),
+        percentile(&first_byte, 0.5),
+        percentile(&first_byte, 0.9),
+        percentile(&done, 0.5),
+        percentile(&done, 0.9)
+    );
+
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks of the embedded platform (release build). Prints one line per measurement:
 #   instance_create_to_active: POST /api/instances -> status active, median of 20
+#   chat_turn_overhead: POST /api/chat with an instant fake LLM -> first SSE byte and
+#                       data: [DONE], median of 50
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --locked -p operator-cli --bench platform

@@ -344,6 +344,10 @@ async fn serve(
         );
     }
     let app = operator_core::http::router(platform);
+    // Small SSE writes go out at once (no Nagle/delayed-ACK stalls).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             shutdown_signal().await;

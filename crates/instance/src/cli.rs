@@ -86,6 +86,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // The runtime reads this line to learn the port.
             println!("listening on {}", listener.local_addr()?);
             let app = router(state.clone());
+            // Small SSE writes go out at once (no Nagle/delayed-ACK stalls).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let mut term =
