@@ -811,3 +811,29 @@ async fn a_second_message_waits_for_the_running_turn() {
     let rest = first.text().await.unwrap();
     assert!(!rest.contains("second answer"));
 }
+
+#[tokio::test]
+async fn a_quiet_stream_sends_heartbeat_comments_every_15_seconds() {
+    let llm = FakeLlm::start(vec![Reply::LateText("finally".into(), 17_000)]).await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let res = app
+        .request(Method::POST, "/api/chat", Some(&app.key))
+        .json(&json!({"messages": [user("take your time")]}))
+        .send()
+        .await
+        .unwrap();
+    let body = res.text().await.unwrap();
+    assert!(body.contains(": keepalive\n\n"), "{body}");
+    let beat = body.find(": keepalive").unwrap();
+    assert!(
+        body[..beat].contains("\"start-step\""),
+        "heartbeat comes while waiting on the model"
+    );
+    assert!(body.trim_end().ends_with("data: [DONE]"));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(15));
+}

@@ -678,3 +678,61 @@ async fn a_clone_starts_with_a_copy_of_the_source_workspace() {
         "from-original\n"
     );
 }
+
+#[tokio::test]
+async fn with_anthropic_configured_the_gateway_translates_both_ways() {
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "write_file".into(),
+            json!({"path": "workspace/a.txt", "content": "via claude"}),
+        )]),
+        Reply::Text("Wrote it.".into()),
+        Reply::Text("streamed through translation".into()),
+    ])
+    .await;
+    let app = App::spawn_with(Options {
+        env: llm.anthropic_env(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.active_instance("translated").await;
+    // The instance agent speaks OpenAI to the gateway; the provider hears Anthropic
+    let (s, v) = app
+        .post(
+            &format!("/api/instances/{id}/messages"),
+            json!({"text": "write a.txt"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["text"], "Wrote it.");
+    let (_, f) = app
+        .get(&format!("/api/instances/{id}/files?path=workspace/a.txt"))
+        .await;
+    assert_eq!(f["content"], "via claude");
+    let reqs = llm.requests();
+    assert_eq!(reqs[0]["_headers"]["x-api-key"], "sk-ant-fake-provider-key");
+    assert!(reqs[0]["system"].as_str().unwrap().contains("AGENTS.md"));
+    assert_eq!(
+        reqs[1]["messages"].as_array().unwrap().last().unwrap()["content"][0]["type"],
+        "tool_result"
+    );
+    // Streaming through the translation, as an OpenAI client sees it
+    let out = exec(
+        &app,
+        &id,
+        r#"curl -sN "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
+    )
+    .await;
+    let body = out["stdout"].as_str().unwrap();
+    assert!(body.contains("\"content\":\"streamed \""), "{body}");
+    assert!(body.contains("\"usage\""), "{body}");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    // the provider key never reached the instance
+    let env = exec(&app, &id, "env").await;
+    assert!(!env["stdout"]
+        .as_str()
+        .unwrap()
+        .contains("sk-ant-fake-provider-key"));
+    let (_, bill) = app.get("/api/billing").await;
+    assert!(bill["usage"]["tokens"].as_u64().unwrap() > 0);
+}

@@ -56,6 +56,7 @@ async fn the_readme_walkthrough_works_verbatim() {
         r#""deliveryId":"dlv_"#,
         r#""capacity":{"used":1,"limit":5}"#,
         r#""code":"invalid_request""#,
+        r#""code":"llm_unavailable""#,
     ] {
         assert!(
             stdout.contains(expected),

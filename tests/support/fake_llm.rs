@@ -16,6 +16,8 @@ pub enum Reply {
     Text(String),
     /// Text streamed word by word with a pause between words (milliseconds).
     SlowText(String, u64),
+    /// Text answered only after a delay (milliseconds) before the response starts.
+    LateText(String, u64),
     /// (tool name, arguments)
     ToolCalls(Vec<(String, Value)>),
     /// An HTTP error from the provider.
@@ -91,6 +93,9 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
             .pop_front()
             .unwrap_or(Reply::Text("(the fake LLM's script is exhausted)".into()))
     };
+    if let Reply::LateText(_, ms) = &reply {
+        tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+    }
     let prompt_tokens = tokens(&req["messages"].to_string());
     let model = req["model"].as_str().unwrap_or("fake-model").to_owned();
     let (content, tool_calls) = match &reply {
@@ -101,7 +106,7 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
             )
                 .into_response()
         }
-        Reply::Text(t) | Reply::SlowText(t, _) => (Some(t.clone()), vec![]),
+        Reply::Text(t) | Reply::SlowText(t, _) | Reply::LateText(t, _) => (Some(t.clone()), vec![]),
         Reply::ToolCalls(calls) => (
             None,
             calls
@@ -228,7 +233,9 @@ async fn anthropic(
             )
                 .into_response()
         }
-        Reply::Text(t) | Reply::SlowText(t, _) => content.push(json!({"type": "text", "text": t})),
+        Reply::Text(t) | Reply::SlowText(t, _) | Reply::LateText(t, _) => {
+            content.push(json!({"type": "text", "text": t}))
+        }
         Reply::ToolCalls(calls) => {
             for (name, args) in calls {
                 content.push(json!({"type": "tool_use", "id": format!("toolu_{}", rand_suffix()), "name": name, "input": args}));

@@ -18,16 +18,44 @@ pub struct ApiJson<T>(pub T);
 /// The raw body, with the size limit reported as API.md's 413.
 pub struct RawBody(pub Bytes);
 
+/// Bodies up to this size are read to the end even when over the limit, so the client
+/// receives the 413 instead of a connection reset mid-upload.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+pub(crate) async fn read_body_limited(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body exceeds {limit} bytes"),
+        )
+    };
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::bad_request("could not read the request body"))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                return Err(too_large());
+            }
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
+}
+
 async fn read_body(req: Request) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-            )
-        })
+    read_body_limited(req.into_body(), MAX_BODY_BYTES).await
 }
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {

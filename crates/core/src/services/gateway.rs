@@ -4,6 +4,7 @@
 
 use super::{LlmConfig, LlmProvider, Platform};
 use crate::error::{Error, Result};
+use crate::llm::{Message, ModelEvent, ModelRequest, ToolCall, ToolSpec};
 use crate::ports::LlmUsage;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -88,10 +89,8 @@ impl Platform {
         };
         match llm.provider {
             LlmProvider::OpenAi => self.forward_openai(llm, req, stream, meter).await,
-            LlmProvider::Anthropic => Err(Error::Unavailable {
-                code: "llm_unavailable",
-                message: "the instance gateway speaks to OpenAI-compatible providers; set OPERATOR_LLM=openai (Ollama, vLLM and OpenAI all qualify)".into(),
-            }),
+            // Any other provider: translate through the provider-neutral model interface.
+            LlmProvider::Anthropic => self.forward_translated(req, stream, meter).await,
         }
     }
 
@@ -159,6 +158,217 @@ impl Platform {
             if let Some((i, o)) = usage {
                 meter.record(i, o).await;
             }
+        });
+        let s =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+        Ok(GatewayReply::Stream(s.boxed()))
+    }
+}
+
+/// OpenAI Chat Completions request → provider-neutral request.
+fn neutral_request(req: &Value, default_model: &str) -> Result<ModelRequest> {
+    let text_of = |c: &Value| -> String {
+        match c {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        }
+    };
+    let mut system = vec![];
+    let mut messages = vec![];
+    for m in req["messages"].as_array().into_iter().flatten() {
+        match m["role"].as_str().unwrap_or_default() {
+            "system" | "developer" => system.push(text_of(&m["content"])),
+            "user" => messages.push(Message::User(text_of(&m["content"]))),
+            "assistant" => {
+                let tool_calls = m["tool_calls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| ToolCall {
+                        id: c["id"].as_str().unwrap_or_default().to_owned(),
+                        name: c["function"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        input: c["function"]["arguments"]
+                            .as_str()
+                            .and_then(|a| serde_json::from_str(a).ok())
+                            .unwrap_or(json!({})),
+                    })
+                    .collect();
+                messages.push(Message::Assistant {
+                    text: text_of(&m["content"]),
+                    tool_calls,
+                });
+            }
+            "tool" => messages.push(Message::ToolResult {
+                call_id: m["tool_call_id"].as_str().unwrap_or_default().to_owned(),
+                output: text_of(&m["content"]),
+                is_error: false,
+            }),
+            other => {
+                return Err(Error::invalid(
+                    "messages",
+                    format!("unsupported role {other:?}"),
+                ))
+            }
+        }
+    }
+    let tools = req["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| ToolSpec {
+            name: t["function"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            description: t["function"]["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            schema: t["function"]["parameters"].clone(),
+        })
+        .collect();
+    let max_tokens = req["max_completion_tokens"]
+        .as_u64()
+        .or_else(|| req["max_tokens"].as_u64())
+        .unwrap_or(4096)
+        .min(u64::from(u32::MAX)) as u32;
+    Ok(ModelRequest {
+        model: req["model"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .unwrap_or(default_model)
+            .to_owned(),
+        system: system.join("\n\n"),
+        messages,
+        tools,
+        max_tokens,
+    })
+}
+
+fn openai_chunk(model: &str, delta: Value, finish: Value) -> Bytes {
+    let v = json!({"id": "chatcmpl-gateway", "object": "chat.completion.chunk", "created": 0, "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+impl Platform {
+    async fn forward_translated(
+        &self,
+        req: Value,
+        stream: bool,
+        meter: Meter,
+    ) -> Result<GatewayReply> {
+        let llm = self.llm.clone().ok_or_else(llm_unavailable)?;
+        let default_model = self
+            .config
+            .llm
+            .as_ref()
+            .map(|c| c.model.clone())
+            .unwrap_or_default();
+        let request = neutral_request(&req, &default_model)?;
+        let model = request.model.clone();
+        let mut events = match llm.stream(&request).await {
+            Ok(e) => e,
+            Err(e) => {
+                return Ok(GatewayReply::Json {
+                    status: 502,
+                    body: json!({"error": {"code": "bad_gateway", "message": e.to_string()}}),
+                })
+            }
+        };
+        if !stream {
+            let (mut text, mut calls, mut usage) = (String::new(), vec![], (0, 0));
+            while let Some(ev) = events.next().await {
+                match ev {
+                    Ok(ModelEvent::TextDelta(d)) => text.push_str(&d),
+                    Ok(ModelEvent::ToolCall(c)) => calls.push(c),
+                    Ok(ModelEvent::Usage { input, output }) => usage = (input, output),
+                    Ok(ModelEvent::Done) => break,
+                    Err(e) => {
+                        return Ok(GatewayReply::Json {
+                            status: 502,
+                            body: json!({"error": {"code": "bad_gateway", "message": e.to_string()}}),
+                        })
+                    }
+                }
+            }
+            meter.record(usage.0, usage.1).await;
+            let mut message = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+            if !calls.is_empty() {
+                message["tool_calls"] = calls
+                    .iter()
+                    .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.input.to_string()}}))
+                    .collect();
+            }
+            let finish = if calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            };
+            return Ok(GatewayReply::Json {
+                status: 200,
+                body: json!({"id": "chatcmpl-gateway", "object": "chat.completion", "created": 0, "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1}}),
+            });
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(32);
+        tokio::spawn(async move {
+            let _ = tx
+                .send(Ok(openai_chunk(
+                    &model,
+                    json!({"role": "assistant", "content": ""}),
+                    Value::Null,
+                )))
+                .await;
+            let (mut calls, mut usage) = (0usize, (0, 0));
+            while let Some(ev) = events.next().await {
+                let chunk = match ev {
+                    Ok(ModelEvent::TextDelta(d)) => {
+                        openai_chunk(&model, json!({"content": d}), Value::Null)
+                    }
+                    Ok(ModelEvent::ToolCall(c)) => {
+                        calls += 1;
+                        openai_chunk(
+                            &model,
+                            json!({"tool_calls": [{"index": calls - 1, "id": c.id, "type": "function",
+                            "function": {"name": c.name, "arguments": c.input.to_string()}}]}),
+                            Value::Null,
+                        )
+                    }
+                    Ok(ModelEvent::Usage { input, output }) => {
+                        usage = (input, output);
+                        continue;
+                    }
+                    Ok(ModelEvent::Done) => break,
+                    Err(e) => {
+                        let v = json!({"error": {"code": "bad_gateway", "message": e.to_string()}});
+                        let _ = tx.send(Ok(Bytes::from(format!("data: {v}\n\n")))).await;
+                        break;
+                    }
+                };
+                if tx.send(Ok(chunk)).await.is_err() {
+                    break;
+                }
+            }
+            let finish = if calls == 0 { "stop" } else { "tool_calls" };
+            let _ = tx
+                .send(Ok(openai_chunk(&model, json!({}), json!(finish))))
+                .await;
+            let u = json!({"id": "chatcmpl-gateway", "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [],
+                "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1}});
+            let _ = tx
+                .send(Ok(Bytes::from(format!("data: {u}\n\ndata: [DONE]\n\n"))))
+                .await;
+            meter.record(usage.0, usage.1).await;
         });
         let s =
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });

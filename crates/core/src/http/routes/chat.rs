@@ -146,10 +146,37 @@ struct Follow {
     after: u64,
     done: bool,
     bus: tokio::sync::broadcast::Receiver<(AccountId, ChatId)>,
+    /// When something was last sent (the heartbeat counts from here).
+    last_sent: tokio::time::Instant,
 }
 
 impl Follow {
+    fn new(
+        p: &Platform,
+        account: AccountId,
+        chat: ChatId,
+        turn: Option<String>,
+        after: u64,
+    ) -> Self {
+        Self {
+            bus: p.bus.subscribe(),
+            p: p.clone(),
+            account,
+            chat,
+            turn,
+            after,
+            done: false,
+            last_sent: tokio::time::Instant::now(),
+        }
+    }
+
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        let chunk = self.next_inner().await;
+        self.last_sent = tokio::time::Instant::now();
+        chunk
+    }
+
+    async fn next_inner(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
         }
@@ -193,7 +220,7 @@ impl Follow {
                 continue;
             }
             // Nothing new: wait for a wake-up for this chat, a poll tick, or the heartbeat.
-            let deadline = tokio::time::Instant::now() + HEARTBEAT;
+            let deadline = self.last_sent + HEARTBEAT;
             let mut poll = tokio::time::Instant::now() + POLL;
             loop {
                 let now = tokio::time::Instant::now();
@@ -222,16 +249,7 @@ fn follow(
     turn: Option<String>,
     after: u64,
 ) -> axum::body::Body {
-    let bus = p.bus.subscribe();
-    let state = Follow {
-        p,
-        account,
-        chat,
-        turn,
-        after,
-        done: false,
-        bus,
-    };
+    let state = Follow::new(&p, account, chat, turn, after);
     let stream = futures::stream::unfold(state, |mut f| async move {
         f.next_chunk().await.map(|b| (Ok::<_, Infallible>(b), f))
     });
@@ -246,15 +264,13 @@ async fn wait_for_turn(
     turn_id: &str,
     after: u64,
 ) -> Option<String> {
-    let mut f = Follow {
-        p: p.clone(),
-        account: caller.account.id.clone(),
-        chat: chat.clone(),
-        turn: Some(turn_id.to_owned()),
+    let mut f = Follow::new(
+        p,
+        caller.account.id.clone(),
+        chat.clone(),
+        Some(turn_id.to_owned()),
         after,
-        done: false,
-        bus: p.bus.subscribe(),
-    };
+    );
     let mut error = None;
     while let Some(chunk) = f.next_chunk().await {
         for frame in parse_frames(&chunk) {

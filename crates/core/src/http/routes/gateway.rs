@@ -33,15 +33,7 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<Response> {
-    let bytes = axum::body::to_bytes(body, MAX_GATEWAY_BODY)
-        .await
-        .map_err(|_| {
-            crate::http::error::ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request exceeds 16 MiB",
-            )
-        })?;
+    let bytes = crate::http::extract::read_body_limited(body, MAX_GATEWAY_BODY).await?;
     Ok(match p.gateway_chat(bearer(&headers), &bytes).await? {
         GatewayReply::Json { status, body } => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),

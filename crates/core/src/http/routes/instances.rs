@@ -188,15 +188,7 @@ pub async fn write_file(
     ApiQuery(q): ApiQuery<FilesQuery>,
     body: axum::body::Body,
 ) -> ApiResult<axum::response::Response> {
-    let bytes = axum::body::to_bytes(body, MAX_FILE_BYTES)
-        .await
-        .map_err(|_| {
-            crate::http::error::ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "files are limited to 10 MiB",
-            )
-        })?;
+    let bytes = crate::http::extract::read_body_limited(body, MAX_FILE_BYTES).await?;
     let r = p
         .call_instance(
             &caller,
