@@ -32,6 +32,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "chromium: $(chromium --version 2>/dev/null | head -1); bwrap: $(bwrap --version 2>/dev/null)"
 
+# The AWS API emulator (moto server, pinned in tests/emulator/requirements.txt) for the
+# AWS adapter contract suites; the tests start it themselves on a free port.
+step "AWS emulator"
+if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/pip freeze 2>/dev/null | grep -qxF "$(grep -v '^#' tests/emulator/requirements.txt | sed 's/\[server\]//')"; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/emulator/requirements.txt
+fi
+echo "moto $(.venv/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p')"
+
 # The AI SDK (pinned in tests/aisdk/package-lock.json) parses /api/chat streams in a test.
 step "AI SDK for the stream-compatibility test"
 command -v node >/dev/null 2>&1 || { echo "node is required (Node 20+)" >&2; exit 1; }

@@ -103,7 +103,8 @@ pub async fn dead_letters_after_max_receives(q: Arc<dyn JobQueue>) {
     assert!(q.receive(1, VIS).await.unwrap().is_empty(), "moved aside");
     let dead = q.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].receive_count, 3);
+    // At least the maximum: SQS also counts the receive that moved it (and peeks).
+    assert!(dead[0].receive_count >= 3, "{}", dead[0].receive_count);
     let body: Job = serde_json::from_str(&dead[0].body).unwrap();
     assert_eq!(body, job(6));
 }

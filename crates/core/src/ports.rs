@@ -341,7 +341,8 @@ pub struct ReceivedJob {
     pub receive_count: u32,
 }
 
-/// A message moved aside after too many deliveries.
+/// A message moved aside after too many deliveries (`receive_count` is at least the
+/// queue's maximum; SQS also counts the receive that moved it).
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
     pub message_id: String,

@@ -1,0 +1,213 @@
+//! The same port contracts against the AWS adapters, on the emulator (moto server).
+
+use crate::emulator::{aws_config, unique};
+use operator_aws::{EventBridgeScheduler, ScheduleTarget, SecretsManagerVault, SqsQueue};
+use operator_core::ports::{JobQueue, Scheduler, Vault};
+use std::sync::Arc;
+
+/// A fresh queue pair: main queue with a redrive policy to its dead-letter queue.
+pub async fn sqs_queue(max_receive_count: u32) -> (Arc<dyn JobQueue>, String, String) {
+    let cfg = aws_config().await;
+    let client = aws_sdk_sqs::Client::new(&cfg);
+    let name = unique("jobs");
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let url = client
+        .create_queue()
+        .queue_name(&name)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string()}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (Arc::new(SqsQueue::new(client, url, dlq_url)), name, dlq_arn)
+}
+
+macro_rules! sqs_queue_contract {
+    ($($name:ident),*) => {
+        mod sqs {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (q, _, _) = super::sqs_queue(3).await;
+                    crate::queue::$name(q).await;
+                }
+            )*
+        }
+    };
+}
+
+sqs_queue_contract!(
+    delivers_what_was_sent_once_while_invisible,
+    visibility_expiry_redelivers_with_a_higher_count,
+    ack_deletes,
+    change_visibility_zero_releases_at_once,
+    delayed_messages_wait,
+    batch_receive_respects_max,
+    dead_letters_after_max_receives
+);
+
+#[tokio::test]
+async fn secrets_manager_round_trip_replace_delete_and_scope() {
+    let cfg = aws_config().await;
+    let v: Arc<dyn Vault> = Arc::new(SecretsManagerVault::new(
+        aws_sdk_secretsmanager::Client::new(&cfg),
+        unique("operator"),
+        None,
+    ));
+    crate::vault::round_trip_replace_delete_and_scope(v).await;
+}
+
+mod eventbridge {
+    use super::*;
+    use operator_core::domain::*;
+    use operator_core::ids::*;
+
+    fn automation(cron: &str, tz: &str, enabled: bool) -> Automation {
+        let now = chrono::Utc::now();
+        Automation {
+            id: AutomationId::generate(),
+            account_id: AccountId::generate(),
+            name: "brief".into(),
+            prompt: "p".into(),
+            cron: CronExpr::parse(cron).unwrap(),
+            timezone: TimeZoneName::parse(tz).unwrap(),
+            enabled,
+            next_run_at: None,
+            chat_id: ChatId::generate(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    async fn setup() -> (
+        EventBridgeScheduler,
+        aws_sdk_scheduler::Client,
+        ScheduleTarget,
+    ) {
+        let cfg = aws_config().await;
+        let client = aws_sdk_scheduler::Client::new(&cfg);
+        let group = unique("operator");
+        client
+            .create_schedule_group()
+            .name(&group)
+            .send()
+            .await
+            .unwrap();
+        let target = ScheduleTarget {
+            group,
+            queue_arn: "arn:aws:sqs:us-east-1:123456789012:operator-jobs".into(),
+            dlq_arn: "arn:aws:sqs:us-east-1:123456789012:operator-jobs-dlq".into(),
+            role_arn: "arn:aws:iam::123456789012:role/operator-scheduler".into(),
+        };
+        (
+            EventBridgeScheduler::new(client.clone(), target.clone()),
+            client,
+            target,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_schedule_per_automation_with_converted_cron_zone_and_job_input() {
+        let (s, client, target) = setup().await;
+        let a = automation("0 9 * * 1-5", "America/New_York", true);
+        s.upsert(&a).await.unwrap();
+        let name = EventBridgeScheduler::schedule_name(&a.account_id, &a.id, 0);
+        assert!(name.len() <= 64);
+        let got = client
+            .get_schedule()
+            .name(&name)
+            .group_name(&target.group)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.schedule_expression(), Some("cron(0 9 ? * 2-6 *)"));
+        assert_eq!(got.schedule_expression_timezone(), Some("America/New_York"));
+        assert_eq!(
+            got.state(),
+            Some(&aws_sdk_scheduler::types::ScheduleState::Enabled)
+        );
+        assert_eq!(
+            got.flexible_time_window().unwrap().mode(),
+            &aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off
+        );
+        let t = got.target().unwrap();
+        assert_eq!(t.arn(), target.queue_arn);
+        assert_eq!(t.role_arn(), target.role_arn);
+        let input: serde_json::Value = serde_json::from_str(t.input().unwrap()).unwrap();
+        assert_eq!(input["type"], "AutomationFire");
+        assert_eq!(input["automationId"], a.id.as_str());
+        assert_eq!(input["scheduledFor"], "<aws.scheduler.scheduled-time>");
+        // the input is a Job the worker understands
+        let mut concrete = input.clone();
+        concrete["scheduledFor"] = serde_json::json!("2026-03-09T13:00:00Z");
+        let job: operator_core::jobs::Job = serde_json::from_value(concrete).unwrap();
+        assert!(matches!(
+            job,
+            operator_core::jobs::Job::AutomationFire { .. }
+        ));
+
+        // update: disabled, both day fields → two schedules; then remove
+        let mut b = a.clone();
+        b.enabled = false;
+        b.cron = CronExpr::parse("0 9 13 * 5").unwrap();
+        s.upsert(&b).await.unwrap();
+        let first = client
+            .get_schedule()
+            .name(&name)
+            .group_name(&target.group)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            first.state(),
+            Some(&aws_sdk_scheduler::types::ScheduleState::Disabled)
+        );
+        assert_eq!(first.schedule_expression(), Some("cron(0 9 13 * ? *)"));
+        let second_name = EventBridgeScheduler::schedule_name(&a.account_id, &a.id, 1);
+        let second = client
+            .get_schedule()
+            .name(&second_name)
+            .group_name(&target.group)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(second.schedule_expression(), Some("cron(0 9 ? * 6 *)"));
+        s.remove(&a.account_id, &a.id).await.unwrap();
+        s.remove(&a.account_id, &a.id).await.unwrap();
+        assert!(client
+            .get_schedule()
+            .name(&name)
+            .group_name(&target.group)
+            .send()
+            .await
+            .is_err());
+        assert!(client
+            .get_schedule()
+            .name(&second_name)
+            .group_name(&target.group)
+            .send()
+            .await
+            .is_err());
+    }
+}

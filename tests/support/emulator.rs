@@ -1,0 +1,84 @@
+//! The AWS API emulator (moto server) for the AWS adapter suites: installed into `.venv` by
+//! scripts/test.sh, started once per test process on a free loopback port, and tied to
+//! the process's lifetime.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub struct Emulator {
+    pub url: String,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The running emulator (started on first use).
+pub fn emulator() -> &'static Emulator {
+    EMULATOR.get_or_init(|| {
+        let bin = repo_root().join(".venv/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "the AWS emulator is not installed: run scripts/test.sh, or python3 -m venv .venv && .venv/bin/pip install -r tests/emulator/requirements.txt"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}");
+        // Spawned from a thread that lives as long as the process, so the parent-death
+        // signal fires only when the test process ends.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::os::unix::process::CommandExt;
+            let mut cmd = std::process::Command::new(bin);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut child = cmd.spawn().expect("start moto_server");
+            tx.send(child.id()).unwrap();
+            // This thread lives exactly as long as the emulator.
+            let _ = child.wait();
+        });
+        rx.recv().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Emulator { url }
+    })
+}
+
+/// SDK configuration pointed at the emulator with static test credentials.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    let e = emulator();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&e.url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A unique name for this test's resources.
+pub fn unique(prefix: &str) -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    format!(
+        "{prefix}-{}",
+        Alphanumeric
+            .sample_string(&mut rand::thread_rng(), 10)
+            .to_lowercase()
+    )
+}
