@@ -180,6 +180,9 @@ impl LocalRuntime {
                     "/tmp",
                 ])
                 .args(["--tmpfs", &d, "--bind", &own, &own]);
+                // The binary itself may live under /tmp or the data directory (hidden above).
+                let program = self.program.display().to_string();
+                c.args(["--ro-bind", &program, &program]);
                 // A checkpoint given as a local path is cloned from inside: make it visible.
                 if let Some(repo) = spec.instance.checkpoint_repo.as_deref() {
                     let p = Path::new(repo);
