@@ -211,3 +211,195 @@ mod eventbridge {
             .is_err());
     }
 }
+
+mod ecs {
+    use super::*;
+    use operator_aws::{EcsRuntime, EcsSettings};
+    use operator_core::domain::*;
+    use operator_core::ids::*;
+    use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeStatus};
+
+    /// First `<tag>` value of an EC2 Query API call on the emulator (it routes by the
+    /// credential scope, so no real signature is needed).
+    async fn ec2_first(action: &str, tag: &str) -> String {
+        let body = reqwest::Client::new()
+            .post(&crate::emulator::emulator().url)
+            .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("Action={action}&Version=2016-11-15"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.split(&format!("<{tag}>"))
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .unwrap_or_else(|| panic!("no {tag} in {body}"))
+            .to_owned()
+    }
+
+    fn spec() -> InstanceSpec {
+        let now = chrono::Utc::now();
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("REGION".to_owned(), "eu".to_owned());
+        InstanceSpec {
+            instance: Instance {
+                id: InstanceId::generate(),
+                account_id: AccountId::generate(),
+                name: InstanceName::parse("weather-desk").unwrap(),
+                kind: InstanceKind::Prebuilt,
+                status: InstanceStatus::Provisioning,
+                status_reason: None,
+                image_tag: "t".into(),
+                checkpoint_repo: None,
+                env: EnvMap::parse(env).unwrap(),
+                config: serde_json::json!({}),
+                fqdn: None,
+                endpoint: None,
+                restarts: 0,
+                active_since: None,
+                active_seconds: 0,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            },
+            token: "inst_x.tokentokentokentoken".to_owned().into(),
+            control_url: "https://api.example.com".into(),
+            env: vec![
+                ("REGION".into(), "eu".to_owned().into()),
+                (
+                    "GITHUB_TOKEN".into(),
+                    "ghp_must_not_be_in_overrides".to_owned().into(),
+                ),
+            ],
+        }
+    }
+
+    #[tokio::test]
+    async fn fargate_tasks_carry_overrides_tags_and_are_started_once_and_stopped() {
+        let cfg = aws_config().await;
+        let client = aws_sdk_ecs::Client::new(&cfg);
+        let cluster = unique("operator");
+        client
+            .create_cluster()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .unwrap();
+        let family = unique("operator-instance");
+        client
+            .register_task_definition()
+            .family(&family)
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+            .cpu("512")
+            .memory("1024")
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("instance")
+                    .image("operator-instance:test")
+                    .essential(true)
+                    // container-level sizes (the emulator needs them; harmless on AWS)
+                    .cpu(512)
+                    .memory(1024)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let rt = EcsRuntime::new(
+            client.clone(),
+            EcsSettings {
+                cluster: cluster.clone(),
+                task_definition: family,
+                container: "instance".into(),
+                subnets: vec![ec2_first("DescribeSubnets", "subnetId").await],
+                security_groups: vec![ec2_first("DescribeSecurityGroups", "groupId").await],
+                assign_public_ip: false,
+                port: 8080,
+            },
+            reqwest::Client::new(),
+        );
+        let spec = spec();
+        let first = rt.start(&spec).await.unwrap();
+        // no container runs in the emulator: the task exists but is not reachable
+        assert_eq!(first, RuntimeStatus::Starting);
+        let again = rt.start(&spec).await.unwrap();
+        assert_eq!(again, RuntimeStatus::Starting);
+        let arns = client
+            .list_tasks()
+            .cluster(&cluster)
+            .started_by(spec.instance.id.as_str())
+            .send()
+            .await
+            .unwrap()
+            .task_arns
+            .unwrap();
+        assert_eq!(
+            arns.len(),
+            1,
+            "a redelivered start must not start a second task"
+        );
+        let task = client
+            .describe_tasks()
+            .cluster(&cluster)
+            .tasks(&arns[0])
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .send()
+            .await
+            .unwrap()
+            .tasks
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            task.launch_type(),
+            Some(&aws_sdk_ecs::types::LaunchType::Fargate)
+        );
+        assert_eq!(task.started_by(), Some(spec.instance.id.as_str()));
+        let env: std::collections::HashMap<String, String> =
+            task.overrides().unwrap().container_overrides()[0]
+                .environment()
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.name().unwrap().to_owned(),
+                        kv.value().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+        assert_eq!(env["OPERATOR_INSTANCE_ID"], spec.instance.id.as_str());
+        assert_eq!(env["OPERATOR_CONTROL_URL"], "https://api.example.com");
+        assert_eq!(
+            env["OPERATOR_INSTANCE_TOKEN"],
+            "inst_x.tokentokentokentoken"
+        );
+        assert_eq!(env["REGION"], "eu");
+        assert!(
+            !env.contains_key("GITHUB_TOKEN"),
+            "secret values stay out of task overrides"
+        );
+        let tags: std::collections::HashMap<&str, &str> = task
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap(), t.value().unwrap()))
+            .collect();
+        assert_eq!(tags["operator:instance"], spec.instance.id.as_str());
+        assert_eq!(tags["operator:account"], spec.instance.account_id.as_str());
+        // stop: the task is stopped and the instance reads as stopped
+        rt.stop(&spec.instance.id).await.unwrap();
+        let task = client
+            .describe_tasks()
+            .cluster(&cluster)
+            .tasks(&arns[0])
+            .send()
+            .await
+            .unwrap()
+            .tasks
+            .unwrap()
+            .remove(0);
+        assert_eq!(task.desired_status(), Some("STOPPED"));
+        rt.destroy(&spec.instance.id).await.unwrap();
+    }
+}

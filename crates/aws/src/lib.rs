@@ -1,12 +1,14 @@
 //! AWS adapters for the ports of `operator-core`: SQS job queues, Secrets Manager vault,
-//! EventBridge Scheduler (DynamoDB store and ECS runtime follow). One `aws_config` per
+//! EventBridge Scheduler, ECS Fargate runtime (the DynamoDB store follows). One `aws_config` per
 //! process, with an optional endpoint override (the emulator in tests).
 
 pub mod cron;
+pub mod ecs;
 pub mod scheduler;
 pub mod secrets;
 pub mod sqs;
 
+pub use ecs::{EcsRuntime, EcsSettings};
 pub use scheduler::{EventBridgeScheduler, ScheduleTarget};
 pub use secrets::SecretsManagerVault;
 pub use sqs::SqsQueue;

@@ -424,7 +424,11 @@ pub struct InstanceSpec {
 /// The runtime's view of an instance.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuntimeStatus {
-    Running { endpoint: String },
+    Running {
+        endpoint: String,
+    },
+    /// Accepted but not reachable yet (a Fargate task being placed and pulled).
+    Starting,
     Stopped,
 }
 

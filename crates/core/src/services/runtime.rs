@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// Automatic restarts after crashes before the instance is left `failed`.
 pub const MAX_AUTO_RESTARTS: u32 = 5;
+/// How long a runtime may report `Starting` before the start counts as failed.
+const START_DEADLINE_MINUTES: i64 = 10;
 /// Attempts at starting an instance before it is marked `failed`.
 const START_ATTEMPTS: u32 = 3;
 
@@ -113,6 +115,30 @@ impl Platform {
                     .await
                     .map_err(|e| JobError::Transient(e.into()))?;
                 tracing::info!(instance = %current.id, "instance active");
+                Ok(())
+            }
+            Ok(RuntimeStatus::Starting) => {
+                // Check again shortly, without stopping it (a provision job never stops).
+                let waited = self.clock.now() - instance.updated_at;
+                if waited > chrono::Duration::minutes(START_DEADLINE_MINUTES) {
+                    let _ = self.runtime.stop(&instance.id).await;
+                    let reason = format!("did not start within {START_DEADLINE_MINUTES} minutes");
+                    let mut current = self.reload(&instance).await?;
+                    current.status = InstanceStatus::Failed;
+                    current.status_reason = Some(reason.clone());
+                    current.updated_at = self.clock.now();
+                    let _ = self.store.update_instance(&current).await;
+                    return Err(JobError::Permanent(anyhow::anyhow!(reason)));
+                }
+                self.enqueue_after(
+                    Job::InstanceProvision {
+                        account_id: instance.account_id.clone(),
+                        instance_id: instance.id.clone(),
+                    },
+                    Duration::from_secs(5),
+                )
+                .await
+                .map_err(|e| JobError::Transient(anyhow::anyhow!("{e}")))?;
                 Ok(())
             }
             Ok(RuntimeStatus::Stopped) => Err(JobError::Transient(anyhow::anyhow!(
