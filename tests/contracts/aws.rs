@@ -403,3 +403,39 @@ mod ecs {
         rt.destroy(&spec.instance.id).await.unwrap();
     }
 }
+
+/// A fresh table for one test.
+pub async fn dynamo_store() -> Arc<dyn operator_core::ports::Store> {
+    let cfg = aws_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&cfg);
+    let table = unique("operator");
+    operator_aws::DynamoStore::create_table(&client, &table)
+        .await
+        .unwrap();
+    Arc::new(operator_aws::DynamoStore::new(client, table))
+}
+
+macro_rules! dynamo_store_contract {
+    ($($name:ident),*) => {
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let s = super::dynamo_store().await;
+                    crate::store::$name(s).await;
+                }
+            )*
+        }
+    };
+}
+
+dynamo_store_contract!(
+    accounts_and_keys,
+    instances_capacity_names_and_scope,
+    secrets_and_grants,
+    automations_due_and_runs_once_per_slot,
+    webhooks_tokens_and_delivery_dedup,
+    idempotency_key_lifecycle,
+    chats_turns_events_and_leases,
+    llm_usage_is_summed_per_instance_over_the_window
+);

@@ -519,5 +519,227 @@ sqlite_store_contract!(
     secrets_and_grants,
     automations_due_and_runs_once_per_slot,
     webhooks_tokens_and_delivery_dedup,
-    idempotency_key_lifecycle
+    idempotency_key_lifecycle,
+    chats_turns_events_and_leases,
+    llm_usage_is_summed_per_instance_over_the_window
 );
+
+pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
+    let a = account(&s).await;
+    let b = account(&s).await;
+    let t0 = now();
+    let mk = |id: &str, at: Timestamp| Chat {
+        id: ChatId::from_trusted(id),
+        account_id: a.id.clone(),
+        title: format!("chat {id}"),
+        kind: ChatKind::Chat,
+        created_at: at,
+        updated_at: at,
+    };
+    let c1 = mk("client-made-id", t0);
+    let c2 = mk("chat_second", t0 + Duration::seconds(1));
+    s.insert_chat(&c1).await.unwrap();
+    s.insert_chat(&c2).await.unwrap();
+    assert!(matches!(
+        s.insert_chat(&c1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.get_chat(&b.id, &c1.id).await,
+        Err(StoreError::NotFound)
+    ));
+    // newest first, paged
+    let p1 = s.list_chats(&a.id, &PageRequest::first(1)).await.unwrap();
+    assert_eq!(p1.items[0].id, c2.id);
+    let p2 = s
+        .list_chats(
+            &a.id,
+            &PageRequest {
+                limit: 1,
+                cursor: p1.next_cursor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p2.items[0].id, c1.id);
+    assert!(p2.next_cursor.is_none());
+    // turns run in id order; messages read in conversation order
+    let turn = |suffix: &str, status: TurnStatus| Turn {
+        id: format!("turn_{suffix}"),
+        chat_id: c1.id.clone(),
+        account_id: a.id.clone(),
+        status,
+        source: TurnSource::Chat,
+        user_message_id: format!("msg_u{suffix}"),
+        assistant_message_id: format!("msg_a{suffix}"),
+        error: None,
+        created_at: t0,
+        started_at: None,
+        finished_at: None,
+    };
+    let t1 = turn("0001", TurnStatus::Succeeded);
+    let t2 = turn("0002", TurnStatus::Queued);
+    let t3 = turn("0003", TurnStatus::Queued);
+    for t in [&t1, &t2, &t3] {
+        assert!(matches!(
+            s.insert_turn(t).await.unwrap(),
+            Inserted::Created(_)
+        ));
+    }
+    assert!(matches!(
+        s.insert_turn(&t2).await.unwrap(),
+        Inserted::Existing(_)
+    ));
+    assert_eq!(
+        s.next_open_turn(&a.id, &c1.id).await.unwrap().unwrap().id,
+        t2.id
+    );
+    assert_eq!(s.last_turn(&a.id, &c1.id).await.unwrap().unwrap().id, t3.id);
+    let mut done = t2.clone();
+    done.status = TurnStatus::Succeeded;
+    s.update_turn(&done).await.unwrap();
+    assert_eq!(
+        s.get_turn(&a.id, &t2.id).await.unwrap().status,
+        TurnStatus::Succeeded
+    );
+    assert!(matches!(
+        s.get_turn(&b.id, &t2.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.next_open_turn(&a.id, &c1.id).await.unwrap().unwrap().id,
+        t3.id
+    );
+    let msg = |id: &str, role: &str| ChatMessage {
+        id: id.into(),
+        chat_id: c1.id.clone(),
+        account_id: a.id.clone(),
+        role: role.into(),
+        parts: serde_json::json!([{"type": "text", "text": id}]),
+        created_at: t0,
+    };
+    for m in [
+        msg("msg_u0001", "user"),
+        msg("msg_u0002", "user"),
+        msg("msg_a0001", "assistant"),
+        msg("msg_a0002", "assistant"),
+    ] {
+        s.insert_chat_message(&m).await.unwrap();
+    }
+    let order: Vec<String> = s
+        .chat_messages(&a.id, &c1.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(order, ["msg_u0001", "msg_a0001", "msg_u0002", "msg_a0002"]);
+    // the event log numbers events 1, 2, 3 and reads after a cursor
+    for k in 1..=3u64 {
+        let seq = s
+            .append_chat_event(
+                &a.id,
+                &c1.id,
+                &t3.id,
+                &serde_json::json!({"type": "text-delta", "k": k}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(seq, k);
+    }
+    assert_eq!(s.last_chat_seq(&a.id, &c1.id).await.unwrap(), 3);
+    let after = s.chat_events(&a.id, &c1.id, 1, 10).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(after[0].data["k"], 2);
+    assert_eq!(after[0].turn_id, t3.id);
+    assert!(s
+        .chat_events(&b.id, &c1.id, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // leases: one owner at a time until it expires or is released
+    let until = t0 + Duration::seconds(30);
+    assert!(s.claim_chat(&a.id, &c1.id, "w1", t0, until).await.unwrap());
+    assert!(
+        s.claim_chat(&a.id, &c1.id, "w1", t0, until).await.unwrap(),
+        "renewal"
+    );
+    assert!(!s.claim_chat(&a.id, &c1.id, "w2", t0, until).await.unwrap());
+    assert!(
+        s.claim_chat(
+            &a.id,
+            &c1.id,
+            "w2",
+            until + Duration::seconds(1),
+            until + Duration::seconds(31)
+        )
+        .await
+        .unwrap(),
+        "expired lease"
+    );
+    s.release_chat(&a.id, &c1.id, "w1").await.unwrap();
+    assert!(
+        !s.claim_chat(
+            &a.id,
+            &c1.id,
+            "w3",
+            until + Duration::seconds(2),
+            until + Duration::seconds(40)
+        )
+        .await
+        .unwrap(),
+        "only the owner releases"
+    );
+    s.release_chat(&a.id, &c1.id, "w2").await.unwrap();
+    assert!(s
+        .claim_chat(
+            &a.id,
+            &c1.id,
+            "w3",
+            until + Duration::seconds(2),
+            until + Duration::seconds(40)
+        )
+        .await
+        .unwrap());
+    // delete removes the thread
+    s.delete_chat(&a.id, &c1.id).await.unwrap();
+    assert!(matches!(
+        s.get_chat(&a.id, &c1.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.chat_messages(&a.id, &c1.id).await.unwrap().is_empty());
+    assert!(matches!(
+        s.delete_chat(&a.id, &c1.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn llm_usage_is_summed_per_instance_over_the_window(s: Arc<dyn Store>) {
+    let a = account(&s).await;
+    let (i1, i2) = (InstanceId::generate(), InstanceId::generate());
+    let t0 = now();
+    for (inst, at, input, output) in [
+        (&i1, t0 - Duration::hours(7), 1000, 100),
+        (&i1, t0 - Duration::hours(1), 10, 2),
+        (&i2, t0, 5, 1),
+    ] {
+        s.record_llm_usage(&LlmUsage {
+            account_id: a.id.clone(),
+            instance_id: inst.clone(),
+            input_tokens: input,
+            output_tokens: output,
+            at,
+        })
+        .await
+        .unwrap();
+    }
+    let since = t0 - Duration::hours(6);
+    let (used, oldest) = s.llm_usage_of_instance(&i1, since).await.unwrap();
+    assert_eq!(used, 10 + 5 * 2);
+    assert_eq!(oldest, Some(t0 - Duration::hours(1)));
+    let mut by = s.llm_usage_by_instance(&a.id, since).await.unwrap();
+    by.sort();
+    let mut want = vec![(i1.clone(), 20), (i2.clone(), 10)];
+    want.sort();
+    assert_eq!(by, want);
+}

@@ -1,13 +1,15 @@
 //! AWS adapters for the ports of `operator-core`: SQS job queues, Secrets Manager vault,
-//! EventBridge Scheduler, ECS Fargate runtime (the DynamoDB store follows). One `aws_config` per
+//! EventBridge Scheduler, ECS Fargate runtime, and the DynamoDB store. One `aws_config` per
 //! process, with an optional endpoint override (the emulator in tests).
 
 pub mod cron;
+pub mod dynamo;
 pub mod ecs;
 pub mod scheduler;
 pub mod secrets;
 pub mod sqs;
 
+pub use dynamo::DynamoStore;
 pub use ecs::{EcsRuntime, EcsSettings};
 pub use scheduler::{EventBridgeScheduler, ScheduleTarget};
 pub use secrets::SecretsManagerVault;

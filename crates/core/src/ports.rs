@@ -50,7 +50,7 @@ pub struct StoredResponse {
 }
 
 /// One metered model call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LlmUsage {
     pub account_id: AccountId,
     pub instance_id: InstanceId,

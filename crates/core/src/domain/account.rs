@@ -77,7 +77,7 @@ pub struct Plan {
     pub token_limit: u64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     pub id: AccountId,
     pub user_id: UserId,
@@ -106,7 +106,7 @@ impl Account {
 pub const KEY_PREFIX: &str = "ck_live_";
 
 /// A stored API key: only the SHA-256 of the secret is kept.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ApiKey {
     pub id: KeyId,
     pub account_id: AccountId,

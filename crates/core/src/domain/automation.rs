@@ -33,7 +33,7 @@ pub fn validate_prompt(field: &str, s: &str) -> Result<String, Error> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Automation {
     pub id: AutomationId,
     pub account_id: AccountId,
@@ -90,7 +90,8 @@ impl RunStatus {
 }
 
 /// Why a run exists: the schedule or a manual `POST .../run`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RunTrigger {
     Schedule,
     Manual,
@@ -113,7 +114,7 @@ impl RunTrigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AutomationRun {
     pub id: RunId,
     pub automation_id: AutomationId,

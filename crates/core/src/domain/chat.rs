@@ -20,7 +20,8 @@ pub fn parse_chat_id(s: &str) -> Result<ChatId, Error> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ChatKind {
     Chat,
     Automation,
@@ -45,7 +46,7 @@ impl ChatKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Chat {
     pub id: ChatId,
     pub account_id: AccountId,
@@ -55,7 +56,7 @@ pub struct Chat {
     pub updated_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChatMessage {
     pub id: String,
     pub chat_id: ChatId,
@@ -67,7 +68,8 @@ pub struct ChatMessage {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TurnStatus {
     Queued,
     Running,
@@ -100,11 +102,24 @@ impl TurnStatus {
 }
 
 /// What started a turn; its outcome is copied there when the turn ends.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum TurnSource {
     Chat,
     Automation(RunId),
     Webhook(DeliveryId),
+}
+
+impl From<TurnSource> for String {
+    fn from(s: TurnSource) -> String {
+        s.encode()
+    }
+}
+
+impl From<String> for TurnSource {
+    fn from(s: String) -> TurnSource {
+        TurnSource::decode(&s)
+    }
 }
 
 impl TurnSource {
@@ -126,7 +141,7 @@ impl TurnSource {
 }
 
 /// One user message through the agent, start to finish.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Turn {
     /// `turn_...`, time-ordered: turns of a chat run in id order.
     pub id: String,
@@ -145,7 +160,7 @@ pub struct Turn {
 }
 
 /// One entry of a chat's event log: an AI SDK UI message stream chunk.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChatEvent {
     /// Increasing per chat: the SSE `id:`.
     pub seq: u64,

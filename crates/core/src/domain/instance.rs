@@ -147,7 +147,7 @@ impl EnvMap {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Instance {
     pub id: InstanceId,
     pub account_id: AccountId,

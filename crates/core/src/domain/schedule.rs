@@ -10,10 +10,25 @@ use chrono_tz::Tz;
 use croner::Cron;
 
 /// A parsed standard 5-field cron expression (minute hour day-of-month month day-of-week).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct CronExpr {
     source: String,
     cron: Cron,
+}
+
+impl From<CronExpr> for String {
+    fn from(c: CronExpr) -> String {
+        c.source
+    }
+}
+
+impl TryFrom<String> for CronExpr {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self, Error> {
+        CronExpr::parse(&s)
+    }
 }
 
 impl PartialEq for CronExpr {
@@ -83,8 +98,23 @@ impl CronExpr {
 }
 
 /// An IANA time zone name such as `America/New_York`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct TimeZoneName(Tz);
+
+impl From<TimeZoneName> for String {
+    fn from(t: TimeZoneName) -> String {
+        t.as_str().to_owned()
+    }
+}
+
+impl TryFrom<String> for TimeZoneName {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self, Error> {
+        TimeZoneName::parse(&s)
+    }
+}
 
 impl TimeZoneName {
     pub fn parse(s: &str) -> Result<Self, Error> {

@@ -12,7 +12,8 @@ pub fn is_env_name(s: &str) -> bool {
         && s.len() <= 128
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct SecretName(String);
 
 impl SecretName {
@@ -58,7 +59,7 @@ pub fn validate_description(d: Option<String>) -> Result<Option<String>, Error> 
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Secret {
     pub id: SecretId,
     pub account_id: AccountId,

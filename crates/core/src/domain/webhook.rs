@@ -30,7 +30,7 @@ pub fn mint_webhook_token() -> String {
     )
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Webhook {
     pub id: WebhookId,
     pub account_id: AccountId,
@@ -76,7 +76,7 @@ impl DeliveryStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub id: DeliveryId,
     pub webhook_id: WebhookId,
