@@ -2,8 +2,10 @@
 //! `Arc<dyn Store>`, `Arc<dyn Vault>`) and run here against the embedded adapters; the AWS
 //! adapters run the very same functions against the emulator.
 
-#[path = "../support/emulator.rs"]
-mod emulator;
+#[path = "../support/mod.rs"]
+#[allow(unused)]
+mod support;
+use support::emulator;
 
 mod aws;
 mod backends;

@@ -5,6 +5,7 @@
 mod support;
 
 mod automations;
+mod aws;
 mod basics;
 mod browser;
 mod chat;

@@ -2,7 +2,10 @@
 //! talk to it over real HTTP.
 #![allow(dead_code)]
 
+pub mod aws_env;
+pub mod emulator;
 pub mod fake_llm;
+pub mod lambda;
 
 use rand::distributions::{Alphanumeric, DistString};
 use reqwest::{Method, StatusCode};

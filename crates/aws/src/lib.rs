@@ -5,6 +5,7 @@
 pub mod cron;
 pub mod dynamo;
 pub mod ecs;
+pub mod platform;
 pub mod scheduler;
 pub mod secrets;
 pub mod sqs;

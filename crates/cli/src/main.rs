@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use operator_core::domain::PlanSlug;
 use operator_core::jobs::Worker;
 use operator_core::services::Bootstrap;
-use operator_core::services::{AgentJobs, LifecycleJobs, LlmConfig, LlmProvider};
+use operator_core::services::{AgentJobs, LifecycleJobs, LlmConfig};
 use operator_local::{Embedded, Isolation, Settings};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -124,38 +124,6 @@ fn init_tracing() {
     }
 }
 
-/// `OPERATOR_LLM` and friends; `None` when no provider is configured.
-fn llm_from_env() -> anyhow::Result<Option<LlmConfig>> {
-    let provider = match std::env::var("OPERATOR_LLM").unwrap_or_default().trim() {
-        "" => return Ok(None),
-        "openai" => LlmProvider::OpenAi,
-        "anthropic" => LlmProvider::Anthropic,
-        other => anyhow::bail!("OPERATOR_LLM={other:?}: expected openai or anthropic"),
-    };
-    let model = std::env::var("OPERATOR_LLM_MODEL")
-        .ok()
-        .filter(|m| !m.trim().is_empty())
-        .context("OPERATOR_LLM_MODEL must name the model when OPERATOR_LLM is set")?;
-    let base_url = std::env::var("OPERATOR_LLM_BASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty());
-    let (default_url, key_var) = match provider {
-        LlmProvider::OpenAi => ("https://api.openai.com/v1", "OPENAI_API_KEY"),
-        LlmProvider::Anthropic => ("https://api.anthropic.com", "ANTHROPIC_API_KEY"),
-    };
-    let api_key = env_secret(key_var)?;
-    // A self-hosted endpoint (Ollama, vLLM) may need no key; the hosted APIs do.
-    if api_key.is_none() && base_url.is_none() {
-        anyhow::bail!("{key_var} must be set for OPERATOR_LLM={} (or point OPERATOR_LLM_BASE_URL at a server that needs no key)", std::env::var("OPERATOR_LLM").unwrap_or_default());
-    }
-    Ok(Some(LlmConfig {
-        provider,
-        base_url: base_url.unwrap_or_else(|| default_url.to_owned()),
-        api_key,
-        model,
-    }))
-}
-
 async fn open(data: &DataDir, public_url: String) -> anyhow::Result<Embedded> {
     let master = env_secret("OPERATOR_MASTER_KEY")?;
     let program = std::env::current_exe().context("locate the operator binary")?;
@@ -166,7 +134,7 @@ async fn open(data: &DataDir, public_url: String) -> anyhow::Result<Embedded> {
             control_url: public_url.clone(),
             public_url,
             image_tag: format!("operator-instance:{}", env!("CARGO_PKG_VERSION")),
-            llm: llm_from_env()?,
+            llm: LlmConfig::from_env()?,
             program,
             isolation: Isolation::detect(),
         },

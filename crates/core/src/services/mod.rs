@@ -111,3 +111,43 @@ pub fn page_request(limit: Option<i64>, cursor: Option<String>) -> Result<PageRe
     };
     Ok(PageRequest { limit, cursor })
 }
+
+impl LlmConfig {
+    /// `OPERATOR_LLM` and friends, read once at start by every entry point; `None` when
+    /// no provider is configured. Fails naming the missing variable.
+    pub fn from_env() -> anyhow::Result<Option<LlmConfig>> {
+        let provider = match std::env::var("OPERATOR_LLM").unwrap_or_default().trim() {
+            "" => return Ok(None),
+            "openai" => LlmProvider::OpenAi,
+            "anthropic" => LlmProvider::Anthropic,
+            other => anyhow::bail!("OPERATOR_LLM={other:?}: expected openai or anthropic"),
+        };
+        let model = std::env::var("OPERATOR_LLM_MODEL")
+            .ok()
+            .filter(|m| !m.trim().is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!("OPERATOR_LLM_MODEL must name the model when OPERATOR_LLM is set")
+            })?;
+        let base_url = std::env::var("OPERATOR_LLM_BASE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty());
+        let (default_url, key_var) = match provider {
+            LlmProvider::OpenAi => ("https://api.openai.com/v1", "OPENAI_API_KEY"),
+            LlmProvider::Anthropic => ("https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+        };
+        let api_key = std::env::var(key_var)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| secrecy::SecretString::from(v.trim().to_owned()));
+        // A self-hosted endpoint (Ollama, vLLM) may need no key; the hosted APIs do.
+        if api_key.is_none() && base_url.is_none() {
+            anyhow::bail!("{key_var} must be set for OPERATOR_LLM={} (or point OPERATOR_LLM_BASE_URL at a server that needs no key)", std::env::var("OPERATOR_LLM").unwrap_or_default());
+        }
+        Ok(Some(LlmConfig {
+            provider,
+            base_url: base_url.unwrap_or_else(|| default_url.to_owned()),
+            api_key,
+            model,
+        }))
+    }
+}

@@ -1,0 +1,153 @@
+//! Assembles the platform on AWS adapters from typed configuration (read once from the
+//! environment, failing fast with the name of a missing variable). Shared by the Lambda
+//! function and the worker, so both see the same wiring.
+
+use crate::{
+    DynamoStore, EcsRuntime, EcsSettings, EventBridgeScheduler, ScheduleTarget,
+    SecretsManagerVault, SqsQueue,
+};
+use anyhow::Context;
+use base64::Engine;
+use operator_core::ports::SystemClock;
+use operator_core::services::{ChatBus, LlmConfig};
+use operator_core::{Platform, PlatformConfig};
+use std::sync::Arc;
+
+/// Everything the AWS deployment is configured with.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    /// Emulator or VPC endpoint; `None` for the real service endpoints.
+    pub endpoint_url: Option<String>,
+    pub table: String,
+    pub agent_queue_url: String,
+    pub agent_dlq_url: String,
+    pub lifecycle_queue_url: String,
+    pub lifecycle_dlq_url: String,
+    pub schedule: ScheduleTarget,
+    pub secret_prefix: String,
+    pub kms_key_id: Option<String>,
+    pub ecs: EcsSettings,
+    pub public_url: String,
+    pub image_tag: String,
+}
+
+fn var(name: &str) -> anyhow::Result<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .with_context(|| format!("{name} must be set"))
+}
+
+fn opt(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn list(name: &str) -> anyhow::Result<Vec<String>> {
+    Ok(var(name)?
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+impl AwsSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            endpoint_url: opt("OPERATOR_AWS_ENDPOINT_URL"),
+            table: var("OPERATOR_TABLE")?,
+            agent_queue_url: var("OPERATOR_AGENT_QUEUE_URL")?,
+            agent_dlq_url: var("OPERATOR_AGENT_DLQ_URL")?,
+            lifecycle_queue_url: var("OPERATOR_LIFECYCLE_QUEUE_URL")?,
+            lifecycle_dlq_url: var("OPERATOR_LIFECYCLE_DLQ_URL")?,
+            schedule: ScheduleTarget {
+                group: var("OPERATOR_SCHEDULE_GROUP")?,
+                queue_arn: var("OPERATOR_AGENT_QUEUE_ARN")?,
+                dlq_arn: var("OPERATOR_AGENT_DLQ_ARN")?,
+                role_arn: var("OPERATOR_SCHEDULER_ROLE_ARN")?,
+            },
+            secret_prefix: opt("OPERATOR_SECRET_PREFIX").unwrap_or_else(|| "operator".into()),
+            kms_key_id: opt("OPERATOR_KMS_KEY_ID"),
+            ecs: EcsSettings {
+                cluster: var("OPERATOR_ECS_CLUSTER")?,
+                task_definition: var("OPERATOR_INSTANCE_TASK_DEFINITION")?,
+                container: opt("OPERATOR_INSTANCE_CONTAINER").unwrap_or_else(|| "instance".into()),
+                subnets: list("OPERATOR_INSTANCE_SUBNETS")?,
+                security_groups: list("OPERATOR_INSTANCE_SECURITY_GROUPS")?,
+                assign_public_ip: opt("OPERATOR_INSTANCE_PUBLIC_IP").as_deref() == Some("true"),
+                port: opt("OPERATOR_INSTANCE_PORT")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(8080),
+            },
+            public_url: var("OPERATOR_PUBLIC_URL")?,
+            image_tag: opt("OPERATOR_IMAGE_TAG")
+                .unwrap_or_else(|| format!("operator-instance:{}", env!("CARGO_PKG_VERSION"))),
+        })
+    }
+}
+
+/// The instance-token signing key: `OPERATOR_TOKEN_KEY`, base64 of 32 bytes (on AWS it
+/// comes from Secrets Manager through the function's environment).
+pub fn token_key_from_env() -> anyhow::Result<[u8; 32]> {
+    let text = var("OPERATOR_TOKEN_KEY")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .context("OPERATOR_TOKEN_KEY is not base64")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("OPERATOR_TOKEN_KEY must be 32 bytes"))
+}
+
+/// One `aws_config` for the process, and every adapter built on it.
+pub async fn build(
+    settings: AwsSettings,
+    token_key: [u8; 32],
+    llm: Option<LlmConfig>,
+) -> anyhow::Result<Platform> {
+    let cfg = crate::load_config(settings.endpoint_url.as_deref(), None).await;
+    let http = reqwest::Client::new();
+    let llm_provider = llm
+        .as_ref()
+        .map(|c| operator_core::llm::from_config(c, http.clone()));
+    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    Ok(Platform {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&cfg),
+            settings.table,
+        )),
+        queue: Arc::new(SqsQueue::new(
+            sqs.clone(),
+            settings.agent_queue_url,
+            settings.agent_dlq_url,
+        )),
+        lifecycle: Arc::new(SqsQueue::new(
+            sqs,
+            settings.lifecycle_queue_url,
+            settings.lifecycle_dlq_url,
+        )),
+        runtime: Arc::new(EcsRuntime::new(
+            aws_sdk_ecs::Client::new(&cfg),
+            settings.ecs,
+            http.clone(),
+        )),
+        vault: Arc::new(SecretsManagerVault::new(
+            aws_sdk_secretsmanager::Client::new(&cfg),
+            settings.secret_prefix,
+            settings.kms_key_id,
+        )),
+        scheduler: Arc::new(EventBridgeScheduler::new(
+            aws_sdk_scheduler::Client::new(&cfg),
+            settings.schedule,
+        )),
+        clock: Arc::new(SystemClock),
+        http,
+        llm: llm_provider,
+        bus: Arc::new(ChatBus::default()),
+        config: Arc::new(PlatformConfig {
+            control_url: settings.public_url.clone(),
+            public_url: settings.public_url,
+            image_tag: settings.image_tag,
+            token_key: secrecy::SecretBox::new(Box::new(token_key)),
+            llm,
+        }),
+    })
+}

@@ -1,0 +1,341 @@
+//! AWS mode end to end on the emulator: the API Lambda binary (through a Lambda Runtime API
+//! emulator), the worker binary on SQS, DynamoDB, Secrets Manager, ECS and EventBridge
+//! Scheduler, and the scripted fake LLM.
+
+use crate::support::aws_env::{provision, sibling_binary};
+use crate::support::fake_llm::{FakeLlm, Reply};
+use crate::support::lambda::RuntimeApi;
+use crate::support::*;
+use operator_core::ports::Store;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(bin: &str, env: &[(&str, String)], log: &std::path::Path) -> Proc {
+    let log = std::fs::File::create(log).unwrap();
+    let mut cmd = Command::new(sibling_binary(bin));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc(cmd.spawn().unwrap())
+}
+
+fn frames_of(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|b| b.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| {
+            if d == "[DONE]" {
+                json!("[DONE]")
+            } else {
+                serde_json::from_str(d).unwrap()
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler() {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "create_instance".into(),
+            json!({"name": "weather-desk"}),
+        )]),
+        Reply::Text("Created weather-desk.".into()),
+        Reply::Text("Morning brief done.".into()),
+        Reply::Text("Handled the push.".into()),
+    ])
+    .await;
+    let aws = provision("https://abc123.lambda-url.us-east-1.on.aws").await;
+    let mut env = aws.env.clone();
+    env.extend(llm.openai_env());
+
+    // GIVEN an account and key in the DynamoDB table
+    let store =
+        operator_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws.cfg), aws.table.clone());
+    let account = operator_core::domain::Account {
+        id: operator_core::ids::AccountId::generate(),
+        user_id: operator_core::ids::UserId::generate(),
+        plan: operator_core::domain::PlanSlug::Pro,
+        instance_limit: None,
+        token_limit: None,
+        created_at: chrono::Utc::now(),
+    };
+    store.insert_account(&account).await.unwrap();
+    let minted = operator_core::domain::mint_key();
+    store
+        .insert_key(&operator_core::domain::ApiKey {
+            id: operator_core::ids::KeyId::generate(),
+            account_id: account.id.clone(),
+            name: None,
+            prefix: minted.prefix.clone(),
+            hash: minted.hash.clone(),
+            created_at: chrono::Utc::now(),
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    let key = secrecy::ExposeSecret::expose_secret(&minted.plaintext).to_owned();
+    let auth = format!("Bearer {key}");
+
+    // AND the worker and the API function running
+    let _worker = spawn("worker", &env, &dir.path().join("worker.log"));
+    let lambda = RuntimeApi::start().await;
+    let mut fenv = env.clone();
+    fenv.extend(lambda.env());
+    let _function = spawn("api", &fenv, &dir.path().join("api.log"));
+
+    // WHEN the API is called through Lambda
+    let health = lambda.invoke("GET", "/api/health", &[], None).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json().await["ok"], true);
+    let unauth = lambda.invoke("GET", "/api/instances", &[], None).await;
+    assert_eq!(unauth.status, 401);
+    assert_eq!(unauth.json().await["error"]["code"], "unauthorized");
+
+    // A chat turn: queued on SQS, run by the worker, streamed back by the function
+    let chat = lambda
+        .invoke(
+            "POST",
+            "/api/chat",
+            &[("authorization", &auth), ("content-type", "application/json")],
+            Some(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "Create an instance called weather-desk."}]}]}).to_string()),
+        )
+        .await;
+    assert_eq!(chat.status, 200);
+    assert_eq!(
+        chat.headers.get("content-type").map(String::as_str),
+        Some("text/event-stream")
+    );
+    assert_eq!(
+        chat.headers
+            .get("x-vercel-ai-ui-message-stream")
+            .map(String::as_str),
+        Some("v1")
+    );
+    let frames = frames_of(&chat.text().await);
+    let types: Vec<String> = frames
+        .iter()
+        .map(|f| f["type"].as_str().unwrap_or("[DONE]").to_owned())
+        .collect();
+    assert!(
+        types.contains(&"tool-output-available".to_owned()),
+        "{types:?}"
+    );
+    assert_eq!(types.last().unwrap(), "[DONE]");
+    let instance_id = frames
+        .iter()
+        .find(|f| f["type"] == "tool-output-available")
+        .unwrap()["output"]["instance"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // THEN an ECS task was started for it with the right overrides and tags
+    let ecs = aws_sdk_ecs::Client::new(&aws.cfg);
+    let arns = eventually(30, || async {
+        let arns = ecs
+            .list_tasks()
+            .cluster(&aws.cluster)
+            .started_by(&instance_id)
+            .send()
+            .await
+            .ok()?
+            .task_arns
+            .unwrap_or_default();
+        (!arns.is_empty()).then_some(arns)
+    })
+    .await
+    .expect("an ECS task for the instance");
+    assert_eq!(arns.len(), 1);
+    let task = ecs
+        .describe_tasks()
+        .cluster(&aws.cluster)
+        .tasks(&arns[0])
+        .include(aws_sdk_ecs::types::TaskField::Tags)
+        .send()
+        .await
+        .unwrap()
+        .tasks
+        .unwrap()
+        .remove(0);
+    let overrides = task.overrides().unwrap().container_overrides()[0]
+        .environment()
+        .to_vec();
+    let env_of = |k: &str| {
+        overrides
+            .iter()
+            .find(|kv| kv.name() == Some(k))
+            .and_then(|kv| kv.value())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        env_of("OPERATOR_INSTANCE_ID").as_deref(),
+        Some(instance_id.as_str())
+    );
+    assert_eq!(
+        env_of("OPERATOR_CONTROL_URL").as_deref(),
+        Some("https://abc123.lambda-url.us-east-1.on.aws")
+    );
+    assert!(task
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("operator:account") && t.value() == Some(account.id.as_str())));
+
+    // An automation: a schedule with the converted cron and zone
+    let created = lambda
+        .invoke(
+            "POST",
+            "/api/automations",
+            &[("authorization", &auth), ("content-type", "application/json")],
+            Some(&json!({"name": "brief", "prompt": "Send the morning brief", "cronExpression": "0 9 * * 1-5", "timezone": "America/New_York"}).to_string()),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let auto = created.json().await["automation"].clone();
+    let auto_id = auto["id"].as_str().unwrap().to_owned();
+    let scheduler = aws_sdk_scheduler::Client::new(&aws.cfg);
+    let name = operator_aws::EventBridgeScheduler::schedule_name(
+        &account.id,
+        &operator_core::ids::AutomationId::from_trusted(&auto_id),
+        0,
+    );
+    let schedule = scheduler
+        .get_schedule()
+        .name(&name)
+        .group_name(&aws.group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(schedule.schedule_expression(), Some("cron(0 9 ? * 2-6 *)"));
+    assert_eq!(
+        schedule.schedule_expression_timezone(),
+        Some("America/New_York")
+    );
+    // The emulator does not fire schedules: deliver the target input as EventBridge would,
+    // twice (a duplicate delivery), and expect one run that succeeds.
+    let input = schedule
+        .target()
+        .unwrap()
+        .input()
+        .unwrap()
+        .replace("<aws.scheduler.scheduled-time>", "2026-11-30T14:00:00Z");
+    let sqs = aws_sdk_sqs::Client::new(&aws.cfg);
+    for _ in 0..2 {
+        sqs.send_message()
+            .queue_url(&aws.agent_queue_url)
+            .message_body(&input)
+            .send()
+            .await
+            .unwrap();
+    }
+    let runs = eventually(60, || async {
+        let r = lambda
+            .invoke(
+                "GET",
+                &format!("/api/automations/{auto_id}/runs"),
+                &[("authorization", &auth)],
+                None,
+            )
+            .await
+            .json()
+            .await;
+        let runs = r["runs"].as_array().cloned().unwrap_or_default();
+        (runs.iter().any(|x| x["status"] == "succeeded")).then_some(runs)
+    })
+    .await
+    .expect("the automation ran");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let r = lambda
+        .invoke(
+            "GET",
+            &format!("/api/automations/{auto_id}/runs"),
+            &[("authorization", &auth)],
+            None,
+        )
+        .await
+        .json()
+        .await;
+    assert_eq!(
+        r["runs"].as_array().unwrap().len(),
+        1,
+        "a duplicate delivery ran twice: {r}"
+    );
+    assert_eq!(runs[0]["chatId"], auto["chatId"]);
+    assert_eq!(runs[0]["scheduledFor"], "2026-11-30T14:00:00Z");
+
+    // A webhook trigger: SQS → worker → delivery succeeded
+    let w = lambda
+        .invoke(
+            "POST",
+            "/api/webhooks",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            Some(&json!({"name": "gh", "promptTemplate": "GitHub: {{payload}}"}).to_string()),
+        )
+        .await
+        .json()
+        .await;
+    let token = w["webhook"]["token"].as_str().unwrap().to_owned();
+    assert!(w["webhook"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://abc123.lambda-url"));
+    let wh_id = w["webhook"]["id"].as_str().unwrap().to_owned();
+    let trig = lambda
+        .invoke(
+            "POST",
+            &format!("/api/webhooks/trigger/{token}"),
+            &[("content-type", "application/json")],
+            Some(r#"{"ref":"main"}"#),
+        )
+        .await;
+    assert_eq!(trig.status, 202);
+    let d = eventually(60, || async {
+        let l = lambda
+            .invoke(
+                "GET",
+                &format!("/api/webhooks/{wh_id}/deliveries"),
+                &[("authorization", &auth)],
+                None,
+            )
+            .await
+            .json()
+            .await;
+        l["deliveries"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["status"] == "succeeded").cloned())
+    })
+    .await
+    .expect("the delivery ran");
+    assert_eq!(d["chatId"], w["webhook"]["chatId"]);
+    let prompts = serde_json::to_string(&llm.requests()).unwrap();
+    assert!(
+        prompts.contains(r#"GitHub: {\"ref\":\"main\"}"#),
+        "{prompts}"
+    );
+}

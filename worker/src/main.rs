@@ -1,0 +1,72 @@
+//! The worker (an ECS service): consumes the lifecycle and agent SQS queues with the same
+//! job handlers as the embedded platform. On SIGTERM it stops receiving and lets running
+//! jobs finish; a job cut short is redelivered by SQS after its visibility timeout.
+
+use operator_aws::platform::{build, token_key_from_env, AwsSettings};
+use operator_core::jobs::Worker;
+use operator_core::services::{AgentJobs, LifecycleJobs, LlmConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if let Err(e) = run().await {
+        tracing::error!(error = format!("{e:#}"), "worker failed");
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let concurrency: usize = std::env::var("OPERATOR_WORKER_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+        .max(1);
+    let platform = build(
+        AwsSettings::from_env()?,
+        token_key_from_env()?,
+        LlmConfig::from_env()?,
+    )
+    .await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let lifecycle = Arc::new(Worker::new(
+        platform.lifecycle.clone(),
+        Arc::new(LifecycleJobs(platform.clone())),
+        Duration::from_secs(60),
+    ));
+    let agent = Arc::new(Worker::new(
+        platform.queue.clone(),
+        Arc::new(AgentJobs(platform.clone())),
+        Duration::from_secs(120),
+    ));
+    let lifecycle = tokio::spawn(lifecycle.run(concurrency.div_ceil(2), stop_rx.clone()));
+    let agent = tokio::spawn(agent.run(concurrency, stop_rx));
+    tracing::info!(
+        concurrency,
+        "worker consuming the lifecycle and agent queues"
+    );
+    println!("worker ready");
+    shutdown_signal().await;
+    tracing::info!("SIGTERM: finishing running jobs");
+    let _ = stop_tx.send(true);
+    let _ = lifecycle.await;
+    let _ = agent.await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
