@@ -4,9 +4,13 @@
 //! reads `active`, over 20 instances, on the embedded platform (release build).
 //! chat_turn_overhead: `POST /api/chat` against an instant fake LLM (one streamed text
 //! reply): time to the first SSE byte and to `data: [DONE]`, over 50 turns.
+//! lambda_api: size of the stripped `api` Lambda binary, and its init time (start until
+//! its first call to the Lambda Runtime API), median of 10 cold starts.
 
 #[path = "../tests/support/fake_llm.rs"]
 mod fake_llm;
+#[path = "../tests/support/lambda.rs"]
+mod lambda;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -149,4 +153,74 @@ async fn main() {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let _ = child.wait();
+    lambda_api().await;
+}
+
+/// Size of the stripped Lambda binary and its cold-start init time.
+async fn lambda_api() {
+    let api = std::path::Path::new(env!("CARGO_BIN_EXE_operator")).with_file_name("api");
+    if !api.exists() {
+        println!(
+            "lambda_api  skipped: build it first (cargo build --release -p operator-api-function)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stripped = dir.path().join("bootstrap");
+    std::fs::copy(&api, &stripped).unwrap();
+    let ok = Command::new("strip")
+        .arg(&stripped)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let size_mb = std::fs::metadata(&stripped).unwrap().len() as f64 / (1024.0 * 1024.0);
+    let mut inits = vec![];
+    for _ in 0..10 {
+        let rt = lambda::RuntimeApi::start().await;
+        let started = Instant::now();
+        let mut cmd = Command::new(&stripped);
+        cmd.env_clear()
+            .envs(rt.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "x"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("OPERATOR_TABLE", "t"),
+            ("OPERATOR_AGENT_QUEUE_URL", "http://127.0.0.1:9/q"),
+            ("OPERATOR_AGENT_DLQ_URL", "http://127.0.0.1:9/d"),
+            ("OPERATOR_LIFECYCLE_QUEUE_URL", "http://127.0.0.1:9/l"),
+            ("OPERATOR_LIFECYCLE_DLQ_URL", "http://127.0.0.1:9/ld"),
+            ("OPERATOR_SCHEDULE_GROUP", "g"),
+            ("OPERATOR_AGENT_QUEUE_ARN", "arn:aws:sqs:us-east-1:1:q"),
+            ("OPERATOR_AGENT_DLQ_ARN", "arn:aws:sqs:us-east-1:1:d"),
+            ("OPERATOR_SCHEDULER_ROLE_ARN", "arn:aws:iam::1:role/s"),
+            ("OPERATOR_ECS_CLUSTER", "c"),
+            ("OPERATOR_INSTANCE_TASK_DEFINITION", "f"),
+            ("OPERATOR_INSTANCE_SUBNETS", "subnet-1"),
+            ("OPERATOR_INSTANCE_SECURITY_GROUPS", "sg-1"),
+            ("OPERATOR_PUBLIC_URL", "https://x"),
+            (
+                "OPERATOR_TOKEN_KEY",
+                "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+            ),
+        ] {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), rt.ready())
+            .await
+            .expect("the function never polled for work");
+        inits.push(started.elapsed().as_secs_f64() * 1000.0);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    inits.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "lambda_api  binary={size_mb:.1} MB{}  init median={:.1} ms p90={:.1} ms  (targets: < 15 MB and < 50 ms)",
+        if ok { " (stripped)" } else { " (strip unavailable)" },
+        percentile(&inits, 0.5),
+        percentile(&inits, 0.9)
+    );
 }

@@ -3,6 +3,9 @@
 #   instance_create_to_active: POST /api/instances -> status active, median of 20
 #   chat_turn_overhead: POST /api/chat with an instant fake LLM -> first SSE byte and
 #                       data: [DONE], median of 50
+#   lambda_api: stripped size of the API Lambda binary and its init time through a Lambda
+#               Runtime API emulator, median of 10
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cargo build --release --locked -p operator-api-function
 cargo bench --locked -p operator-cli --bench platform

@@ -278,7 +278,12 @@ mod ecs {
     }
 
     #[tokio::test]
-    async fn fargate_tasks_carry_overrides_tags_and_are_started_once_and_stopped() {
+    async fn ecs_runtime_start_once_stop_twice() {
+        let rt = runtime().await.0;
+        crate::runtime::start_once_stop_twice(Arc::new(rt)).await;
+    }
+
+    async fn runtime() -> (EcsRuntime, aws_sdk_ecs::Client, String) {
         let cfg = aws_config().await;
         let client = aws_sdk_ecs::Client::new(&cfg);
         let cluster = unique("operator");
@@ -301,7 +306,6 @@ mod ecs {
                     .name("instance")
                     .image("operator-instance:test")
                     .essential(true)
-                    // container-level sizes (the emulator needs them; harmless on AWS)
                     .cpu(512)
                     .memory(1024)
                     .build(),
@@ -322,6 +326,12 @@ mod ecs {
             },
             reqwest::Client::new(),
         );
+        (rt, client, cluster)
+    }
+
+    #[tokio::test]
+    async fn fargate_tasks_carry_overrides_tags_and_are_started_once_and_stopped() {
+        let (rt, client, cluster) = runtime().await;
         let spec = spec();
         let first = rt.start(&spec).await.unwrap();
         // no container runs in the emulator: the task exists but is not reachable
@@ -439,3 +449,26 @@ dynamo_store_contract!(
     chats_turns_events_and_leases,
     llm_usage_is_summed_per_instance_over_the_window
 );
+
+#[tokio::test]
+async fn eventbridge_upsert_and_remove_are_idempotent() {
+    let cfg = aws_config().await;
+    let client = aws_sdk_scheduler::Client::new(&cfg);
+    let group = unique("operator");
+    client
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap();
+    let s = EventBridgeScheduler::new(
+        client,
+        ScheduleTarget {
+            group,
+            queue_arn: "arn:aws:sqs:us-east-1:123456789012:q".into(),
+            dlq_arn: "arn:aws:sqs:us-east-1:123456789012:d".into(),
+            role_arn: "arn:aws:iam::123456789012:role/s".into(),
+        },
+    );
+    crate::runtime::upsert_and_remove_are_idempotent(Arc::new(s)).await;
+}

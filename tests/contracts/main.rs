@@ -10,6 +10,7 @@ use support::emulator;
 mod aws;
 mod backends;
 mod queue;
+mod runtime;
 mod scheduler;
 mod store;
 mod vault;

@@ -43,20 +43,25 @@ type Pending = (String, Value, oneshot::Sender<Invocation>);
 struct Shared {
     next: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
     waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Invocation>>>>,
+    /// Set when the function first asks for work: its initialisation is over.
+    polled: Arc<tokio::sync::Notify>,
 }
 
 pub struct RuntimeApi {
     /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
     pub address: String,
     tx: mpsc::UnboundedSender<Pending>,
+    polled: Arc<tokio::sync::Notify>,
 }
 
 impl RuntimeApi {
     pub async fn start() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let polled = Arc::new(tokio::sync::Notify::new());
         let shared = Shared {
             next: Arc::new(tokio::sync::Mutex::new(rx)),
             waiting: Arc::default(),
+            polled: polled.clone(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -70,7 +75,16 @@ impl RuntimeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { address, tx }
+        Self {
+            address,
+            tx,
+            polled,
+        }
+    }
+
+    /// Resolves when the function has finished initialising (its first `next` call).
+    pub async fn ready(&self) {
+        self.polled.notified().await
     }
 
     /// Environment the Lambda runtime client expects.
@@ -124,6 +138,7 @@ impl RuntimeApi {
 }
 
 async fn next(State(s): State<Shared>) -> Response {
+    s.polled.notify_one();
     let Some((id, event, done)) = s.next.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
