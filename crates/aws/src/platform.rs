@@ -29,6 +29,8 @@ pub struct AwsSettings {
     pub ecs: EcsSettings,
     pub public_url: String,
     pub image_tag: String,
+    /// SQS long polling for workers (`OPERATOR_SQS_WAIT_SECONDS`, default 10).
+    pub long_poll: std::time::Duration,
 }
 
 fn var(name: &str) -> anyhow::Result<String> {
@@ -81,6 +83,11 @@ impl AwsSettings {
             public_url: var("OPERATOR_PUBLIC_URL")?,
             image_tag: opt("OPERATOR_IMAGE_TAG")
                 .unwrap_or_else(|| format!("operator-instance:{}", env!("CARGO_PKG_VERSION"))),
+            long_poll: std::time::Duration::from_secs(
+                opt("OPERATOR_SQS_WAIT_SECONDS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(10),
+            ),
         })
     }
 }
@@ -114,16 +121,22 @@ pub async fn build(
             aws_sdk_dynamodb::Client::new(&cfg),
             settings.table,
         )),
-        queue: Arc::new(SqsQueue::new(
-            sqs.clone(),
-            settings.agent_queue_url,
-            settings.agent_dlq_url,
-        )),
-        lifecycle: Arc::new(SqsQueue::new(
-            sqs,
-            settings.lifecycle_queue_url,
-            settings.lifecycle_dlq_url,
-        )),
+        queue: Arc::new(
+            SqsQueue::new(
+                sqs.clone(),
+                settings.agent_queue_url,
+                settings.agent_dlq_url,
+            )
+            .with_long_polling(settings.long_poll),
+        ),
+        lifecycle: Arc::new(
+            SqsQueue::new(
+                sqs,
+                settings.lifecycle_queue_url,
+                settings.lifecycle_dlq_url,
+            )
+            .with_long_polling(settings.long_poll),
+        ),
         runtime: Arc::new(EcsRuntime::new(
             aws_sdk_ecs::Client::new(&cfg),
             settings.ecs,

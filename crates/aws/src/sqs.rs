@@ -13,6 +13,8 @@ pub struct SqsQueue {
     client: Client,
     url: String,
     dlq_url: String,
+    /// Long-polling wait of `receive` (0 = answer at once).
+    wait_seconds: i32,
 }
 
 impl SqsQueue {
@@ -21,7 +23,15 @@ impl SqsQueue {
             client,
             url: url.into(),
             dlq_url: dlq_url.into(),
+            wait_seconds: 0,
         }
+    }
+
+    /// Long polling: an empty `receive` waits up to `wait` (max 20 s) for a message, so an
+    /// idle worker neither spins nor pays for empty receives.
+    pub fn with_long_polling(mut self, wait: Duration) -> Self {
+        self.wait_seconds = secs(wait).clamp(0, 20);
+        self
     }
 }
 
@@ -54,7 +64,7 @@ impl JobQueue for SqsQueue {
             .queue_url(&self.url)
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .visibility_timeout(secs(visibility))
-            .wait_time_seconds(0)
+            .wait_time_seconds(self.wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -132,6 +142,13 @@ impl JobQueue for SqsQueue {
                     Err(anyhow::Error::new(e).context("SQS ChangeMessageVisibility"))
                 }
             }
+        }
+    }
+
+    async fn wait_for_message(&self, max: Duration) {
+        // Long polling already waited inside `receive`.
+        if self.wait_seconds == 0 {
+            tokio::time::sleep(max).await;
         }
     }
 
