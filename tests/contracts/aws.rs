@@ -100,7 +100,7 @@ mod eventbridge {
         }
     }
 
-    async fn setup() -> (
+    pub(super) async fn setup() -> (
         EventBridgeScheduler,
         aws_sdk_scheduler::Client,
         ScheduleTarget,
@@ -452,23 +452,6 @@ dynamo_store_contract!(
 
 #[tokio::test]
 async fn eventbridge_upsert_and_remove_are_idempotent() {
-    let cfg = aws_config().await;
-    let client = aws_sdk_scheduler::Client::new(&cfg);
-    let group = unique("operator");
-    client
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .unwrap();
-    let s = EventBridgeScheduler::new(
-        client,
-        ScheduleTarget {
-            group,
-            queue_arn: "arn:aws:sqs:us-east-1:123456789012:q".into(),
-            dlq_arn: "arn:aws:sqs:us-east-1:123456789012:d".into(),
-            role_arn: "arn:aws:iam::123456789012:role/s".into(),
-        },
-    );
+    let (s, _, _) = eventbridge::setup().await;
     crate::runtime::upsert_and_remove_are_idempotent(Arc::new(s)).await;
 }
