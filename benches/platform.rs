@@ -158,11 +158,12 @@ async fn main() {
 
 /// Size of the stripped Lambda binary and its cold-start init time.
 async fn lambda_api() {
-    let api = std::path::Path::new(env!("CARGO_BIN_EXE_operator")).with_file_name("api");
+    // The deployed artifact (profile `lambda`), as scripts/bench.sh builds it.
+    let api = std::env::var_os("OPERATOR_LAMBDA_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_BIN_EXE_operator")).with_file_name("api"));
     if !api.exists() {
-        println!(
-            "lambda_api  skipped: build it first (cargo build --release -p operator-api-function)"
-        );
+        println!("lambda_api  skipped: build it first (cargo build --profile lambda -p operator-api-function)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
