@@ -161,7 +161,9 @@ async fn lambda_api() {
     // The deployed artifact (profile `lambda`), as scripts/bench.sh builds it.
     let api = std::env::var_os("OPERATOR_LAMBDA_BIN")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_BIN_EXE_operator")).with_file_name("api"));
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_BIN_EXE_operator")).with_file_name("api")
+        });
     if !api.exists() {
         println!("lambda_api  skipped: build it first (cargo build --profile lambda -p operator-api-function)");
         return;

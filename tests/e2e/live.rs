@@ -507,6 +507,17 @@ async fn secrets_are_injected_and_rotation_is_seen_without_a_restart() {
         denied["stderr"].as_str().unwrap().contains("not granted"),
         "{denied}"
     );
+    // the whole set, as a container loads it at start (granted and global only)
+    let all = exec(&app, &id, r#"curl -s "$OPERATOR_CONTROL_URL/v1/secrets" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN""#).await;
+    let listed: Value = serde_json::from_str(all["stdout"].as_str().unwrap()).unwrap();
+    let mut names: Vec<&str> = listed["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["SHARED_KEY", "WEATHER_KEY"], "{listed}");
     // WHEN the secret is rotated THEN the running instance reads the new value
     app.put(&format!("/api/secrets/{sec}"), json!({"value": "v2-xyz"}))
         .await;

@@ -68,6 +68,8 @@ impl EcsRuntime {
         ));
         env.push(("OPERATOR_INSTANCE_PORT".into(), port.to_string()));
         env.push(("OPERATOR_INSTANCE_BIND".into(), "0.0.0.0".into()));
+        // Secret values come from the control plane at start, not from the overrides.
+        env.push(("OPERATOR_LOAD_SECRETS".into(), "1".into()));
         if let Some(repo) = &spec.instance.checkpoint_repo {
             env.push(("OPERATOR_CHECKPOINT_REPO".into(), repo.clone()));
         }

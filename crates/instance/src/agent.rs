@@ -128,7 +128,13 @@ async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<
                 .as_u64()
                 .unwrap_or(exec::DEFAULT_TIMEOUT_MS)
                 .min(exec::MAX_TIMEOUT_MS);
-            let r = exec::run(root, &arg("command"), Duration::from_millis(timeout)).await?;
+            let r = exec::run(
+                root,
+                &arg("command"),
+                Duration::from_millis(timeout),
+                &state.env,
+            )
+            .await?;
             serde_json::to_string(&r)?
         }
         "read_file" => std::fs::read_to_string(workspace::resolve(root, &arg("path"))?)?,

@@ -73,6 +73,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 workspace::apply_checkpoint(&root, &repo)?;
             }
             let root = root.canonicalize()?;
+            // Containers start without secret values; load them from the control plane.
+            let mut secret_env = vec![];
+            if std::env::var("OPERATOR_LOAD_SECRETS").as_deref() == Ok("1") {
+                for attempt in 1..=5u64 {
+                    match control.all_secrets().await {
+                        Ok(list) => {
+                            secret_env = list;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, attempt, "could not load secrets yet");
+                            tokio::time::sleep(std::time::Duration::from_secs(attempt)).await;
+                        }
+                    }
+                }
+            }
             let state = Arc::new(Inner {
                 instance_id: env("OPERATOR_INSTANCE_ID"),
                 token,
@@ -81,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 control,
                 http: reqwest::Client::new(),
                 agent_lock: tokio::sync::Mutex::new(()),
+                env: secret_env,
             });
             let listener = tokio::net::TcpListener::bind((bind.as_str(), port)).await?;
             // The runtime reads this line to learn the port.

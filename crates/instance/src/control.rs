@@ -50,6 +50,39 @@ impl Control {
         Ok(v)
     }
 
+    /// Every secret granted to this instance (and the global ones), with current values.
+    pub async fn all_secrets(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let res = self
+            .http
+            .get(format!("{}/v1/secrets", self.base))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .context("reach the control plane")?;
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(
+                "{}",
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap_or("secrets not available")
+            );
+        }
+        Ok(v["secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                Some((
+                    s["name"].as_str()?.to_owned(),
+                    s["value"].as_str()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
     /// The current value of a secret granted to this instance (follows rotations).
     pub async fn secret(&self, name: &str) -> anyhow::Result<String> {
         let res = self

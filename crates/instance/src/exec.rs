@@ -50,10 +50,16 @@ async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> (Vec<u8>, bool
     (out, truncated)
 }
 
-pub async fn run(cwd: &Path, command: &str, timeout: Duration) -> anyhow::Result<ExecResult> {
+pub async fn run(
+    cwd: &Path,
+    command: &str,
+    timeout: Duration,
+    env: &[(String, String)],
+) -> anyhow::Result<ExecResult> {
     let started = std::time::Instant::now();
     let mut cmd = tokio::process::Command::new("bash");
-    cmd.arg("-c")
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .arg("-c")
         .arg(command)
         .current_dir(cwd)
         .stdin(Stdio::null())

@@ -36,6 +36,9 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// One agent turn at a time per instance (transcripts stay ordered).
     pub agent_lock: tokio::sync::Mutex<()>,
+    /// Extra environment for commands: secrets loaded from the control plane at start
+    /// (containers get no secret values in their task definition or overrides).
+    pub env: Vec<(String, String)>,
 }
 
 pub type AppState = Arc<Inner>;
@@ -231,7 +234,7 @@ async fn exec(State(s): State<AppState>, body: Bytes) -> Res<Json<exec::ExecResu
             .unwrap_or(exec::DEFAULT_TIMEOUT_MS)
             .clamp(1, exec::MAX_TIMEOUT_MS),
     );
-    exec::run(&cwd, &req.command, timeout)
+    exec::run(&cwd, &req.command, timeout, &s.env)
         .await
         .map(Json)
         .map_err(internal)

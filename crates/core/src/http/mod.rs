@@ -106,6 +106,7 @@ pub fn router(platform: Platform) -> Router {
             post(webhooks::trigger).get(webhooks::trigger),
         )
         .route("/v1/chat/completions", post(gateway::chat_completions))
+        .route("/v1/secrets", get(gateway::secrets))
         .route("/v1/secrets/{name}", get(gateway::secret))
         .route("/api/openapi.json", get(openapi::spec))
         .route("/docs", get(openapi::docs));

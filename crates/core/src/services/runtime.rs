@@ -391,6 +391,31 @@ impl Platform {
         })
     }
 
+    /// `GET /v1/secrets` for an instance: every granted and global secret with its current
+    /// value (what a container loads into its environment at start).
+    pub async fn secrets_of_instance(
+        &self,
+        bearer: Option<&str>,
+    ) -> Result<Vec<(String, SecretString)>> {
+        let instance = self.authenticate_instance(bearer).await?;
+        let mut out = vec![];
+        for secret in self
+            .store
+            .secrets_for_instance(&instance.account_id, &instance.id)
+            .await?
+        {
+            let value = self
+                .vault
+                .get(&secret.account_id, &secret.id)
+                .await
+                .map_err(|e| {
+                    Error::Unexpected(anyhow::anyhow!("read secret {}: {e}", secret.id))
+                })?;
+            out.push((secret.name.as_str().to_owned(), value));
+        }
+        Ok(out)
+    }
+
     /// `GET /v1/secrets/{name}` for an instance: granted or global secrets only.
     pub async fn secret_for_instance(
         &self,

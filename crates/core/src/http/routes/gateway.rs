@@ -51,6 +51,24 @@ pub async fn chat_completions(
     })
 }
 
+#[utoipa::path(get, path = "/v1/secrets", tag = "gateway",
+    security(("instanceToken" = [])),
+    responses((status = 200, description = "`{secrets: [{name, value}]}`: every secret granted to the instance, and the global ones"),
+        (status = 401, body = crate::http::error::ErrorBody)))]
+pub async fn secrets(State(p): State<Platform>, headers: HeaderMap) -> ApiResult<Response> {
+    let list = p.secrets_of_instance(bearer(&headers)).await?;
+    let body: Vec<serde_json::Value> = list
+        .iter()
+        .map(|(name, v)| serde_json::json!({"name": name, "value": v.expose_secret()}))
+        .collect();
+    let mut res = Json(serde_json::json!({"secrets": body})).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
 #[utoipa::path(get, path = "/v1/secrets/{name}", tag = "gateway",
     security(("instanceToken" = [])),
     params(("name" = String, Path, description = "the secret's name")),
