@@ -55,5 +55,10 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The AWS end-to-end test runs the `api` and `worker` binaries: build every binary first
+# (cargo test only builds the binaries of the package whose tests it runs).
+step "cargo build (all binaries)"
+cargo build --workspace --locked
+
 step "cargo test (unit, contracts, end-to-end)"
 cargo test --workspace --locked
