@@ -50,11 +50,12 @@ impl Control {
         Ok(v)
     }
 
-    /// Every secret granted to this instance (and the global ones), with current values.
-    pub async fn all_secrets(&self) -> anyhow::Result<Vec<(String, String)>> {
+    /// GET a control-plane path with the instance token; the JSON body, or the API's error
+    /// message (`missing` when it gives none).
+    async fn get_json(&self, path: &str, missing: &str) -> anyhow::Result<Value> {
         let res = self
             .http
-            .get(format!("{}/v1/secrets", self.base))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .timeout(Duration::from_secs(30))
             .send()
@@ -63,13 +64,16 @@ impl Control {
         let status = res.status();
         let v: Value = res.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            bail!(
-                "{}",
-                v["error"]["message"]
-                    .as_str()
-                    .unwrap_or("secrets not available")
-            );
+            bail!("{}", v["error"]["message"].as_str().unwrap_or(missing));
         }
+        Ok(v)
+    }
+
+    /// Every secret granted to this instance (and the global ones), with current values.
+    pub async fn all_secrets(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let v = self
+            .get_json("/v1/secrets", "secrets not available")
+            .await?;
         Ok(v["secrets"]
             .as_array()
             .into_iter()
@@ -85,24 +89,9 @@ impl Control {
 
     /// The current value of a secret granted to this instance (follows rotations).
     pub async fn secret(&self, name: &str) -> anyhow::Result<String> {
-        let res = self
-            .http
-            .get(format!("{}/v1/secrets/{name}", self.base))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .context("reach the control plane")?;
-        let status = res.status();
-        let v: Value = res.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!(
-                "{}",
-                v["error"]["message"]
-                    .as_str()
-                    .unwrap_or("secret not available")
-            );
-        }
+        let v = self
+            .get_json(&format!("/v1/secrets/{name}"), "secret not available")
+            .await?;
         Ok(v["value"].as_str().unwrap_or_default().to_owned())
     }
 }

@@ -164,18 +164,6 @@ fn skill_name(input: &Value) -> Result<String, Error> {
     Ok(n)
 }
 
-fn encode_path(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// Executes one tool call for `caller`.
 pub async fn execute(
     p: &Platform,
@@ -236,7 +224,10 @@ pub async fn execute(
         "instance_activity" => {
             let mut path = "/activity".to_owned();
             if let Some(s) = opt_str(input, "sessionId") {
-                path.push_str(&format!("?sessionId={}", encode_path(&s)));
+                path.push_str(&format!(
+                    "?sessionId={}",
+                    crate::http::routes::instances::encode(&s)
+                ));
             }
             let mut v = relayed_json(
                 p.call_instance(caller, &inst()?, get, &path, None, t)
@@ -252,7 +243,7 @@ pub async fn execute(
         "read_file" => {
             let path = format!(
                 "/files?path={}",
-                encode_path(&opt_str(input, "path").unwrap_or_default())
+                crate::http::routes::instances::encode(&opt_str(input, "path").unwrap_or_default())
             );
             relayed_json(
                 p.call_instance(caller, &inst()?, get, &path, None, t)
@@ -260,7 +251,10 @@ pub async fn execute(
             )?
         }
         "write_file" => {
-            let path = format!("/files?path={}", encode_path(&str_arg(input, "path")?));
+            let path = format!(
+                "/files?path={}",
+                crate::http::routes::instances::encode(&str_arg(input, "path")?)
+            );
             let body = str_arg(input, "content")?.into_bytes().into();
             relayed_json(
                 p.call_instance(caller, &inst()?, reqwest::Method::PUT, &path, Some(body), t)

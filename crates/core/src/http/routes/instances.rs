@@ -141,7 +141,31 @@ pub struct FilesQuery {
     pub path: String,
 }
 
-fn encode(s: &str) -> String {
+/// Calls the instance's `/files` API for `path` and relays the answer.
+async fn files_call(
+    p: &Platform,
+    caller: &Caller,
+    id: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<bytes::Bytes>,
+) -> ApiResult<axum::response::Response> {
+    let target = format!("/files?path={}", encode(path));
+    let r = p
+        .call_instance(
+            caller,
+            id,
+            method,
+            &target,
+            body,
+            std::time::Duration::from_secs(60),
+        )
+        .await?;
+    Ok(relay(r))
+}
+
+/// Percent-encodes a workspace path for a query string (`/` kept).
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
@@ -163,17 +187,7 @@ pub async fn read_files(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<FilesQuery>,
 ) -> ApiResult<axum::response::Response> {
-    let r = p
-        .call_instance(
-            &caller,
-            &id,
-            reqwest::Method::GET,
-            &format!("/files?path={}", encode(&q.path)),
-            None,
-            std::time::Duration::from_secs(60),
-        )
-        .await?;
-    Ok(relay(r))
+    files_call(&p, &caller, &id, reqwest::Method::GET, &q.path, None).await
 }
 
 #[utoipa::path(put, path = "/api/instances/{id}/files", tag = "instances",
@@ -189,17 +203,7 @@ pub async fn write_file(
     body: axum::body::Body,
 ) -> ApiResult<axum::response::Response> {
     let bytes = crate::http::extract::read_body_limited(body, MAX_FILE_BYTES).await?;
-    let r = p
-        .call_instance(
-            &caller,
-            &id,
-            reqwest::Method::PUT,
-            &format!("/files?path={}", encode(&q.path)),
-            Some(bytes),
-            std::time::Duration::from_secs(60),
-        )
-        .await?;
-    Ok(relay(r))
+    files_call(&p, &caller, &id, reqwest::Method::PUT, &q.path, Some(bytes)).await
 }
 
 #[utoipa::path(delete, path = "/api/instances/{id}/files", tag = "instances",
@@ -211,17 +215,7 @@ pub async fn delete_file(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<FilesQuery>,
 ) -> ApiResult<axum::response::Response> {
-    let r = p
-        .call_instance(
-            &caller,
-            &id,
-            reqwest::Method::DELETE,
-            &format!("/files?path={}", encode(&q.path)),
-            None,
-            std::time::Duration::from_secs(60),
-        )
-        .await?;
-    Ok(relay(r))
+    files_call(&p, &caller, &id, reqwest::Method::DELETE, &q.path, None).await
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
