@@ -219,26 +219,7 @@ mod ecs {
     use operator_core::ids::*;
     use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeStatus};
 
-    /// First `<tag>` value of an EC2 Query API call on the emulator (it routes by the
-    /// credential scope, so no real signature is needed).
-    async fn ec2_first(action: &str, tag: &str) -> String {
-        let body = reqwest::Client::new()
-            .post(&crate::emulator::emulator().url)
-            .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("Action={action}&Version=2016-11-15"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        body.split(&format!("<{tag}>"))
-            .nth(1)
-            .and_then(|r| r.split('<').next())
-            .unwrap_or_else(|| panic!("no {tag} in {body}"))
-            .to_owned()
-    }
+    use crate::support::aws_env::{ec2_first, register_instance_task};
 
     fn spec() -> InstanceSpec {
         let now = chrono::Utc::now();
@@ -294,25 +275,7 @@ mod ecs {
             .await
             .unwrap();
         let family = unique("operator-instance");
-        client
-            .register_task_definition()
-            .family(&family)
-            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
-            .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
-            .cpu("512")
-            .memory("1024")
-            .container_definitions(
-                aws_sdk_ecs::types::ContainerDefinition::builder()
-                    .name("instance")
-                    .image("operator-instance:test")
-                    .essential(true)
-                    .cpu(512)
-                    .memory(1024)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        register_instance_task(&client, &family).await;
         let rt = EcsRuntime::new(
             client.clone(),
             EcsSettings {

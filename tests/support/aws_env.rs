@@ -52,7 +52,9 @@ async fn queue_pair(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String, S
     (url, url_arn, dlq, dlq_arn)
 }
 
-async fn ec2_first(action: &str, tag: &str) -> String {
+/// First `<tag>` value of an EC2 Query API call on the emulator (it routes by the
+/// credential scope, so no real signature is needed).
+pub async fn ec2_first(action: &str, tag: &str) -> String {
     let body = reqwest::Client::new()
         .post(&emulator().url)
         .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
@@ -97,24 +99,7 @@ pub async fn provision(public_url: &str) -> AwsEnv {
         .await
         .unwrap();
     let family = format!("{prefix}-instance");
-    ecs.register_task_definition()
-        .family(&family)
-        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
-        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
-        .cpu("512")
-        .memory("1024")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("instance")
-                .image("operator-instance:test")
-                .cpu(512)
-                .memory(1024)
-                .essential(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    register_instance_task(&ecs, &family).await;
     let env = vec![
         ("OPERATOR_AWS_ENDPOINT_URL", emulator().url.clone()),
         ("AWS_REGION", "us-east-1".into()),
@@ -168,4 +153,26 @@ pub fn sibling_binary(name: &str) -> std::path::PathBuf {
         p.display()
     );
     p
+}
+
+/// The instance task definition (Fargate, awsvpc; container sizes the emulator needs).
+pub async fn register_instance_task(ecs: &aws_sdk_ecs::Client, family: &str) {
+    ecs.register_task_definition()
+        .family(family)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .cpu("512")
+        .memory("1024")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("instance")
+                .image("operator-instance:test")
+                .cpu(512)
+                .memory(1024)
+                .essential(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }

@@ -358,6 +358,28 @@ impl DynamoStore {
         Ok(Page::from_overfetch(rows, p.limit, id_of))
     }
 
+    /// A page of one partition's documents that belong to `account` (runs and deliveries
+    /// live under their automation or webhook; ownership is checked on each).
+    async fn page_in_account<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        p: &PageRequest,
+        account: &AccountId,
+        account_of: impl Fn(&T) -> &AccountId,
+        id_of: impl Fn(&T) -> String,
+    ) -> R<Page<T>> {
+        let page: Page<T> = self.page_of(pk, prefix, p, |_| true, id_of).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .filter(|x| account_of(x) == account)
+                .collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
     async fn scan_type(&self, t: &str) -> R<Vec<Item>> {
         let mut out = vec![];
         let mut start = None;
@@ -1084,23 +1106,15 @@ impl Store for DynamoStore {
         automation: &AutomationId,
         p: &PageRequest,
     ) -> R<Page<AutomationRun>> {
-        let page: Page<AutomationRun> = self
-            .page_of(
-                &format!("AUTO#{automation}"),
-                "RUN#",
-                p,
-                |_| true,
-                |r: &AutomationRun| r.id.to_string(),
-            )
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .filter(|r| &r.account_id == a)
-                .collect(),
-            next_cursor: page.next_cursor,
-        })
+        self.page_in_account(
+            &format!("AUTO#{automation}"),
+            "RUN#",
+            p,
+            a,
+            |r: &AutomationRun| &r.account_id,
+            |r: &AutomationRun| r.id.to_string(),
+        )
+        .await
     }
 
     async fn update_run(&self, r: &AutomationRun) -> R<()> {
@@ -1252,23 +1266,15 @@ impl Store for DynamoStore {
         webhook: &WebhookId,
         p: &PageRequest,
     ) -> R<Page<Delivery>> {
-        let page: Page<Delivery> = self
-            .page_of(
-                &format!("WH#{webhook}"),
-                "DLV#",
-                p,
-                |_| true,
-                |d: &Delivery| d.id.to_string(),
-            )
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .filter(|d| &d.account_id == a)
-                .collect(),
-            next_cursor: page.next_cursor,
-        })
+        self.page_in_account(
+            &format!("WH#{webhook}"),
+            "DLV#",
+            p,
+            a,
+            |d: &Delivery| &d.account_id,
+            |d: &Delivery| d.id.to_string(),
+        )
+        .await
     }
 
     async fn update_delivery(&self, d: &Delivery) -> R<()> {

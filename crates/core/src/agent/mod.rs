@@ -145,6 +145,9 @@ struct Run<'a> {
     p: &'a Platform,
     caller: &'a Caller,
     turn: &'a Turn,
+    /// This turn's events so far (read once at start, then appended as emitted), so
+    /// finishing does not re-read the chat's whole log.
+    events: std::sync::Mutex<Vec<Value>>,
 }
 
 impl Run<'_> {
@@ -160,6 +163,10 @@ impl Run<'_> {
             )
             .await?;
         self.p.bus.notify(&self.turn.account_id, &self.turn.chat_id);
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(data);
         Ok(seq)
     }
 
@@ -228,7 +235,6 @@ impl Run<'_> {
 
 /// Runs (or resumes) `turn` to its end. Returns the error text when the turn failed.
 pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Option<String>> {
-    let run = Run { p, caller, turn };
     let all = p
         .store
         .chat_events(&turn.account_id, &turn.chat_id, 0, u32::MAX)
@@ -238,6 +244,12 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .filter(|e| e.turn_id == turn.id)
         .map(|e| e.data)
         .collect();
+    let run = Run {
+        p,
+        caller,
+        turn,
+        events: std::sync::Mutex::new(mine.clone()),
+    };
     if let Some(last) = mine.last() {
         match last["type"].as_str() {
             Some("finish") => return Ok(None),
@@ -454,16 +466,7 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
 /// client that sees the end can read the message.
 async fn finish(run: &Run<'_>, error: Option<String>) -> Result<Option<String>> {
     let t = run.turn;
-    let events: Vec<Value> = run
-        .p
-        .store
-        .chat_events(&t.account_id, &t.chat_id, 0, u32::MAX)
-        .await?
-        .into_iter()
-        .filter(|e| e.turn_id == t.id)
-        .map(|e| e.data)
-        .collect();
-    let parts = parts_from_events(&events);
+    let parts = parts_from_events(&run.events.lock().unwrap_or_else(|e| e.into_inner()));
     run.p
         .store
         .insert_chat_message(&ChatMessage {
