@@ -2,9 +2,10 @@
 //! job handlers as the embedded platform. On SIGTERM it stops receiving and lets running
 //! jobs finish; a job cut short is redelivered by SQS after its visibility timeout.
 
-use operator_aws::platform::{build, token_key_from_env, AwsSettings};
+use operator_aws::platform::Startup;
+use operator_core::domain::PlanSlug;
 use operator_core::jobs::Worker;
-use operator_core::services::{AgentJobs, LifecycleJobs, LlmConfig};
+use operator_core::services::{AgentJobs, Bootstrap, LifecycleJobs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,12 +30,23 @@ async fn run() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(8)
         .max(1);
-    let platform = build(
-        AwsSettings::from_env()?,
-        token_key_from_env()?,
-        LlmConfig::from_env()?,
-    )
-    .await?;
+    let startup = Startup::load().await?;
+    let platform = startup.build(None)?;
+    // A new deployment names its first key's secret: create the first account with it
+    // (once; later starts find the account). The key itself is never logged.
+    if let Some(key) = startup.bootstrap_key().await? {
+        let plan = std::env::var("OPERATOR_DEFAULT_PLAN").unwrap_or_else(|_| "pro".into());
+        let plan =
+            PlanSlug::parse(&plan).map_err(|e| anyhow::anyhow!("OPERATOR_DEFAULT_PLAN: {e}"))?;
+        match platform.bootstrap(plan, Some(&key)).await? {
+            Bootstrap::Created { account, .. } => {
+                tracing::info!(account = %account.id, "created the first account with the bootstrap key")
+            }
+            Bootstrap::Existing { account } => {
+                tracing::info!(account = %account.id, "first account exists; bootstrap key ensured")
+            }
+        }
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let lifecycle = Arc::new(Worker::new(
         platform.lifecycle.clone(),

@@ -1,6 +1,11 @@
 //! Assembles the platform on AWS adapters from typed configuration (read once from the
 //! environment, failing fast with the name of a missing variable). Shared by the Lambda
 //! function and the worker, so both see the same wiring.
+//!
+//! Secrets are not in the environment of a deployment: it names them by ARN
+//! (`OPERATOR_TOKEN_KEY_SECRET_ARN`, `OPERATOR_LLM_API_KEY_SECRET_ARN`,
+//! `OPERATOR_BOOTSTRAP_KEY_SECRET_ARN`) and the process reads them from Secrets Manager at
+//! start, so no value sits in a function's or task's configuration.
 
 use crate::{
     DynamoStore, EcsRuntime, EcsSettings, EventBridgeScheduler, ScheduleTarget,
@@ -11,6 +16,8 @@ use base64::Engine;
 use operator_core::ports::SystemClock;
 use operator_core::services::{ChatBus, LlmConfig};
 use operator_core::{Platform, PlatformConfig};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// Everything the AWS deployment is configured with.
@@ -27,7 +34,9 @@ pub struct AwsSettings {
     pub secret_prefix: String,
     pub kms_key_id: Option<String>,
     pub ecs: EcsSettings,
-    pub public_url: String,
+    /// `OPERATOR_PUBLIC_URL`; the API function may go without it (its Function URL is not
+    /// known before it exists) and then takes it from the first request's host.
+    pub public_url: Option<String>,
     pub image_tag: String,
     /// SQS long polling for workers (`OPERATOR_SQS_WAIT_SECONDS`, default 10).
     pub long_poll: std::time::Duration,
@@ -80,7 +89,7 @@ impl AwsSettings {
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(8080),
             },
-            public_url: var("OPERATOR_PUBLIC_URL")?,
+            public_url: opt("OPERATOR_PUBLIC_URL"),
             image_tag: opt("OPERATOR_IMAGE_TAG")
                 .unwrap_or_else(|| format!("operator-instance:{}", env!("CARGO_PKG_VERSION"))),
             long_poll: std::time::Duration::from_secs(
@@ -92,8 +101,7 @@ impl AwsSettings {
     }
 }
 
-/// The instance-token signing key: `OPERATOR_TOKEN_KEY`, base64 of 32 bytes (on AWS it
-/// comes from Secrets Manager through the function's environment).
+/// The instance-token signing key: `OPERATOR_TOKEN_KEY`, base64 of 32 bytes.
 pub fn token_key_from_env() -> anyhow::Result<[u8; 32]> {
     let text = var("OPERATOR_TOKEN_KEY")?;
     let bytes = base64::engine::general_purpose::STANDARD
@@ -104,6 +112,98 @@ pub fn token_key_from_env() -> anyhow::Result<[u8; 32]> {
         .map_err(|_| anyhow::anyhow!("OPERATOR_TOKEN_KEY must be 32 bytes"))
 }
 
+/// The signing key from a generated secret string (any printable text of at least 32
+/// characters, as `GenerateSecretString` makes): SHA-256 under a fixed label.
+pub fn token_key_from_secret(secret: &str) -> anyhow::Result<[u8; 32]> {
+    let secret = secret.trim();
+    anyhow::ensure!(
+        secret.chars().count() >= 32,
+        "the token key secret must be at least 32 characters"
+    );
+    let mut h = Sha256::new();
+    h.update(b"operator instance token key v1\0");
+    h.update(secret.as_bytes());
+    Ok(h.finalize().into())
+}
+
+/// What a process starts from: its settings, one AWS configuration, and the secrets it
+/// reads once.
+pub struct Startup {
+    pub settings: AwsSettings,
+    cfg: aws_config::SdkConfig,
+    token_key: [u8; 32],
+    llm: Option<LlmConfig>,
+}
+
+impl Startup {
+    /// Reads the environment, then the secrets it names from Secrets Manager.
+    pub async fn load() -> anyhow::Result<Self> {
+        let settings = AwsSettings::from_env()?;
+        let cfg = crate::load_config(settings.endpoint_url.as_deref(), None).await;
+        let token_key = match (
+            opt("OPERATOR_TOKEN_KEY"),
+            opt("OPERATOR_TOKEN_KEY_SECRET_ARN"),
+        ) {
+            (Some(_), _) => token_key_from_env()?,
+            (None, Some(arn)) => {
+                let secret = read_secret(&cfg, &arn).await?;
+                token_key_from_secret(secret.expose_secret())
+                    .context("OPERATOR_TOKEN_KEY_SECRET_ARN")?
+            }
+            (None, None) => {
+                anyhow::bail!("OPERATOR_TOKEN_KEY or OPERATOR_TOKEN_KEY_SECRET_ARN must be set")
+            }
+        };
+        let llm_key = match opt("OPERATOR_LLM_API_KEY_SECRET_ARN") {
+            Some(arn) => Some(read_secret(&cfg, &arn).await?),
+            None => None,
+        };
+        let llm = LlmConfig::from_env_with_key(llm_key)?;
+        Ok(Self {
+            settings,
+            cfg,
+            token_key,
+            llm,
+        })
+    }
+
+    /// The first account's key when the deployment names one
+    /// (`OPERATOR_BOOTSTRAP_KEY_SECRET_ARN`); a generated value of letters and digits
+    /// becomes `ck_live_<value>`.
+    pub async fn bootstrap_key(&self) -> anyhow::Result<Option<SecretString>> {
+        let Some(arn) = opt("OPERATOR_BOOTSTRAP_KEY_SECRET_ARN") else {
+            return Ok(None);
+        };
+        let value = read_secret(&self.cfg, &arn).await?;
+        let value = value.expose_secret().trim();
+        Ok(Some(SecretString::from(if value.starts_with("ck_live_") {
+            value.to_owned()
+        } else {
+            format!("ck_live_{value}")
+        })))
+    }
+
+    /// The platform, with `public_url` when the environment has none.
+    pub fn build(&self, public_url: Option<String>) -> anyhow::Result<Platform> {
+        let mut settings = self.settings.clone();
+        settings.public_url = settings.public_url.or(public_url);
+        build_with(&self.cfg, settings, self.token_key, self.llm.clone())
+    }
+}
+
+async fn read_secret(cfg: &aws_config::SdkConfig, arn: &str) -> anyhow::Result<SecretString> {
+    let out = aws_sdk_secretsmanager::Client::new(cfg)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.into_service_error()))
+        .with_context(|| format!("read secret {arn}"))?;
+    out.secret_string
+        .map(SecretString::from)
+        .with_context(|| format!("secret {arn} has no string value"))
+}
+
 /// One `aws_config` for the process, and every adapter built on it.
 pub async fn build(
     settings: AwsSettings,
@@ -111,6 +211,20 @@ pub async fn build(
     llm: Option<LlmConfig>,
 ) -> anyhow::Result<Platform> {
     let cfg = crate::load_config(settings.endpoint_url.as_deref(), None).await;
+    build_with(&cfg, settings, token_key, llm)
+}
+
+fn build_with(
+    cfg: &aws_config::SdkConfig,
+    settings: AwsSettings,
+    token_key: [u8; 32],
+    llm: Option<LlmConfig>,
+) -> anyhow::Result<Platform> {
+    let public_url = settings
+        .public_url
+        .clone()
+        .context("OPERATOR_PUBLIC_URL must be set")?;
+    let cfg = cfg.clone();
     let http = reqwest::Client::new();
     let llm_provider = llm
         .as_ref()
@@ -156,8 +270,8 @@ pub async fn build(
         llm: llm_provider,
         bus: Arc::new(ChatBus::default()),
         config: Arc::new(PlatformConfig {
-            control_url: settings.public_url.clone(),
-            public_url: settings.public_url,
+            control_url: public_url.clone(),
+            public_url,
             image_tag: settings.image_tag,
             token_key: secrecy::SecretBox::new(Box::new(token_key)),
             llm,

@@ -2,9 +2,17 @@
 //! (Function URL in RESPONSE_STREAM mode, so chat SSE streams). Outside Lambda
 //! (`AWS_LAMBDA_RUNTIME_API` unset) the same binary serves HTTP on `OPERATOR_ADDR`.
 //! Chat streams follow the event log by polling: another process (the worker) writes it.
+//!
+//! `OPERATOR_PUBLIC_URL` may be unset on Lambda: a function cannot be configured with its
+//! own Function URL, so the platform is then built on the first request, with
+//! `https://<Host>` as its public URL.
 
-use operator_aws::platform::{build, token_key_from_env, AwsSettings};
-use operator_core::services::LlmConfig;
+use axum::body::Body;
+use axum::http::Request;
+use operator_aws::platform::Startup;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
 
 #[tokio::main]
 async fn main() {
@@ -23,18 +31,45 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let platform = build(
-        AwsSettings::from_env()?,
-        token_key_from_env()?,
-        LlmConfig::from_env()?,
-    )
-    .await?;
-    let app = operator_core::http::router(platform);
+    let startup = Startup::load().await?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        lambda_http::run_with_streaming_response(app)
+        if startup.settings.public_url.is_some() {
+            let app = operator_core::http::router(startup.build(None)?);
+            return lambda_http::run_with_streaming_response(app)
+                .await
+                .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
+        }
+        let startup = Arc::new(startup);
+        let app = Arc::new(OnceCell::<axum::Router>::new());
+        let service = tower::service_fn(move |req: lambda_http::Request| {
+            let (startup, app) = (startup.clone(), app.clone());
+            async move {
+                let router = app
+                    .get_or_try_init(|| async {
+                        let host = req
+                            .headers()
+                            .get(axum::http::header::HOST)
+                            .and_then(|h| h.to_str().ok())
+                            .filter(|h| !h.is_empty())
+                            .ok_or_else(|| anyhow::anyhow!("first request has no Host header"))?;
+                        let platform = startup.build(Some(format!("https://{host}")))?;
+                        anyhow::Ok(operator_core::http::router(platform))
+                    })
+                    .await
+                    .map_err(|e| lambda_http::Error::from(format!("{e:#}")))?
+                    .clone();
+                let req: Request<Body> = req.map(Body::new);
+                router
+                    .oneshot(req)
+                    .await
+                    .map_err(|e| lambda_http::Error::from(e.to_string()))
+            }
+        });
+        lambda_http::run_with_streaming_response(service)
             .await
             .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
     } else {
+        let app = operator_core::http::router(startup.build(None)?);
         let addr = std::env::var("OPERATOR_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         println!("Listening on http://{}", listener.local_addr()?);

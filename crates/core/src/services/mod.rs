@@ -43,7 +43,7 @@ pub struct PlatformConfig {
 }
 
 /// Which provider answers model calls, and how to reach it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LlmConfig {
     pub provider: LlmProvider,
     pub base_url: String,
@@ -116,6 +116,14 @@ impl LlmConfig {
     /// `OPERATOR_LLM` and friends, read once at start by every entry point; `None` when
     /// no provider is configured. Fails naming the missing variable.
     pub fn from_env() -> anyhow::Result<Option<LlmConfig>> {
+        Self::from_env_with_key(None)
+    }
+
+    /// As [`LlmConfig::from_env`], with the provider key given by the caller (read from a
+    /// secret store at start) instead of `OPENAI_API_KEY` / `ANTHROPIC_API_KEY`.
+    pub fn from_env_with_key(
+        key: Option<secrecy::SecretString>,
+    ) -> anyhow::Result<Option<LlmConfig>> {
         let provider = match std::env::var("OPERATOR_LLM").unwrap_or_default().trim() {
             "" => return Ok(None),
             "openai" => LlmProvider::OpenAi,
@@ -135,10 +143,12 @@ impl LlmConfig {
             LlmProvider::OpenAi => ("https://api.openai.com/v1", "OPENAI_API_KEY"),
             LlmProvider::Anthropic => ("https://api.anthropic.com", "ANTHROPIC_API_KEY"),
         };
-        let api_key = std::env::var(key_var)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| secrecy::SecretString::from(v.trim().to_owned()));
+        let api_key = key.or_else(|| {
+            std::env::var(key_var)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| secrecy::SecretString::from(v.trim().to_owned()))
+        });
         // A self-hosted endpoint (Ollama, vLLM) may need no key; the hosted APIs do.
         if api_key.is_none() && base_url.is_none() {
             anyhow::bail!("{key_var} must be set for OPERATOR_LLM={} (or point OPERATOR_LLM_BASE_URL at a server that needs no key)", std::env::var("OPERATOR_LLM").unwrap_or_default());
