@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy with warnings as errors, and all tests
-# (unit, port contracts, end-to-end against the real binary). Installs nothing beyond the
-# Rust toolchain's own components; later suites that need more (the AWS emulator) install
-# it here, into .venv/.
+# Runs every check CI runs: formatting, clippy with warnings as errors, the AWS template's
+# linters, and all tests (unit, port contracts, end-to-end against the real binaries, the
+# template against the code and deployed into the AWS emulator). Installs what the suites
+# need: system packages with apt, Python tools into .venv/, the AI SDK with npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,14 +32,24 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "chromium: $(chromium --version 2>/dev/null | head -1); bwrap: $(bwrap --version 2>/dev/null)"
 
-# The AWS API emulator (moto server, pinned in tests/emulator/requirements.txt) for the
-# AWS adapter contract suites; the tests start it themselves on a free port.
-step "AWS emulator"
-if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/pip freeze 2>/dev/null | grep -qxF "$(grep -v '^#' tests/emulator/requirements.txt | sed 's/\[server\]//')"; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/emulator/requirements.txt
+# Python tools, pinned, installed into .venv/: the AWS API emulator (moto server) the AWS
+# adapters and the infrastructure template are tested against (the tests start it on a
+# free port), and the template's linters (cfn-lint, checkov) and SAM translator.
+step "AWS emulator and template tools"
+requirements=(tests/emulator/requirements.txt infra/requirements.txt)
+install=false
+[ -x .venv/bin/python ] || install=true
+if ! $install; then
+  frozen=$(.venv/bin/pip freeze 2>/dev/null | tr 'A-Z_' 'a-z-')
+  for pin in $(grep -hv '^#' "${requirements[@]}" | sed 's/\[[^]]*\]//' | tr 'A-Z_' 'a-z-'); do
+    grep -qxF "$pin" <<<"$frozen" || install=true
+  done
 fi
-echo "moto $(.venv/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p')"
+if $install; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "${requirements[@]/#/-r}"
+fi
+echo "moto $(.venv/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p'), $(.venv/bin/cfn-lint --version), checkov $(.venv/bin/checkov --version)"
 
 # The AI SDK (pinned in tests/aisdk/package-lock.json) parses /api/chat streams in a test.
 step "AI SDK for the stream-compatibility test"
@@ -48,6 +58,16 @@ if [ ! -d tests/aisdk/node_modules/ai ]; then
   npm ci --prefix tests/aisdk --no-audit --no-fund --loglevel=error
 fi
 echo "node $(node --version), ai $(node -p "require('./tests/aisdk/node_modules/ai/package.json').version")"
+
+# The AWS template, and the plain CloudFormation SAM expands it into: both linters, no
+# failed check allowed (suppressions carry their reason in the template; a test checks).
+step "lint infra/template.yaml (cfn-lint, checkov)"
+mkdir -p target/infra
+.venv/bin/python infra/tools/sam_translate.py --out target/infra/template.json
+.venv/bin/cfn-lint infra/template.yaml target/infra/template.json
+for t in infra/template.yaml target/infra/template.json; do
+  .venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -f "$t"
+done
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -62,3 +82,8 @@ cargo build --workspace --locked
 
 step "cargo test (unit, contracts, end-to-end)"
 cargo test --workspace --locked
+
+# The template against the code (env vars, IAM), then deployed into the emulator's
+# CloudFormation with the real worker and api binaries run on what it created.
+step "infrastructure tests"
+.venv/bin/python -m unittest discover -s infra/tests -v
