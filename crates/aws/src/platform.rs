@@ -278,3 +278,23 @@ fn build_with(
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_key_from_a_generated_secret() {
+        let a = token_key_from_secret(&"a".repeat(64)).unwrap();
+        assert_eq!(
+            a,
+            token_key_from_secret(&format!(" {} \n", "a".repeat(64))).unwrap()
+        );
+        assert_ne!(a, token_key_from_secret(&"b".repeat(64)).unwrap());
+        // Not the plain hash: the label separates it from other uses of the same secret.
+        let plain: [u8; 32] = Sha256::digest("a".repeat(64).as_bytes()).into();
+        assert_ne!(a, plain);
+        let short = token_key_from_secret("too-short").unwrap_err().to_string();
+        assert!(short.contains("at least 32"), "{short}");
+    }
+}
