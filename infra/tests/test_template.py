@@ -109,7 +109,10 @@ def env_reads(binary: str) -> tuple[set, set]:
 
 
 def is_conditional(value) -> bool:
-    return isinstance(value, dict) and "Fn::If" in value and {"Ref": "AWS::NoValue"} in value["Fn::If"][1:]
+    """Whether some combination of conditions leaves the value out."""
+    if not (isinstance(value, dict) and "Fn::If" in value):
+        return False
+    return any(b == {"Ref": "AWS::NoValue"} or is_conditional(b) for b in value["Fn::If"][1:])
 
 
 def lambda_env(tpl: dict, name: str) -> dict:
