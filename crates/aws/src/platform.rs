@@ -187,7 +187,7 @@ impl Startup {
     pub fn build(&self, public_url: Option<String>) -> anyhow::Result<Platform> {
         let mut settings = self.settings.clone();
         settings.public_url = settings.public_url.or(public_url);
-        build_with(&self.cfg, settings, self.token_key, self.llm.clone())
+        assemble(&self.cfg, settings, self.token_key, self.llm.clone())
     }
 }
 
@@ -204,17 +204,8 @@ async fn read_secret(cfg: &aws_config::SdkConfig, arn: &str) -> anyhow::Result<S
         .with_context(|| format!("secret {arn} has no string value"))
 }
 
-/// One `aws_config` for the process, and every adapter built on it.
-pub async fn build(
-    settings: AwsSettings,
-    token_key: [u8; 32],
-    llm: Option<LlmConfig>,
-) -> anyhow::Result<Platform> {
-    let cfg = crate::load_config(settings.endpoint_url.as_deref(), None).await;
-    build_with(&cfg, settings, token_key, llm)
-}
-
-fn build_with(
+/// Every adapter, on the process's one AWS configuration.
+fn assemble(
     cfg: &aws_config::SdkConfig,
     settings: AwsSettings,
     token_key: [u8; 32],
@@ -224,15 +215,14 @@ fn build_with(
         .public_url
         .clone()
         .context("OPERATOR_PUBLIC_URL must be set")?;
-    let cfg = cfg.clone();
     let http = reqwest::Client::new();
     let llm_provider = llm
         .as_ref()
         .map(|c| operator_core::llm::from_config(c, http.clone()));
-    let sqs = aws_sdk_sqs::Client::new(&cfg);
+    let sqs = aws_sdk_sqs::Client::new(cfg);
     Ok(Platform {
         store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&cfg),
+            aws_sdk_dynamodb::Client::new(cfg),
             settings.table,
         )),
         queue: Arc::new(
@@ -252,17 +242,17 @@ fn build_with(
             .with_long_polling(settings.long_poll),
         ),
         runtime: Arc::new(EcsRuntime::new(
-            aws_sdk_ecs::Client::new(&cfg),
+            aws_sdk_ecs::Client::new(cfg),
             settings.ecs,
             http.clone(),
         )),
         vault: Arc::new(SecretsManagerVault::new(
-            aws_sdk_secretsmanager::Client::new(&cfg),
+            aws_sdk_secretsmanager::Client::new(cfg),
             settings.secret_prefix,
             settings.kms_key_id,
         )),
         scheduler: Arc::new(EventBridgeScheduler::new(
-            aws_sdk_scheduler::Client::new(&cfg),
+            aws_sdk_scheduler::Client::new(cfg),
             settings.schedule,
         )),
         clock: Arc::new(SystemClock),
