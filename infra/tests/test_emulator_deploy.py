@@ -47,6 +47,7 @@ UNSUPPORTED = {
     "AWS::Lambda::Url": "the API's Function URL (streamed)",
     "AWS::Logs::MetricFilter": "worker error count from the logs",
     "AWS::SNS::Subscription": "alarm e-mail (only when AlarmEmail is set)",
+    "AWS::SQS::QueuePolicy": "lets the task-state rule send to the lifecycle queue",
     "AWS::Scheduler::ScheduleGroup": "the automations' schedule group (created here through the Scheduler API)",
     "AWS::SecretsManager::Secret": "token key and bootstrap key secrets (created here through the Secrets Manager API)",
 }
@@ -339,15 +340,16 @@ class EmulatorDeploy(unittest.TestCase):
 
     def test_queues_redrive_to_their_dead_letter_queues(self):
         sqs = self.client("sqs")
-        for queue, dlq, visibility in [("AgentQueue", "AgentDeadLetterQueue", "120"),
-                                       ("LifecycleQueue", "LifecycleDeadLetterQueue", "60")]:
+        key = self.physical("Key")
+        for queue, dlq, visibility, kms in [("AgentQueue", "AgentDeadLetterQueue", "120", "alias/aws/sqs"),
+                                            ("LifecycleQueue", "LifecycleDeadLetterQueue", "60", key)]:
             attrs = sqs.get_queue_attributes(QueueUrl=self.physical(queue), AttributeNames=["All"])["Attributes"]
             dlq_arn = sqs.get_queue_attributes(QueueUrl=self.physical(dlq), AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             redrive = json.loads(attrs["RedrivePolicy"])
             self.assertEqual(redrive["deadLetterTargetArn"], dlq_arn)
             self.assertEqual(int(redrive["maxReceiveCount"]), 5)
             self.assertEqual(attrs["VisibilityTimeout"], visibility)
-            self.assertEqual(attrs["KmsMasterKeyId"], "alias/aws/sqs")
+            self.assertEqual(attrs["KmsMasterKeyId"], kms)
 
     def test_roles_carry_the_templates_policies(self):
         iam = self.client("iam")
@@ -385,6 +387,25 @@ class EmulatorDeploy(unittest.TestCase):
         self.assertEqual(fn["Handler"], "bootstrap")
         self.assertEqual(len(fn["VpcConfig"]["SubnetIds"]), 2)
         self.assertEqual(fn["Environment"]["Variables"]["OPERATOR_TABLE"], self.physical("Table"))
+
+    def test_instance_exit_rule_targets_the_lifecycle_queue(self):
+        # moto's input transformer inserts string values unquoted (EventBridge inserts them
+        # as JSON strings), so events are not routed through it here: test_template.py
+        # renders the rule's template as EventBridge does, and the AWS end-to-end test
+        # delivers that job to a running worker.
+        events, ecs, sqs = self.client("events"), self.client("ecs"), self.client("sqs")
+        rule = self.physical("InstanceExitRule")
+        pattern = json.loads(events.describe_rule(Name=rule)["EventPattern"])
+        cluster = ecs.describe_clusters(clusters=[self.physical("Cluster")])["clusters"][0]
+        self.assertEqual(pattern["detail"]["clusterArn"], [cluster["clusterArn"]])
+        family = ecs.describe_task_definition(
+            taskDefinition=self.physical("InstanceTaskDefinition"))["taskDefinition"]["family"]
+        self.assertEqual(pattern["detail"]["group"], [f"family:{family}"])
+        (target,) = events.list_targets_by_rule(Rule=rule)["Targets"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.physical("LifecycleQueue"),
+                                             AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.assertEqual(target["Arn"], queue_arn)
+        self.assertIn('"type": "InstanceExited"', target["InputTransformer"]["InputTemplate"])
 
     def test_key_and_logs(self):
         key = self.physical("Key")

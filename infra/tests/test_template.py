@@ -5,6 +5,7 @@ the adapter sources), on this stack's resources only.
     .venv/bin/python -m unittest discover -s infra/tests -v
 """
 
+import json
 import pathlib
 import re
 import unittest
@@ -252,10 +253,10 @@ IMPLIED = {
     "ApiRole": {
         "secretsmanager:TagResource": "CreateSecret tags each secret with its account",
         "iam:PassRole": "CreateSchedule/UpdateSchedule hand the scheduler role to EventBridge",
-        "kms:Decrypt": "the table and the vault's secrets are encrypted with the stack key",
-        "kms:Encrypt": "the table and the vault's secrets are encrypted with the stack key",
-        "kms:GenerateDataKey": "the table and the vault's secrets are encrypted with the stack key",
-        "kms:DescribeKey": "the table and the vault's secrets are encrypted with the stack key",
+        "kms:Decrypt": "the table, the vault's secrets and the lifecycle queues use the stack key",
+        "kms:Encrypt": "the table, the vault's secrets and the lifecycle queues use the stack key",
+        "kms:GenerateDataKey": "the table, the vault's secrets and the lifecycle queues use the stack key",
+        "kms:DescribeKey": "the table, the vault's secrets and the lifecycle queues use the stack key",
         "logs:CreateLogStream": "Lambda writes the function's logs",
         "logs:PutLogEvents": "Lambda writes the function's logs",
         "ec2:CreateNetworkInterface": "the function runs in the VPC (it calls instances' private IPs)",
@@ -269,10 +270,10 @@ IMPLIED = {
         "secretsmanager:TagResource": "CreateSecret tags each secret with its account",
         "ecs:TagResource": "RunTask tags each instance task with its instance and account",
         "iam:PassRole": "RunTask hands the instance execution role to ECS; schedules the scheduler role",
-        "kms:Decrypt": "the table and the vault's secrets are encrypted with the stack key",
-        "kms:Encrypt": "the table and the vault's secrets are encrypted with the stack key",
-        "kms:GenerateDataKey": "the table and the vault's secrets are encrypted with the stack key",
-        "kms:DescribeKey": "the table and the vault's secrets are encrypted with the stack key",
+        "kms:Decrypt": "the table, the vault's secrets and the lifecycle queues use the stack key",
+        "kms:Encrypt": "the table, the vault's secrets and the lifecycle queues use the stack key",
+        "kms:GenerateDataKey": "the table, the vault's secrets and the lifecycle queues use the stack key",
+        "kms:DescribeKey": "the table, the vault's secrets and the lifecycle queues use the stack key",
     },
     "WorkerExecutionRole": {
         "ecr:GetAuthorizationToken": "ECS logs in to the registry",
@@ -438,6 +439,62 @@ class Iam(unittest.TestCase):
             for st in statements(self.tpl, role):
                 if "iam:PassRole" in as_list(st["Action"]):
                     self.assertIn("iam:PassedToService", st["Condition"]["StringEquals"])
+
+
+# ------------------------------------------------------------------ events
+
+def camel(snake: str) -> str:
+    first, *rest = snake.split("_")
+    return first + "".join(p.capitalize() for p in rest)
+
+
+def job_variants() -> dict:
+    """Job variant -> its JSON field names, read from crates/core/src/jobs.rs
+    (`#[serde(tag = "type", rename_all_fields = "camelCase")]`)."""
+    text = source("crates/core/src/jobs.rs")
+    assert '#[serde(tag = "type", rename_all_fields = "camelCase")]' in text
+    body = text.split("pub enum Job {", 1)[1].split("\n}\n", 1)[0]
+    variants = {}
+    for m in re.finditer(r"^ {4}([A-Z]\w+) \{\n(.*?)^ {4}\},", body, re.S | re.M):
+        variants[m.group(1)] = {camel(f) for f in re.findall(r"^ {8}([a-z_]+):", m.group(2), re.M)}
+    return variants
+
+
+class Events(unittest.TestCase):
+    def setUp(self):
+        self.tpl = load_template()
+
+    def test_the_exit_rule_renders_an_instance_exited_job(self):
+        rule = self.tpl["Resources"]["InstanceExitRule"]["Properties"]
+        (target,) = rule["Targets"]
+        self.assertEqual(target["Arn"], {"Fn::GetAtt": ["LifecycleQueue", "Arn"]})
+        transformer = target["InputTransformer"]
+        rendered = transformer["InputTemplate"]
+        for name in transformer["InputPathsMap"]:
+            rendered = rendered.replace(f"<{name}>", json.dumps(f"sample {name}"))
+        job = json.loads(rendered)
+        variants = job_variants()
+        self.assertIn("InstanceProvision", variants)
+        self.assertEqual(set(job) - {"type"}, variants[job["type"]], "the rule's job does not match crates/core/src/jobs.rs")
+        # The instance id is the task's startedBy, as EcsRuntime sets it.
+        self.assertEqual(transformer["InputPathsMap"]["instance"], "$.detail.startedBy")
+        self.assertIn(".started_by(spec.instance.id.as_str())", source("crates/aws/src/ecs.rs"))
+
+    def test_the_exit_rule_matches_this_stacks_instance_tasks_stopping_on_their_own(self):
+        detail = self.tpl["Resources"]["InstanceExitRule"]["Properties"]["EventPattern"]["detail"]
+        self.assertEqual(detail["clusterArn"], [{"Fn::GetAtt": ["Cluster", "Arn"]}])
+        family = self.tpl["Resources"]["InstanceTaskDefinition"]["Properties"]["Family"]["Fn::Sub"]
+        self.assertEqual(detail["group"], [{"Fn::Sub": f"family:{family}"}])
+        self.assertEqual(detail["lastStatus"], ["STOPPED"])
+        self.assertEqual(detail["stopCode"], [{"anything-but": "UserInitiated"}])
+
+    def test_only_the_rule_sends_to_the_lifecycle_queue(self):
+        props = self.tpl["Resources"]["LifecycleQueuePolicy"]["Properties"]
+        self.assertEqual(props["Queues"], [{"Ref": "LifecycleQueue"}])
+        (st,) = props["PolicyDocument"]["Statement"]
+        self.assertEqual(st["Principal"], {"Service": "events.amazonaws.com"})
+        self.assertEqual(as_list(st["Action"]), ["sqs:SendMessage"])
+        self.assertEqual(st["Condition"]["ArnEquals"]["aws:SourceArn"], {"Fn::GetAtt": ["InstanceExitRule", "Arn"]})
 
 
 class Lint(unittest.TestCase):

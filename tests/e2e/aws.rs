@@ -207,6 +207,61 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
         .iter()
         .any(|t| t.key() == Some("operator:account") && t.value() == Some(account.id.as_str())));
 
+    // A crash: the instance's task stops on its own. In AWS the stack's EventBridge rule
+    // renders this InstanceExited job onto the lifecycle queue (infra/tests check the
+    // rule's template against the job's fields); the emulator emits no task-state events,
+    // so the test delivers the job as the rule would. The instance must be active first:
+    // the emulator's task has no instance behind it to pass the health check.
+    let id = operator_core::ids::InstanceId::from_trusted(&instance_id);
+    let mut inst = store.find_instance(&id).await.unwrap();
+    inst.status = operator_core::domain::InstanceStatus::Active;
+    inst.active_since = Some(chrono::Utc::now());
+    store.update_instance(&inst).await.unwrap();
+    ecs.stop_task()
+        .cluster(&aws.cluster)
+        .task(&arns[0])
+        .reason("Essential container in task exited")
+        .send()
+        .await
+        .unwrap();
+    let lifecycle_url = aws
+        .env
+        .iter()
+        .find(|(k, _)| *k == "OPERATOR_LIFECYCLE_QUEUE_URL")
+        .unwrap()
+        .1
+        .clone();
+    aws_sdk_sqs::Client::new(&aws.cfg)
+        .send_message()
+        .queue_url(&lifecycle_url)
+        .message_body(
+            json!({"type": "InstanceExited", "instanceId": instance_id, "reason": "Essential container in task exited"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // THEN the worker records the crash and starts a new task for the instance
+    let restarted = eventually(30, || async {
+        let i = store.find_instance(&id).await.ok()?;
+        let tasks = ecs
+            .list_tasks()
+            .cluster(&aws.cluster)
+            .started_by(&instance_id)
+            .send()
+            .await
+            .ok()?
+            .task_arns
+            .unwrap_or_default();
+        (i.restarts == 1 && tasks.iter().any(|t| *t != arns[0])).then_some(i)
+    })
+    .await
+    .expect("the crashed instance was restarted in a new task");
+    assert_eq!(
+        restarted.status_reason.as_deref(),
+        Some("instance process exited: Essential container in task exited")
+    );
+
     // An automation: a schedule with the converted cron and zone
     let created = lambda
         .invoke(

@@ -31,6 +31,14 @@ pub enum Job {
         source_id: InstanceId,
         instance_id: InstanceId,
     },
+    /// An instance stopped without being asked to, as reported by the runtime's own events
+    /// (on AWS: an EventBridge rule on ECS task-state changes renders this job; see
+    /// infra/template.yaml). The event may be stale: the handler checks the runtime.
+    InstanceExited {
+        instance_id: InstanceId,
+        #[serde(default)]
+        reason: Option<String>,
+    },
     /// One fire of an automation. `run_id` is set when the run record was created up front
     /// (embedded scheduler, manual run); EventBridge sends only the automation, and the
     /// handler then creates the run for `scheduled_for` idempotently.
@@ -62,6 +70,7 @@ impl Job {
                 | Job::InstanceRestart { .. }
                 | Job::InstanceStop { .. }
                 | Job::InstanceClone { .. }
+                | Job::InstanceExited { .. }
         )
     }
 
@@ -71,6 +80,7 @@ impl Job {
             Job::InstanceRestart { .. } => "InstanceRestart",
             Job::InstanceStop { .. } => "InstanceStop",
             Job::InstanceClone { .. } => "InstanceClone",
+            Job::InstanceExited { .. } => "InstanceExited",
             Job::AutomationFire { .. } => "AutomationFire",
             Job::WebhookDelivery { .. } => "WebhookDelivery",
             Job::ChatTurn { .. } => "ChatTurn",

@@ -258,6 +258,35 @@ impl Platform {
                 }
                 Ok(())
             }
+            Job::InstanceExited {
+                instance_id,
+                reason,
+            } => {
+                // A stale report (a task replaced by a restart since) must not fail the
+                // instance that now runs: only a runtime with nothing running counts.
+                match self
+                    .runtime
+                    .status(instance_id)
+                    .await
+                    .map_err(JobError::Transient)?
+                {
+                    RuntimeStatus::Stopped => {
+                        let reason = reason
+                            .as_deref()
+                            .map(str::trim)
+                            .filter(|r| !r.is_empty())
+                            .unwrap_or("stopped")
+                            .to_owned();
+                        self.handle_runtime_event(RuntimeEvent::Exited {
+                            id: instance_id.clone(),
+                            reason,
+                        })
+                        .await
+                        .map_err(JobError::from)
+                    }
+                    RuntimeStatus::Running { .. } | RuntimeStatus::Starting => Ok(()),
+                }
+            }
             other => Err(JobError::Permanent(anyhow::anyhow!(
                 "{} is not an instance lifecycle job",
                 other.kind()
