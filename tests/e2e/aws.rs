@@ -158,16 +158,18 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
         .to_owned();
     // THEN an ECS task was started for it with the right overrides and tags
     let ecs = aws_sdk_ecs::Client::new(&aws.cfg);
-    let arns = eventually(30, || async {
-        let arns = ecs
-            .list_tasks()
+    let tasks_of_instance = || async {
+        ecs.list_tasks()
             .cluster(&aws.cluster)
             .started_by(&instance_id)
             .send()
             .await
-            .ok()?
-            .task_arns
-            .unwrap_or_default();
+            .ok()
+            .and_then(|out| out.task_arns)
+            .unwrap_or_default()
+    };
+    let arns = eventually(30, || async {
+        let arns = tasks_of_instance().await;
         (!arns.is_empty()).then_some(arns)
     })
     .await
@@ -244,15 +246,7 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
     // THEN the worker records the crash and starts a new task for the instance
     let restarted = eventually(30, || async {
         let i = store.find_instance(&id).await.ok()?;
-        let tasks = ecs
-            .list_tasks()
-            .cluster(&aws.cluster)
-            .started_by(&instance_id)
-            .send()
-            .await
-            .ok()?
-            .task_arns
-            .unwrap_or_default();
+        let tasks = tasks_of_instance().await;
         (i.restarts == 1 && tasks.iter().any(|t| *t != arns[0])).then_some(i)
     })
     .await
