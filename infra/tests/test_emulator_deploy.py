@@ -434,16 +434,25 @@ class EmulatorDeploy(unittest.TestCase):
         ecs = self.client("ecs")
         worker_td = ecs.describe_task_definition(taskDefinition=self.physical("WorkerTaskDefinition"))["taskDefinition"]
         worker_env = container_env(worker_td)
-        worker = subprocess.Popen([str(self.binary("worker"))], env=self.process_env(worker_env),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Three workers start at once, as a scaled-out first deploy would.
+        workers = [subprocess.Popen([str(self.binary("worker"))], env=self.process_env(worker_env),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for _ in range(3)]
+        worker = workers[0]
         api = None
         try:
             out = wait_for_line(worker, "worker ready")
-            # The worker created the first account from the bootstrap secret.
+            for other in workers[1:]:
+                wait_for_line(other, "worker ready")
+            # Between them they created one first account, from the bootstrap secret.
             ddb = self.client("dynamodb")
             marker = ddb.get_item(TableName=self.physical("Table"),
                                   Key={"pk": {"S": "META"}, "sk": {"S": "FIRST_ACCOUNT"}}, ConsistentRead=True)
             self.assertIn("Item", marker)
+            accounts = ddb.scan(TableName=self.physical("Table"), ConsistentRead=True,
+                                FilterExpression="sk = :a AND begins_with(pk, :p)",
+                                ExpressionAttributeValues={":a": {"S": "A"}, ":p": {"S": "ACCT#"}})["Items"]
+            self.assertEqual(len(accounts), 1, accounts)
 
             fn = self.client("lambda").get_function_configuration(FunctionName=self.physical("ApiFunction"))
             api_env = dict(fn["Environment"]["Variables"])
@@ -480,14 +489,14 @@ class EmulatorDeploy(unittest.TestCase):
             self.assertEqual(task["taskDefinitionArn"], self.physical("InstanceTaskDefinition"))
             self.assertNotIn(self.bootstrap_value, json.dumps(task, default=str))
         finally:
-            for p in (worker, api):
+            for p in (*workers, api):
                 if p is not None:
                     p.terminate()
                     try:
                         p.wait(20)
                     except subprocess.TimeoutExpired:
                         p.kill()
-            for p in (worker, api):
+            for p in (*workers, api):
                 if p is not None:
                     logs = p.stdout.read() + p.stderr.read()
                     for secret in (self.bootstrap_value, self.token_value):

@@ -132,6 +132,17 @@ pub async fn accounts_and_keys(s: Arc<dyn Store>) {
         s.get_account(&AccountId::generate()).await,
         Err(StoreError::NotFound)
     ));
+    // An id is taken once (concurrent bootstraps rely on it); the first account stays.
+    let again = Account {
+        plan: PlanSlug::Basic,
+        ..b.clone()
+    };
+    assert!(matches!(
+        s.insert_account(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_account(&b.id).await.unwrap(), b);
+    assert_eq!(s.first_account().await.unwrap().unwrap().id, a.id);
 
     let minted = mint_key();
     let key = ApiKey {

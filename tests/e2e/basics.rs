@@ -247,3 +247,52 @@ async fn billing_reports_plan_capacity_and_usage() {
     assert!(v["usage"]["byInstance"].is_array());
     assert!(v["usage"]["periodStart"].is_string());
 }
+
+/// Processes that bootstrap at once with the same key (the workers of a new deployment)
+/// make one account between them, and the key opens it.
+#[tokio::test]
+async fn concurrent_bootstraps_with_one_key_make_one_account() {
+    use operator_core::domain::PlanSlug;
+    use operator_core::services::Bootstrap;
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = operator_local::Embedded::open(
+        dir.path(),
+        None,
+        operator_local::Settings {
+            public_url: "http://127.0.0.1:1".into(),
+            control_url: "http://127.0.0.1:1".into(),
+            image_tag: "t".into(),
+            llm: None,
+            program: std::path::PathBuf::from(env!("CARGO_BIN_EXE_operator")),
+            isolation: operator_local::Isolation::Process,
+        },
+    )
+    .await
+    .unwrap();
+    let platform = embedded.platform.clone();
+    let key = secrecy::SecretString::from(format!("ck_live_{}", "b0".repeat(16)));
+    let results =
+        futures::future::join_all((0..8).map(|_| platform.bootstrap(PlanSlug::Pro, Some(&key))))
+            .await;
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for r in results {
+        match r.unwrap() {
+            Bootstrap::Created { account, key } => {
+                created += 1;
+                assert!(key.is_none(), "the given key is used, none minted");
+                ids.insert(account.id);
+            }
+            Bootstrap::Existing { account } => {
+                ids.insert(account.id);
+            }
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let caller = platform
+        .authenticate(Some(secrecy::ExposeSecret::expose_secret(&key)))
+        .await
+        .unwrap();
+    assert_eq!(Some(&caller.account.id), ids.first());
+}

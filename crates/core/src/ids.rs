@@ -13,8 +13,14 @@ const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 pub fn ulid_body(millis: u64) -> String {
     let mut rnd = [0u8; 10];
     rand::thread_rng().fill_bytes(&mut rnd);
-    let mut value: u128 = (u128::from(millis & 0xffff_ffff_ffff) << 80)
-        | rnd.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    body_of(
+        (u128::from(millis & 0xffff_ffff_ffff) << 80)
+            | rnd.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b)),
+    )
+}
+
+/// 128 bits as 26 lowercase Crockford base32 characters (an id body).
+pub fn body_of(mut value: u128) -> String {
     let mut out = [0u8; 26];
     for slot in out.iter_mut().rev() {
         *slot = ALPHABET[(value & 31) as usize];

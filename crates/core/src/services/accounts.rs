@@ -98,20 +98,46 @@ impl Platform {
             }
             return Ok(Bootstrap::Existing { account });
         }
-        let account = self.create_account(plan, None, None).await?;
-        let key = match given {
-            Some(minted) => {
-                self.store_key(&account.id, Some("bootstrap".into()), &minted)
-                    .await?;
-                None
-            }
-            None => Some(
-                self.create_key(&account.id, Some("default".into()))
-                    .await?
-                    .1,
-            ),
+        let Some(minted) = given else {
+            let account = self.create_account(plan, None, None).await?;
+            let key = self
+                .create_key(&account.id, Some("default".into()))
+                .await?
+                .1;
+            return Ok(Bootstrap::Created {
+                account,
+                key: Some(key),
+            });
         };
-        Ok(Bootstrap::Created { account, key })
+        // With a given key the account's id follows from it, so processes bootstrapping at
+        // once (the workers of a new deployment) make one account between them, not one each.
+        let account = Account {
+            id: bootstrap_account_id(&minted.hash),
+            user_id: UserId::generate(),
+            plan,
+            instance_limit: None,
+            token_limit: None,
+            created_at: self.clock.now(),
+        };
+        let created = match self.store.insert_account(&account).await {
+            Ok(()) => true,
+            Err(StoreError::Conflict(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        match self
+            .store_key(&account.id, Some("bootstrap".into()), &minted)
+            .await
+        {
+            // The other process stored the same key.
+            Ok(_) | Err(Error::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if created {
+            Ok(Bootstrap::Created { account, key: None })
+        } else {
+            let account = self.store.get_account(&account.id).await?;
+            Ok(Bootstrap::Existing { account })
+        }
     }
 
     /// `Authorization: Bearer ck_live_...` → the caller. Every failure is the same 401.
@@ -156,4 +182,17 @@ impl Platform {
             .await
             .or_not_found("key", id)
     }
+}
+
+/// The bootstrap account's id: derived from its key's hash (under a fixed label).
+fn bootstrap_account_id(key_hash: &str) -> AccountId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("operator bootstrap account\0{key_hash}").as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    AccountId::from_trusted(format!(
+        "{}{}",
+        AccountId::PREFIX,
+        crate::ids::body_of(u128::from_be_bytes(first))
+    ))
 }
