@@ -32,7 +32,9 @@ import boto3
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "tools"))
+sys.path.insert(0, str(ROOT / "infra" / "tests"))
 from sam_translate import translate  # noqa: E402
+from test_template import as_list, statements  # noqa: E402
 
 REGION = "eu-west-1"
 STACK = "operator-test"
@@ -360,9 +362,8 @@ class EmulatorDeploy(unittest.TestCase):
             doc = iam.get_role_policy(RoleName=name, PolicyName=names[0])["PolicyDocument"]
             if isinstance(doc, str):
                 doc = json.loads(doc) if doc.startswith('{"') else ast.literal_eval(doc)
-            actions = {a for st in doc["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
-            template = {a for st in self.full["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-                        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+            actions = {a for st in doc["Statement"] for a in as_list(st["Action"])}
+            template = {a for st in statements(self.full, role) for a in as_list(st["Action"])}
             self.assertEqual(actions, template, role)
 
     def test_task_definitions_and_service(self):

@@ -207,13 +207,13 @@ async fn read_secret(cfg: &aws_config::SdkConfig, arn: &str) -> anyhow::Result<S
 /// Every adapter, on the process's one AWS configuration.
 fn assemble(
     cfg: &aws_config::SdkConfig,
-    settings: AwsSettings,
+    mut settings: AwsSettings,
     token_key: [u8; 32],
     llm: Option<LlmConfig>,
 ) -> anyhow::Result<Platform> {
     let public_url = settings
         .public_url
-        .clone()
+        .take()
         .context("OPERATOR_PUBLIC_URL must be set")?;
     let http = reqwest::Client::new();
     let llm_provider = llm

@@ -25,16 +25,26 @@ impl Platform {
         instance_limit: Option<u32>,
         token_limit: Option<u64>,
     ) -> Result<Account> {
-        let account = Account {
-            id: AccountId::generate(),
+        let account = self.new_account(AccountId::generate(), plan, instance_limit, token_limit);
+        self.store.insert_account(&account).await?;
+        Ok(account)
+    }
+
+    fn new_account(
+        &self,
+        id: AccountId,
+        plan: PlanSlug,
+        instance_limit: Option<u32>,
+        token_limit: Option<u64>,
+    ) -> Account {
+        Account {
+            id,
             user_id: UserId::generate(),
             plan,
             instance_limit,
             token_limit,
             created_at: self.clock.now(),
-        };
-        self.store.insert_account(&account).await?;
-        Ok(account)
+        }
     }
 
     /// Mints a key for `account`; the plaintext is returned once and never stored.
@@ -111,14 +121,7 @@ impl Platform {
         };
         // With a given key the account's id follows from it, so processes bootstrapping at
         // once (the workers of a new deployment) make one account between them, not one each.
-        let account = Account {
-            id: bootstrap_account_id(&minted.hash),
-            user_id: UserId::generate(),
-            plan,
-            instance_limit: None,
-            token_limit: None,
-            created_at: self.clock.now(),
-        };
+        let account = self.new_account(bootstrap_account_id(&minted.hash), plan, None, None);
         let created = match self.store.insert_account(&account).await {
             Ok(()) => true,
             Err(StoreError::Conflict(_)) => false,
