@@ -50,6 +50,7 @@ BINARY_SOURCES = {
         "worker/src/main.rs",
         "crates/aws/src/platform.rs",
         "crates/core/src/services/mod.rs",
+        "crates/core/src/jobs.rs",
     ],
     "instance": sorted(
         str(p.relative_to(ROOT)) for p in (ROOT / "crates/instance/src").rglob("*.rs")

@@ -286,6 +286,7 @@ async fn concurrent_bootstraps_with_one_key_make_one_account() {
             Bootstrap::Existing { account } => {
                 ids.insert(account.id);
             }
+            Bootstrap::Revoked => panic!("nothing was revoked"),
         }
     }
     assert_eq!(created, 1);

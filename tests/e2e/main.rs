@@ -10,6 +10,7 @@ mod basics;
 mod browser;
 mod chat;
 mod durability;
+mod hardening;
 mod idempotency;
 mod instances;
 mod isolation;

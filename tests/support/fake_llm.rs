@@ -22,12 +22,44 @@ pub enum Reply {
     ToolCalls(Vec<(String, Value)>),
     /// An HTTP error from the provider.
     Status(u16, String),
+    /// Text answered only once `release_held` is called (see `held_now`).
+    Held(String),
 }
 
 #[derive(Default)]
 struct Inner {
     script: VecDeque<Reply>,
     requests: Vec<Value>,
+    gate: Arc<Gate>,
+}
+
+/// Holds `Reply::Held` requests until released.
+struct Gate {
+    waiting: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            waiting: Default::default(),
+            released: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+/// Waits at the gate if the reply is `Held`.
+async fn hold(inner: &Arc<Mutex<Inner>>, reply: &Reply) {
+    if !matches!(reply, Reply::Held(_)) {
+        return;
+    }
+    let gate = inner.lock().unwrap().gate.clone();
+    let mut released = gate.released.subscribe();
+    gate.waiting
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _ = released.wait_for(|r| *r).await;
+    gate.waiting
+        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 #[derive(Clone)]
@@ -41,6 +73,7 @@ impl FakeLlm {
         let inner = Arc::new(Mutex::new(Inner {
             script: script.into(),
             requests: vec![],
+            gate: Arc::default(),
         }));
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
@@ -78,6 +111,18 @@ impl FakeLlm {
     pub fn requests(&self) -> Vec<Value> {
         self.inner.lock().unwrap().requests.clone()
     }
+
+    /// How many `Reply::Held` requests are waiting right now.
+    pub fn held_now(&self) -> usize {
+        let gate = self.inner.lock().unwrap().gate.clone();
+        gate.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Lets every held request (and every later one) answer.
+    pub fn release_held(&self) {
+        let gate = self.inner.lock().unwrap().gate.clone();
+        gate.released.send_replace(true);
+    }
 }
 
 /// Deterministic token counts: a quarter of the characters, at least one.
@@ -93,6 +138,7 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
             .pop_front()
             .unwrap_or(Reply::Text("(the fake LLM's script is exhausted)".into()))
     };
+    hold(&inner, &reply).await;
     if let Reply::LateText(_, ms) = &reply {
         tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
     }
@@ -106,7 +152,9 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
             )
                 .into_response()
         }
-        Reply::Text(t) | Reply::SlowText(t, _) | Reply::LateText(t, _) => (Some(t.clone()), vec![]),
+        Reply::Text(t) | Reply::SlowText(t, _) | Reply::LateText(t, _) | Reply::Held(t) => {
+            (Some(t.clone()), vec![])
+        }
         Reply::ToolCalls(calls) => (
             None,
             calls
@@ -222,6 +270,7 @@ async fn anthropic(
             .pop_front()
             .unwrap_or(Reply::Text("(the fake LLM's script is exhausted)".into()))
     };
+    hold(&inner, &reply).await;
     let input_tokens = tokens(&req["messages"].to_string()) + tokens(&req["system"].to_string());
     let model = req["model"].as_str().unwrap_or("fake-claude").to_owned();
     let mut content: Vec<Value> = vec![];
@@ -233,7 +282,7 @@ async fn anthropic(
             )
                 .into_response()
         }
-        Reply::Text(t) | Reply::SlowText(t, _) | Reply::LateText(t, _) => {
+        Reply::Text(t) | Reply::SlowText(t, _) | Reply::LateText(t, _) | Reply::Held(t) => {
             content.push(json!({"type": "text", "text": t}))
         }
         Reply::ToolCalls(calls) => {

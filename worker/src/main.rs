@@ -1,10 +1,11 @@
 //! The worker (an ECS service): consumes the lifecycle and agent SQS queues with the same
-//! job handlers as the embedded platform. On SIGTERM it stops receiving and lets running
-//! jobs finish; a job cut short is redelivered by SQS after its visibility timeout.
+//! job handlers as the embedded platform. On SIGTERM it stops receiving at once, gives running
+//! jobs a grace period (`OPERATOR_SHUTDOWN_GRACE_SECS`), returns the rest to their queue
+//! (visible at once, so another worker resumes them) and exits 0.
 
 use operator_aws::platform::Startup;
 use operator_core::domain::PlanSlug;
-use operator_core::jobs::Worker;
+use operator_core::jobs::{Worker, WorkerConfig};
 use operator_core::services::{AgentJobs, Bootstrap, LifecycleJobs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +26,7 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let concurrency: usize = std::env::var("OPERATOR_WORKER_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8)
-        .max(1);
+    let config = WorkerConfig::from_env()?;
     let startup = Startup::load().await?;
     let platform = startup.build(None)?;
     // A new deployment names its first key's secret: create the first account with it
@@ -43,7 +40,12 @@ async fn run() -> anyhow::Result<()> {
                 tracing::info!(account = %account.id, "created the first account with the bootstrap key")
             }
             Bootstrap::Existing { account } => {
-                tracing::info!(account = %account.id, "first account exists; bootstrap key ensured")
+                tracing::info!(account = %account.id, "the bootstrap key's account exists")
+            }
+            Bootstrap::Revoked => {
+                tracing::warn!(
+                    "the bootstrap key was revoked and stays revoked; starting without it"
+                )
             }
         }
     }
@@ -58,19 +60,19 @@ async fn run() -> anyhow::Result<()> {
         Arc::new(AgentJobs(platform.clone())),
         Duration::from_secs(120),
     ));
-    let lifecycle = tokio::spawn(lifecycle.run(concurrency.div_ceil(2), stop_rx.clone()));
-    let agent = tokio::spawn(agent.run(concurrency, stop_rx));
+    let lifecycle = tokio::spawn(lifecycle.run(config, stop_rx.clone()));
+    let agent = tokio::spawn(agent.run(config, stop_rx));
     tracing::info!(
-        concurrency,
+        concurrency = config.concurrency,
         "worker consuming the lifecycle and agent queues"
     );
     println!("worker ready");
     shutdown_signal().await;
-    tracing::info!("SIGTERM: finishing running jobs");
+    tracing::info!(grace = ?config.grace, "SIGTERM: receiving stopped; finishing running jobs");
     let _ = stop_tx.send(true);
-    let _ = lifecycle.await;
-    let _ = agent.await;
-    tracing::info!("worker stopped");
+    let returned = lifecycle.await.map(|s| s.returned).unwrap_or(0)
+        + agent.await.map(|s| s.returned).unwrap_or(0);
+    tracing::info!(returned, "worker stopped");
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use operator_core::domain::PlanSlug;
-use operator_core::jobs::Worker;
+use operator_core::jobs::{Worker, WorkerConfig};
 use operator_core::services::Bootstrap;
 use operator_core::services::{AgentJobs, LifecycleJobs, LlmConfig};
 use operator_local::{Embedded, Isolation, Settings};
@@ -124,22 +124,23 @@ fn init_tracing() {
     }
 }
 
-async fn open(data: &DataDir, public_url: String) -> anyhow::Result<Embedded> {
+fn settings(public_url: String) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        control_url: public_url.clone(),
+        public_url,
+        image_tag: format!("operator-instance:{}", env!("CARGO_PKG_VERSION")),
+        llm: LlmConfig::from_env()?,
+        program: std::env::current_exe().context("locate the operator binary")?,
+        isolation: Isolation::detect(),
+    })
+}
+
+/// Admin commands work beside a running server, on a data directory it made.
+async fn open_admin(data: &DataDir) -> anyhow::Result<Embedded> {
     let master = env_secret("OPERATOR_MASTER_KEY")?;
-    let program = std::env::current_exe().context("locate the operator binary")?;
-    Embedded::open(
-        &data.data_dir,
-        master.as_ref(),
-        Settings {
-            control_url: public_url.clone(),
-            public_url,
-            image_tag: format!("operator-instance:{}", env!("CARGO_PKG_VERSION")),
-            llm: LlmConfig::from_env()?,
-            program,
-            isolation: Isolation::detect(),
-        },
-    )
-    .await
+    let shown = std::path::absolute(&data.data_dir).unwrap_or_else(|_| data.data_dir.clone());
+    eprintln!("Using data directory {}", shown.display());
+    Embedded::open_existing(&data.data_dir, master.as_ref(), settings(String::new())?).await
 }
 
 #[tokio::main]
@@ -182,7 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let plan = PlanSlug::parse(&plan)?;
-            let embedded = open(&data, String::new()).await?;
+            let embedded = open_admin(&data).await?;
             let p = &embedded.platform;
             let account = p.create_account(plan, instance_limit, token_limit).await?;
             let (_, key) = p.create_key(&account.id, Some("admin".into())).await?;
@@ -197,7 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     data,
                 },
         } => {
-            let embedded = open(&data, String::new()).await?;
+            let embedded = open_admin(&data).await?;
             let p = &embedded.platform;
             let id = operator_core::ids::AccountId::parse(&account)
                 .with_context(|| format!("{account:?} is not an account id (acct_...)"))?;
@@ -227,12 +228,15 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let plan = PlanSlug::parse(plan).context("OPERATOR_DEFAULT_PLAN / --plan")?;
     let bootstrap_key = env_secret("OPERATOR_BOOTSTRAP_KEY")?;
+    let workers = WorkerConfig::from_env()?;
+    let master = env_secret("OPERATOR_MASTER_KEY")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listen on {addr}"))?;
     let local = listener.local_addr()?;
     let base = public_url.unwrap_or_else(|| format!("http://{local}"));
-    let embedded = open(&data, base.clone()).await?;
+    // Takes the data directory's lock: a second server on it stops here, naming the first.
+    let embedded = Embedded::open(&data.data_dir, master.as_ref(), settings(base.clone())?).await?;
     let platform = embedded.platform.clone();
 
     println!(
@@ -263,6 +267,10 @@ async fn serve(
                 data.data_dir.display()
             );
         }
+        Bootstrap::Revoked => {
+            tracing::warn!("OPERATOR_BOOTSTRAP_KEY was revoked and stays revoked; starting without it (unset it, or create a key with `operator keys create`)");
+            println!("Warning: OPERATOR_BOOTSTRAP_KEY was revoked; it stays revoked.");
+        }
     }
     println!(
         "Instances run as {}.",
@@ -273,7 +281,14 @@ async fn serve(
     }
     println!("Listening on {base}  (try: curl {base}/api/health; reference at {base}/docs)");
 
+    // SIGTERM/SIGINT: one signal stops intake everywhere at once (HTTP accepting, job
+    // receiving, the scheduler); running work then gets `workers.grace`.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
     let scheduler = tokio::spawn(
         embedded
             .scheduler
@@ -292,18 +307,18 @@ async fn serve(
             }
         })
     };
-    let worker = Arc::new(Worker::new(
+    let lifecycle = Arc::new(Worker::new(
         platform.lifecycle.clone(),
         Arc::new(LifecycleJobs(platform.clone())),
         std::time::Duration::from_secs(60),
     ));
-    let worker = tokio::spawn(worker.run(4, stop_rx.clone()));
-    let agent_worker = Arc::new(Worker::new(
+    let lifecycle = tokio::spawn(lifecycle.run(workers, stop_rx.clone()));
+    let agent = Arc::new(Worker::new(
         platform.queue.clone(),
         Arc::new(AgentJobs(platform.clone())),
         std::time::Duration::from_secs(120),
     ));
-    let agent_worker = tokio::spawn(agent_worker.run(4, stop_rx));
+    let agent = tokio::spawn(agent.run(workers, stop_rx.clone()));
     let recovered = platform.recover_instances().await?;
     if recovered > 0 {
         tracing::info!(
@@ -312,24 +327,47 @@ async fn serve(
         );
     }
     let app = operator_core::http::router(platform);
+    let http = tokio::spawn(serve_http(listener, app, stop_rx.clone()));
+
+    let mut stopped = stop_rx;
+    let _ = stopped.wait_for(|stop| *stop).await;
+    // Open requests (a chat stream can last minutes) get the same grace as jobs.
+    let (http, lifecycle, agent) =
+        tokio::join!(tokio::time::timeout(workers.grace, http), lifecycle, agent);
+    if http.is_err() {
+        tracing::warn!("open HTTP requests cut off at the end of the grace period");
+    }
+    let returned =
+        lifecycle.map(|s| s.returned).unwrap_or(0) + agent.map(|s| s.returned).unwrap_or(0);
+    if returned > 0 {
+        tracing::info!(
+            jobs = returned,
+            "unfinished jobs returned to the queue; they resume on the next start"
+        );
+    }
+    let _ = scheduler.await;
+    embedded.runtime.shutdown_all().await;
+    supervisor.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves the API until `stop` turns true, then lets open requests finish.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     // Small SSE writes go out at once (no Nagle/delayed-ACK stalls).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
         })
         .await
-        .context("HTTP server")?;
-    let _ = stop_tx.send(true);
-    let _ = scheduler.await;
-    let _ = worker.await;
-    let _ = agent_worker.await;
-    embedded.runtime.shutdown_all().await;
-    supervisor.abort();
-    Ok(())
+        .context("HTTP server")
 }
 
 async fn shutdown_signal() {

@@ -113,6 +113,54 @@ pub enum Outcome {
     Empty,
 }
 
+/// How many jobs a worker runs at once and how it stops.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerConfig {
+    /// Jobs in flight at once. Jobs are I/O-bound (model calls, instance calls), so this is
+    /// sized in the hundreds; one chat's turns are still serialised by its lease.
+    pub concurrency: usize,
+    /// On shutdown, how long running jobs may go on before they are cut off and returned
+    /// to the queue (they resume after the restart, as after a crash).
+    pub grace: Duration,
+}
+
+impl WorkerConfig {
+    pub const DEFAULT_CONCURRENCY: usize = 256;
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+    /// `OPERATOR_WORKER_CONCURRENCY` and `OPERATOR_SHUTDOWN_GRACE_SECS` (both optional);
+    /// fails naming the variable when one is set but not a number.
+    pub fn from_env() -> anyhow::Result<Self> {
+        fn var<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
+            match std::env::var(name) {
+                Ok(v) if v.trim().is_empty() => Ok(None),
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| anyhow::anyhow!("{name} must be a whole number, not {v:?}")),
+                Err(_) => Ok(None),
+            }
+        }
+        let concurrency: Option<usize> = var("OPERATOR_WORKER_CONCURRENCY")?;
+        let concurrency = concurrency.unwrap_or(Self::DEFAULT_CONCURRENCY);
+        anyhow::ensure!(
+            (1..=10_000).contains(&concurrency),
+            "OPERATOR_WORKER_CONCURRENCY must be between 1 and 10000"
+        );
+        let grace: Option<u64> = var("OPERATOR_SHUTDOWN_GRACE_SECS")?;
+        let grace = grace.map_or(Self::DEFAULT_GRACE, Duration::from_secs);
+        Ok(Self { concurrency, grace })
+    }
+}
+
+/// What `Worker::run` left behind when it stopped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// Jobs still running when the grace period ended: cut off and made visible again.
+    pub returned: usize,
+}
+
 /// Receives jobs from any `JobQueue`, keeps them invisible while they run, acks when done.
 pub struct Worker {
     queue: Arc<dyn JobQueue>,
@@ -147,25 +195,24 @@ impl Worker {
     }
 
     async fn execute_inner(&self, received: ReceivedJob) -> Outcome {
-        // Heartbeat: extend visibility at half the timeout while the handler runs.
-        let heartbeat = {
-            let queue = self.queue.clone();
-            let receipt = received.receipt.clone();
-            let visibility = self.visibility;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(visibility / 2).await;
-                    if let Err(e) = queue.change_visibility(&receipt, visibility).await {
-                        tracing::warn!(error = %e, "could not extend job visibility");
-                    }
+        // Heartbeat: extend visibility at half the timeout while the handler runs. It lives
+        // in this future, so a job cut off at shutdown stops extending at once.
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(self.visibility / 2).await;
+                if let Err(e) = self
+                    .queue
+                    .change_visibility(&received.receipt, self.visibility)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not extend job visibility");
                 }
-            })
+            }
         };
-        let result = self
-            .handler
-            .handle(&received.job, received.receive_count)
-            .await;
-        heartbeat.abort();
+        let result = tokio::select! {
+            r = self.handler.handle(&received.job, received.receive_count) => r,
+            never = heartbeat => never,
+        };
         match result {
             Ok(()) | Err(JobError::Permanent(_)) => {
                 if let Err(e) = &result {
@@ -195,34 +242,107 @@ impl Worker {
         }
     }
 
-    /// Runs until `shutdown` resolves, `concurrency` jobs at a time.
+    /// Runs jobs, up to `config.concurrency` at once, until `shutdown` turns true. Then it
+    /// receives nothing more, gives running jobs `config.grace` to finish, and returns the
+    /// rest to the queue (visible at once: the next process picks them up).
     pub async fn run(
         self: Arc<Self>,
-        concurrency: usize,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
+        config: WorkerConfig,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Stopped {
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+        let running: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+            Arc::default();
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..concurrency.max(1) {
-            let worker = self.clone();
-            let mut shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                loop {
-                    if *shutdown.borrow() {
-                        break;
-                    }
-                    match worker.try_execute_next().await {
-                        Ok(Outcome::Done | Outcome::Retry) => continue,
-                        Ok(Outcome::Empty) => {}
-                        Err(e) => tracing::error!(error = %e, "job queue receive failed"),
-                    }
-                    tokio::select! {
-                        _ = worker.queue.wait_for_message(Duration::from_millis(500)) => {}
-                        _ = shutdown.changed() => {}
-                    }
+        'receive: loop {
+            // Wait for a free slot, then take as many jobs as there are free slots (SQS
+            // hands out at most 10 per call).
+            let first = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => break 'receive,
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break 'receive,
+                },
+            };
+            while tasks.try_join_next().is_some() {}
+            let want = (slots.available_permits() + 1).min(10) as u32;
+            let received = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => break 'receive,
+                r = self.queue.receive(want, self.visibility) => r,
+            };
+            let jobs = match received {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "job queue receive failed");
+                    Vec::new()
                 }
-            });
+            };
+            if jobs.is_empty() {
+                drop(first);
+                tokio::select! {
+                    _ = self.queue.wait_for_message(Duration::from_millis(500)) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => break 'receive,
+                }
+                continue;
+            }
+            let mut first = Some(first);
+            for job in jobs {
+                // Every received job gets a slot: the batch was sized to the free ones.
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => match slots.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => match slots.clone().acquire_owned().await {
+                            Ok(p) => p,
+                            Err(_) => break 'receive,
+                        },
+                    },
+                };
+                if let Ok(mut map) = running.lock() {
+                    map.insert(job.message_id.clone(), job.receipt.clone());
+                }
+                let (worker, running) = (self.clone(), running.clone());
+                tasks.spawn(async move {
+                    let id = job.message_id.clone();
+                    worker.execute(job).await;
+                    if let Ok(mut map) = running.lock() {
+                        map.remove(&id);
+                    }
+                    drop(permit);
+                });
+            }
         }
-        while tasks.join_next().await.is_some() {}
+        // Shutdown: nothing more is received; running jobs get the grace period.
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            tracing::info!(jobs = in_flight, grace = ?config.grace, "waiting for running jobs");
+        }
+        let drained = tokio::time::timeout(config.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        let mut stopped = Stopped::default();
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            let left: Vec<String> = running
+                .lock()
+                .map(|mut m| m.drain().map(|(_, receipt)| receipt).collect())
+                .unwrap_or_default();
+            for receipt in &left {
+                if let Err(e) = self.queue.change_visibility(receipt, Duration::ZERO).await {
+                    tracing::warn!(error = %e, "could not return a job to the queue; it returns after its visibility timeout");
+                }
+            }
+            stopped.returned = left.len();
+            tracing::warn!(
+                jobs = left.len(),
+                "grace period over: running jobs cut off and returned to the queue"
+            );
+        }
+        stopped
     }
 }
 

@@ -2,6 +2,7 @@
 //! AES-256-GCM vault and the cron scheduler loop, wired together by [`Embedded::open`].
 
 pub mod db;
+pub mod lock;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub use db::Db;
+pub use lock::DataDirLock;
 pub use queue::SqliteQueue;
 pub use runtime::{Isolation, LocalRuntime};
 pub use scheduler::LocalScheduler;
@@ -49,18 +51,61 @@ pub struct Embedded {
     /// Crash reports from the runtime, for `Platform::handle_runtime_event`.
     pub runtime_events: mpsc::UnboundedReceiver<RuntimeEvent>,
     pub data_dir: PathBuf,
+    db: Db,
+    agent_queue: Arc<SqliteQueue>,
+    lifecycle_queue: Arc<SqliteQueue>,
+    /// Held while the server runs (`None` for admin commands, which share the directory).
+    pub lock: Option<DataDirLock>,
 }
 
+/// The database file whose presence tells that `operator serve` made a data directory.
+pub const DB_FILE: &str = "operator.db";
+
 impl Embedded {
-    /// Creates `data_dir` if needed, opens `operator.db`, and checks the master key.
+    /// For the server: creates `data_dir` if needed and takes its lock (one server per
+    /// directory), opens `operator.db`, checks the master key, and frees what a previous
+    /// (dead) server held: chat leases and jobs in flight.
     pub async fn open(
         data_dir: &Path,
         master_key: Option<&SecretString>,
         settings: Settings,
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| anyhow::anyhow!("create data directory {}: {e}", data_dir.display()))?;
-        let db = Db::open(&data_dir.join("operator.db"))?;
+        let lock = DataDirLock::acquire(data_dir)?;
+        let mut embedded = Self::open_unlocked(data_dir, master_key, settings).await?;
+        // This process owns the data directory: whatever the previous one held is free.
+        SqliteStore::new(embedded.db.clone())
+            .release_all_chat_leases()
+            .await?;
+        embedded.agent_queue.release_in_flight().await?;
+        embedded.lifecycle_queue.release_in_flight().await?;
+        embedded.lock = Some(lock);
+        Ok(embedded)
+    }
+
+    /// For admin commands, beside a running server: the directory must be one that
+    /// `operator serve` made (admin commands never create one), and nothing the server
+    /// holds is touched.
+    pub async fn open_existing(
+        data_dir: &Path,
+        master_key: Option<&SecretString>,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        let shown = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+        anyhow::ensure!(
+            data_dir.join(DB_FILE).is_file(),
+            "{} holds no Operator data (no {DB_FILE}): pass the --data-dir (or OPERATOR_DATA_DIR) that `operator serve` uses, or start `operator serve --data-dir {}` first",
+            shown.display(),
+            shown.display()
+        );
+        Self::open_unlocked(data_dir, master_key, settings).await
+    }
+
+    async fn open_unlocked(
+        data_dir: &Path,
+        master_key: Option<&SecretString>,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        let db = Db::open(&data_dir.join(DB_FILE))?;
         let master = MasterKey::load_or_create(data_dir, master_key)?;
         let token_key = master.derive("operator instance tokens v1");
         let vault = LocalVault::open(db.clone(), master).await?;
@@ -77,18 +122,19 @@ impl Embedded {
             .llm
             .as_ref()
             .map(|c| operator_core::llm::from_config(c, http.clone()));
-        // This process owns the data directory: whatever the previous one held is free.
         let store = SqliteStore::new(db.clone());
-        store.release_all_chat_leases().await?;
         // Agent turns can wait on a busy chat, so they get more deliveries than the default.
-        let agent_queue = SqliteQueue::new(db.clone(), "agent", AGENT_MAX_RECEIVE_COUNT);
-        let lifecycle = SqliteQueue::new(db, "lifecycle", MAX_RECEIVE_COUNT);
-        agent_queue.release_in_flight().await?;
-        lifecycle.release_in_flight().await?;
+        let agent_queue = Arc::new(SqliteQueue::new(
+            db.clone(),
+            "agent",
+            AGENT_MAX_RECEIVE_COUNT,
+        ));
+        let lifecycle_queue =
+            Arc::new(SqliteQueue::new(db.clone(), "lifecycle", MAX_RECEIVE_COUNT));
         let platform = Platform {
             store: Arc::new(store),
-            queue: Arc::new(agent_queue),
-            lifecycle: Arc::new(lifecycle),
+            queue: agent_queue.clone(),
+            lifecycle: lifecycle_queue.clone(),
             runtime: runtime.clone(),
             http,
             llm,
@@ -110,6 +156,10 @@ impl Embedded {
             runtime,
             runtime_events,
             data_dir: data_dir.to_owned(),
+            lock: None,
+            db,
+            agent_queue,
+            lifecycle_queue,
         })
     }
 }

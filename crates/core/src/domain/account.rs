@@ -161,13 +161,13 @@ pub fn hash_key(plaintext: &str) -> String {
     hex::encode(Sha256::digest(plaintext.as_bytes()))
 }
 
+/// A key's optional label: blank means none; otherwise a title (1–100 characters without
+/// control, bidirectional or invisible formatting characters).
 pub fn validate_key_name(name: Option<String>) -> Result<Option<String>, Error> {
     match name {
-        Some(n) if n.chars().count() > 100 => {
-            Err(Error::invalid("name", "must be at most 100 characters"))
-        }
         Some(n) if n.trim().is_empty() => Ok(None),
-        other => Ok(other),
+        Some(n) => super::validate_title("name", &n).map(Some),
+        None => Ok(None),
     }
 }
 

@@ -7,17 +7,33 @@ use serde::{Deserialize, Serialize};
 
 pub const MAX_PROMPT_CHARS: usize = 20_000;
 
-/// 1–100 characters, any text without control characters.
+/// 1–100 characters, any text without control or invisible formatting characters.
 pub fn validate_title(field: &str, s: &str) -> Result<String, Error> {
     let t = s.trim();
-    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(is_hidden_or_control) {
         Err(Error::invalid(
             field,
-            "must be 1-100 characters without control characters",
+            "must be 1-100 characters without control, bidirectional or invisible formatting characters",
         ))
     } else {
         Ok(t.to_owned())
     }
+}
+
+/// Characters that must not appear in a name shown to people: C0/C1 controls (terminal
+/// escapes, NUL), bidirectional overrides and isolates (text that displays reordered), and
+/// invisible formatting (zero-width characters, line and paragraph separators, BOM).
+pub fn is_hidden_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
 }
 
 pub fn validate_prompt(field: &str, s: &str) -> Result<String, Error> {
@@ -129,4 +145,34 @@ pub struct AutomationRun {
     pub chat_id: Option<ChatId>,
     pub error: Option<String>,
     pub created_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_refuse_controls_bidi_overrides_and_invisible_characters() {
+        assert_eq!(
+            validate_title("name", " morning brief ").unwrap(),
+            "morning brief"
+        );
+        assert_eq!(
+            validate_title("name", "café – ünïcode").unwrap(),
+            "café – ünïcode"
+        );
+        for bad in [
+            "a\0b",
+            "red\u{1b}[31mtext",
+            "invoice\u{202E}fdp.exe",
+            "a\u{2066}b\u{2069}",
+            "zero\u{200B}width",
+            "line\u{2028}sep",
+            "bom\u{FEFF}",
+            "",
+            &"x".repeat(101),
+        ] {
+            assert!(validate_title("name", bad).is_err(), "{bad:?}");
+        }
+    }
 }

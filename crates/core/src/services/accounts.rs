@@ -13,8 +13,10 @@ pub enum Bootstrap {
         account: Account,
         key: Option<SecretString>,
     },
-    /// The store already had accounts.
+    /// The account was there already (and the bootstrap key, if given, opens it).
     Existing { account: Account },
+    /// The bootstrap key was revoked: it stays revoked, and the platform starts without it.
+    Revoked,
 }
 
 impl Platform {
@@ -56,18 +58,21 @@ impl Platform {
     ) -> Result<(ApiKey, SecretString)> {
         let name = validate_key_name(name)?;
         let minted = mint_key();
-        let key = self.store_key(account, name, &minted).await?;
+        let key = self
+            .store_key(KeyId::generate(), account, name, &minted)
+            .await?;
         Ok((key, minted.plaintext))
     }
 
     async fn store_key(
         &self,
+        id: KeyId,
         account: &AccountId,
         name: Option<String>,
         minted: &NewKey,
     ) -> Result<ApiKey> {
         let key = ApiKey {
-            id: KeyId::generate(),
+            id,
             account_id: account.clone(),
             name,
             prefix: minted.prefix.clone(),
@@ -79,36 +84,20 @@ impl Platform {
         Ok(key)
     }
 
-    /// First start: create the default account (and a key, or register `bootstrap_key`).
-    /// Later starts: make sure `bootstrap_key`, if given, opens the default account.
+    /// Start-up. With `bootstrap_key`: the key opens its own account, whose id is derived
+    /// from the key (as on AWS), created on first use; it never joins an account that already
+    /// exists, and once revoked it stays revoked (`Bootstrap::Revoked`, the server starts
+    /// without it). Without a key: the first start creates the default account and mints its
+    /// key; later starts find it.
     pub async fn bootstrap(
         &self,
         plan: PlanSlug,
         bootstrap_key: Option<&SecretString>,
     ) -> Result<Bootstrap> {
-        if let Some(k) = bootstrap_key {
-            validate_key_shape(k.expose_secret()).map_err(|_| {
-                Error::invalid(
-                    "OPERATOR_BOOTSTRAP_KEY",
-                    "must be ck_live_ followed by 16-128 letters or digits",
-                )
-            })?;
-        }
-        let given = bootstrap_key.map(|k| key_from_plaintext(k.expose_secret().to_owned()));
-        if let Some(account) = self.store.first_account().await? {
-            if let Some(minted) = &given {
-                match self.store.key_by_hash(&minted.hash).await {
-                    Ok(_) => {}
-                    Err(StoreError::NotFound) => {
-                        self.store_key(&account.id, Some("bootstrap".into()), minted)
-                            .await?;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+        let Some(given) = bootstrap_key else {
+            if let Some(account) = self.store.first_account().await? {
+                return Ok(Bootstrap::Existing { account });
             }
-            return Ok(Bootstrap::Existing { account });
-        }
-        let Some(minted) = given else {
             let account = self.create_account(plan, None, None).await?;
             let key = self
                 .create_key(&account.id, Some("default".into()))
@@ -119,20 +108,43 @@ impl Platform {
                 key: Some(key),
             });
         };
-        // With a given key the account's id follows from it, so processes bootstrapping at
-        // once (the workers of a new deployment) make one account between them, not one each.
-        let account = self.new_account(bootstrap_account_id(&minted.hash), plan, None, None);
+        validate_key_shape(given.expose_secret()).map_err(|_| {
+            Error::invalid(
+                "OPERATOR_BOOTSTRAP_KEY",
+                "must be ck_live_ followed by 16-128 letters or digits",
+            )
+        })?;
+        let minted = key_from_plaintext(given.expose_secret().to_owned());
+        // Keys from before ids were derived may open another account: keep it.
+        match self.store.key_by_hash(&minted.hash).await {
+            Ok(key) => {
+                let account = self.store.get_account(&key.account_id).await?;
+                return Ok(Bootstrap::Existing { account });
+            }
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // The account's and the key's ids follow from the key, so processes bootstrapping at
+        // once (the workers of a new deployment) make one of each between them, and a revoked
+        // key (its record stays, marked revoked) cannot be stored again.
+        let (account_id, key_id) = bootstrap_ids(&minted.hash);
+        let account = self.new_account(account_id, plan, None, None);
         let created = match self.store.insert_account(&account).await {
             Ok(()) => true,
             Err(StoreError::Conflict(_)) => false,
             Err(e) => return Err(e.into()),
         };
         match self
-            .store_key(&account.id, Some("bootstrap".into()), &minted)
+            .store_key(key_id, &account.id, Some("bootstrap".into()), &minted)
             .await
         {
-            // The other process stored the same key.
-            Ok(_) | Err(Error::Conflict(_)) => {}
+            Ok(_) => {}
+            // Another process stored it just now, or it was revoked.
+            Err(Error::Conflict(_)) => match self.store.key_by_hash(&minted.hash).await {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => return Ok(Bootstrap::Revoked),
+                Err(e) => return Err(e.into()),
+            },
             Err(e) => return Err(e),
         }
         if created {
@@ -187,15 +199,25 @@ impl Platform {
     }
 }
 
-/// The bootstrap account's id: derived from its key's hash (under a fixed label).
-fn bootstrap_account_id(key_hash: &str) -> AccountId {
+/// The bootstrap account's and key's ids: derived from the key's hash (under fixed labels).
+fn bootstrap_ids(key_hash: &str) -> (AccountId, KeyId) {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("operator bootstrap account\0{key_hash}").as_bytes());
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&digest[..16]);
-    AccountId::from_trusted(format!(
-        "{}{}",
-        AccountId::PREFIX,
+    let body = |label: &str| {
+        let digest = Sha256::digest(format!("{label}\0{key_hash}").as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
         crate::ids::body_of(u128::from_be_bytes(first))
-    ))
+    };
+    (
+        AccountId::from_trusted(format!(
+            "{}{}",
+            AccountId::PREFIX,
+            body("operator bootstrap account")
+        )),
+        KeyId::from_trusted(format!(
+            "{}{}",
+            KeyId::PREFIX,
+            body("operator bootstrap key")
+        )),
+    )
 }

@@ -87,8 +87,84 @@ pub struct Caller {
     pub key_id: KeyId,
 }
 
-/// Validates `?limit=&cursor=`.
-pub fn page_request(limit: Option<i64>, cursor: Option<String>) -> Result<PageRequest, Error> {
+/// The list a cursor belongs to: a cursor from one list is refused by another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Keys,
+    Instances,
+    Secrets,
+    Automations,
+    Runs,
+    Webhooks,
+    Deliveries,
+    Chats,
+}
+
+impl ListKind {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Keys => "keys",
+            Self::Instances => "instances",
+            Self::Secrets => "secrets",
+            Self::Automations => "automations",
+            Self::Runs => "runs",
+            Self::Webhooks => "webhooks",
+            Self::Deliveries => "deliveries",
+            Self::Chats => "chats",
+        }
+    }
+}
+
+/// Cursors are opaque to clients: base64url of the list's tag, the store's position and a
+/// checksum, so a cursor that was mistyped, truncated or taken from another list is a 400
+/// rather than a silently empty page. (Not a credential: lists are scoped to the caller.)
+pub fn encode_cursor(kind: ListKind, position: &str) -> String {
+    use base64::Engine;
+    let mut raw = format!("{}:{position}:", kind.tag()).into_bytes();
+    raw.extend_from_slice(&cursor_checksum(kind, position));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn cursor_checksum(kind: ListKind, position: &str) -> [u8; 6] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("operator cursor\0{}\0{position}", kind.tag()));
+    let mut sum = [0u8; 6];
+    sum.copy_from_slice(&digest[..6]);
+    sum
+}
+
+fn decode_cursor(kind: ListKind, cursor: &str) -> Option<String> {
+    use base64::Engine;
+    if cursor.len() > 200 {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let (body, sum) = raw.split_at_checked(raw.len().checked_sub(6)?)?;
+    let body = std::str::from_utf8(body).ok()?;
+    let position = body
+        .strip_prefix(kind.tag())?
+        .strip_prefix(':')?
+        .strip_suffix(':')?;
+    let well_formed = !position.is_empty()
+        && position
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    (well_formed && sum == cursor_checksum(kind, position)).then(|| position.to_owned())
+}
+
+/// A page's `nextCursor` as clients see it.
+pub fn next_cursor(kind: ListKind, position: Option<String>) -> Option<String> {
+    position.map(|p| encode_cursor(kind, &p))
+}
+
+/// Validates `?limit=&cursor=` for the list `kind`.
+pub fn page_request(
+    kind: ListKind,
+    limit: Option<i64>,
+    cursor: Option<String>,
+) -> Result<PageRequest, Error> {
     let limit = match limit {
         None => PageRequest::DEFAULT_LIMIT,
         Some(n) if (1..=i64::from(PageRequest::MAX_LIMIT)).contains(&n) => n as u32,
@@ -101,13 +177,13 @@ pub fn page_request(limit: Option<i64>, cursor: Option<String>) -> Result<PageRe
     };
     let cursor = match cursor {
         Some(c) if c.is_empty() => None,
-        Some(c) if c.len() > 100 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
-            return Err(Error::invalid(
+        Some(c) => Some(decode_cursor(kind, &c).ok_or_else(|| {
+            Error::invalid(
                 "cursor",
-                "is not a cursor returned by this API",
-            ))
-        }
-        other => other,
+                "is not a nextCursor returned by this list (cursors are opaque: pass them back unchanged)",
+            )
+        })?),
+        None => None,
     };
     Ok(PageRequest { limit, cursor })
 }

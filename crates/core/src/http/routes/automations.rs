@@ -3,7 +3,9 @@
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::views::*;
-use crate::services::{page_request, Caller, CreateAutomation, Platform, UpdateAutomation};
+use crate::services::{
+    next_cursor, page_request, Caller, CreateAutomation, ListKind, Platform, UpdateAutomation,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -42,11 +44,14 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<AutomationList>> {
     let page = p
-        .list_automations(&caller, &page_request(q.limit, q.cursor)?)
+        .list_automations(
+            &caller,
+            &page_request(ListKind::Automations, q.limit, q.cursor)?,
+        )
         .await?;
     Ok(Json(AutomationList {
         automations: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: next_cursor(ListKind::Automations, page.next_cursor),
     }))
 }
 
@@ -114,10 +119,14 @@ pub async fn runs(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<RunList>> {
     let page = p
-        .list_runs(&caller, &id, &page_request(q.limit, q.cursor)?)
+        .list_runs(
+            &caller,
+            &id,
+            &page_request(ListKind::Runs, q.limit, q.cursor)?,
+        )
         .await?;
     Ok(Json(RunList {
         runs: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: next_cursor(ListKind::Runs, page.next_cursor),
     }))
 }

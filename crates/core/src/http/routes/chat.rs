@@ -7,7 +7,7 @@ use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::views::ListQuery;
 use crate::ids::{AccountId, ChatId};
-use crate::services::{page_request, Caller, Platform};
+use crate::services::{next_cursor, page_request, Caller, ListKind, Platform};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -393,11 +393,11 @@ pub async fn history(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ChatList>> {
     let page = p
-        .chat_history(&caller, &page_request(q.limit, q.cursor)?)
+        .chat_history(&caller, &page_request(ListKind::Chats, q.limit, q.cursor)?)
         .await?;
     Ok(Json(ChatList {
         chats: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: next_cursor(ListKind::Chats, page.next_cursor),
     }))
 }
 

@@ -3,7 +3,9 @@
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::views::*;
-use crate::services::{page_request, Caller, CreateInstance, Platform, UpdateInstance};
+use crate::services::{
+    next_cursor, page_request, Caller, CreateInstance, ListKind, Platform, UpdateInstance,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -39,11 +41,11 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     ApiQuery(q): ApiQuery<InstanceListQuery>,
 ) -> ApiResult<Json<InstanceList>> {
-    let page = page_request(q.limit, q.cursor)?;
+    let page = page_request(ListKind::Instances, q.limit, q.cursor)?;
     let page = p.list_instances(&caller, &page, q.include_deleted).await?;
     Ok(Json(InstanceList {
         instances: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: next_cursor(ListKind::Instances, page.next_cursor),
     }))
 }
 

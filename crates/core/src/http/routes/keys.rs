@@ -4,7 +4,7 @@ use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::middleware::ReplayBody;
 use crate::http::views::*;
-use crate::services::{page_request, Caller, Platform};
+use crate::services::{next_cursor, page_request, Caller, ListKind, Platform};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -42,11 +42,11 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<KeyList>> {
     let page = p
-        .list_keys(&caller, &page_request(q.limit, q.cursor)?)
+        .list_keys(&caller, &page_request(ListKind::Keys, q.limit, q.cursor)?)
         .await?;
     Ok(Json(KeyList {
         keys: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: next_cursor(ListKind::Keys, page.next_cursor),
     }))
 }
 

@@ -4,7 +4,9 @@ use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::middleware::ReplayBody;
 use crate::http::views::*;
-use crate::services::{page_request, Caller, CreateSecret, Platform, UpdateSecret};
+use crate::services::{
+    next_cursor, page_request, Caller, CreateSecret, ListKind, Platform, UpdateSecret,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -52,11 +54,14 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<SecretList>> {
     let page = p
-        .list_secrets(&caller, &page_request(q.limit, q.cursor)?)
+        .list_secrets(
+            &caller,
+            &page_request(ListKind::Secrets, q.limit, q.cursor)?,
+        )
         .await?;
     Ok(Json(SecretList {
         secrets: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: next_cursor(ListKind::Secrets, page.next_cursor),
     }))
 }
 

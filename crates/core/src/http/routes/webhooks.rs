@@ -3,7 +3,9 @@
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, RawBody};
 use crate::http::views::*;
-use crate::services::{page_request, Caller, CreateWebhook, Platform, UpdateWebhook};
+use crate::services::{
+    next_cursor, page_request, Caller, CreateWebhook, ListKind, Platform, UpdateWebhook,
+};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::{Extension, Json};
@@ -38,7 +40,10 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<WebhookList>> {
     let page = p
-        .list_webhooks(&caller, &page_request(q.limit, q.cursor)?)
+        .list_webhooks(
+            &caller,
+            &page_request(ListKind::Webhooks, q.limit, q.cursor)?,
+        )
         .await?;
     Ok(Json(WebhookList {
         webhooks: page
@@ -46,7 +51,7 @@ pub async fn list(
             .into_iter()
             .map(|w| WebhookView::new(&p, w))
             .collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: next_cursor(ListKind::Webhooks, page.next_cursor),
     }))
 }
 
@@ -103,11 +108,15 @@ pub async fn deliveries(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<DeliveryList>> {
     let page = p
-        .list_deliveries(&caller, &id, &page_request(q.limit, q.cursor)?)
+        .list_deliveries(
+            &caller,
+            &id,
+            &page_request(ListKind::Deliveries, q.limit, q.cursor)?,
+        )
         .await?;
     Ok(Json(DeliveryList {
         deliveries: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: next_cursor(ListKind::Deliveries, page.next_cursor),
     }))
 }
 
