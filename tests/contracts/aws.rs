@@ -68,6 +68,12 @@ sqs_queue_contract!(
 );
 
 #[tokio::test]
+async fn sqs_worker_run_fills_its_slots_and_returns_cut_off_jobs_on_shutdown() {
+    let (q, _, _) = sqs_queue(5).await;
+    crate::worker::run_fills_its_slots_and_returns_cut_off_jobs_on_shutdown(q).await;
+}
+
+#[tokio::test]
 async fn secrets_manager_round_trip_replace_delete_and_scope() {
     let cfg = aws_config().await;
     let v: Arc<dyn Vault> = Arc::new(SecretsManagerVault::new(

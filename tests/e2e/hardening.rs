@@ -282,14 +282,25 @@ async fn sigterm_exits_within_the_grace_period_and_unfinished_work_resumes_after
 async fn one_server_per_data_directory_and_admin_commands_never_invent_one() {
     let app = App::spawn().await;
     // WHEN a second server starts on the same data directory
-    let out = std::process::Command::new(BIN)
+    let mut second = std::process::Command::new(BIN)
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(&app.data_dir)
         .env_remove("OPERATOR_BOOTSTRAP_KEY")
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while second.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second server on the same data directory kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = second.wait_with_output().unwrap();
     // THEN it exits non-zero naming the first one's pid
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
