@@ -161,6 +161,36 @@ pub struct Stopped {
     pub returned: usize,
 }
 
+/// Receipts of the jobs running now, by message id (to return them at shutdown).
+type RunningJobs = Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>;
+
+/// A job's entry in `RunningJobs` for as long as its task lives (finished, failed,
+/// panicked or aborted alike).
+struct Running {
+    jobs: RunningJobs,
+    message_id: String,
+}
+
+impl Running {
+    fn track(jobs: &RunningJobs, job: &ReceivedJob) -> Self {
+        if let Ok(mut map) = jobs.lock() {
+            map.insert(job.message_id.clone(), job.receipt.clone());
+        }
+        Self {
+            jobs: jobs.clone(),
+            message_id: job.message_id.clone(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.jobs.lock() {
+            map.remove(&self.message_id);
+        }
+    }
+}
+
 /// Receives jobs from any `JobQueue`, keeps them invisible while they run, acks when done.
 pub struct Worker {
     queue: Arc<dyn JobQueue>,
@@ -251,8 +281,7 @@ impl Worker {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Stopped {
         let slots = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
-        let running: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> =
-            Arc::default();
+        let running = RunningJobs::default();
         let mut tasks = tokio::task::JoinSet::new();
         'receive: loop {
             // Wait for a free slot, then take as many jobs as there are free slots (SQS
@@ -300,17 +329,11 @@ impl Worker {
                         },
                     },
                 };
-                if let Ok(mut map) = running.lock() {
-                    map.insert(job.message_id.clone(), job.receipt.clone());
-                }
-                let (worker, running) = (self.clone(), running.clone());
+                let tracked = Running::track(&running, &job);
+                let worker = self.clone();
                 tasks.spawn(async move {
-                    let id = job.message_id.clone();
                     worker.execute(job).await;
-                    if let Ok(mut map) = running.lock() {
-                        map.remove(&id);
-                    }
-                    drop(permit);
+                    drop((tracked, permit));
                 });
             }
         }
@@ -325,12 +348,13 @@ impl Worker {
         .await;
         let mut stopped = Stopped::default();
         if drained.is_err() {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
+            // Receipts first: an aborted task forgets its own entry.
             let left: Vec<String> = running
                 .lock()
                 .map(|mut m| m.drain().map(|(_, receipt)| receipt).collect())
                 .unwrap_or_default();
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
             for receipt in &left {
                 if let Err(e) = self.queue.change_visibility(receipt, Duration::ZERO).await {
                     tracing::warn!(error = %e, "could not return a job to the queue; it returns after its visibility timeout");
