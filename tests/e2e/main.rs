@@ -15,5 +15,6 @@ mod instances;
 mod isolation;
 mod live;
 mod readme;
+mod sandbox;
 mod secrets;
 mod webhooks;
