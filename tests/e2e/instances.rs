@@ -74,11 +74,20 @@ async fn invalid_bodies_are_400_with_field_details_415_and_413() {
         (json!({"name": "ok", "env": {"A": 1}}), "env.A"),
         (json!({"name": "ok", "env": {"PATH": "/x"}}), "env.PATH"),
         (json!({"name": "ok", "env": {"HOME": "/"}}), "env.HOME"),
-        (json!({"name": "ok", "env": {"LD_PRELOAD": "/x.so"}}), "env.LD_PRELOAD"),
-        (json!({"name": "ok", "env": {"OPERATOR_INSTANCE_TOKEN": "x"}}), "env.OPERATOR_INSTANCE_TOKEN"),
+        (
+            json!({"name": "ok", "env": {"LD_PRELOAD": "/x.so"}}),
+            "env.LD_PRELOAD",
+        ),
+        (
+            json!({"name": "ok", "env": {"OPERATOR_INSTANCE_TOKEN": "x"}}),
+            "env.OPERATOR_INSTANCE_TOKEN",
+        ),
         (json!({"name": "ok", "env": {"NUL": "a\0b"}}), "env.NUL"),
         (json!({"name": "ok", "env": {"A\0B": "x"}}), "env"),
-        (json!({"name": "ok", "checkpointRepo": "/etc"}), "checkpointRepo"),
+        (
+            json!({"name": "ok", "checkpointRepo": "/etc"}),
+            "checkpointRepo",
+        ),
     ] {
         let got = app.post("/api/instances", body.clone()).await;
         assert_error(&got, 400, "invalid_request");
@@ -314,7 +323,10 @@ async fn an_oversized_command_is_413_and_the_instance_keeps_serving() {
     // WHEN a command larger than one execve argument may be is sent
     let big = format!("echo {}", "x".repeat(130 * 1024));
     let got = app
-        .post(&format!("/api/instances/{id}/exec"), json!({"command": big}))
+        .post(
+            &format!("/api/instances/{id}/exec"),
+            json!({"command": big}),
+        )
         .await;
     // THEN it is the caller's fault: 413 payload_too_large, not a 5xx
     assert_error(&got, 413, "payload_too_large");
@@ -324,5 +336,8 @@ async fn an_oversized_command_is_413_and_the_instance_keeps_serving() {
         .post(&format!("/api/instances/{id}/exec"), json!({"command": ok}))
         .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["stdout"].as_str().unwrap().trim(), (99 * 1024 + 1).to_string());
+    assert_eq!(
+        v["stdout"].as_str().unwrap().trim(),
+        (99 * 1024 + 1).to_string()
+    );
 }

@@ -94,7 +94,12 @@ async fn a_tenant_cannot_clone_another_tenants_instance_directory() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let victim_dir = app.data_dir.canonicalize().unwrap().join("instances").join(&victim);
+    let victim_dir = app
+        .data_dir
+        .canonicalize()
+        .unwrap()
+        .join("instances")
+        .join(&victim);
     // WHEN tenant B names A's directory (or git's local transports) as its checkpoint
     let (_, key_b) = app.create_account("pro");
     for repo in [

@@ -147,13 +147,13 @@ async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<
         "list_files" => ws
             .list(&arg("path"))?
             .iter()
-                .map(|e| match e.kind {
-                    "directory" => format!("{}/", e.name),
-                    "symlink" => format!("{}@", e.name),
-                    _ => e.name.clone(),
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
+            .map(|e| match e.kind {
+                "directory" => format!("{}/", e.name),
+                "symlink" => format!("{}@", e.name),
+                _ => e.name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         "http_request" => {
             let method = reqwest::Method::from_bytes(arg("method").to_uppercase().as_bytes())
                 .unwrap_or(reqwest::Method::GET);

@@ -148,3 +148,25 @@ pub async fn run(
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_broken_path_in_the_environment_does_not_stop_the_shell() {
+        // GIVEN an environment whose PATH leads nowhere
+        let dir = tempfile::tempdir().unwrap();
+        let cwd =
+            cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).unwrap();
+        let env = vec![("PATH".to_owned(), "/nonexistent".to_owned())];
+        // WHEN a command runs
+        let r = run(&cwd, "echo ok; pwd", Duration::from_secs(10), &env)
+            .await
+            .unwrap();
+        // THEN the shell still starts (its builtins work) in the given folder
+        assert_eq!(r.exit_code, Some(0), "{r:?}");
+        let expected = format!("ok\n{}\n", dir.path().canonicalize().unwrap().display());
+        assert_eq!(r.stdout, expected);
+    }
+}

@@ -89,7 +89,9 @@ pub fn checkpoint_source(
     let repo = repo.trim();
     let refuse = |why: &str| anyhow::anyhow!("checkpointRepo {repo:?} is refused: {why}");
     if repo.starts_with('-') || repo.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(refuse("it must not start with '-' or contain spaces or control characters"));
+        return Err(refuse(
+            "it must not start with '-' or contain spaces or control characters",
+        ));
     }
     if repo.starts_with('/') {
         let Some(prefix) = local_prefix else {
@@ -124,7 +126,9 @@ pub fn checkpoint_source(
         if scp_like && !repo.contains("::") {
             return Ok(CheckpointSource::Remote(repo.to_owned()));
         }
-        return Err(refuse("only https://, ssh:// and user@host:path URLs are allowed"));
+        return Err(refuse(
+            "only https://, ssh:// and user@host:path URLs are allowed",
+        ));
     }
     let parts: Vec<&str> = repo.split('/').collect();
     if parts.len() == 2 && parts.iter().all(|p| is_name(p)) {
@@ -139,14 +143,17 @@ pub fn checkpoint_source(
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(['.', '-'])
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Brings `checkpointRepo` into `workspace/<repo name>` once (see [`checkpoint_source`]).
 /// A failure stops the start with git's own message.
-pub fn apply_checkpoint(root: &Path, repo: &str, local_prefix: Option<&Path>) -> anyhow::Result<()> {
+pub fn apply_checkpoint(
+    root: &Path,
+    repo: &str,
+    local_prefix: Option<&Path>,
+) -> anyhow::Result<()> {
     let marker = root.join(".operator/checkpoint");
     if marker.exists() || repo.trim().is_empty() {
         return Ok(());
@@ -479,20 +486,38 @@ mod tests {
         std::os::unix::fs::symlink("/etc", ws.root().join("workspace/etc")).unwrap();
         std::os::unix::fs::symlink("../AGENTS.md", ws.root().join("workspace/agents")).unwrap();
         // THEN inside paths work, lexical and symlink escapes are refused
-        assert!(matches!(ws.read("AGENTS.md", 1 << 20), Ok(Node::File { .. })));
+        assert!(matches!(
+            ws.read("AGENTS.md", 1 << 20),
+            Ok(Node::File { .. })
+        ));
         assert!(matches!(ws.read("", 1 << 20), Ok(Node::Directory(_))));
-        assert!(matches!(ws.read("workspace/agents", 1 << 20), Ok(Node::File { .. })));
+        assert!(matches!(
+            ws.read("workspace/agents", 1 << 20),
+            Ok(Node::File { .. })
+        ));
         for p in ["../etc/passwd", "workspace/../../x", "/etc/passwd"] {
-            assert!(matches!(ws.read(p, 1 << 20), Err(PathError::Invalid(_))), "{p}");
+            assert!(
+                matches!(ws.read(p, 1 << 20), Err(PathError::Invalid(_))),
+                "{p}"
+            );
         }
         for p in ["workspace/etc/passwd", "workspace/etc"] {
-            assert!(matches!(ws.read(p, 1 << 20), Err(PathError::Outside)), "{p}");
+            assert!(
+                matches!(ws.read(p, 1 << 20), Err(PathError::Outside)),
+                "{p}"
+            );
         }
         let w = ws.write("workspace/etc/new-file", b"x");
         assert!(matches!(w, Err(PathError::Outside)), "{w:?}");
-        assert!(matches!(ws.open_dir("workspace/etc"), Err(PathError::Outside)));
+        assert!(matches!(
+            ws.open_dir("workspace/etc"),
+            Err(PathError::Outside)
+        ));
         assert!(ws.write("workspace/new/file.txt", b"x").is_ok());
-        assert!(matches!(ws.read("nope", 1 << 20), Err(PathError::NotFound(_))));
+        assert!(matches!(
+            ws.read("nope", 1 << 20),
+            Err(PathError::NotFound(_))
+        ));
     }
 
     #[test]
@@ -517,7 +542,10 @@ mod tests {
         let (_d, ws) = ws();
         let p = std::ffi::CString::new(ws.root().join("fifo").to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
-        assert!(matches!(ws.read("fifo", 1 << 20), Err(PathError::NotAFile(_))));
+        assert!(matches!(
+            ws.read("fifo", 1 << 20),
+            Err(PathError::NotAFile(_))
+        ));
     }
 
     #[test]
@@ -530,7 +558,11 @@ mod tests {
             "ssh://git@example.com/a/b.git",
             "git@github.com:acme/tools.git",
         ] {
-            assert_eq!(checkpoint_source(ok, None).unwrap(), Remote(ok.into()), "{ok}");
+            assert_eq!(
+                checkpoint_source(ok, None).unwrap(),
+                Remote(ok.into()),
+                "{ok}"
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         let allowed = dir.path().join("repos");

@@ -272,9 +272,27 @@ impl LocalRuntime {
         let mut a: Vec<String> = vec![];
         let mut add = |args: &[&str]| a.extend(args.iter().map(|x| (*x).to_owned()));
         let uid = SANDBOX_UID.to_string();
-        add(&["--unshare-user", "--uid", &uid, "--gid", &uid, "--cap-drop", "ALL"]);
-        add(&["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]);
-        add(&["--hostname", "operator-instance", "--new-session", "--die-with-parent"]);
+        add(&[
+            "--unshare-user",
+            "--uid",
+            &uid,
+            "--gid",
+            &uid,
+            "--cap-drop",
+            "ALL",
+        ]);
+        add(&[
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]);
+        add(&[
+            "--hostname",
+            "operator-instance",
+            "--new-session",
+            "--die-with-parent",
+        ]);
         add(&["--ro-bind", "/usr", "/usr"]);
         // `/bin`, `/sbin` and `/lib*`: links into /usr on merged-usr hosts, else folders.
         for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {

@@ -127,7 +127,8 @@ impl EnvMap {
     /// Whether `name` is reserved for the runtime (setting it could stop the instance or
     /// its commands from starting).
     pub fn reserved(name: &str) -> bool {
-        Self::RESERVED.contains(&name) || Self::RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        Self::RESERVED.contains(&name)
+            || Self::RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
     }
 
     pub fn parse(map: BTreeMap<String, String>) -> Result<Self, Error> {
@@ -242,14 +243,14 @@ pub fn validate_checkpoint_repo(
             .all(|c| !matches!(c, std::path::Component::ParentDir));
         return match local_prefix {
             Some(prefix) if plain && path.starts_with(prefix) => Ok(s.to_owned()),
-            Some(prefix) => refuse(&format!(
-                "local paths must lie under {}",
-                prefix.display()
-            )),
+            Some(prefix) => refuse(&format!("local paths must lie under {}", prefix.display())),
             None => refuse("local paths are not allowed on this server"),
         };
     }
-    if let Some(rest) = s.strip_prefix("https://").or_else(|| s.strip_prefix("ssh://")) {
+    if let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("ssh://"))
+    {
         let host = rest.split(['/', '@']).next().unwrap_or_default();
         if rest.is_empty() || host.starts_with('-') || rest.contains("::") {
             return refuse("not a valid URL");
@@ -317,7 +318,9 @@ mod tests {
             }
         }
         let m = BTreeMap::from([("BAD\0NAME".to_owned(), "v".to_owned())]);
-        assert!(matches!(EnvMap::parse(m), Err(Error::Invalid { details, .. }) if details.contains_key("env")));
+        assert!(
+            matches!(EnvMap::parse(m), Err(Error::Invalid { details, .. }) if details.contains_key("env"))
+        );
         let big: BTreeMap<String, String> = (0..9)
             .map(|i| (format!("V{i}"), "x".repeat(EnvMap::MAX_VALUE_BYTES)))
             .collect();
@@ -351,7 +354,10 @@ mod tests {
             "a/b/c",
             "x@-oProxyCommand=y:z",
         ] {
-            assert!(validate_checkpoint_repo(bad, Some(prefix)).is_err(), "{bad}");
+            assert!(
+                validate_checkpoint_repo(bad, Some(prefix)).is_err(),
+                "{bad}"
+            );
         }
         assert!(validate_checkpoint_repo("/srv/repos/tools", None).is_err());
         assert!(validate_checkpoint_repo("/srv/repos/tools", Some(prefix)).is_ok());

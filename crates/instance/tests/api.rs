@@ -1,7 +1,7 @@
-//! The files API against a symlink that flips while it is read (issue 10, acceptance 3):
-//! a thread swaps workspace links between a target inside the workspace and one outside,
-//! while 10,000 GETs run over real HTTP against the instance router. Not one read may
-//! return the outside content.
+//! The instance API in-process over real HTTP: the files API against a symlink that flips
+//! while it is read (issue 10, acceptance 3: a thread swaps workspace links between a
+//! target inside the workspace and one outside while 10,000 GETs run; not one read may
+//! return the outside content), and exec's refusal of commands no shell could be given.
 
 use operator_instance::{browser, control, router, workspace, Inner};
 use std::path::Path;
@@ -58,7 +58,10 @@ async fn flipping_symlinks_never_lets_a_read_escape_the_workspace() {
     let (file_link, dir_link) = (root.join("workspace/f"), root.join("workspace/d"));
     // Relative targets (an absolute one is refused outright, which would test nothing).
     let (in_file, in_dir) = (Path::new("inside/notes.txt"), Path::new("inside"));
-    let (out_file, out_dir) = (Path::new("../../outside/notes.txt"), Path::new("../../outside"));
+    let (out_file, out_dir) = (
+        Path::new("../../outside/notes.txt"),
+        Path::new("../../outside"),
+    );
     assert_eq!(
         std::fs::read_to_string(root.join("workspace").join(out_file)).expect("outside"),
         SECRET
@@ -138,5 +141,54 @@ async fn flipping_symlinks_never_lets_a_read_escape_the_workspace() {
         flips.load(Ordering::Relaxed)
     );
     assert_eq!(escapes, 0, "reads that left the workspace");
-    assert!(inside > 0 && refused > 0, "inside {inside}, refused {refused}");
+    assert!(
+        inside > 0 && refused > 0,
+        "inside {inside}, refused {refused}"
+    );
+}
+
+#[tokio::test]
+async fn exec_answers_413_for_a_command_too_large_to_run_and_keeps_serving() {
+    // GIVEN an instance API
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("ws");
+    workspace::init(&root, "blank").expect("init");
+    let url = serve(&root.canonicalize().expect("canonical")).await;
+    let client = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        client
+            .post(format!("{url}/exec"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+    };
+    // WHEN a command over the limit is sent
+    let big = format!("echo {}", "x".repeat(130 * 1024));
+    let res = post(serde_json::json!({"command": big}))
+        .await
+        .expect("send");
+    // THEN 413 payload_too_large, not a 500 from a failed spawn
+    assert_eq!(res.status(), 413);
+    let v: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+    // AND a cwd through a link out of the workspace is refused, a normal command runs
+    std::os::unix::fs::symlink("/etc", root.join("workspace/etc")).expect("symlink");
+    let res = post(serde_json::json!({"command": "pwd", "cwd": "workspace/etc"}))
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 400);
+    let res = post(serde_json::json!({"command": "pwd", "cwd": "workspace"}))
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    let v: serde_json::Value = res.json().await.expect("json");
+    assert!(
+        v["stdout"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end()
+            .ends_with("ws/workspace"),
+        "{v}"
+    );
 }
