@@ -188,7 +188,7 @@ pub fn apply_checkpoint(
         .context("run git (is it installed?)")?;
     if !out.status.success() {
         bail!(
-            "git clone {url} failed: {}",
+            "checkpointRepo: git clone {url} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
