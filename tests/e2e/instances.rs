@@ -72,6 +72,22 @@ async fn invalid_bodies_are_400_with_field_details_415_and_413() {
         (json!({"name": "ok", "kind": "huge"}), "kind"),
         (json!({"name": "ok", "env": {"lower": "x"}}), "env.lower"),
         (json!({"name": "ok", "env": {"A": 1}}), "env.A"),
+        (json!({"name": "ok", "env": {"PATH": "/x"}}), "env.PATH"),
+        (json!({"name": "ok", "env": {"HOME": "/"}}), "env.HOME"),
+        (
+            json!({"name": "ok", "env": {"LD_PRELOAD": "/x.so"}}),
+            "env.LD_PRELOAD",
+        ),
+        (
+            json!({"name": "ok", "env": {"OPERATOR_INSTANCE_TOKEN": "x"}}),
+            "env.OPERATOR_INSTANCE_TOKEN",
+        ),
+        (json!({"name": "ok", "env": {"NUL": "a\0b"}}), "env.NUL"),
+        (json!({"name": "ok", "env": {"A\0B": "x"}}), "env"),
+        (
+            json!({"name": "ok", "checkpointRepo": "/etc"}),
+            "checkpointRepo",
+        ),
     ] {
         let got = app.post("/api/instances", body.clone()).await;
         assert_error(&got, 400, "invalid_request");
@@ -269,4 +285,59 @@ async fn lifecycle_restart_clone_delete() {
     assert_eq!(s, 200);
     let got = app.delete("/api/instances/inst_doesnotexist").await;
     assert_error(&got, 404, "not_found");
+}
+
+#[tokio::test]
+async fn env_that_would_break_the_runtime_is_refused_on_update_too() {
+    // GIVEN an instance
+    let app = App::spawn().await;
+    let (s, v) = app.post("/api/instances", json!({"name": "envy"})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["instance"]["id"].as_str().unwrap();
+    // WHEN its env is replaced by one naming PATH, holding NUL, or too large in all
+    let many: serde_json::Map<String, Value> = (0..9)
+        .map(|i| (format!("V{i}"), json!("x".repeat(32 * 1024))))
+        .collect();
+    for (env, field) in [
+        (json!({"PATH": "/x"}), "env.PATH"),
+        (json!({"LD_LIBRARY_PATH": "/x"}), "env.LD_LIBRARY_PATH"),
+        (json!({"OK": "a\0b"}), "env.OK"),
+        (Value::Object(many), "env"),
+    ] {
+        let got = app
+            .put(&format!("/api/instances/{id}"), json!({"env": env}))
+            .await;
+        // THEN 400 names the field and the record keeps its old env
+        assert_error(&got, 400, "invalid_request");
+        assert!(got.1["error"]["details"].get(field).is_some(), "{}", got.1);
+    }
+    let (_, v) = app.get(&format!("/api/instances/{id}")).await;
+    assert_eq!(v["instance"]["env"], json!({}));
+}
+
+#[tokio::test]
+async fn an_oversized_command_is_413_and_the_instance_keeps_serving() {
+    // GIVEN an active instance
+    let app = App::spawn().await;
+    let id = app.active_instance("big-command").await;
+    // WHEN a command larger than one execve argument may be is sent
+    let big = format!("echo {}", "x".repeat(130 * 1024));
+    let got = app
+        .post(
+            &format!("/api/instances/{id}/exec"),
+            json!({"command": big}),
+        )
+        .await;
+    // THEN it is the caller's fault: 413 payload_too_large, not a 5xx
+    assert_error(&got, 413, "payload_too_large");
+    // AND a command just under the limit runs
+    let ok = format!("echo {} | wc -c", "y".repeat(99 * 1024));
+    let (s, v) = app
+        .post(&format!("/api/instances/{id}/exec"), json!({"command": ok}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["stdout"].as_str().unwrap().trim(),
+        (99 * 1024 + 1).to_string()
+    );
 }

@@ -598,7 +598,15 @@ async fn a_checkpoint_repo_is_cloned_into_the_workspace() {
     git(&["init", "-q"]);
     git(&["add", "."]);
     git(&["commit", "-qm", "init"]);
-    let app = App::spawn().await;
+    // AND a server that allows local checkpoints under the repository's folder
+    let app = App::spawn_with(Options {
+        env: vec![(
+            "OPERATOR_CHECKPOINT_LOCAL_PREFIX",
+            repo_dir.path().display().to_string(),
+        )],
+        ..Options::default()
+    })
+    .await;
     // WHEN an instance is created from it
     let (s, v) = app
         .post(
@@ -620,7 +628,7 @@ async fn a_checkpoint_repo_is_cloned_into_the_workspace() {
     let (_, v) = app
         .post(
             "/api/instances",
-            json!({"name": "bad-checkpoint", "checkpointRepo": "/nonexistent/repo.git"}),
+            json!({"name": "bad-checkpoint", "checkpointRepo": repo_dir.path().join("missing.git").display().to_string()}),
         )
         .await;
     let bad = v["instance"]["id"].as_str().unwrap().to_owned();

@@ -16,5 +16,6 @@ mod instances;
 mod isolation;
 mod live;
 mod readme;
+mod sandbox;
 mod secrets;
 mod webhooks;

@@ -452,6 +452,11 @@ pub trait InstanceRuntime: Send + Sync + 'static {
     async fn copy_workspace(&self, from: &InstanceId, to: &InstanceId) -> anyhow::Result<()>;
     /// Stops the instance and removes its workspace. Ok if absent.
     async fn destroy(&self, id: &InstanceId) -> anyhow::Result<()>;
+    /// The directory under which `checkpointRepo` may name a local path (an operator
+    /// setting of runtimes that run on the server's own filesystem); `None` = remote only.
+    fn checkpoint_local_prefix(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// Time, injectable so schedules can be tested with a fake clock.

@@ -2,10 +2,10 @@
 //! (OpenAI Chat Completions wire format), with bash, file, http, skill and browser tools.
 //! Every step is appended to the session transcript.
 
-use crate::{exec, sessions, workspace, AppState};
+use crate::workspace::Workspace;
+use crate::{exec, sessions, AppState};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::Duration;
 
 const MAX_STEPS: usize = 20;
@@ -56,13 +56,14 @@ fn tools() -> Vec<Value> {
 }
 
 /// `name: description` from each skill's front matter (bodies load on demand).
-pub fn skill_index(root: &Path) -> Vec<(String, String)> {
+pub fn skill_index(ws: &Workspace) -> Vec<(String, String)> {
     let mut out = vec![];
-    let Ok(dir) = std::fs::read_dir(root.join("skills")) else {
+    let Ok(dir) = ws.dir().read_dir("skills") else {
         return out;
     };
     for entry in dir.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path().join("SKILL.md")) else {
+        let folder = entry.file_name().to_string_lossy().into_owned();
+        let Ok(text) = ws.read_to_string(&format!("skills/{folder}/SKILL.md")) else {
             continue;
         };
         let (mut name, mut desc) = (
@@ -87,9 +88,9 @@ pub fn skill_index(root: &Path) -> Vec<(String, String)> {
     out
 }
 
-fn system_prompt(root: &Path) -> String {
-    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap_or_default();
-    let skills = skill_index(root)
+fn system_prompt(ws: &Workspace) -> String {
+    let read = |f: &str| ws.read_to_string(f).unwrap_or_default();
+    let skills = skill_index(ws)
         .into_iter()
         .map(|(n, d)| format!("- {n}: {d}"))
         .collect::<Vec<_>>()
@@ -120,7 +121,7 @@ fn truncate(mut s: String) -> String {
 }
 
 async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<String> {
-    let root = &state.root;
+    let ws = &state.workspace;
     let arg = |k: &str| args[k].as_str().unwrap_or_default().to_owned();
     Ok(match name {
         "bash" => {
@@ -129,7 +130,7 @@ async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<
                 .unwrap_or(exec::DEFAULT_TIMEOUT_MS)
                 .min(exec::MAX_TIMEOUT_MS);
             let r = exec::run(
-                root,
+                ws.dir(),
                 &arg("command"),
                 Duration::from_millis(timeout),
                 &state.env,
@@ -137,33 +138,22 @@ async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<
             .await?;
             serde_json::to_string(&r)?
         }
-        "read_file" => std::fs::read_to_string(workspace::resolve(root, &arg("path"))?)?,
+        "read_file" => ws.read_to_string(&arg("path"))?,
         "write_file" => {
-            let p = workspace::resolve(root, &arg("path"))?;
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent)?;
-                workspace::resolve(root, &arg("path"))?;
-            }
             let content = arg("content");
-            std::fs::write(&p, &content)?;
+            ws.write(&arg("path"), content.as_bytes())?;
             format!("wrote {} bytes to {}", content.len(), arg("path"))
         }
-        "list_files" => {
-            let p = workspace::resolve(root, &arg("path"))?;
-            let mut names: Vec<String> = std::fs::read_dir(p)?
-                .flatten()
-                .map(|e| {
-                    let dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                    format!(
-                        "{}{}",
-                        e.file_name().to_string_lossy(),
-                        if dir { "/" } else { "" }
-                    )
-                })
-                .collect();
-            names.sort();
-            names.join("\n")
-        }
+        "list_files" => ws
+            .list(&arg("path"))?
+            .iter()
+            .map(|e| match e.kind {
+                "directory" => format!("{}/", e.name),
+                "symlink" => format!("{}@", e.name),
+                _ => e.name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         "http_request" => {
             let method = reqwest::Method::from_bytes(arg("method").to_uppercase().as_bytes())
                 .unwrap_or(reqwest::Method::GET);
@@ -188,7 +178,7 @@ async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<
             if name.contains('/') || name.contains("..") {
                 bail!("invalid skill name");
             }
-            std::fs::read_to_string(root.join("skills").join(&name).join("SKILL.md"))
+            ws.read_to_string(&format!("skills/{name}/SKILL.md"))
                 .with_context(|| format!("no skill named {name}"))?
         }
         "browser_open" => {
@@ -201,9 +191,9 @@ async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<
 
 /// One user message through the loop; returns the final assistant text.
 pub async fn respond(state: &AppState, session: &str, text: &str) -> anyhow::Result<String> {
-    let root = &state.root;
+    let root = state.workspace.dir();
     sessions::ensure(root, session, text)?;
-    let mut messages = vec![json!({"role": "system", "content": system_prompt(root)})];
+    let mut messages = vec![json!({"role": "system", "content": system_prompt(&state.workspace)})];
     messages.extend(sessions::history(root, session));
     messages.push(json!({"role": "user", "content": text}));
     sessions::append(

@@ -70,9 +70,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             workspace::init(&root, &kind)?;
             if let Ok(repo) = std::env::var("OPERATOR_CHECKPOINT_REPO") {
-                workspace::apply_checkpoint(&root, &repo)?;
+                let prefix = std::env::var_os("OPERATOR_CHECKPOINT_LOCAL_PREFIX")
+                    .filter(|p| !p.is_empty())
+                    .map(std::path::PathBuf::from);
+                workspace::apply_checkpoint(&root, &repo, prefix.as_deref())?;
             }
             let root = root.canonicalize()?;
+            let ws = workspace::Workspace::open(&root)?;
             // Containers start without secret values; load them from the control plane.
             let mut secret_env = vec![];
             if std::env::var("OPERATOR_LOAD_SECRETS").as_deref() == Ok("1") {
@@ -94,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 token,
                 browser: browser::BrowserManager::new(&root.join(".operator/chromium")),
                 root,
+                workspace: ws,
                 control,
                 http: reqwest::Client::new(),
                 agent_lock: tokio::sync::Mutex::new(()),

@@ -1,5 +1,9 @@
 //! Running commands in the workspace: `bash -c`, a timeout that kills the whole process
 //! group, and capped output.
+//!
+//! The shell is named by absolute path and the working directory is entered through an open
+//! directory handle (`fchdir`), so neither the instance's `PATH` nor a symlink swapped in
+//! after the check decides what runs where.
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -10,6 +14,17 @@ use tokio::io::AsyncReadExt;
 pub const MAX_OUTPUT: usize = 256 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_TIMEOUT_MS: u64 = 10 * 60_000;
+/// Largest command: one argument of `execve` may not exceed 128 KiB (`MAX_ARG_STRLEN`).
+pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
+
+/// `/bin/bash`, else `/bin/sh` (a minimal image may ship only the latter).
+fn shell() -> &'static str {
+    if Path::new("/bin/bash").exists() {
+        "/bin/bash"
+    } else {
+        "/bin/sh"
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -51,22 +66,37 @@ async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> (Vec<u8>, bool
 }
 
 pub async fn run(
-    cwd: &Path,
+    cwd: &cap_std::fs::Dir,
     command: &str,
     timeout: Duration,
     env: &[(String, String)],
 ) -> anyhow::Result<ExecResult> {
     let started = std::time::Instant::now();
-    let mut cmd = tokio::process::Command::new("bash");
+    use std::os::fd::AsRawFd;
+    anyhow::ensure!(
+        command.len() <= MAX_COMMAND_BYTES,
+        "command is larger than {MAX_COMMAND_BYTES} bytes"
+    );
+    let cwd_fd = cwd.as_raw_fd();
+    let mut cmd = tokio::process::Command::new(shell());
     cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .arg("-c")
         .arg(command)
-        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
+    // SAFETY: fchdir is async-signal-safe; `cwd` outlives the spawn (borrowed here).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fchdir(cwd_fd) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
     let mut child = cmd.spawn()?;
     let pid = child.id();
     let stdout = child.stdout.take();
@@ -117,4 +147,26 @@ pub async fn run(
         truncated: t1 || t2,
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_broken_path_in_the_environment_does_not_stop_the_shell() {
+        // GIVEN an environment whose PATH leads nowhere
+        let dir = tempfile::tempdir().unwrap();
+        let cwd =
+            cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).unwrap();
+        let env = vec![("PATH".to_owned(), "/nonexistent".to_owned())];
+        // WHEN a command runs
+        let r = run(&cwd, "echo ok; pwd", Duration::from_secs(10), &env)
+            .await
+            .unwrap();
+        // THEN the shell still starts (its builtins work) in the given folder
+        assert_eq!(r.exit_code, Some(0), "{r:?}");
+        let expected = format!("ok\n{}\n", dir.path().canonicalize().unwrap().display());
+        assert_eq!(r.stdout, expected);
+    }
 }

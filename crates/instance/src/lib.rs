@@ -31,6 +31,8 @@ pub struct Inner {
     pub token: String,
     /// Canonical workspace root.
     pub root: PathBuf,
+    /// The root as a directory handle: every client-named path resolves beneath it.
+    pub workspace: workspace::Workspace,
     pub control: control::Control,
     pub browser: browser::BrowserManager,
     pub http: reqwest::Client,
@@ -126,57 +128,58 @@ struct PathQuery {
     path: String,
 }
 
-fn modified(m: &std::fs::Metadata) -> Option<String> {
-    m.modified().ok().map(|t| {
-        chrono::DateTime::<chrono::Utc>::from(t)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    })
+fn path_error(e: workspace::PathError) -> ApiError {
+    use workspace::PathError;
+    match e {
+        PathError::Invalid(_) | PathError::Outside | PathError::NotAFile(_) => bad(e),
+        PathError::NotFound(_) => not_found(e),
+        PathError::IsDirectory(_) => ApiError(StatusCode::CONFLICT, "conflict", e.to_string()),
+        PathError::TooLarge => ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+        PathError::Io(e) => internal(e.into()),
+    }
+}
+
+/// Runs blocking filesystem work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, workspace::PathError> + Send + 'static,
+) -> Res<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| internal(e.into()))?
+        .map_err(path_error)
 }
 
 async fn read_files(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Res<Json<Value>> {
-    let p = workspace::resolve(&s.root, &q.path).map_err(bad)?;
-    let meta =
-        std::fs::metadata(&p).map_err(|_| not_found(format!("{} does not exist", q.path)))?;
-    if meta.is_dir() {
-        let mut entries = vec![];
-        for e in std::fs::read_dir(&p)
-            .map_err(|e| internal(e.into()))?
-            .flatten()
-        {
-            let Ok(m) = e.metadata() else { continue };
-            entries.push(json!({
-                "name": e.file_name().to_string_lossy(),
-                "type": if m.is_dir() { "directory" } else { "file" },
-                "size": m.len(),
-                "modifiedAt": modified(&m),
-            }));
-        }
-        entries.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        return Ok(Json(
-            json!({"path": q.path, "type": "directory", "entries": entries}),
-        ));
-    }
-    if meta.len() as usize > MAX_FILE_BYTES {
-        return Err(ApiError(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "file is larger than 10 MiB".into(),
-        ));
-    }
-    let bytes = std::fs::read(&p).map_err(|e| internal(e.into()))?;
-    let (content, encoding) = match String::from_utf8(bytes) {
-        Ok(t) => (t, "utf-8"),
-        Err(e) => {
-            use base64::Engine;
-            (
-                base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
-                "base64",
-            )
-        }
+    let path = q.path.clone();
+    let node = {
+        let s = s.clone();
+        blocking(move || s.workspace.read(&path, MAX_FILE_BYTES as u64)).await?
     };
-    Ok(Json(
-        json!({"path": q.path, "type": "file", "size": meta.len(), "modifiedAt": modified(&meta), "encoding": encoding, "content": content}),
-    ))
+    match node {
+        workspace::Node::Directory(entries) => Ok(Json(
+            json!({"path": q.path, "type": "directory", "entries": entries}),
+        )),
+        workspace::Node::File { bytes, modified_at } => {
+            let size = bytes.len();
+            let (content, encoding) = match String::from_utf8(bytes) {
+                Ok(t) => (t, "utf-8"),
+                Err(e) => {
+                    use base64::Engine;
+                    (
+                        base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                        "base64",
+                    )
+                }
+            };
+            Ok(Json(
+                json!({"path": q.path, "type": "file", "size": size, "modifiedAt": modified_at, "encoding": encoding, "content": content}),
+            ))
+        }
+    }
 }
 
 async fn write_file(
@@ -187,21 +190,9 @@ async fn write_file(
     if q.path.trim().is_empty() {
         return Err(bad("path is required"));
     }
-    let p = workspace::resolve(&s.root, &q.path).map_err(bad)?;
-    if p.is_dir() {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{} is a directory", q.path),
-        ));
-    }
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| internal(e.into()))?;
-        // Re-check after creating folders: a symlinked parent must not lead outside.
-        workspace::resolve(&s.root, &q.path).map_err(bad)?;
-    }
-    std::fs::write(&p, &body).map_err(|e| internal(e.into()))?;
-    Ok(Json(json!({"path": q.path, "size": body.len()})))
+    let (path, size) = (q.path.clone(), body.len());
+    blocking(move || s.workspace.write(&path, &body)).await?;
+    Ok(Json(json!({"path": q.path, "size": size})))
 }
 
 async fn delete_file(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Res<Json<Value>> {
@@ -210,15 +201,8 @@ async fn delete_file(State(s): State<AppState>, Query(q): Query<PathQuery>) -> R
             "path is required (the workspace root cannot be deleted)",
         ));
     }
-    let p = workspace::resolve(&s.root, &q.path).map_err(bad)?;
-    let meta = std::fs::symlink_metadata(&p)
-        .map_err(|_| not_found(format!("{} does not exist", q.path)))?;
-    let res = if meta.is_dir() {
-        std::fs::remove_dir_all(&p)
-    } else {
-        std::fs::remove_file(&p)
-    };
-    res.map_err(|e| internal(e.into()))?;
+    let path = q.path.clone();
+    blocking(move || s.workspace.remove(&path)).await?;
     Ok(Json(json!({"ok": true})))
 }
 
@@ -228,7 +212,23 @@ async fn exec(State(s): State<AppState>, body: Bytes) -> Res<Json<exec::ExecResu
     if req.command.trim().is_empty() {
         return Err(bad("command must not be empty"));
     }
-    let cwd = workspace::resolve(&s.root, req.cwd.as_deref().unwrap_or("")).map_err(bad)?;
+    if req.command.len() > exec::MAX_COMMAND_BYTES {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "command must be at most {} KiB",
+                exec::MAX_COMMAND_BYTES / 1024
+            ),
+        ));
+    }
+    if req.command.contains('\0') {
+        return Err(bad("command must not contain NUL bytes"));
+    }
+    let cwd = s
+        .workspace
+        .open_dir(req.cwd.as_deref().unwrap_or(""))
+        .map_err(path_error)?;
     let timeout = Duration::from_millis(
         req.timeout_ms
             .unwrap_or(exec::DEFAULT_TIMEOUT_MS)
@@ -248,9 +248,10 @@ struct ActivityQuery {
 }
 
 async fn activity(State(s): State<AppState>, Query(q): Query<ActivityQuery>) -> Res<Json<Value>> {
-    let all = sessions::list(&s.root);
+    let dir = s.workspace.dir();
+    let all = sessions::list(dir);
     let selected = match q.session_id.as_deref().filter(|x| !x.is_empty()) {
-        Some(id) if sessions::exists(&s.root, id) => all.iter().find(|m| m.id == id).cloned(),
+        Some(id) if sessions::exists(dir, id) => all.iter().find(|m| m.id == id).cloned(),
         Some(id) => return Err(not_found(format!("session {id} not found"))),
         None => all.first().cloned(),
     };
@@ -259,7 +260,7 @@ async fn activity(State(s): State<AppState>, Query(q): Query<ActivityQuery>) -> 
             json!({"sessions": [], "selectedSession": null, "lineCount": 0, "lines": [], "sessionChanged": false, "cursor": null}),
         ));
     };
-    let lines = sessions::lines(&s.root, &sel.id).map_err(internal)?;
+    let lines = sessions::lines(dir, &sel.id).map_err(internal)?;
     // cursor = "<sessionId>:<lines already seen>"
     let (from, changed) = match q.cursor.as_deref().and_then(|c| c.rsplit_once(':')) {
         Some((sid, n)) if sid == sel.id => {

@@ -1,10 +1,14 @@
 //! Session transcripts: `sessions/<id>.jsonl`, one JSON object per line, the first line
 //! describing the session. `GET /activity` pages through them by line cursor.
+//!
+//! Every access goes through the workspace handle (`cap_std::fs::Dir`): a `sessions` folder
+//! or transcript replaced by a symlink cannot lead the activity API outside the workspace.
 
+use cap_std::fs::Dir;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,8 +39,8 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn path(root: &Path, id: &str) -> PathBuf {
-    root.join("sessions").join(format!("{id}.jsonl"))
+fn path(id: &str) -> PathBuf {
+    PathBuf::from("sessions").join(format!("{id}.jsonl"))
 }
 
 pub fn now() -> String {
@@ -44,12 +48,11 @@ pub fn now() -> String {
 }
 
 /// Creates the session file with its header line if it does not exist.
-pub fn ensure(root: &Path, id: &str, title: &str) -> anyhow::Result<()> {
-    let p = path(root, id);
-    if p.exists() {
+pub fn ensure(root: &Dir, id: &str, title: &str) -> anyhow::Result<()> {
+    if root.exists(path(id)) {
         return Ok(());
     }
-    std::fs::create_dir_all(p.parent().unwrap_or(root))?;
+    root.create_dir_all("sessions")?;
     let title: String = title.chars().take(80).collect();
     append(
         root,
@@ -59,11 +62,11 @@ pub fn ensure(root: &Path, id: &str, title: &str) -> anyhow::Result<()> {
 }
 
 /// Appends one line (flushed and synced: the transcript survives a crash of the instance).
-pub fn append(root: &Path, id: &str, line: &Value) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path(root, id))?;
+pub fn append(root: &Dir, id: &str, line: &Value) -> anyhow::Result<()> {
+    let mut f = root.open_with(
+        path(id),
+        cap_std::fs::OpenOptions::new().create(true).append(true),
+    )?;
     let mut text = serde_json::to_string(line)?;
     text.push('\n');
     f.write_all(text.as_bytes())?;
@@ -71,19 +74,19 @@ pub fn append(root: &Path, id: &str, line: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn lines(root: &Path, id: &str) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path(root, id))?;
+pub fn lines(root: &Dir, id: &str) -> anyhow::Result<Vec<String>> {
+    let text = root.read_to_string(path(id))?;
     Ok(text.lines().map(str::to_owned).collect())
 }
 
-pub fn exists(root: &Path, id: &str) -> bool {
-    valid_id(id) && path(root, id).exists()
+pub fn exists(root: &Dir, id: &str) -> bool {
+    valid_id(id) && root.exists(path(id))
 }
 
 /// Every session, most recently updated first.
-pub fn list(root: &Path) -> Vec<SessionMeta> {
+pub fn list(root: &Dir) -> Vec<SessionMeta> {
     let mut out = vec![];
-    let Ok(dir) = std::fs::read_dir(root.join("sessions")) else {
+    let Ok(dir) = root.read_dir("sessions") else {
         return out;
     };
     for entry in dir.flatten() {
@@ -95,11 +98,12 @@ pub fn list(root: &Path) -> Vec<SessionMeta> {
             .metadata()
             .and_then(|m| m.modified())
             .map(|t| {
-                chrono::DateTime::<chrono::Utc>::from(t)
+                chrono::DateTime::<chrono::Utc>::from(t.into_std())
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
             })
             .unwrap_or_default();
-        let header: Value = std::fs::read_to_string(entry.path())
+        let header: Value = root
+            .read_to_string(path(id))
             .ok()
             .and_then(|t| t.lines().next().map(str::to_owned))
             .and_then(|l| serde_json::from_str(&l).ok())
@@ -118,7 +122,7 @@ pub fn list(root: &Path) -> Vec<SessionMeta> {
 
 /// Prior user/assistant turns of a session as chat messages (tool traffic is summarised in
 /// the assistant's own words, so it is not replayed).
-pub fn history(root: &Path, id: &str) -> Vec<Value> {
+pub fn history(root: &Dir, id: &str) -> Vec<Value> {
     lines(root, id)
         .unwrap_or_default()
         .iter()

@@ -67,50 +67,130 @@ const SKILL_REPORT: &str = "---\nname: report-writing\ndescription: Write a stru
 # Report writing\n\nWrite `workspace/reports/<date>-<topic>.md` with: a title, a three-line summary,\n\
 findings as bullet points, and next steps. Reply with the path of the report.\n";
 
-/// Brings `checkpointRepo` into `workspace/<repo name>` once: a local path or a git URL
-/// (`owner/repo` means GitHub). A failure stops the start with git's own message.
-pub fn apply_checkpoint(root: &Path, repo: &str) -> anyhow::Result<()> {
+/// Where a checkpoint is brought from, once validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointSource {
+    /// A URL handed to `git clone` (https or ssh only).
+    Remote(String),
+    /// A directory under the operator's allowed prefix (canonical path).
+    Local(PathBuf),
+}
+
+/// Validates `checkpointRepo` again inside the instance (the API validated its shape; this
+/// side resolves symlinks): `https://` and `ssh://` URLs, scp-like `user@host:path`, and
+/// `owner/repo` (GitHub). A local path only when `local_prefix` (the operator's
+/// `OPERATOR_CHECKPOINT_LOCAL_PREFIX`) is set and the path, symlinks resolved, lies under
+/// it. `file://`, `ext::` and git's other transports, and anything starting with `-`
+/// (an option to git or ssh), are refused.
+pub fn checkpoint_source(
+    repo: &str,
+    local_prefix: Option<&Path>,
+) -> anyhow::Result<CheckpointSource> {
+    let repo = repo.trim();
+    let refuse = |why: &str| anyhow::anyhow!("checkpointRepo {repo:?} is refused: {why}");
+    if repo.starts_with('-') || repo.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(refuse(
+            "it must not start with '-' or contain spaces or control characters",
+        ));
+    }
+    if repo.starts_with('/') {
+        let Some(prefix) = local_prefix else {
+            return Err(refuse("local paths are not allowed on this server"));
+        };
+        let real = Path::new(repo)
+            .canonicalize()
+            .with_context(|| format!("checkpointRepo {repo}"))?;
+        let prefix = prefix.canonicalize().unwrap_or_else(|_| prefix.to_owned());
+        if !real.starts_with(&prefix) {
+            return Err(refuse(&format!(
+                "local paths must lie under {}",
+                prefix.display()
+            )));
+        }
+        return Ok(CheckpointSource::Local(real));
+    }
+    if let Some(rest) = repo
+        .strip_prefix("https://")
+        .or_else(|| repo.strip_prefix("ssh://"))
+    {
+        let host = rest.split(['/', '@']).next().unwrap_or_default();
+        if rest.is_empty() || host.starts_with('-') || rest.contains("::") {
+            return Err(refuse("not a valid URL"));
+        }
+        return Ok(CheckpointSource::Remote(repo.to_owned()));
+    }
+    if let Some((user_host, path)) = repo.split_once(':') {
+        let scp_like = user_host.split_once('@').is_some_and(|(user, host)| {
+            is_name(user) && is_name(host) && !path.is_empty() && !path.starts_with('-')
+        });
+        if scp_like && !repo.contains("::") {
+            return Ok(CheckpointSource::Remote(repo.to_owned()));
+        }
+        return Err(refuse(
+            "only https://, ssh:// and user@host:path URLs are allowed",
+        ));
+    }
+    let parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() == 2 && parts.iter().all(|p| is_name(p)) {
+        return Ok(CheckpointSource::Remote(format!(
+            "https://github.com/{repo}.git"
+        )));
+    }
+    Err(refuse("must be owner/repo, an https:// or ssh:// git URL"))
+}
+
+/// `[A-Za-z0-9._-]+`, not starting with `.` or `-`.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['.', '-'])
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Brings `checkpointRepo` into `workspace/<repo name>` once (see [`checkpoint_source`]).
+/// A failure stops the start with git's own message.
+pub fn apply_checkpoint(
+    root: &Path,
+    repo: &str,
+    local_prefix: Option<&Path>,
+) -> anyhow::Result<()> {
     let marker = root.join(".operator/checkpoint");
     if marker.exists() || repo.trim().is_empty() {
         return Ok(());
     }
     let repo = repo.trim();
-    let local = Path::new(repo);
-    let source = if (local.is_absolute() && local.exists())
-        || repo.contains("://")
-        || repo.starts_with("git@")
-    {
-        repo.to_owned()
-    } else if repo.split('/').count() == 2 && !repo.starts_with('.') {
-        format!("https://github.com/{repo}.git")
-    } else {
-        bail!("checkpointRepo {repo:?} is neither an absolute path, a git URL nor owner/repo");
-    };
+    let source = checkpoint_source(repo, local_prefix)?;
     let name = repo
         .trim_end_matches('/')
-        .rsplit('/')
+        .rsplit(['/', ':'])
         .next()
-        .unwrap_or("checkpoint")
-        .trim_end_matches(".git")
-        .to_owned();
-    let dest = root
-        .join("workspace")
-        .join(if name.is_empty() { "checkpoint" } else { &name });
-    if local.is_absolute() && local.is_dir() && !local.join(".git").exists() {
-        copy_dir(local, &dest)?;
-    } else {
-        let out = std::process::Command::new("git")
-            .args(["clone", "--depth", "1", "--quiet", &source])
-            .arg(&dest)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .context("run git (is it installed?)")?;
-        if !out.status.success() {
-            bail!(
-                "git clone {source} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+        .unwrap_or_default()
+        .trim_end_matches(".git");
+    let name = if is_name(name) { name } else { "checkpoint" };
+    let dest = root.join("workspace").join(name);
+    let (url, allow) = match &source {
+        CheckpointSource::Local(dir) if !dir.join(".git").exists() => {
+            copy_dir(dir, &dest)?;
+            std::fs::write(marker, repo)?;
+            return Ok(());
         }
+        CheckpointSource::Local(dir) => (dir.display().to_string(), "file"),
+        CheckpointSource::Remote(url) => (url.clone(), "https:ssh"),
+    };
+    let out = std::process::Command::new("git")
+        .args(["clone", "--depth", "1", "--quiet", "--"])
+        .arg(&url)
+        .arg(&dest)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        // Only the transport validated above, for the clone and anything it leads to.
+        .env("GIT_ALLOW_PROTOCOL", allow)
+        .output()
+        .context("run git (is it installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "checkpointRepo: git clone {url} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     std::fs::write(marker, repo)?;
     Ok(())
@@ -130,61 +210,390 @@ fn copy_dir(src: &Path, dst: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves `rel` inside `root` (which must be canonical). `must_exist = false` allows a
-/// path whose last components do not exist yet (for writes).
-pub fn resolve(root: &Path, rel: &str) -> anyhow::Result<PathBuf> {
-    if rel.contains('\0') {
-        bail!("path contains a NUL byte");
+/// Why a workspace path was refused or could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    /// The path itself is malformed (absolute, `..`, NUL, empty where a file is needed).
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// Resolution left the workspace (a symlink pointing outside, at the moment of opening).
+    #[error("path leads outside the workspace")]
+    Outside,
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0} is a directory")]
+    IsDirectory(String),
+    #[error("{0} is not a regular file or directory")]
+    NotAFile(String),
+    #[error("file is larger than 10 MiB")]
+    TooLarge,
+    #[error(transparent)]
+    Io(std::io::Error),
+}
+
+impl PathError {
+    fn from_io(e: std::io::Error, rel: &str) -> Self {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::NotFound => Self::NotFound(rel.to_owned()),
+            ErrorKind::IsADirectory => Self::IsDirectory(rel.to_owned()),
+            // cap-std reports an escape as PermissionDenied ("a path led outside of the
+            // filesystem"); the kernel's openat2(RESOLVE_BENEATH) as EXDEV; symlink loops
+            // (ELOOP) are treated alike.
+            ErrorKind::PermissionDenied | ErrorKind::CrossesDevices => Self::Outside,
+            _ if e.raw_os_error() == Some(libc::ELOOP) => Self::Outside,
+            _ if e.raw_os_error() == Some(libc::ENOTDIR) => Self::NotFound(rel.to_owned()),
+            _ => Self::Io(e),
+        }
     }
-    let rel_path = Path::new(rel);
+}
+
+/// One entry of a directory listing. Symlinks are reported as links (never followed).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirEntry {
+    pub name: String,
+    /// `file`, `directory`, `symlink` or `other`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub size: u64,
+    pub modified_at: Option<String>,
+}
+
+/// What a path names: a file's bytes or a directory's entries.
+#[derive(Debug)]
+pub enum Node {
+    File {
+        bytes: Vec<u8>,
+        modified_at: Option<String>,
+    },
+    Directory(Vec<DirEntry>),
+}
+
+/// The workspace root as an open directory handle. Every operation resolves its path
+/// beneath that handle in one step (cap-std: `openat2` with `RESOLVE_BENEATH` on Linux,
+/// else a component-by-component walk with `O_NOFOLLOW`), so there is no window between a
+/// check and the use in which a swapped symlink could lead outside: the kernel refuses the
+/// escape at the moment of opening. Symlinks that stay inside are followed.
+pub struct Workspace {
+    root: PathBuf,
+    dir: cap_std::fs::Dir,
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn modified(m: &cap_std::fs::Metadata) -> Option<String> {
+    m.modified().ok().map(|t| rfc3339(t.into_std()))
+}
+
+impl Workspace {
+    /// Opens `root` (which must exist) as the base of every later resolution.
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+        Ok(Self {
+            root: root.to_owned(),
+            dir,
+        })
+    }
+
+    /// The root's path (for processes that need a path, such as the browser profile).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The root handle, for callers with fixed relative names (session transcripts).
+    pub fn dir(&self) -> &cap_std::fs::Dir {
+        &self.dir
+    }
+
+    /// Reads a file or lists a directory. Special files (FIFOs, sockets, devices) are
+    /// refused without blocking on them.
+    pub fn read(&self, rel: &str, max_bytes: u64) -> Result<Node, PathError> {
+        use cap_std::fs::OpenOptionsExt;
+        use std::io::Read;
+        let mut clean = clean(rel)?;
+        if clean.as_os_str().is_empty() {
+            clean.push(".");
+        }
+        let mut opts = cap_std::fs::OpenOptions::new();
+        opts.read(true).custom_flags(libc::O_NONBLOCK);
+        let file = self
+            .dir
+            .open_with(&clean, &opts)
+            .map_err(|e| PathError::from_io(e, rel))?;
+        let meta = file.metadata().map_err(PathError::Io)?;
+        if meta.is_dir() {
+            let dir = cap_std::fs::Dir::from_std_file(file.into_std());
+            return list(&dir).map(Node::Directory);
+        }
+        if !meta.is_file() {
+            return Err(PathError::NotAFile(rel.to_owned()));
+        }
+        if meta.len() > max_bytes {
+            return Err(PathError::TooLarge);
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.into_std()
+            .take(max_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(PathError::Io)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(PathError::TooLarge);
+        }
+        Ok(Node::File {
+            bytes,
+            modified_at: modified(&meta),
+        })
+    }
+
+    /// The entries of a directory.
+    pub fn list(&self, rel: &str) -> Result<Vec<DirEntry>, PathError> {
+        list(&self.open_dir(rel)?)
+    }
+
+    /// A text file (for the agent's tools and the system prompt).
+    pub fn read_to_string(&self, rel: &str) -> Result<String, PathError> {
+        let clean = clean(rel)?;
+        if clean.as_os_str().is_empty() {
+            return Err(PathError::IsDirectory(rel.to_owned()));
+        }
+        match self.read(rel, 10 * 1024 * 1024)? {
+            Node::File { bytes, .. } => String::from_utf8(bytes)
+                .map_err(|_| PathError::Io(std::io::Error::other("the file is not UTF-8 text"))),
+            Node::Directory(_) => Err(PathError::IsDirectory(rel.to_owned())),
+        }
+    }
+
+    /// Creates or replaces a file, creating parent folders.
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), PathError> {
+        let clean = clean(rel)?;
+        if clean.as_os_str().is_empty() {
+            return Err(PathError::Invalid("path is required"));
+        }
+        if let Some(parent) = clean.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Err(e) = self.dir.create_dir_all(parent) {
+                // "Exists" may be a symlink leading outside or a file in the way: say which.
+                return Err(match self.dir.metadata(parent) {
+                    Err(e) => PathError::from_io(e, rel),
+                    Ok(m) if !m.is_dir() => {
+                        PathError::Invalid("a parent of the path is not a folder")
+                    }
+                    Ok(_) => PathError::from_io(e, rel),
+                });
+            }
+        }
+        self.dir
+            .write(&clean, bytes)
+            .map_err(|e| PathError::from_io(e, rel))
+    }
+
+    /// Deletes a file, a symlink (not its target) or a directory tree.
+    pub fn remove(&self, rel: &str) -> Result<(), PathError> {
+        let clean = clean(rel)?;
+        if clean.as_os_str().is_empty() {
+            return Err(PathError::Invalid(
+                "path is required (the workspace root cannot be deleted)",
+            ));
+        }
+        let meta = self
+            .dir
+            .symlink_metadata(&clean)
+            .map_err(|e| PathError::from_io(e, rel))?;
+        let res = if meta.is_dir() {
+            self.dir.remove_dir_all(&clean)
+        } else {
+            self.dir.remove_file(&clean)
+        };
+        res.map_err(|e| PathError::from_io(e, rel))
+    }
+
+    /// Opens a directory of the workspace (a command's working directory: the process
+    /// changes into the handle, never into a path).
+    pub fn open_dir(&self, rel: &str) -> Result<cap_std::fs::Dir, PathError> {
+        let clean = clean(rel)?;
+        if clean.as_os_str().is_empty() {
+            return self.dir.try_clone().map_err(PathError::Io);
+        }
+        self.dir
+            .open_dir(&clean)
+            .map_err(|e| PathError::from_io(e, rel))
+    }
+}
+
+fn list(dir: &cap_std::fs::Dir) -> Result<Vec<DirEntry>, PathError> {
+    let mut entries = vec![];
+    for e in dir.entries().map_err(PathError::Io)?.flatten() {
+        // Not followed: a symlink is described as itself.
+        let Ok(m) = e.metadata() else { continue };
+        let ft = m.file_type();
+        let kind = if ft.is_symlink() {
+            "symlink"
+        } else if ft.is_dir() {
+            "directory"
+        } else if ft.is_file() {
+            "file"
+        } else {
+            "other"
+        };
+        entries.push(DirEntry {
+            name: e.file_name().to_string_lossy().into_owned(),
+            kind,
+            size: m.len(),
+            modified_at: modified(&m),
+        });
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+/// The lexical part of the check: relative, no `..`, no NUL. `""` is the root.
+fn clean(rel: &str) -> Result<PathBuf, PathError> {
+    if rel.contains('\0') {
+        return Err(PathError::Invalid("path contains a NUL byte"));
+    }
     let mut clean = PathBuf::new();
-    for c in rel_path.components() {
+    for c in Path::new(rel).components() {
         match c {
             Component::Normal(p) => clean.push(p),
             Component::CurDir => {}
-            Component::ParentDir => bail!("path may not contain '..'"),
+            Component::ParentDir => return Err(PathError::Invalid("path may not contain '..'")),
             Component::RootDir | Component::Prefix(_) => {
-                bail!("path must be relative to the workspace")
+                return Err(PathError::Invalid("path must be relative to the workspace"))
             }
         }
     }
-    let joined = root.join(&clean);
-    // The deepest existing ancestor, with symlinks resolved, must stay inside the root.
-    let mut existing = joined.as_path();
-    loop {
-        if existing.symlink_metadata().is_ok() {
-            break;
-        }
-        existing = existing.parent().unwrap_or(root);
-    }
-    let real = existing
-        .canonicalize()
-        .with_context(|| format!("resolve {rel}"))?;
-    if !real.starts_with(root) {
-        bail!("path leads outside the workspace");
-    }
-    Ok(joined)
+    Ok(clean)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ws() -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        init(&root, "prebuilt").unwrap();
+        let ws = Workspace::open(&root).unwrap();
+        (dir, ws)
+    }
+
     #[test]
     fn resolution_refuses_escapes() {
+        // GIVEN a workspace with a symlink to /etc and one to a file inside
+        let (_d, ws) = ws();
+        std::os::unix::fs::symlink("/etc", ws.root().join("workspace/etc")).unwrap();
+        std::os::unix::fs::symlink("../AGENTS.md", ws.root().join("workspace/agents")).unwrap();
+        // THEN inside paths work, lexical and symlink escapes are refused
+        assert!(matches!(
+            ws.read("AGENTS.md", 1 << 20),
+            Ok(Node::File { .. })
+        ));
+        assert!(matches!(ws.read("", 1 << 20), Ok(Node::Directory(_))));
+        assert!(matches!(
+            ws.read("workspace/agents", 1 << 20),
+            Ok(Node::File { .. })
+        ));
+        for p in ["../etc/passwd", "workspace/../../x", "/etc/passwd"] {
+            assert!(
+                matches!(ws.read(p, 1 << 20), Err(PathError::Invalid(_))),
+                "{p}"
+            );
+        }
+        for p in ["workspace/etc/passwd", "workspace/etc"] {
+            assert!(
+                matches!(ws.read(p, 1 << 20), Err(PathError::Outside)),
+                "{p}"
+            );
+        }
+        let w = ws.write("workspace/etc/new-file", b"x");
+        assert!(matches!(w, Err(PathError::Outside)), "{w:?}");
+        assert!(matches!(
+            ws.open_dir("workspace/etc"),
+            Err(PathError::Outside)
+        ));
+        assert!(ws.write("workspace/new/file.txt", b"x").is_ok());
+        assert!(matches!(
+            ws.read("nope", 1 << 20),
+            Err(PathError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn listings_report_symlinks_as_links_and_delete_removes_the_link_only() {
+        let (_d, ws) = ws();
+        let outside = ws.root().parent().unwrap().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, ws.root().join("workspace/out")).unwrap();
+        let Ok(Node::Directory(entries)) = ws.read("workspace", 1 << 20) else {
+            panic!("not a directory")
+        };
+        let link = entries.iter().find(|e| e.name == "out").unwrap();
+        assert_eq!(link.kind, "symlink");
+        ws.remove("workspace/out").unwrap();
+        assert!(outside.join("keep").exists());
+        assert!(matches!(ws.remove(""), Err(PathError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let (_d, ws) = ws();
+        let p = std::ffi::CString::new(ws.root().join("fifo").to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            ws.read("fifo", 1 << 20),
+            Err(PathError::NotAFile(_))
+        ));
+    }
+
+    #[test]
+    fn checkpoint_sources_are_remote_urls_or_an_allowed_prefix() {
+        use CheckpointSource::*;
+        let gh = checkpoint_source("acme/tools", None).unwrap();
+        assert_eq!(gh, Remote("https://github.com/acme/tools.git".into()));
+        for ok in [
+            "https://example.com/a/b.git",
+            "ssh://git@example.com/a/b.git",
+            "git@github.com:acme/tools.git",
+        ] {
+            assert_eq!(
+                checkpoint_source(ok, None).unwrap(),
+                Remote(ok.into()),
+                "{ok}"
+            );
+        }
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        init(&root, "prebuilt").unwrap();
-        assert!(resolve(&root, "AGENTS.md").is_ok());
-        assert!(resolve(&root, "workspace/new/file.txt").is_ok());
-        assert!(resolve(&root, "").unwrap() == root);
-        assert!(resolve(&root, "../etc/passwd").is_err());
-        assert!(resolve(&root, "workspace/../../x").is_err());
-        assert!(resolve(&root, "/etc/passwd").is_err());
-        std::os::unix::fs::symlink("/etc", root.join("workspace/etc")).unwrap();
-        assert!(resolve(&root, "workspace/etc/passwd").is_err());
-        assert!(resolve(&root, "workspace/etc").is_err());
-        assert!(resolve(&root, "workspace/etc/new-file").is_err());
+        let allowed = dir.path().join("repos");
+        std::fs::create_dir_all(allowed.join("r")).unwrap();
+        let inside = allowed.join("r");
+        let elsewhere = dir.path().join("other");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        // A symlink under the prefix that leads elsewhere is judged by its target.
+        std::os::unix::fs::symlink(&elsewhere, allowed.join("link")).unwrap();
+        for bad in [
+            "file:///etc",
+            "ext::sh -c touch% /tmp/pwned",
+            "-uhttps://x",
+            "--upload-pack=touch /tmp/x",
+            "http://example.com/a.git",
+            "git://example.com/a.git",
+            "./relative",
+            "a/b/c",
+            "-oProxyCommand=x@host:path",
+            "user@-host:path",
+        ] {
+            assert!(checkpoint_source(bad, Some(&allowed)).is_err(), "{bad}");
+        }
+        let inside_s = inside.to_str().unwrap();
+        assert!(checkpoint_source(inside_s, None).is_err());
+        assert!(matches!(
+            checkpoint_source(inside_s, Some(&allowed)),
+            Ok(Local(_))
+        ));
+        assert!(checkpoint_source(elsewhere.to_str().unwrap(), Some(&allowed)).is_err());
+        assert!(checkpoint_source(allowed.join("link").to_str().unwrap(), Some(&allowed)).is_err());
     }
 
     #[test]

@@ -2,12 +2,32 @@
 //! `<data-dir>/instances/<id>/`, on a free loopback port, health-checked before it counts as
 //! running. Crashes are reported as `RuntimeEvent::Exited`; the restart policy lives in core.
 //!
-//! With bubblewrap (`bwrap`) on PATH each instance runs in its own mount and PID namespace:
-//! the host filesystem is read-only, the platform's data directory (database, master key,
-//! other instances) is hidden, and only the instance's own directory is writable.
+//! With bubblewrap (`bwrap`) on PATH each instance runs in its own user, mount, PID, IPC
+//! and UTS namespaces as an unprivileged user (uid/gid 65534, every capability dropped) on
+//! an empty root that holds only what a runtime needs:
+//!
+//! - read-only: `/usr` (with `/bin`, `/sbin`, `/lib*` as on the host: links into `/usr` on
+//!   merged-usr systems), the `operator` binary itself, the browser named by
+//!   `OPERATOR_CHROMIUM` when it lies outside `/usr`, and a local `checkpointRepo` under
+//!   the operator's allowed prefix;
+//! - a minimal `/etc`: `passwd` and `group` naming only the instance user (written here),
+//!   and from the host only name resolution (`hosts`, `resolv.conf`, `nsswitch.conf`,
+//!   `host.conf`, `gai.conf`), `ld.so.cache`/`ld.so.conf*`, CA certificates (`ssl/certs`,
+//!   `ca-certificates`), `alternatives`, `fonts`, `localtime`, `mime.types` and the
+//!   browser's `chromium`/`chromium.d`; never `shadow`, `gshadow`, `ssl/private` or other
+//!   keys (inside a user namespace, root-owned host files map to the instance user, so
+//!   only harmless files are bound at all);
+//! - writable: the instance's own directory (`<data-dir>/instances/<id>`), a private `/tmp`;
+//! - fresh `/proc` and `/dev` (no host devices).
+//!
+//! Nothing else of the host is visible: not the data directory (database, master key,
+//! other instances), not `/root`, `/home`, `/opt`, `/srv`, `/var` or the server's working
+//! directory. Commands run through exec and the browser run inside the same sandbox. The
+//! network is shared (instances call the control plane and the internet).
 
 use anyhow::{anyhow, bail, Context};
 use async_trait::async_trait;
+use operator_core::domain::EnvMap;
 use operator_core::ids::InstanceId;
 use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeEvent, RuntimeStatus};
 use secrecy::ExposeSecret;
@@ -51,7 +71,7 @@ impl Isolation {
         match self {
             Self::Process => "child processes (no filesystem isolation; install bubblewrap for it)",
             Self::Bubblewrap(_) => {
-                "bubblewrap sandboxes (read-only host, private /tmp and PID namespace)"
+                "bubblewrap sandboxes (unprivileged user, only /usr and a minimal /etc visible, private /tmp and PID namespace)"
             }
         }
     }
@@ -64,8 +84,36 @@ struct Proc {
     exited: watch::Receiver<bool>,
 }
 
+/// The uid and gid an instance runs as inside its user namespace (`nobody`'s numbers).
+pub const SANDBOX_UID: u32 = 65534;
+
+/// Host files of `/etc` an instance may see (only those that exist are bound).
+const ETC_FILES: [&str; 16] = [
+    "hosts",
+    "resolv.conf",
+    "nsswitch.conf",
+    "host.conf",
+    "gai.conf",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "ca-certificates",
+    "alternatives",
+    "fonts",
+    "localtime",
+    "mime.types",
+    "chromium.d",
+];
+
+/// The operator setting that allows local `checkpointRepo` paths under one directory.
+pub const CHECKPOINT_PREFIX_ENV: &str = "OPERATOR_CHECKPOINT_LOCAL_PREFIX";
+
 pub struct LocalRuntime {
     data_dir: PathBuf,
+    /// `OPERATOR_CHECKPOINT_LOCAL_PREFIX`, canonical; never overlaps the data directory.
+    checkpoint_prefix: Option<PathBuf>,
     instances_dir: PathBuf,
     program: PathBuf,
     isolation: Isolation,
@@ -85,8 +133,10 @@ impl LocalRuntime {
         let data_dir = data_dir.canonicalize()?;
         let instances_dir = data_dir.join("instances");
         std::fs::create_dir_all(&instances_dir)?;
+        let checkpoint_prefix = checkpoint_prefix(&data_dir)?;
         Ok(Self {
             data_dir,
+            checkpoint_prefix,
             instances_dir,
             program,
             isolation,
@@ -166,52 +216,29 @@ impl LocalRuntime {
             }
             Isolation::Bubblewrap(bwrap) => {
                 let mut c = tokio::process::Command::new(bwrap);
-                let d = self.data_dir.display().to_string();
-                let own = dir.display().to_string();
-                c.args([
-                    "--ro-bind",
-                    "/",
-                    "/",
-                    "--dev",
-                    "/dev",
-                    "--proc",
-                    "/proc",
-                    "--tmpfs",
-                    "/tmp",
-                ])
-                .args(["--tmpfs", &d, "--bind", &own, &own]);
-                // The binary itself may live under /tmp or the data directory (hidden above).
-                let program = self.program.display().to_string();
-                c.args(["--ro-bind", &program, &program]);
-                // A checkpoint given as a local path is cloned from inside: make it visible.
-                if let Some(repo) = spec.instance.checkpoint_repo.as_deref() {
-                    let p = Path::new(repo);
-                    if p.is_absolute() && p.exists() && !p.starts_with(&self.data_dir) {
-                        c.args(["--ro-bind", repo, repo]);
-                    }
-                }
-                c.args([
-                    "--unshare-pid",
-                    "--unshare-ipc",
-                    "--unshare-uts",
-                    "--new-session",
-                    "--die-with-parent",
-                ])
-                .args(["--chdir", &own, "--"])
-                .arg(&self.program)
-                .args(&instance_args);
+                c.args(self.sandbox_args(spec, dir)?)
+                    .arg("--")
+                    .arg(&self.program)
+                    .args(&instance_args);
                 c
             }
         };
-        cmd.env_clear()
-            .env(
-                "PATH",
-                format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
-            )
-            .env("HOME", &workspace)
-            .env("LANG", "C.UTF-8");
+        cmd.env_clear();
+        // The instance's own variables first, without the names the runtime relies on
+        // (records from before that validation existed may still hold them).
         for (k, v) in &spec.env {
-            cmd.env(k, v.expose_secret());
+            if !EnvMap::reserved(k) {
+                cmd.env(k, v.expose_secret());
+            }
+        }
+        cmd.env(
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+        )
+        .env("HOME", &workspace)
+        .env("LANG", "C.UTF-8");
+        if let Some(prefix) = &self.checkpoint_prefix {
+            cmd.env(CHECKPOINT_PREFIX_ENV, prefix);
         }
         if let Ok(chromium) = std::env::var("OPERATOR_CHROMIUM") {
             cmd.env("OPERATOR_CHROMIUM", chromium);
@@ -239,6 +266,104 @@ impl LocalRuntime {
         Ok(cmd)
     }
 
+    /// bubblewrap's arguments for one instance (see the module doc for what they expose).
+    fn sandbox_args(&self, spec: &InstanceSpec, dir: &Path) -> anyhow::Result<Vec<String>> {
+        let s = |p: &Path| p.display().to_string();
+        let mut a: Vec<String> = vec![];
+        let mut add = |args: &[&str]| a.extend(args.iter().map(|x| (*x).to_owned()));
+        let uid = SANDBOX_UID.to_string();
+        add(&[
+            "--unshare-user",
+            "--uid",
+            &uid,
+            "--gid",
+            &uid,
+            "--cap-drop",
+            "ALL",
+        ]);
+        add(&[
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]);
+        add(&[
+            "--hostname",
+            "operator-instance",
+            "--new-session",
+            "--die-with-parent",
+        ]);
+        add(&["--ro-bind", "/usr", "/usr"]);
+        // `/bin`, `/sbin` and `/lib*`: links into /usr on merged-usr hosts, else folders.
+        for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+            let p = Path::new(top);
+            match std::fs::symlink_metadata(p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    let target = std::fs::read_link(p)?;
+                    add(&["--symlink", &s(&target), top]);
+                }
+                Ok(m) if m.is_dir() => add(&["--ro-bind", top, top]),
+                _ => {}
+            }
+        }
+        add(&["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+        // A minimal /etc: our own passwd and group, then the harmless host files.
+        let etc = dir.join("sandbox-etc");
+        std::fs::create_dir_all(&etc)?;
+        let home = s(&dir.join("workspace"));
+        std::fs::write(
+            etc.join("passwd"),
+            format!("operator:x:{uid}:{uid}:Operator instance:{home}:/bin/sh\n"),
+        )?;
+        std::fs::write(etc.join("group"), format!("operator:x:{uid}:\n"))?;
+        add(&["--dir", "/etc"]);
+        add(&["--ro-bind", &s(&etc.join("passwd")), "/etc/passwd"]);
+        add(&["--ro-bind", &s(&etc.join("group")), "/etc/group"]);
+        for name in ETC_FILES {
+            let host = Path::new("/etc").join(name);
+            // Follow links (resolv.conf often points into /run); bind what they lead to.
+            if let Ok(real) = host.canonicalize() {
+                add(&["--ro-bind", &s(&real), &s(&host)]);
+            }
+        }
+        // Chromium's own settings (`/etc/chromium/...`) but nothing else of that tree.
+        if let Ok(real) = Path::new("/etc/chromium").canonicalize() {
+            add(&["--ro-bind", &s(&real), "/etc/chromium"]);
+        }
+        // The data directory stays hidden even where it lies under a bound tree (/usr/...),
+        // then the instance's own directory, writable (after /tmp: the data dir may lie there).
+        add(&["--tmpfs", &s(&self.data_dir)]);
+        let own = s(dir);
+        add(&["--bind", &own, &own]);
+        // The binary (it may live under target/, /opt or the data directory's parent).
+        let program = self.program.canonicalize()?;
+        add(&["--ro-bind", &s(&program), &s(&self.program)]);
+        // A browser named outside /usr.
+        if let Some(chromium) = std::env::var_os("OPERATOR_CHROMIUM").map(PathBuf::from) {
+            if let Ok(real) = chromium.canonicalize() {
+                if !real.starts_with("/usr") && !real.starts_with(&self.data_dir) {
+                    add(&["--ro-bind", &s(&real), &s(&chromium)]);
+                }
+            }
+        }
+        // A local checkpoint under the allowed prefix is cloned from inside.
+        if let (Some(repo), Some(prefix)) = (
+            spec.instance.checkpoint_repo.as_deref(),
+            self.checkpoint_prefix.as_deref(),
+        ) {
+            if let Ok(real) = Path::new(repo).canonicalize() {
+                if real.starts_with(prefix) && !real.starts_with(&self.data_dir) {
+                    add(&["--ro-bind", &s(&real), &s(&real)]);
+                    if let Some(p) = Path::new(repo).to_str().filter(|r| Path::new(r) != real) {
+                        add(&["--symlink", &s(&real), p]);
+                    }
+                }
+            }
+        }
+        add(&["--chdir", &own]);
+        Ok(a)
+    }
+
     async fn wait_healthy(&self, endpoint: &str, token: &str) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
@@ -259,6 +384,26 @@ impl LocalRuntime {
             }
         }
     }
+}
+
+/// `OPERATOR_CHECKPOINT_LOCAL_PREFIX`, canonical, refused when it overlaps `data_dir`
+/// (a prefix inside the data directory, or one containing it, would let a tenant clone
+/// another tenant's instance).
+fn checkpoint_prefix(data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let Some(raw) = std::env::var_os(CHECKPOINT_PREFIX_ENV).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let prefix = PathBuf::from(&raw)
+        .canonicalize()
+        .with_context(|| format!("{CHECKPOINT_PREFIX_ENV}={}", Path::new(&raw).display()))?;
+    if prefix.starts_with(data_dir) || data_dir.starts_with(&prefix) {
+        bail!(
+            "{CHECKPOINT_PREFIX_ENV}={} overlaps the data directory {}; name a folder of repositories outside it",
+            prefix.display(),
+            data_dir.display()
+        );
+    }
+    Ok(Some(prefix))
 }
 
 /// The last lines of the instance's log, as `; log: a | b`, or nothing.
@@ -441,6 +586,10 @@ impl InstanceRuntime for LocalRuntime {
         })
         .await??;
         Ok(())
+    }
+
+    fn checkpoint_local_prefix(&self) -> Option<&Path> {
+        self.checkpoint_prefix.as_deref()
     }
 
     async fn destroy(&self, id: &InstanceId) -> anyhow::Result<()> {

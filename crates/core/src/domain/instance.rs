@@ -107,7 +107,10 @@ impl InstanceStatus {
         [Self::Provisioning, Self::Active, Self::Restarting];
 }
 
-/// Environment variables set in the instance: names as for secrets, values up to 32 KiB.
+/// Environment variables set in the instance: names as for secrets (`[A-Z_][A-Z0-9_]*`, at
+/// most 128 bytes), values without NUL up to 32 KiB, at most 256 KiB in all (with the
+/// runtime's own variables it must fit `execve`'s limits). Names the runtime itself relies
+/// on are reserved: see [`EnvMap::reserved`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EnvMap(BTreeMap<String, String>);
@@ -115,6 +118,18 @@ pub struct EnvMap(BTreeMap<String, String>);
 impl EnvMap {
     pub const MAX_ENTRIES: usize = 100;
     pub const MAX_VALUE_BYTES: usize = 32 * 1024;
+    pub const MAX_TOTAL_BYTES: usize = 256 * 1024;
+    /// Names the instance runtime sets or that change how every program starts.
+    pub const RESERVED: [&'static str; 6] = ["PATH", "HOME", "SHELL", "IFS", "BASH_ENV", "ENV"];
+    /// Prefixes of reserved names: the dynamic loader's and the platform's own.
+    pub const RESERVED_PREFIXES: [&'static str; 2] = ["LD_", "OPERATOR_"];
+
+    /// Whether `name` is reserved for the runtime (setting it could stop the instance or
+    /// its commands from starting).
+    pub fn reserved(name: &str) -> bool {
+        Self::RESERVED.contains(&name)
+            || Self::RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+    }
 
     pub fn parse(map: BTreeMap<String, String>) -> Result<Self, Error> {
         let mut details = FieldErrors::new();
@@ -124,9 +139,29 @@ impl EnvMap {
                 format!("at most {} variables", Self::MAX_ENTRIES),
             );
         }
+        let total: usize = map.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        if total > Self::MAX_TOTAL_BYTES {
+            details.insert("env".into(), "must be at most 256 KiB in all".into());
+        }
         for (k, v) in &map {
             if !super::secret::is_env_name(k) {
-                details.insert(format!("env.{k}"), "must match [A-Z_][A-Z0-9_]*".into());
+                // A name with control characters is not echoed back as a field name.
+                let field = if k.chars().any(char::is_control) {
+                    "env".to_owned()
+                } else {
+                    format!("env.{k}")
+                };
+                details.insert(
+                    field,
+                    "names must match [A-Z_][A-Z0-9_]* (at most 128 characters)".into(),
+                );
+            } else if Self::reserved(k) {
+                details.insert(
+                    format!("env.{k}"),
+                    "is reserved for the instance runtime (PATH, HOME, SHELL, IFS, BASH_ENV, ENV, LD_*, OPERATOR_*)".into(),
+                );
+            } else if v.contains('\0') {
+                details.insert(format!("env.{k}"), "value must not contain NUL".into());
             } else if v.len() > Self::MAX_VALUE_BYTES {
                 details.insert(format!("env.{k}"), "value must be at most 32 KiB".into());
             }
@@ -176,16 +211,67 @@ pub struct Instance {
     pub deleted_at: Option<Timestamp>,
 }
 
-/// `owner/repo`, a git URL or a local path; validated for shape only.
-pub fn validate_checkpoint_repo(s: &str) -> Result<String, Error> {
+/// `checkpointRepo`: `owner/repo` (GitHub), an `https://` or `ssh://` git URL, or scp-like
+/// `user@host:path`. A local path is accepted only when the operator allows a directory
+/// prefix (`OPERATOR_CHECKPOINT_LOCAL_PREFIX`; the runtime never lets it cover the data
+/// directory) and the path lies under it. `file://`, `ext::` and git's other transports,
+/// and anything starting with `-` (an option to git or ssh), are refused. The instance
+/// checks again with symlinks resolved.
+pub fn validate_checkpoint_repo(
+    s: &str,
+    local_prefix: Option<&std::path::Path>,
+) -> Result<String, Error> {
+    const WHAT: &str = "must be owner/repo or an https:// or ssh:// git URL";
     let s = s.trim();
-    if s.is_empty() || s.len() > 512 || s.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "checkpointRepo",
-            "must be owner/repo, a git URL or a path (at most 512 characters)",
-        ));
+    let refuse = |why: &str| Err(Error::invalid("checkpointRepo", format!("{WHAT}; {why}")));
+    if s.is_empty() || s.len() > 512 {
+        return refuse("1-512 characters");
     }
-    Ok(s.to_owned())
+    if s.starts_with('-') || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return refuse("it may not start with '-' or contain spaces or control characters");
+    }
+    let is_name = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with(['.', '-'])
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    if s.starts_with('/') {
+        let path = std::path::Path::new(s);
+        let plain = path
+            .components()
+            .all(|c| !matches!(c, std::path::Component::ParentDir));
+        return match local_prefix {
+            Some(prefix) if plain && path.starts_with(prefix) => Ok(s.to_owned()),
+            Some(prefix) => refuse(&format!("local paths must lie under {}", prefix.display())),
+            None => refuse("local paths are not allowed on this server"),
+        };
+    }
+    if let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("ssh://"))
+    {
+        let host = rest.split(['/', '@']).next().unwrap_or_default();
+        if rest.is_empty() || host.starts_with('-') || rest.contains("::") {
+            return refuse("not a valid URL");
+        }
+        return Ok(s.to_owned());
+    }
+    if let Some((user_host, path)) = s.split_once(':') {
+        let scp_like = user_host.split_once('@').is_some_and(|(user, host)| {
+            is_name(user) && is_name(host) && !path.is_empty() && !path.starts_with('-')
+        });
+        return if scp_like && !s.contains("::") {
+            Ok(s.to_owned())
+        } else {
+            refuse("other URL schemes and git transports are not allowed")
+        };
+    }
+    let parts: Vec<&str> = s.split('/').collect();
+    if parts.len() == 2 && parts.iter().all(|p| is_name(p)) {
+        return Ok(s.to_owned());
+    }
+    refuse("not a repository reference")
 }
 
 /// Instance configuration is a JSON object of at most 64 KiB.
@@ -211,6 +297,74 @@ mod tests {
         assert!(InstanceName::parse("").is_err());
         assert!(InstanceName::parse("Weather").is_err());
         assert!(InstanceName::parse("a_b").is_err());
+    }
+
+    #[test]
+    fn env_values_and_reserved_names_are_refused_per_field() {
+        for (name, value) in [
+            ("PATH", "/x"),
+            ("HOME", "/"),
+            ("LD_PRELOAD", "/x.so"),
+            ("LD_LIBRARY_PATH", "/x"),
+            ("OPERATOR_INSTANCE_TOKEN", "x"),
+            ("NUL_VALUE", "a\0b"),
+        ] {
+            let m = BTreeMap::from([(name.to_owned(), value.to_owned())]);
+            match EnvMap::parse(m) {
+                Err(Error::Invalid { details, .. }) => {
+                    assert!(details.contains_key(&format!("env.{name}")), "{name}")
+                }
+                other => panic!("{name}: unexpected {other:?}"),
+            }
+        }
+        let m = BTreeMap::from([("BAD\0NAME".to_owned(), "v".to_owned())]);
+        assert!(
+            matches!(EnvMap::parse(m), Err(Error::Invalid { details, .. }) if details.contains_key("env"))
+        );
+        let big: BTreeMap<String, String> = (0..9)
+            .map(|i| (format!("V{i}"), "x".repeat(EnvMap::MAX_VALUE_BYTES)))
+            .collect();
+        assert!(EnvMap::parse(big).is_err());
+        let ok = BTreeMap::from([("REGION".to_owned(), "eu".to_owned())]);
+        assert!(EnvMap::parse(ok).is_ok());
+    }
+
+    #[test]
+    fn checkpoint_repos_are_remote_unless_a_local_prefix_allows_them() {
+        for ok in [
+            "acme/tools",
+            "https://example.com/a/b.git",
+            "ssh://git@example.com/a/b.git",
+            "git@github.com:acme/tools.git",
+        ] {
+            assert!(validate_checkpoint_repo(ok, None).is_ok(), "{ok}");
+        }
+        let prefix = std::path::Path::new("/srv/repos");
+        for bad in [
+            "/srv/data/instances/inst_x/workspace",
+            "/srv/repos/../data",
+            "file:///srv/repos/x",
+            "ext::sh -c id",
+            "ext::sh",
+            "--upload-pack=touch",
+            "-u",
+            "http://example.com/a.git",
+            "git://example.com/a.git",
+            "./a",
+            "a/b/c",
+            "x@-oProxyCommand=y:z",
+        ] {
+            assert!(
+                validate_checkpoint_repo(bad, Some(prefix)).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(validate_checkpoint_repo("/srv/repos/tools", None).is_err());
+        assert!(validate_checkpoint_repo("/srv/repos/tools", Some(prefix)).is_ok());
+        match validate_checkpoint_repo("/tmp/x", None) {
+            Err(Error::Invalid { details, .. }) => assert!(details.contains_key("checkpointRepo")),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

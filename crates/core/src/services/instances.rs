@@ -36,7 +36,7 @@ impl Platform {
         let checkpoint_repo = req
             .checkpoint_repo
             .as_deref()
-            .map(validate_checkpoint_repo)
+            .map(|r| validate_checkpoint_repo(r, self.runtime.checkpoint_local_prefix()))
             .transpose()?;
         let env = EnvMap::parse(req.env.unwrap_or_default())?;
         let now = self.clock.now();

@@ -309,10 +309,14 @@ pub async fn message(
     Ok(relay(r))
 }
 
+/// Largest command `exec` relays (the instance enforces the same; one `execve` argument may
+/// not exceed 128 KiB).
+pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
+
 #[derive(serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecBody {
-    /// Run with `bash -c` in the workspace.
+    /// Run with `bash -c` in the workspace; at most 100 KiB (413 above).
     pub command: String,
     /// Default 30 000, at most 600 000.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -325,7 +329,8 @@ pub struct ExecBody {
 #[utoipa::path(post, path = "/api/instances/{id}/exec", tag = "instances", request_body = ExecBody,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, description = "`{exitCode, stdout, stderr, timedOut, truncated, durationMs}`"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody, description = "the command is larger than 100 KiB")))]
 pub async fn exec(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,
@@ -334,6 +339,16 @@ pub async fn exec(
 ) -> ApiResult<axum::response::Response> {
     if b.command.trim().is_empty() {
         return Err(crate::error::Error::invalid("command", "must not be empty").into());
+    }
+    if b.command.len() > MAX_COMMAND_BYTES {
+        return Err(crate::error::Error::PayloadTooLarge(format!(
+            "command must be at most {} KiB",
+            MAX_COMMAND_BYTES / 1024
+        ))
+        .into());
+    }
+    if b.command.contains('\0') {
+        return Err(crate::error::Error::invalid("command", "must not contain NUL").into());
     }
     let wait =
         std::time::Duration::from_millis(b.timeout_ms.unwrap_or(30_000).min(600_000) + 10_000);
