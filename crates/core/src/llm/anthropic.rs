@@ -112,10 +112,8 @@ impl ModelProvider for Anthropic {
             .send()
             .await
             .map_err(|e| ProviderError::Retryable(e.to_string()))?;
-        let status = res.status().as_u16();
-        if status >= 300 {
-            let text = res.text().await.unwrap_or_default();
-            return Err(http_error(status, &text));
+        if res.status().as_u16() >= 300 {
+            return Err(error_from(res).await);
         }
         let events = sse_events(res.bytes_stream());
         let state = (
@@ -134,7 +132,10 @@ impl ModelProvider for Anthropic {
                     let (_, data) = match events.next().await {
                         None => {
                             return Some((
-                                Ok(ModelEvent::Done),
+                                Err(ProviderError::Retryable(
+                                    "the model's stream ended before its end marker (message_stop)"
+                                        .to_owned(),
+                                )),
                                 (events, blocks, input_tokens, true),
                             ))
                         }
