@@ -951,5 +951,8 @@ async fn older_turns_are_summarised_without_secret_values_and_the_summary_surviv
     assert_eq!(texts, ["what next?", "Second answer.", "and now?"]);
     // AND the secret's value reached no model request, the summary's included
     let all = serde_json::to_string(&reqs).unwrap();
-    assert!(!all.contains(VALUE), "a model request holds the secret value");
+    assert!(
+        !all.contains(VALUE),
+        "a model request holds the secret value"
+    );
 }

@@ -302,9 +302,8 @@ async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
         Err(e) => {
             // The gateway's own refusals keep their status and code; anything else is the
             // agent failing.
-            let passed = e
-                .downcast_ref::<control::GatewayError>()
-                .and_then(|g| match (g.status, g.code.as_str()) {
+            let passed = e.downcast_ref::<control::GatewayError>().and_then(|g| {
+                match (g.status, g.code.as_str()) {
                     (503, "llm_unavailable") => Some((
                         StatusCode::SERVICE_UNAVAILABLE,
                         "llm_unavailable",
@@ -316,7 +315,8 @@ async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
                         g.message.clone(),
                     )),
                     _ => None,
-                });
+                }
+            });
             Err(match passed {
                 Some((status, code, message)) => ApiError(status, code, message),
                 None => ApiError(StatusCode::BAD_GATEWAY, "agent_failed", format!("{e:#}")),

@@ -266,7 +266,11 @@ where the transcript shows [redacted], keep it redacted. At most 300 words. Answ
 summary text only.";
 
 /// The summarisation call: the previous summary and the turns to fold in, as a transcript.
-pub fn summary_request(model: String, previous: Option<&Summary>, batch: &[PastTurn]) -> ModelRequest {
+pub fn summary_request(
+    model: String,
+    previous: Option<&Summary>,
+    batch: &[PastTurn],
+) -> ModelRequest {
     let mut transcript = String::new();
     for m in batch.iter().flat_map(|t| &t.messages) {
         let line = match m {
@@ -345,8 +349,16 @@ mod tests {
         // GIVEN two stored turns, the second with a tool output of 50 000 characters
         let big = "x".repeat(50_000);
         let messages = vec![
-            msg("msg_u01", "user", json!([{"type": "text", "text": "hello"}])),
-            msg("msg_a01", "assistant", json!([{"type": "text", "text": "hi"}])),
+            msg(
+                "msg_u01",
+                "user",
+                json!([{"type": "text", "text": "hello"}]),
+            ),
+            msg(
+                "msg_a01",
+                "assistant",
+                json!([{"type": "text", "text": "hi"}]),
+            ),
             msg("msg_u02", "user", json!([{"type": "text", "text": "list"}])),
             msg(
                 "msg_a02",

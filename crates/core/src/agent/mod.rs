@@ -14,9 +14,9 @@ pub mod tools;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::llm::{Message, ModelEvent, ModelProvider, ModelRequest, ToolCall};
-use context::{ContextBudget, PastTurn, Summary};
 use crate::ports::{IdempotencyBegin, StoredResponse};
 use crate::services::{Caller, Platform};
+use context::{ContextBudget, PastTurn, Summary};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -286,12 +286,7 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .await?;
     // Earlier turns (not yet summarised), then this turn's message; a message queued
     // behind this turn is not part of it.
-    let budget = p
-        .config
-        .llm
-        .as_ref()
-        .map(|c| c.context)
-        .unwrap_or_default();
+    let budget = p.config.llm.as_ref().map(|c| c.context).unwrap_or_default();
     let this_turn = turn.id.trim_start_matches("turn_");
     let (current, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = messages
         .into_iter()

@@ -129,21 +129,20 @@ impl ModelProvider for Anthropic {
                     return None;
                 }
                 loop {
-                    let (_, data) = match events.next().await {
-                        None => {
-                            return Some((
+                    let (_, data) =
+                        match events.next().await {
+                            None => return Some((
                                 Err(ProviderError::Retryable(
                                     "the model's stream ended before its end marker (message_stop)"
                                         .to_owned(),
                                 )),
                                 (events, blocks, input_tokens, true),
-                            ))
-                        }
-                        Some(Err(e)) => {
-                            return Some((Err(e), (events, blocks, input_tokens, true)))
-                        }
-                        Some(Ok(ev)) => ev,
-                    };
+                            )),
+                            Some(Err(e)) => {
+                                return Some((Err(e), (events, blocks, input_tokens, true)))
+                            }
+                            Some(Ok(ev)) => ev,
+                        };
                     let Ok(v) = serde_json::from_str::<Value>(&data) else {
                         continue;
                     };

@@ -143,12 +143,30 @@ fn openai_frames(eol: &str) -> String {
 
 fn anthropic_frames(eol: &str, with_stop: bool) -> String {
     let mut frames = vec![
-        ("message_start", json!({"type": "message_start", "message": {"usage": {"input_tokens": 3}}})),
-        ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
-        ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Grüße aus "}})),
-        ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "日本 👍"}})),
-        ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
-        ("message_delta", json!({"type": "message_delta", "usage": {"output_tokens": 4}})),
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 3}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Grüße aus "}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "日本 👍"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "usage": {"output_tokens": 4}}),
+        ),
     ];
     if with_stop {
         frames.push(("message_stop", json!({"type": "message_stop"})));
@@ -287,7 +305,10 @@ fn the_retry_delay_honours_retry_after_up_to_the_cap_and_backs_off_with_jitter()
     }
     // ... capped too, however many retries
     let late = p.delay(40, None, 0.999);
-    assert!(late > Duration::from_secs(15) && late <= Duration::from_secs(30), "{late:?}");
+    assert!(
+        late > Duration::from_secs(15) && late <= Duration::from_secs(30),
+        "{late:?}"
+    );
     // A shorter Retry-After than the backoff does not shorten the backoff
     assert_eq!(
         p.delay(3, Some(Duration::ZERO), 0.0),
@@ -307,7 +328,10 @@ fn retry_after_reads_seconds_milliseconds_and_dates() {
     let at = (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc2822();
     h.insert("retry-after", at.parse().unwrap());
     let d = retry_after(&h).unwrap();
-    assert!(d > Duration::from_secs(55) && d <= Duration::from_secs(60), "{d:?}");
+    assert!(
+        d > Duration::from_secs(55) && d <= Duration::from_secs(60),
+        "{d:?}"
+    );
     h.insert("retry-after", "soon".parse().unwrap());
     assert_eq!(retry_after(&h), None);
 }
