@@ -956,3 +956,50 @@ async fn older_turns_are_summarised_without_secret_values_and_the_summary_surviv
         "a model request holds the secret value"
     );
 }
+
+#[tokio::test]
+async fn an_oversized_tool_output_reaches_the_model_cut_with_a_marker() {
+    // GIVEN tool outputs limited to 10 estimated tokens (40 characters) for the model
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![("get_billing".into(), json!({}))]),
+        Reply::Text("Here is your plan.".into()),
+    ])
+    .await;
+    let mut env = llm.openai_env();
+    env.push(("OPERATOR_AGENT_TOOL_OUTPUT_TOKENS", "10".into()));
+    let app = App::spawn_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    // WHEN a turn calls a tool whose output is longer than that
+    let (_, frames) = chat_sse(&app, &app.key, json!({"messages": [user("my plan?")]})).await;
+    let full = frames
+        .iter()
+        .map(|f| f.json())
+        .find(|v| v["type"] == "tool-output-available")
+        .expect("a tool output")["output"]
+        .to_string();
+    assert!(full.len() > 40, "{full}");
+    // THEN the client's stream has the whole output, and the model sees its first 40
+    // characters and a marker saying how much was left out
+    let reqs = llm.requests();
+    let tool_msg = reqs[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool result")["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kept: String = full.chars().take(40).collect();
+    assert!(tool_msg.starts_with(&kept), "{tool_msg}");
+    assert!(
+        tool_msg.contains(&format!(
+            "[truncated: {} more characters not shown]",
+            full.chars().count() - 40
+        )),
+        "{tool_msg}"
+    );
+}
