@@ -309,7 +309,7 @@ async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
                         "llm_unavailable",
                         g.message.clone(),
                     )),
-                    (429, _) => Some((
+                    (429, "quota_exceeded") => Some((
                         StatusCode::TOO_MANY_REQUESTS,
                         "quota_exceeded",
                         g.message.clone(),
