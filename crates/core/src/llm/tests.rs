@@ -194,6 +194,34 @@ async fn openai_text_survives_a_character_split_across_reads_and_crlf_endings() 
 }
 
 #[tokio::test]
+async fn a_crlf_split_between_its_cr_and_lf_is_one_line_ending() {
+    // GIVEN CRLF frames cut after the CR of every event's first line ending
+    let body = openai_frames("\r\n");
+    let mut answer = vec![sse_head()];
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find("\r\n") {
+        answer.push(rest.as_bytes()[..i + 1].to_vec());
+        rest = &rest[i + 1..];
+        let Some(j) = rest.find("\r\n\r\n") else {
+            break;
+        };
+        answer.push(rest.as_bytes()[..j + 4].to_vec());
+        rest = &rest[j + 4..];
+    }
+    answer.push(rest.as_bytes().to_vec());
+    let fake = raw_fake(vec![answer]).await;
+    let p = openai::OpenAi::new(
+        &config(LlmProvider::OpenAi, fake.base.clone()),
+        reqwest::Client::new(),
+    );
+    // WHEN streamed THEN no event is split or lost
+    let (text, done, err) = drain(p.stream(&request()).await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text, TEXT);
+    assert!(done);
+}
+
+#[tokio::test]
 async fn anthropic_text_survives_a_character_split_across_reads_and_crlf_endings() {
     // GIVEN an Anthropic stream with CRLF endings, cut inside "👍"
     let fake = raw_fake(vec![split_inside(&anthropic_frames("\r\n", true), '👍')]).await;
