@@ -206,3 +206,100 @@ async fn an_automation_due_next_minute_is_enqueued_on_time() {
     let (_, v) = app.get(&format!("/api/automations/{id}")).await;
     assert!(ts(&v["automation"]["nextRunAt"]) > slot);
 }
+
+/// Sends one run-now and waits for that run to end; returns its status.
+async fn run_to_end(app: &App, id: &str) -> String {
+    let (s, v) = send(app.request(
+        Method::POST,
+        &format!("/api/automations/{id}/run"),
+        Some(&app.key),
+    ))
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let run_id = v["run"]["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, runs) = app
+            .get(&format!("/api/automations/{id}/runs?limit=5"))
+            .await;
+        let status = runs["runs"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["id"] == run_id.as_str()))
+            .and_then(|r| r["status"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if status == "succeeded" || status == "failed" {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run {run_id} did not end: {runs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_runs_of_one_automation_keep_the_model_request_bounded() {
+    use crate::support::fake_llm::FakeLlm;
+    // GIVEN a fake model with no script (it answers every request, summaries included, with
+    // the same short text) and a history budget of 2050 estimated tokens. Each run's turn
+    // costs 216 (a 796-character prompt: 199 + 4; the 36-character answer: 9 + 4), so
+    // nine earlier turns (1944) fit and ten do not: the 10th request carries the most
+    // history any request can, and no summary yet.
+    let llm = FakeLlm::start(vec![]).await;
+    let mut env = llm.openai_env();
+    env.push(("OPERATOR_AGENT_HISTORY_TOKENS", "2050".into()));
+    let app = App::spawn_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    let prompt: String = "Check the weather desk and report. "
+        .repeat(23)
+        .chars()
+        .take(796)
+        .collect();
+    let (s, v) = app
+        .post(
+            "/api/automations",
+            json!({"name": "desk", "prompt": prompt, "cronExpression": "0 0 1 1 *"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["automation"]["id"].as_str().unwrap().to_owned();
+    // WHEN it runs 200 times, one run after another
+    for n in 1..=200 {
+        assert_eq!(run_to_end(&app, &id).await, "succeeded", "run {n}");
+    }
+    // THEN the 200th model request is no larger than the 10th by more than the summary
+    let reqs = llm.requests();
+    let main: Vec<&serde_json::Value> = reqs.iter().filter(|r| r["tools"].is_array()).collect();
+    let summaries = reqs.len() - main.len();
+    assert_eq!(main.len(), 200);
+    assert!(summaries > 0, "older turns were summarised");
+    let size = |r: &serde_json::Value| r["messages"].to_string().len();
+    let system = |r: &serde_json::Value| r["messages"][0]["content"].as_str().unwrap().to_owned();
+    let (tenth, last) = (main[9], main[199]);
+    assert!(
+        !system(tenth).contains("a summary of older turns"),
+        "no summary by the 10th run"
+    );
+    assert_eq!(tenth["messages"].as_array().unwrap().len(), 1 + 2 * 9 + 1);
+    // the summary is the part of the 200th request's system prompt beyond the 10th's
+    let summary_size = system(last).len() - system(tenth).len();
+    assert!(system(last).starts_with(&system(tenth)));
+    assert!(system(last).contains("(the fake LLM's script is exhausted)"));
+    assert!(
+        size(last) <= size(tenth) + summary_size,
+        "200th: {} bytes, 10th: {} bytes, summary: {summary_size} bytes",
+        size(last),
+        size(tenth)
+    );
+    println!(
+        "model request sizes: 10th {} bytes, 200th {} bytes ({} messages; summary {summary_size} bytes); {summaries} summary calls",
+        size(tenth),
+        size(last),
+        last["messages"].as_array().unwrap().len()
+    );
+}

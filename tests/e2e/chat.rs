@@ -371,6 +371,8 @@ async fn provider_errors_are_retried_then_reported() {
         Reply::Text("recovered".into()),
         Reply::Status(500, "down".into()),
         Reply::Status(503, "down".into()),
+        Reply::Status(502, "down".into()),
+        Reply::Status(429, "down".into()),
         Reply::Status(500, "still down".into()),
     ])
     .await;
@@ -383,7 +385,7 @@ async fn provider_errors_are_retried_then_reported() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["text"], "recovered");
     assert_eq!(llm.requests().len(), 3);
-    // three failures in a row: an error event, then the end of the stream
+    // five failures in a row (every attempt): an error event, then the end of the stream
     let (_, frames) = chat_sse(&app, &app.key, json!({"messages": [user("again")]})).await;
     let t = types(&frames);
     assert_eq!(&t[t.len() - 2..], ["error", "[DONE]"], "{frames:?}");
@@ -392,7 +394,7 @@ async fn provider_errors_are_retried_then_reported() {
         err["errorText"].as_str().unwrap().contains("still down"),
         "{err}"
     );
-    assert_eq!(llm.requests().len(), 6);
+    assert_eq!(llm.requests().len(), 8);
 }
 
 #[tokio::test]
@@ -836,4 +838,168 @@ async fn a_quiet_stream_sends_heartbeat_comments_every_15_seconds() {
     );
     assert!(body.trim_end().ends_with("data: [DONE]"));
     assert!(started.elapsed() >= std::time::Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn an_empty_model_reply_fails_the_turn_instead_of_succeeding_with_nothing() {
+    // GIVEN a model whose reply ends normally but carries no text and no tool call
+    let llm = FakeLlm::start(vec![Reply::Text(String::new())]).await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    // WHEN a message is sent
+    let (_, frames) = chat_sse(&app, &app.key, json!({"messages": [user("hello")]})).await;
+    // THEN the turn ends with an error saying the reply was empty, not with `finish`
+    let t = types(&frames);
+    assert_eq!(&t[t.len() - 2..], ["error", "[DONE]"], "{frames:?}");
+    let err = frames[frames.len() - 2].json();
+    assert!(
+        err["errorText"].as_str().unwrap().contains("empty reply"),
+        "{err}"
+    );
+}
+
+/// The chat id of a turn's SSE frames.
+fn chat_of(frames: &[Frame]) -> String {
+    frames[0].json()["messageMetadata"]["chatId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn older_turns_are_summarised_without_secret_values_and_the_summary_survives_a_restart() {
+    const VALUE: &str = "sk_summary_SECRET_77aa";
+    // GIVEN a history budget of 40 estimated tokens, and a model that stores a secret in the
+    // first turn, then writes the summary, then answers
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "create_secret".into(),
+            json!({"name": "API_TOKEN", "value": VALUE}),
+        )]),
+        Reply::Text("Stored API_TOKEN.".into()),
+        Reply::Text("SUMMARY: the user stored the secret API_TOKEN.".into()),
+        Reply::Text("Second answer.".into()),
+        Reply::Text("Third answer.".into()),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = random_key();
+    let opts = || {
+        let mut env = llm.openai_env();
+        env.push(("OPERATOR_AGENT_HISTORY_TOKENS", "40".into()));
+        Options {
+            data_dir: Some(dir.path()),
+            key: Some(key.clone()),
+            env,
+        }
+    };
+    let app = App::spawn_with(opts()).await;
+    let (_, frames) = chat_sse(&app, &key, json!({"messages": [user("store my token")]})).await;
+    let chat_id = chat_of(&frames);
+    // WHEN a second message comes after a turn larger than the budget
+    let (_, frames) = chat_sse(
+        &app,
+        &key,
+        json!({"id": chat_id, "messages": [user("what next?")]}),
+    )
+    .await;
+    assert!(types(&frames).contains(&"finish".to_owned()), "{frames:?}");
+    // THEN the model was first asked for a summary: no tools, the first turn as a transcript
+    // with the secret's value redacted
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 4);
+    let summary_req = &reqs[2];
+    assert!(summary_req.get("tools").is_none(), "{summary_req}");
+    let asked = summary_req["messages"].to_string();
+    assert!(asked.contains("store my token") && asked.contains("create_secret"));
+    assert!(asked.contains("[redacted]"), "{asked}");
+    // AND the answer's request carries the summary instead of the first turn
+    let main = &reqs[3];
+    let messages = main["messages"].as_array().unwrap();
+    assert!(messages[0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("SUMMARY: the user stored the secret API_TOKEN."));
+    assert_eq!(messages.len(), 2, "system and the new message: {main}");
+    assert_eq!(messages[1]["content"], "what next?");
+
+    // WHEN the server is killed and restarted, and a third message comes
+    let _ = app.kill9();
+    let app = App::spawn_with(opts()).await;
+    let (_, frames) = chat_sse(
+        &app,
+        &key,
+        json!({"id": chat_id, "messages": [user("and now?")]}),
+    )
+    .await;
+    assert!(types(&frames).contains(&"finish".to_owned()), "{frames:?}");
+    // THEN the stored summary is still sent, with the turn after it, and no new summary
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 5);
+    let messages = reqs[4]["messages"].as_array().unwrap();
+    assert!(messages[0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("SUMMARY: the user stored the secret API_TOKEN."));
+    let texts: Vec<&str> = messages[1..]
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(texts, ["what next?", "Second answer.", "and now?"]);
+    // AND the secret's value reached no model request, the summary's included
+    let all = serde_json::to_string(&reqs).unwrap();
+    assert!(
+        !all.contains(VALUE),
+        "a model request holds the secret value"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_tool_output_reaches_the_model_cut_with_a_marker() {
+    // GIVEN tool outputs limited to 10 estimated tokens (40 characters) for the model
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![("get_billing".into(), json!({}))]),
+        Reply::Text("Here is your plan.".into()),
+    ])
+    .await;
+    let mut env = llm.openai_env();
+    env.push(("OPERATOR_AGENT_TOOL_OUTPUT_TOKENS", "10".into()));
+    let app = App::spawn_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    // WHEN a turn calls a tool whose output is longer than that
+    let (_, frames) = chat_sse(&app, &app.key, json!({"messages": [user("my plan?")]})).await;
+    let full = frames
+        .iter()
+        .map(|f| f.json())
+        .find(|v| v["type"] == "tool-output-available")
+        .expect("a tool output")["output"]
+        .to_string();
+    assert!(full.len() > 40, "{full}");
+    // THEN the client's stream has the whole output, and the model sees its first 40
+    // characters and a marker saying how much was left out
+    let reqs = llm.requests();
+    let tool_msg = reqs[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool result")["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kept: String = full.chars().take(40).collect();
+    assert!(tool_msg.starts_with(&kept), "{tool_msg}");
+    assert!(
+        tool_msg.contains(&format!(
+            "[truncated: {} more characters not shown]",
+            full.chars().count() - 40
+        )),
+        "{tool_msg}"
+    );
 }

@@ -356,15 +356,20 @@ async fn over_the_token_quota_the_gateway_answers_429() {
 
 #[tokio::test]
 async fn without_an_llm_the_gateway_says_what_to_configure() {
+    // GIVEN a server without OPERATOR_LLM and an active instance
     let app = App::spawn().await;
     let id = app.active_instance("nollm").await;
-    let (s, v) = app
+    // WHEN the instance's agent is messaged
+    let got = app
         .post(
             &format!("/api/instances/{id}/messages"),
             json!({"text": "hi"}),
         )
         .await;
-    assert_eq!(s, 502, "{v}");
+    // THEN the gateway's 503 llm_unavailable comes through the instance unchanged (API.md),
+    // naming what to configure
+    assert_error(&got, 503, "llm_unavailable");
+    let v = got.1;
     assert!(
         v["error"]["message"]
             .as_str()

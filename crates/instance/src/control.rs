@@ -5,6 +5,28 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// The gateway refused a model call: its HTTP status and API.md error code, so the
+/// instance API can pass them on (503 `llm_unavailable`, 429 `quota_exceeded`) instead of
+/// reading them out of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "LLM gateway answered {} ({}): {}",
+            self.status, self.code, self.message
+        )
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
 #[derive(Clone)]
 pub struct Control {
     pub base: String,
@@ -23,7 +45,8 @@ impl Control {
         }
     }
 
-    /// One non-streaming Chat Completions call through the gateway.
+    /// One non-streaming Chat Completions call through the gateway. A refusal is a
+    /// [`GatewayError`] (find it with `downcast_ref`).
     pub async fn chat(&self, messages: &[Value], tools: &[Value]) -> anyhow::Result<Value> {
         if self.base.is_empty() {
             bail!("no control plane configured (OPERATOR_CONTROL_URL)");
@@ -44,8 +67,18 @@ impl Control {
         let status = res.status();
         let v: Value = res.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            let msg = v["error"]["message"].as_str().unwrap_or("no detail");
-            bail!("LLM gateway answered {status}: {msg}");
+            return Err(GatewayError {
+                status: status.as_u16(),
+                code: v["error"]["code"]
+                    .as_str()
+                    .unwrap_or("bad_gateway")
+                    .to_owned(),
+                message: v["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no detail")
+                    .to_owned(),
+            }
+            .into());
         }
         Ok(v)
     }

@@ -301,18 +301,27 @@ async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
     match agent::respond(&s, &session, &req.text).await {
         Ok(text) => Ok(Json(json!({"text": text, "sessionId": session}))),
         Err(e) => {
-            let msg = format!("{e:#}");
-            let status = if msg.contains("429") {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            let code = if status == StatusCode::TOO_MANY_REQUESTS {
-                "quota_exceeded"
-            } else {
-                "agent_failed"
-            };
-            Err(ApiError(status, code, msg))
+            // The gateway's own refusals keep their status and code; anything else is the
+            // agent failing.
+            let passed = e.downcast_ref::<control::GatewayError>().and_then(|g| {
+                match (g.status, g.code.as_str()) {
+                    (503, "llm_unavailable") => Some((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "llm_unavailable",
+                        g.message.clone(),
+                    )),
+                    (429, "quota_exceeded") => Some((
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "quota_exceeded",
+                        g.message.clone(),
+                    )),
+                    _ => None,
+                }
+            });
+            Err(match passed {
+                Some((status, code, message)) => ApiError(status, code, message),
+                None => ApiError(StatusCode::BAD_GATEWAY, "agent_failed", format!("{e:#}")),
+            })
         }
     }
 }

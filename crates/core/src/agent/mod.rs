@@ -1,14 +1,22 @@
 //! The Operator agent: a tool-calling loop we own. Every step is written to the chat's event
 //! log as AI SDK UI message stream chunks before anyone sees it, so a turn interrupted by a
 //! crash resumes from its log in a later job, and clients re-attach by sequence number.
+//!
+//! Each model request carries a bounded context ([`context`]): the system prompt with a
+//! summary of older turns, the newest earlier turns within a budget, and this turn; tool
+//! outputs are cut to a budget with a marker. A model reply that ends without its end marker,
+//! or a turn whose model wrote neither text nor a tool call, fails the turn: it never
+//! "succeeds" with nothing to show.
 
+pub mod context;
 pub mod tools;
 
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::llm::{Message, ModelEvent, ModelRequest, ToolCall};
+use crate::llm::{Message, ModelEvent, ModelProvider, ModelRequest, ToolCall};
 use crate::ports::{IdempotencyBegin, StoredResponse};
 use crate::services::{Caller, Platform};
+use context::{ContextBudget, PastTurn, Summary};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -208,10 +216,18 @@ impl Run<'_> {
         output
     }
 
+    /// The text of this turn's steps so far.
+    fn text_so_far(&self) -> String {
+        final_text(&parts_from_events(
+            &self.events.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+
     async fn finish_tool_calls(
         &self,
         calls: &[ToolCall],
         done: &std::collections::HashMap<String, Value>,
+        budget: &ContextBudget,
     ) -> Result<Vec<Message>> {
         let mut results = vec![];
         for call in calls {
@@ -223,11 +239,7 @@ impl Run<'_> {
                     o
                 }
             };
-            results.push(Message::ToolResult {
-                call_id: call.id.clone(),
-                is_error: output.get("error").is_some(),
-                output: output.to_string(),
-            });
+            results.push(tool_result(&call.id, &output, budget));
         }
         Ok(results)
     }
@@ -239,6 +251,7 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .store
         .chat_events(&turn.account_id, &turn.chat_id, 0, u32::MAX)
         .await?;
+    let summary = Summary::latest(&all);
     let mine: Vec<Value> = all
         .into_iter()
         .filter(|e| e.turn_id == turn.id)
@@ -271,16 +284,19 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .store
         .chat_messages(&turn.account_id, &turn.chat_id)
         .await?;
-    // Earlier turns only (a message queued behind this turn is not part of it).
+    // Earlier turns (not yet summarised), then this turn's message; a message queued
+    // behind this turn is not part of it.
+    let budget = p.config.llm.as_ref().map(|c| c.context).unwrap_or_default();
     let this_turn = turn.id.trim_start_matches("turn_");
-    let mut convo = history(
-        &messages
-            .into_iter()
-            .filter(|m| {
-                m.id.get(5..).is_some_and(|s| s < this_turn) || m.id == turn.user_message_id
-            })
-            .collect::<Vec<_>>(),
-    );
+    let (current, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = messages
+        .into_iter()
+        .filter(|m| m.id.get(5..).is_some_and(|s| s < this_turn) || m.id == turn.user_message_id)
+        .partition(|m| m.id == turn.user_message_id);
+    let past: Vec<PastTurn> = context::past_turns(&earlier, &budget)
+        .into_iter()
+        .filter(|t| summary.as_ref().is_none_or(|s| t.key > s.through))
+        .collect();
+    let mut convo = history(&current);
     let mut steps: Vec<Step> = vec![];
     for e in &mine {
         match e["type"].as_str().unwrap_or_default() {
@@ -347,7 +363,9 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
             text: step.text.clone(),
             tool_calls: step.calls.clone(),
         });
-        let results = run.finish_tool_calls(&step.calls, &step.outputs).await?;
+        let results = run
+            .finish_tool_calls(&step.calls, &step.outputs, &budget)
+            .await?;
         convo.extend(results);
         if !step.finished {
             run.emit(json!({"type": "finish-step"})).await?;
@@ -357,8 +375,21 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
     let Some(llm) = p.llm.clone() else {
         return finish(&run, Some(crate::services::llm_unavailable_message())).await;
     };
+    let model = p
+        .config
+        .llm
+        .as_ref()
+        .map(|c| c.model.clone())
+        .unwrap_or_default();
+    let (summary, kept, mut used_tokens) =
+        fold_history(&run, llm.as_ref(), &model, past, summary, &budget).await?;
+    let mut convo: Vec<Message> = kept
+        .into_iter()
+        .flat_map(|t| t.messages)
+        .chain(convo)
+        .collect();
+    let system = context::system_with_summary(system_prompt(), summary.as_ref());
     let tools = tools::catalogue();
-    let mut used_tokens = 0u64;
     let mut text_counter = mine.iter().filter(|e| e["type"] == "text-start").count();
     for _ in done_steps..MAX_STEPS {
         if used_tokens > TURN_TOKEN_BUDGET {
@@ -371,13 +402,8 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
             .await;
         }
         let req = ModelRequest {
-            model: p
-                .config
-                .llm
-                .as_ref()
-                .map(|c| c.model.clone())
-                .unwrap_or_default(),
-            system: system_prompt(),
+            model: model.clone(),
+            system: system.clone(),
             messages: convo.clone(),
             tools: tools.clone(),
             max_tokens: MAX_OUTPUT_TOKENS,
@@ -388,7 +414,7 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
             Err(e) => return finish(&run, Some(e.to_string())).await,
         };
         let (mut text, mut text_id, mut calls) = (String::new(), None::<String>, vec![]);
-        let mut failure = None;
+        let (mut failure, mut ended) = (None, false);
         while let Some(ev) = stream.next().await {
             match ev {
                 Ok(ModelEvent::TextDelta(d)) => {
@@ -404,7 +430,10 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
                 }
                 Ok(ModelEvent::ToolCall(c)) => calls.push(c),
                 Ok(ModelEvent::Usage { input, output }) => used_tokens += input + output,
-                Ok(ModelEvent::Done) => break,
+                Ok(ModelEvent::Done) => {
+                    ended = true;
+                    break;
+                }
                 Err(e) => {
                     failure = Some(e.to_string());
                     break;
@@ -414,8 +443,19 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         if let Some(id) = text_id {
             run.emit(json!({"type": "text-end", "id": id})).await?;
         }
+        if failure.is_none() && !ended {
+            failure = Some("the model's reply ended before it was complete".to_owned());
+        }
         if let Some(f) = failure {
             return finish(&run, Some(f)).await;
+        }
+        if text.trim().is_empty() && calls.is_empty() && run.text_so_far().trim().is_empty() {
+            // Nothing to show for the whole turn: a failure, not an empty success.
+            return finish(
+                &run,
+                Some("the model sent an empty reply (no text and no tool call)".to_owned()),
+            )
+            .await;
         }
         // Stored events and the model's later view get redacted inputs; execution below
         // uses the live ones.
@@ -430,11 +470,7 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
                 json!({"type": "tool-output-available", "toolCallId": call.id, "output": output}),
             )
             .await?;
-            results.push(Message::ToolResult {
-                call_id: call.id.clone(),
-                is_error: output.get("error").is_some(),
-                output: output.to_string(),
-            });
+            results.push(tool_result(&call.id, &output, &budget));
         }
         run.emit(json!({"type": "finish-step"})).await?;
         let redacted: Vec<ToolCall> = calls
@@ -460,6 +496,95 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         )),
     )
     .await
+}
+
+/// A tool's output as the model sees it: cut to the budget, with a marker.
+fn tool_result(call_id: &str, output: &Value, budget: &ContextBudget) -> Message {
+    Message::ToolResult {
+        call_id: call_id.to_owned(),
+        is_error: output.get("error").is_some(),
+        output: context::truncate_output(output.to_string(), budget.tool_output_tokens),
+    }
+}
+
+/// Folds the oldest earlier turns into the chat's summary when they pass the budget (see
+/// [`context`]); returns the summary to send, the turns to send verbatim, and the tokens the
+/// summarisation used. A summary that cannot be written (the model failed) is tried again on
+/// the next turn; meanwhile the request carries the newest turns within the whole budget.
+async fn fold_history(
+    run: &Run<'_>,
+    llm: &dyn ModelProvider,
+    model: &str,
+    past: Vec<PastTurn>,
+    mut summary: Option<Summary>,
+    budget: &ContextBudget,
+) -> Result<(Option<Summary>, Vec<PastTurn>, u64)> {
+    let plan = context::plan(past, budget);
+    let (mut used, mut unfolded) = (0u64, Vec::<PastTurn>::new());
+    for batch in plan.fold {
+        let Some(last) = batch.last().map(|t| t.key.clone()) else {
+            continue;
+        };
+        if !unfolded.is_empty() {
+            unfolded.extend(batch);
+            continue;
+        }
+        match summarise(llm, model, summary.as_ref(), &batch).await {
+            Ok((text, tokens)) => {
+                used += tokens;
+                let s = Summary {
+                    text,
+                    through: last,
+                };
+                run.p
+                    .store
+                    .append_chat_event(
+                        &run.turn.account_id,
+                        &run.turn.chat_id,
+                        context::SUMMARY_TURN,
+                        &s.to_event(),
+                    )
+                    .await?;
+                summary = Some(s);
+            }
+            Err(e) => {
+                tracing::warn!(chat = %run.turn.chat_id, error = %e, "could not summarise older turns; sending the newest within the budget");
+                unfolded.extend(batch);
+            }
+        }
+    }
+    let keep = if unfolded.is_empty() {
+        plan.keep
+    } else {
+        unfolded.extend(plan.keep);
+        context::newest_within(unfolded, budget.history_tokens)
+    };
+    Ok((summary, keep, used))
+}
+
+/// One summarisation call: the new summary's text and the tokens it used.
+async fn summarise(
+    llm: &dyn ModelProvider,
+    model: &str,
+    previous: Option<&Summary>,
+    batch: &[PastTurn],
+) -> std::result::Result<(String, u64), String> {
+    let req = context::summary_request(model.to_owned(), previous, batch);
+    let mut stream = llm.stream(&req).await.map_err(|e| e.to_string())?;
+    let (mut text, mut tokens) = (String::new(), 0u64);
+    while let Some(ev) = stream.next().await {
+        match ev.map_err(|e| e.to_string())? {
+            ModelEvent::TextDelta(d) => text.push_str(&d),
+            ModelEvent::Usage { input, output } => tokens += input + output,
+            ModelEvent::ToolCall(_) => {}
+            ModelEvent::Done => {
+                return context::summary_text(&text)
+                    .map(|t| (t, tokens))
+                    .ok_or_else(|| "the model wrote an empty summary".to_owned())
+            }
+        }
+    }
+    Err("the summary's stream ended before it was complete".to_owned())
 }
 
 /// Stores the assistant message, then ends the turn's stream (`finish` or `error`): a

@@ -112,10 +112,8 @@ impl ModelProvider for Anthropic {
             .send()
             .await
             .map_err(|e| ProviderError::Retryable(e.to_string()))?;
-        let status = res.status().as_u16();
-        if status >= 300 {
-            let text = res.text().await.unwrap_or_default();
-            return Err(http_error(status, &text));
+        if res.status().as_u16() >= 300 {
+            return Err(error_from(res).await);
         }
         let events = sse_events(res.bytes_stream());
         let state = (
@@ -131,18 +129,20 @@ impl ModelProvider for Anthropic {
                     return None;
                 }
                 loop {
-                    let (_, data) = match events.next().await {
-                        None => {
-                            return Some((
-                                Ok(ModelEvent::Done),
+                    let (_, data) =
+                        match events.next().await {
+                            None => return Some((
+                                Err(ProviderError::Retryable(
+                                    "the model's stream ended before its end marker (message_stop)"
+                                        .to_owned(),
+                                )),
                                 (events, blocks, input_tokens, true),
-                            ))
-                        }
-                        Some(Err(e)) => {
-                            return Some((Err(e), (events, blocks, input_tokens, true)))
-                        }
-                        Some(Ok(ev)) => ev,
-                    };
+                            )),
+                            Some(Err(e)) => {
+                                return Some((Err(e), (events, blocks, input_tokens, true)))
+                            }
+                            Some(Ok(ev)) => ev,
+                        };
                     let Ok(v) = serde_json::from_str::<Value>(&data) else {
                         continue;
                     };

@@ -1,6 +1,13 @@
 //! Model providers behind one trait: Anthropic Messages and OpenAI-compatible Chat
-//! Completions (OpenAI, Ollama, vLLM), both streamed. Retries with backoff on 429 and 5xx
-//! happen here, before the first byte of a reply; a failure after that is the caller's.
+//! Completions (OpenAI, Ollama, vLLM), both streamed. Retries on 429, 5xx and connection
+//! trouble happen here, before the first byte of a reply, honouring the provider's
+//! `Retry-After` with capped exponential backoff and jitter ([`RetryPolicy`]); a failure after
+//! that is the caller's.
+//!
+//! Streams are parsed over bytes by `eventsource-stream` (UTF-8 split across reads, CRLF
+//! line endings). A reply stream is complete only with its provider's end marker
+//! (`data: [DONE]` or a `finish_reason` for OpenAI, `message_stop` for Anthropic): a stream
+//! that stops before it yields an error, never a quietly empty [`ModelEvent::Done`].
 
 mod anthropic;
 mod openai;
@@ -70,6 +77,12 @@ pub enum ProviderError {
     /// 429 / 5xx / connection trouble: worth retrying.
     #[error("model provider is unavailable: {0}")]
     Retryable(String),
+    /// 429 / 5xx with a `Retry-After`: worth retrying once that time has passed.
+    #[error("model provider is unavailable: {message}")]
+    Throttled {
+        message: String,
+        retry_after: Duration,
+    },
     #[error("model provider error: {0}")]
     Fatal(String),
 }
@@ -90,39 +103,109 @@ pub fn from_config(cfg: &LlmConfig, http: reqwest::Client) -> Arc<dyn ModelProvi
     };
     Arc::new(Retrying {
         inner,
-        attempts: 3,
-        first_backoff: Duration::from_millis(250),
+        policy: RetryPolicy::DEFAULT,
     })
 }
 
-/// Retries a call that fails before streaming starts: 250 ms, 500 ms, then gives up.
+/// How a call that fails before streaming starts is retried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Calls in all, the first one included.
+    pub attempts: u32,
+    /// The backoff before the first retry; it doubles with each further retry.
+    pub base: Duration,
+    /// No single wait is longer than this, whatever the provider's `Retry-After` says.
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// Five calls; backoff 0.5 s, 1 s, 2 s, 4 s (with jitter) unless the provider names its
+    /// own wait; any one wait at most 30 s, so a call gives up within about two minutes.
+    pub const DEFAULT: RetryPolicy = RetryPolicy {
+        attempts: 5,
+        base: Duration::from_millis(500),
+        max_delay: Duration::from_secs(30),
+    };
+
+    /// The wait before retry number `retry` (1 for the first). Exponential backoff with
+    /// "equal jitter" (half the step fixed, half scaled by `jitter` in `[0, 1)`), raised to
+    /// the provider's `Retry-After` when it gave one, and never above `max_delay`.
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+        let step = self
+            .base
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
+            .min(self.max_delay);
+        let backoff = step / 2 + step.mul_f64(jitter.clamp(0.0, 1.0) / 2.0);
+        retry_after
+            .map_or(backoff, |ra| ra.max(backoff))
+            .min(self.max_delay)
+    }
+}
+
+/// Retries a call that fails before streaming starts, per its [`RetryPolicy`].
 pub struct Retrying {
     inner: Arc<dyn ModelProvider>,
-    attempts: u32,
-    first_backoff: Duration,
+    policy: RetryPolicy,
+}
+
+impl Retrying {
+    pub fn new(inner: Arc<dyn ModelProvider>, policy: RetryPolicy) -> Self {
+        Self { inner, policy }
+    }
 }
 
 #[async_trait]
 impl ModelProvider for Retrying {
     async fn stream(&self, req: &ModelRequest) -> Result<EventStream, ProviderError> {
-        let mut delay = self.first_backoff;
         let mut attempt = 1;
         loop {
-            match self.inner.stream(req).await {
-                Err(ProviderError::Retryable(e)) if attempt < self.attempts => {
+            let retry_after = match self.inner.stream(req).await {
+                Err(ProviderError::Retryable(e)) if attempt < self.policy.attempts => {
                     tracing::warn!(attempt, error = %e, "model call failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
+                    None
+                }
+                Err(ProviderError::Throttled {
+                    message,
+                    retry_after,
+                }) if attempt < self.policy.attempts => {
+                    tracing::warn!(attempt, error = %message, ?retry_after, "model provider asked to wait; retrying");
+                    Some(retry_after)
                 }
                 other => return other,
-            }
+            };
+            let delay = self
+                .policy
+                .delay(attempt, retry_after, rand::random::<f64>());
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
 }
 
-/// Classifies a non-2xx provider answer.
-fn http_error(status: u16, body: &str) -> ProviderError {
+/// The provider's `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let v = header("retry-after")?;
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Classifies a non-2xx provider answer; `retry_after` is what its headers asked for.
+fn http_error(status: u16, retry_after: Option<Duration>, body: &str) -> ProviderError {
     let detail: String = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| {
@@ -132,56 +215,46 @@ fn http_error(status: u16, body: &str) -> ProviderError {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| body.chars().take(300).collect());
-    let msg = format!("HTTP {status}: {detail}");
-    if status == 429 || status >= 500 {
-        ProviderError::Retryable(msg)
-    } else {
-        ProviderError::Fatal(msg)
+    let message = format!("HTTP {status}: {detail}");
+    match retry_after {
+        Some(retry_after) if status == 429 || status >= 500 => ProviderError::Throttled {
+            message,
+            retry_after,
+        },
+        _ if status == 429 || status >= 500 => ProviderError::Retryable(message),
+        _ => ProviderError::Fatal(message),
     }
 }
 
-/// Splits an SSE byte stream into `(event, data)` pairs.
+/// Reads a non-2xx answer into a [`ProviderError`].
+async fn error_from(res: reqwest::Response) -> ProviderError {
+    let status = res.status().as_u16();
+    let wait = retry_after(res.headers());
+    let text = res.text().await.unwrap_or_default();
+    http_error(status, wait, &text)
+}
+
+/// Parses an SSE byte stream into `(event, data)` pairs with `eventsource-stream`, which
+/// decodes UTF-8 across chunk boundaries and accepts every line ending SSE allows (LF, CR
+/// and CRLF). A transport failure is retryable; bytes that are not SSE are fatal.
 pub(crate) fn sse_events(
     bytes: impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
 ) -> BoxStream<'static, Result<(String, String), ProviderError>> {
+    use eventsource_stream::{EventStreamError, Eventsource};
     use futures::StreamExt;
-    let state = (
-        Box::pin(bytes),
-        String::new(),
-        std::collections::VecDeque::new(),
-    );
-    futures::stream::unfold(state, |(mut bytes, mut buf, mut ready)| async move {
-        loop {
-            if let Some(ev) = ready.pop_front() {
-                return Some((Ok(ev), (bytes, buf, ready)));
+    bytes
+        .eventsource()
+        .map(|r| match r {
+            Ok(ev) => Ok((ev.event, ev.data)),
+            Err(EventStreamError::Transport(e)) => {
+                Err(ProviderError::Retryable(format!("stream interrupted: {e}")))
             }
-            match bytes.next().await {
-                Some(Ok(chunk)) => {
-                    buf.push_str(&String::from_utf8_lossy(&chunk));
-                    while let Some(end) = buf.find("\n\n") {
-                        let block: String = buf.drain(..end + 2).collect();
-                        let (mut event, mut data) = (String::new(), Vec::new());
-                        for line in block.lines() {
-                            if let Some(v) = line.strip_prefix("event:") {
-                                event = v.trim().to_owned();
-                            } else if let Some(v) = line.strip_prefix("data:") {
-                                data.push(v.trim_start().to_owned());
-                            }
-                        }
-                        if !data.is_empty() {
-                            ready.push_back((event, data.join("\n")));
-                        }
-                    }
-                }
-                Some(Err(e)) => {
-                    return Some((
-                        Err(ProviderError::Retryable(format!("stream interrupted: {e}"))),
-                        (bytes, buf, ready),
-                    ))
-                }
-                None => return None,
-            }
-        }
-    })
-    .boxed()
+            Err(e) => Err(ProviderError::Fatal(format!(
+                "the model's stream is not valid server-sent events: {e}"
+            ))),
+        })
+        .boxed()
 }
+
+#[cfg(test)]
+mod tests;

@@ -63,6 +63,17 @@ pub fn body(req: &ModelRequest) -> Value {
     body
 }
 
+/// Decoding state of one reply stream.
+struct Decoder {
+    events: BoxStream<'static, Result<(String, String), ProviderError>>,
+    calls: BTreeMap<u64, PartialCall>,
+    out: std::collections::VecDeque<ModelEvent>,
+    /// A choice reported its `finish_reason`.
+    finished: bool,
+    /// Nothing more is read.
+    done: bool,
+}
+
 #[derive(Default)]
 struct PartialCall {
     id: String,
@@ -85,73 +96,86 @@ impl ModelProvider for OpenAi {
             .send()
             .await
             .map_err(|e| ProviderError::Retryable(e.to_string()))?;
-        let status = res.status().as_u16();
-        if status >= 300 {
-            let text = res.text().await.unwrap_or_default();
-            return Err(http_error(status, &text));
+        if res.status().as_u16() >= 300 {
+            return Err(error_from(res).await);
         }
         let events = sse_events(res.bytes_stream());
-        let state = (
+        let state = Decoder {
             events,
-            BTreeMap::<u64, PartialCall>::new(),
-            std::collections::VecDeque::<ModelEvent>::new(),
-            false,
-        );
-        Ok(futures::stream::unfold(
-            state,
-            |(mut events, mut calls, mut out, mut done)| async move {
-                loop {
-                    if let Some(e) = out.pop_front() {
-                        return Some((Ok(e), (events, calls, out, done)));
+            calls: BTreeMap::new(),
+            out: std::collections::VecDeque::new(),
+            finished: false,
+            done: false,
+        };
+        Ok(futures::stream::unfold(state, |mut d| async move {
+            loop {
+                if let Some(e) = d.out.pop_front() {
+                    return Some((Ok(e), d));
+                }
+                if d.done {
+                    return None;
+                }
+                match d.events.next().await {
+                    None if d.finished => {
+                        // Some compatible servers end after `finish_reason` without `[DONE]`.
+                        flush(&mut d.calls, &mut d.out);
+                        d.out.push_back(ModelEvent::Done);
+                        d.done = true;
                     }
-                    if done {
-                        return None;
+                    None => {
+                        d.done = true;
+                        return Some((
+                            Err(ProviderError::Retryable(
+                                "the model's stream ended before its end marker ([DONE])"
+                                    .to_owned(),
+                            )),
+                            d,
+                        ));
                     }
-                    match events.next().await {
-                        None => {
-                            flush(&mut calls, &mut out);
-                            out.push_back(ModelEvent::Done);
-                            done = true;
+                    Some(Err(e)) => {
+                        d.done = true;
+                        return Some((Err(e), d));
+                    }
+                    Some(Ok((_, data))) => {
+                        if data.trim() == "[DONE]" {
+                            flush(&mut d.calls, &mut d.out);
+                            d.out.push_back(ModelEvent::Done);
+                            d.done = true;
+                            continue;
                         }
-                        Some(Err(e)) => return Some((Err(e), (events, calls, out, true))),
-                        Some(Ok((_, data))) => {
-                            if data.trim() == "[DONE]" {
-                                flush(&mut calls, &mut out);
-                                out.push_back(ModelEvent::Done);
-                                done = true;
-                                continue;
+                        let Ok(v) = serde_json::from_str::<Value>(&data) else {
+                            continue;
+                        };
+                        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                            d.out.push_back(ModelEvent::Usage {
+                                input: u["prompt_tokens"].as_u64().unwrap_or(0),
+                                output: u["completion_tokens"].as_u64().unwrap_or(0),
+                            });
+                        }
+                        if !v["choices"][0]["finish_reason"].is_null() {
+                            d.finished = true;
+                        }
+                        let delta = &v["choices"][0]["delta"];
+                        if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+                            d.out.push_back(ModelEvent::TextDelta(t.to_owned()));
+                        }
+                        for tc in delta["tool_calls"].as_array().into_iter().flatten() {
+                            let idx = tc["index"].as_u64().unwrap_or(0);
+                            let c = d.calls.entry(idx).or_default();
+                            if let Some(id) = tc["id"].as_str() {
+                                c.id = id.to_owned();
                             }
-                            let Ok(v) = serde_json::from_str::<Value>(&data) else {
-                                continue;
-                            };
-                            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                                out.push_back(ModelEvent::Usage {
-                                    input: u["prompt_tokens"].as_u64().unwrap_or(0),
-                                    output: u["completion_tokens"].as_u64().unwrap_or(0),
-                                });
+                            if let Some(n) = tc["function"]["name"].as_str() {
+                                c.name.push_str(n);
                             }
-                            let delta = &v["choices"][0]["delta"];
-                            if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-                                out.push_back(ModelEvent::TextDelta(t.to_owned()));
-                            }
-                            for tc in delta["tool_calls"].as_array().into_iter().flatten() {
-                                let idx = tc["index"].as_u64().unwrap_or(0);
-                                let c = calls.entry(idx).or_default();
-                                if let Some(id) = tc["id"].as_str() {
-                                    c.id = id.to_owned();
-                                }
-                                if let Some(n) = tc["function"]["name"].as_str() {
-                                    c.name.push_str(n);
-                                }
-                                if let Some(a) = tc["function"]["arguments"].as_str() {
-                                    c.args.push_str(a);
-                                }
+                            if let Some(a) = tc["function"]["arguments"].as_str() {
+                                c.args.push_str(a);
                             }
                         }
                     }
                 }
-            },
-        )
+            }
+        })
         .boxed())
     }
 }

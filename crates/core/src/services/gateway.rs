@@ -131,14 +131,16 @@ impl Platform {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(32);
         let mut upstream = res.bytes_stream();
         tokio::spawn(async move {
-            let mut pending = String::new();
+            // Lines are cut from bytes, so a character split across reads stays whole.
+            let mut pending: Vec<u8> = vec![];
             let mut usage = None;
             while let Some(chunk) = upstream.next().await {
                 match chunk {
                     Ok(bytes) => {
-                        pending.push_str(&String::from_utf8_lossy(&bytes));
-                        while let Some(pos) = pending.find('\n') {
-                            let line: String = pending.drain(..=pos).collect();
+                        pending.extend_from_slice(&bytes);
+                        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                            let raw: Vec<u8> = pending.drain(..=pos).collect();
+                            let line = String::from_utf8_lossy(&raw);
                             if let Some(data) = line.trim().strip_prefix("data:") {
                                 if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
                                     usage = openai_usage(&v).or(usage);

@@ -49,6 +49,8 @@ pub struct LlmConfig {
     pub base_url: String,
     pub api_key: Option<secrecy::SecretString>,
     pub model: String,
+    /// How much of a chat's past the Operator agent sends per model request.
+    pub context: crate::agent::context::ContextBudget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +236,7 @@ impl LlmConfig {
             base_url: base_url.unwrap_or_else(|| default_url.to_owned()),
             api_key,
             model,
+            context: crate::agent::context::ContextBudget::from_env()?,
         }))
     }
 }

@@ -404,10 +404,18 @@ impl Platform {
             .await
             .map_err(|e| Error::BadGateway(format!("instance {} reply: {e}", instance.id)))?;
         if status >= 500 {
-            let msg = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            let v = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+            let msg = v["error"]["message"]
+                .as_str()
+                .map(str::to_owned)
                 .unwrap_or_else(|| format!("status {status}"));
+            if status == 503 && v["error"]["code"] == "llm_unavailable" {
+                // No model behind the gateway: the caller's 503, not the instance failing.
+                return Err(Error::Unavailable {
+                    code: "llm_unavailable",
+                    message: msg,
+                });
+            }
             return Err(Error::BadGateway(format!(
                 "instance {}: {msg}",
                 instance.id

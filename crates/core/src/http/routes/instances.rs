@@ -273,7 +273,8 @@ pub struct MessageBody {
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, description = "`{text, sessionId}`: the instance agent's reply"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "the instance is over its token quota")))]
+        (status = 429, body = ErrorBody, description = "the instance is over its token quota"),
+        (status = 503, body = ErrorBody, description = "llm_unavailable: no LLM provider configured")))]
 pub async fn message(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,

@@ -1,0 +1,365 @@
+//! Provider streams against a raw TCP fake that controls every byte and every write: a
+//! character split across two reads, CRLF line endings, streams cut before their end
+//! marker, and a 429 with `Retry-After`.
+
+use super::*;
+use crate::agent::context::ContextBudget;
+use crate::services::{LlmConfig, LlmProvider};
+use futures::StreamExt;
+use serde_json::json;
+use std::sync::Mutex;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One scripted answer: the bytes of the HTTP response, written as separate TCP writes
+/// (with a short pause between them so the client reads them apart).
+type Answer = Vec<Vec<u8>>;
+
+struct RawFake {
+    base: String,
+    /// When each request arrived, with its body.
+    requests: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+async fn raw_fake(answers: Vec<Answer>) -> RawFake {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(vec![]));
+    let log = requests.clone();
+    tokio::spawn(async move {
+        for answer in answers {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            sock.set_nodelay(true).unwrap();
+            let body = read_request(&mut sock).await;
+            log.lock().unwrap().push((Instant::now(), body));
+            for (i, part) in answer.iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+                sock.write_all(part).await.unwrap();
+                sock.flush().await.unwrap();
+            }
+            let _ = sock.shutdown().await;
+        }
+    });
+    RawFake { base, requests }
+}
+
+/// Reads one HTTP/1.1 request (headers and a Content-Length body); returns the body.
+async fn read_request(sock: &mut tokio::net::TcpStream) -> String {
+    let mut buf = vec![];
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the client closed before sending a request");
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0);
+        while buf.len() < end + 4 + len {
+            let n = sock.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the client closed mid-body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        return String::from_utf8_lossy(&buf[end + 4..]).into_owned();
+    }
+}
+
+/// A streamed 200 whose body ends when the connection closes.
+fn sse_head() -> Vec<u8> {
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n".to_vec()
+}
+
+/// `body` as TCP writes, cut inside the first occurrence of `at` (a multi-byte character):
+/// after its first byte.
+fn split_inside(body: &str, at: char) -> Answer {
+    let pos = body.find(at).expect("the character is in the body") + 1;
+    assert!(!body.is_char_boundary(pos), "the cut must fall inside {at}");
+    let bytes = body.as_bytes();
+    vec![sse_head(), bytes[..pos].to_vec(), bytes[pos..].to_vec()]
+}
+
+fn config(provider: LlmProvider, base_url: String) -> LlmConfig {
+    LlmConfig {
+        provider,
+        base_url,
+        api_key: Some(secrecy::SecretString::from("sk-test".to_owned())),
+        model: "m".into(),
+        context: ContextBudget::default(),
+    }
+}
+
+fn request() -> ModelRequest {
+    ModelRequest {
+        model: "m".into(),
+        system: "s".into(),
+        messages: vec![Message::User("hi".into())],
+        tools: vec![],
+        max_tokens: 16,
+    }
+}
+
+/// Runs the stream to its end: the text, whether `Done` came, and the first error.
+async fn drain(mut s: EventStream) -> (String, bool, Option<ProviderError>) {
+    let (mut text, mut done) = (String::new(), false);
+    while let Some(ev) = s.next().await {
+        match ev {
+            Ok(ModelEvent::TextDelta(d)) => text.push_str(&d),
+            Ok(ModelEvent::Done) => done = true,
+            Ok(_) => {}
+            Err(e) => return (text, done, Some(e)),
+        }
+    }
+    (text, done, None)
+}
+
+const TEXT: &str = "Grüße aus 日本 👍";
+
+fn openai_frames(eol: &str) -> String {
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
+        json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}).to_string()
+    };
+    let mut body = String::new();
+    for piece in [
+        chunk(json!({"role": "assistant", "content": ""}), json!(null)),
+        chunk(json!({"content": "Grüße aus "}), json!(null)),
+        chunk(json!({"content": "日本 👍"}), json!(null)),
+        chunk(json!({}), json!("stop")),
+        json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}}).to_string(),
+        "[DONE]".to_owned(),
+    ] {
+        body.push_str(&format!("data: {piece}{eol}{eol}"));
+    }
+    body
+}
+
+fn anthropic_frames(eol: &str, with_stop: bool) -> String {
+    let mut frames = vec![
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 3}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Grüße aus "}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "日本 👍"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "usage": {"output_tokens": 4}}),
+        ),
+    ];
+    if with_stop {
+        frames.push(("message_stop", json!({"type": "message_stop"})));
+    }
+    frames
+        .into_iter()
+        .map(|(name, data)| format!("event: {name}{eol}data: {data}{eol}{eol}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn openai_text_survives_a_character_split_across_reads_and_crlf_endings() {
+    // GIVEN a provider that ends lines with CRLF and splits "日" across two TCP writes
+    let fake = raw_fake(vec![split_inside(&openai_frames("\r\n"), '日')]).await;
+    let p = openai::OpenAi::new(
+        &config(LlmProvider::OpenAi, fake.base.clone()),
+        reqwest::Client::new(),
+    );
+    // WHEN the reply is streamed
+    let (text, done, err) = drain(p.stream(&request()).await.unwrap()).await;
+    // THEN every character arrives intact and the reply ends normally
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text, TEXT);
+    assert!(done);
+}
+
+#[tokio::test]
+async fn a_crlf_split_between_its_cr_and_lf_is_one_line_ending() {
+    // GIVEN CRLF frames cut after the CR of every event's first line ending
+    let body = openai_frames("\r\n");
+    let mut answer = vec![sse_head()];
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find("\r\n") {
+        answer.push(rest.as_bytes()[..i + 1].to_vec());
+        rest = &rest[i + 1..];
+        let Some(j) = rest.find("\r\n\r\n") else {
+            break;
+        };
+        answer.push(rest.as_bytes()[..j + 4].to_vec());
+        rest = &rest[j + 4..];
+    }
+    answer.push(rest.as_bytes().to_vec());
+    let fake = raw_fake(vec![answer]).await;
+    let p = openai::OpenAi::new(
+        &config(LlmProvider::OpenAi, fake.base.clone()),
+        reqwest::Client::new(),
+    );
+    // WHEN streamed THEN no event is split or lost
+    let (text, done, err) = drain(p.stream(&request()).await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text, TEXT);
+    assert!(done);
+}
+
+#[tokio::test]
+async fn anthropic_text_survives_a_character_split_across_reads_and_crlf_endings() {
+    // GIVEN an Anthropic stream with CRLF endings, cut inside "👍"
+    let fake = raw_fake(vec![split_inside(&anthropic_frames("\r\n", true), '👍')]).await;
+    let p = anthropic::Anthropic::new(
+        &config(LlmProvider::Anthropic, fake.base.clone()),
+        reqwest::Client::new(),
+    );
+    // WHEN it is streamed THEN the text is whole and the reply ends normally
+    let (text, done, err) = drain(p.stream(&request()).await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text, TEXT);
+    assert!(done);
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_its_end_marker_is_an_error_not_an_empty_success() {
+    // GIVEN an OpenAI stream that stops after its first delta (no finish_reason, no [DONE])
+    // and an Anthropic stream that stops before message_stop
+    let cut_openai = {
+        let full = openai_frames("\n");
+        let first_delta_end = full.find("Grüße aus ").unwrap();
+        let end = first_delta_end + full[first_delta_end..].find("\n\n").unwrap() + 2;
+        full[..end].to_owned()
+    };
+    let fake = raw_fake(vec![
+        vec![sse_head(), cut_openai.into_bytes()],
+        vec![sse_head(), anthropic_frames("\n", false).into_bytes()],
+    ])
+    .await;
+    // WHEN each is streamed
+    let openai = openai::OpenAi::new(
+        &config(LlmProvider::OpenAi, fake.base.clone()),
+        reqwest::Client::new(),
+    );
+    let (text, done, err) = drain(openai.stream(&request()).await.unwrap()).await;
+    // THEN the caller gets the text so far and an error naming the missing end, never `Done`
+    assert_eq!(text, "Grüße aus ");
+    assert!(!done);
+    assert!(
+        err.is_some_and(|e| e.to_string().contains("end marker")),
+        "openai"
+    );
+    let anthropic = anthropic::Anthropic::new(
+        &config(LlmProvider::Anthropic, fake.base.clone()),
+        reqwest::Client::new(),
+    );
+    let (text, done, err) = drain(anthropic.stream(&request()).await.unwrap()).await;
+    assert_eq!(text, TEXT);
+    assert!(!done);
+    assert!(
+        err.is_some_and(|e| e.to_string().contains("message_stop")),
+        "anthropic"
+    );
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried_after_that_wait() {
+    // GIVEN a provider that answers 429 with `Retry-After: 2`, then streams a reply
+    let too_many = b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 2\r\ncontent-length: 46\r\nconnection: close\r\n\r\n{\"error\":{\"message\":\"rate limited, slow down\"}}".to_vec();
+    let fake = raw_fake(vec![
+        vec![too_many],
+        vec![sse_head(), openai_frames("\n").into_bytes()],
+    ])
+    .await;
+    let provider = from_config(
+        &config(LlmProvider::OpenAi, fake.base.clone()),
+        reqwest::Client::new(),
+    );
+    // WHEN a reply is asked for
+    let (text, done, err) = drain(provider.stream(&request()).await.unwrap()).await;
+    // THEN it arrives from the second call, which came no sooner than Retry-After allowed
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text, TEXT);
+    assert!(done);
+    let reqs = fake.requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 2);
+    let waited = reqs[1].0 - reqs[0].0;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retried after {waited:?}, before the provider's Retry-After"
+    );
+}
+
+#[test]
+fn the_retry_delay_honours_retry_after_up_to_the_cap_and_backs_off_with_jitter() {
+    let p = RetryPolicy {
+        attempts: 5,
+        base: Duration::from_millis(500),
+        max_delay: Duration::from_secs(30),
+    };
+    // Retry-After wins over a shorter backoff, whatever the jitter
+    for jitter in [0.0, 0.5, 0.999] {
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(2)), jitter),
+            Duration::from_secs(2)
+        );
+    }
+    // ... but never beyond the cap
+    assert_eq!(
+        p.delay(1, Some(Duration::from_secs(3600)), 0.3),
+        Duration::from_secs(30)
+    );
+    // Without it: exponential steps, each between half and all of 0.5 s x 2^(n-1)
+    for retry in 1..=4u32 {
+        let step = Duration::from_millis(500) * 2u32.pow(retry - 1);
+        assert_eq!(p.delay(retry, None, 0.0), step / 2);
+        let high = p.delay(retry, None, 0.999);
+        assert!(high > step / 2 && high <= step, "retry {retry}: {high:?}");
+    }
+    // ... capped too, however many retries
+    let late = p.delay(40, None, 0.999);
+    assert!(
+        late > Duration::from_secs(15) && late <= Duration::from_secs(30),
+        "{late:?}"
+    );
+    // A shorter Retry-After than the backoff does not shorten the backoff
+    assert_eq!(
+        p.delay(3, Some(Duration::ZERO), 0.0),
+        Duration::from_millis(1000)
+    );
+}
+
+#[test]
+fn retry_after_reads_seconds_milliseconds_and_dates() {
+    let mut h = reqwest::header::HeaderMap::new();
+    assert_eq!(retry_after(&h), None);
+    h.insert("retry-after", "2".parse().unwrap());
+    assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    h.insert("retry-after-ms", "1500".parse().unwrap());
+    assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+    let mut h = reqwest::header::HeaderMap::new();
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc2822();
+    h.insert("retry-after", at.parse().unwrap());
+    let d = retry_after(&h).unwrap();
+    assert!(
+        d > Duration::from_secs(55) && d <= Duration::from_secs(60),
+        "{d:?}"
+    );
+    h.insert("retry-after", "soon".parse().unwrap());
+    assert_eq!(retry_after(&h), None);
+}
