@@ -13,6 +13,7 @@ mod durability;
 mod idempotency;
 mod instances;
 mod isolation;
+mod limits;
 mod live;
 mod readme;
 mod secrets;

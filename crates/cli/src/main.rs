@@ -312,17 +312,13 @@ async fn serve(
         );
     }
     let app = operator_core::http::router(platform);
-    // Small SSE writes go out at once (no Nagle/delayed-ACK stalls).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-        })
-        .await
-        .context("HTTP server")?;
+    let limits = operator_listener::Limits::from_env()?;
+    operator_listener::serve(listener, app, limits, async {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+    })
+    .await
+    .context("HTTP server")?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = worker.await;
