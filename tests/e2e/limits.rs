@@ -64,7 +64,9 @@ fn json_error_code(raw: &str, status: u16) -> String {
         "{head}"
     );
     let v: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
-    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(v["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     v["error"]["code"].as_str().expect("error.code").to_owned()
 }
 
@@ -229,7 +231,9 @@ async fn transport_refusals_carry_the_json_error_body() {
     );
     let many_headers = format!(
         "GET /api/health HTTP/1.1\r\nhost: x\r\n{}\r\n",
-        (0..150).map(|i| format!("x-h{i}: v\r\n")).collect::<String>()
+        (0..150)
+            .map(|i| format!("x-h{i}: v\r\n"))
+            .collect::<String>()
     );
     let cases: [(&[u8], u16, &str); 4] = [
         (long_uri.as_bytes(), 414, "uri_too_long"),

@@ -79,7 +79,10 @@ async fn the_instance_api_cuts_off_slow_clients_and_answers_refusals_in_json() {
     )
     .await
     .unwrap();
-    assert_eq!(json_code(&read_to_close(&mut s).await, 408), "request_timeout");
+    assert_eq!(
+        json_code(&read_to_close(&mut s).await, 408),
+        "request_timeout"
+    );
     assert!(!dir.path().join("a.txt").exists());
 
     // GIVEN a request with an unparsable Content-Length THEN 400 invalid_request in JSON
@@ -87,5 +90,8 @@ async fn the_instance_api_cuts_off_slow_clients_and_answers_refusals_in_json() {
     s.write_all(b"PUT /files?path=b.txt HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n")
         .await
         .unwrap();
-    assert_eq!(json_code(&read_to_close(&mut s).await, 400), "invalid_request");
+    assert_eq!(
+        json_code(&read_to_close(&mut s).await, 400),
+        "invalid_request"
+    );
 }

@@ -63,9 +63,9 @@ where
             }
             Poll::Pending => {
                 let timeout = this.timeout;
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
+                let sleep = this.sleep.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(Instant::now() + timeout))
+                });
                 match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         tracing::debug!("a request body stopped arriving");

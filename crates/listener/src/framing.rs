@@ -38,8 +38,13 @@ pub enum Out {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunk {
     /// Reading a chunk-size line (value so far; in an extension after `;`).
-    Size { size: u64, ext: bool },
-    SizeLf { size: u64 },
+    Size {
+        size: u64,
+        ext: bool,
+    },
+    SizeLf {
+        size: u64,
+    },
     Data(u64),
     DataCr,
     DataLf,
@@ -67,10 +72,12 @@ impl Out {
         let mut answered = false;
         while i < data.len() {
             match self {
-                Out::Rest => return Advance {
-                    consumed: data.len(),
-                    answered,
-                },
+                Out::Rest => {
+                    return Advance {
+                        consumed: data.len(),
+                        answered,
+                    }
+                }
                 Out::Boundary => {
                     if i > 0 {
                         break;
@@ -235,7 +242,10 @@ mod tests {
         let mut ends = vec![];
         while at < data.len() {
             let end = (at + piece).min(data.len());
-            let adv = out.advance(&data[at..end], heads.get(answered).copied().unwrap_or(false));
+            let adv = out.advance(
+                &data[at..end],
+                heads.get(answered).copied().unwrap_or(false),
+            );
             assert!(adv.consumed > 0 || out == Out::Boundary);
             if adv.answered {
                 answered += 1;
@@ -253,13 +263,21 @@ mod tests {
         // GIVEN a fixed-length response whose body looks like an error head, a HEAD answer
         // with a length but no body, a 100 Continue and a chunked response with a trailer
         let body = "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nxxxxxxxxxxxxxx";
-        let a = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        let a = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
         let a = a.as_bytes();
         let b = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n";
         let c = b"HTTP/1.1 100 Continue\r\n\r\n";
         let d = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n1A;x=y\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nt: v\r\n\r\n";
         let all = [a, &b[..], &c[..], &d[..]].concat();
-        let expect = vec![a.len(), a.len() + b.len(), a.len() + b.len() + c.len(), all.len()];
+        let expect = vec![
+            a.len(),
+            a.len() + b.len(),
+            a.len() + b.len() + c.len(),
+            all.len(),
+        ];
         // WHEN it is fed in pieces of every size THEN each message ends where it really ends
         for piece in 1..all.len() {
             assert_eq!(
@@ -274,7 +292,8 @@ mod tests {
     fn output_that_makes_no_sense_is_passed_through() {
         // GIVEN a chunked body with a bad size line WHEN fed THEN the rest is plain body
         let mut out = Out::Boundary;
-        let data = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nHTTP/1.1 400 x\r\n\r\n";
+        let data =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nHTTP/1.1 400 x\r\n\r\n";
         let adv = out.advance(data, false);
         assert_eq!(adv.consumed, data.len());
         assert_eq!(out, Out::Rest);
@@ -282,7 +301,10 @@ mod tests {
 
     #[test]
     fn status_codes_are_read_from_heads() {
-        assert_eq!(status_of(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), Some(431));
+        assert_eq!(
+            status_of(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            Some(431)
+        );
         assert_eq!(status_of(b"HTTP/1.0 400 Bad Request\r\n"), Some(400));
         assert_eq!(status_of(b"garbage"), None);
     }

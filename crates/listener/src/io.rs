@@ -19,8 +19,8 @@ use crate::framing::{self, Out};
 use crate::refusal::Refusal;
 use crate::Limits;
 use std::collections::VecDeque;
-use std::io;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
@@ -54,7 +54,9 @@ pub fn shared() -> Shared {
 }
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, ConnState> {
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A request was handed to the service.
@@ -147,7 +149,10 @@ impl ConnIo {
             }
             Poll::Pending => {
                 let since = *self.write_blocked_since.get_or_insert_with(Instant::now);
-                match self.write_deadline.poll(since + self.limits.idle_timeout, cx) {
+                match self
+                    .write_deadline
+                    .poll(since + self.limits.idle_timeout, cx)
+                {
                     Poll::Ready(()) => {
                         tracing::debug!("closing a connection whose client stopped reading");
                         Poll::Ready(Err(io::Error::new(

@@ -137,7 +137,9 @@ pub fn fd_limit() -> u64 {
     {
         return u64::MAX;
     }
-    lim.rlim_cur as u64
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
+    let soft = lim.rlim_cur as u64;
+    soft
 }
 
 /// Raises the soft file-descriptor limit to the hard limit; returns the soft limit after.
@@ -281,11 +283,8 @@ impl Connections {
         mut stop: watch::Receiver<bool>,
     ) {
         let shared = io::shared();
-        let io = hyper_util::rt::TokioIo::new(io::ConnIo::new(
-            tcp,
-            shared.clone(),
-            self.limits.clone(),
-        ));
+        let io =
+            hyper_util::rt::TokioIo::new(io::ConnIo::new(tcp, shared.clone(), self.limits.clone()));
         let router = self.router.clone();
         let body_timeout = self.limits.body_timeout;
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {

@@ -24,10 +24,7 @@ fn quick() -> Limits {
 fn router() -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
-        .route(
-            "/echo",
-            post(|body: axum::body::Bytes| async move { body }),
-        )
+        .route("/echo", post(|body: axum::body::Bytes| async move { body }))
         .route(
             "/slow",
             get(|| async {
@@ -214,7 +211,10 @@ async fn a_stalled_body_gets_408_with_the_json_body() {
         b"POST /echo HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 5\r\n\r\nhello",
     )
     .await;
-    assert!(raw.starts_with("HTTP/1.1 200") && raw.ends_with("hello"), "{raw}");
+    assert!(
+        raw.starts_with("HTTP/1.1 200") && raw.ends_with("hello"),
+        "{raw}"
+    );
 }
 
 #[tokio::test]
@@ -243,7 +243,10 @@ async fn the_connection_over_the_cap_gets_503_and_room_frees_up() {
         if raw.ends_with("ok") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never served: {raw}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never served: {raw}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -251,7 +254,10 @@ async fn the_connection_over_the_cap_gets_503_and_room_frees_up() {
 #[tokio::test]
 async fn requests_hyper_cannot_parse_get_the_json_body() {
     let server = Server::start(quick()).await;
-    let long_uri = format!("GET /{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(MAX_URI_BYTES));
+    let long_uri = format!(
+        "GET /{} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(MAX_URI_BYTES)
+    );
     let many_headers = format!(
         "GET /health HTTP/1.1\r\nhost: x\r\n{}\r\n",
         (0..MAX_HEADERS + 5)
@@ -274,7 +280,11 @@ async fn requests_hyper_cannot_parse_get_the_json_body() {
             400,
             "invalid_request",
         ),
-        (b"GET /he alth HTTP/1.1\r\nhost: x\r\n\r\n", 400, "invalid_request"),
+        (
+            b"GET /he alth HTTP/1.1\r\nhost: x\r\n\r\n",
+            400,
+            "invalid_request",
+        ),
         (long_uri.as_bytes(), 414, "uri_too_long"),
         (huge_uri.as_bytes(), 431, "headers_too_large"),
         (many_headers.as_bytes(), 431, "headers_too_large"),
@@ -312,9 +322,15 @@ async fn a_refusal_after_good_responses_is_rewritten_and_they_are_not() {
         parts[3].starts_with("400 Bad Request\r\ncontent-length: 0\r\n\r\n"),
         "the lookalike body is intact: {raw}"
     );
-    assert!(parts[4].starts_with("200 OK") && parts[4].ends_with("abc"), "{raw}");
+    assert!(
+        parts[4].starts_with("200 OK") && parts[4].ends_with("abc"),
+        "{raw}"
+    );
     // AND the malformed one is the JSON refusal
-    assert_eq!(error_code(&format!("HTTP/1.1 {}", parts[5]), 400), "invalid_request");
+    assert_eq!(
+        error_code(&format!("HTTP/1.1 {}", parts[5]), 400),
+        "invalid_request"
+    );
     assert_eq!(parts.len(), 6, "{raw}");
 }
 
