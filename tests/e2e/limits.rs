@@ -116,7 +116,6 @@ async fn stalled_headers_are_closed_within_35s_while_health_stays_fast() {
     let mut took = vec![];
     for _ in 0..5 {
         took.push(timed_health(&app).await);
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     took.sort();
     eprintln!("/api/health with 300 stalled connections open: {took:?}");

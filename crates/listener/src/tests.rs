@@ -342,9 +342,10 @@ async fn a_client_that_stops_reading_is_disconnected() {
     s.write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
         .unwrap();
-    // WHEN the socket buffers fill THEN the server gives up on it: reading now ends well
-    // short of the full response
+    // WHEN it does not read for 3 s (the stimulus, not a wait for the server: the socket
+    // buffers fill and the server's writes block past the 1 s idle timeout)
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // THEN the server gave up on it: reading now ends well short of the full response
     let mut total = 0usize;
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -359,42 +360,76 @@ async fn a_client_that_stops_reading_is_disconnected() {
     assert!(server.get("/health").await.ends_with("ok"));
 }
 
+/// A router whose `/work` handler reports that it started, then waits for `release`.
+fn gated() -> (
+    Router,
+    tokio::sync::mpsc::Receiver<()>,
+    Arc<tokio::sync::Notify>,
+) {
+    let (started_tx, started) = tokio::sync::mpsc::channel(1);
+    let release = Arc::new(tokio::sync::Notify::new());
+    let gate = release.clone();
+    let router = Router::new().route(
+        "/work",
+        get(move || {
+            let (started_tx, gate) = (started_tx.clone(), gate.clone());
+            async move {
+                let _ = started_tx.send(()).await;
+                gate.notified().await;
+                "done"
+            }
+        }),
+    );
+    (router, started, release)
+}
+
 #[tokio::test]
 async fn shutdown_lets_a_running_request_finish_and_stops_accepting() {
     // GIVEN a request in progress
-    let mut server = Server::start(Limits {
-        shutdown_grace: Duration::from_secs(10),
-        ..quick()
-    })
+    let (router, mut started, release) = gated();
+    let mut server = Server::start_with(
+        router,
+        Limits {
+            shutdown_grace: Duration::from_secs(10),
+            ..quick()
+        },
+    )
     .await;
     let addr = server.addr;
     let running = tokio::spawn(async move {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        exchange(&mut s, b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n").await
+        exchange(&mut s, b"GET /work HTTP/1.1\r\nhost: x\r\n\r\n").await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // WHEN shutdown begins
+    started.recv().await.unwrap();
+    // WHEN shutdown begins, and only then the request's work completes
     let _ = server.stop.take().map(|tx| tx.send(()));
-    // THEN the running request is answered, the server stops, and nobody new gets in
+    tokio::time::timeout(PATIENCE, async {
+        while TcpStream::connect(addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the listener closes at once");
+    release.notify_one();
+    // THEN the running request is still answered and serve returns
     assert!(running.await.unwrap().ends_with("done"));
     tokio::time::timeout(PATIENCE, &mut server.done)
         .await
         .expect("serve returns")
         .unwrap()
         .unwrap();
-    assert!(TcpStream::connect(addr).await.is_err());
 }
 
 #[tokio::test]
 async fn shutdown_waits_no_longer_than_the_grace_period() {
-    // GIVEN a handler that never finishes
-    let router = Router::new().route("/forever", get(std::future::pending::<&'static str>));
+    // GIVEN a request whose handler never finishes
+    let (router, mut started, _never) = gated();
     let mut server = Server::start_with(router, quick()).await;
     let mut s = server.connect().await;
-    s.write_all(b"GET /forever HTTP/1.1\r\nhost: x\r\n\r\n")
+    s.write_all(b"GET /work HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    started.recv().await.unwrap();
     // WHEN shutdown begins THEN serve returns anyway and the connection is closed
     let _ = server.stop.take().map(|tx| tx.send(()));
     tokio::time::timeout(PATIENCE, &mut server.done)
