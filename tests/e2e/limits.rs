@@ -171,40 +171,66 @@ async fn idle_connections_and_stalled_bodies_are_cut_off() {
 }
 
 #[tokio::test]
-async fn the_connection_over_the_cap_gets_503_overloaded() {
-    // GIVEN a server allowed 4 connections, held open by idle clients
+async fn stalled_sockets_beyond_the_fd_limit_do_not_lock_others_out() {
+    // GIVEN the server under `ulimit -n 256` and 300 clients stalled in their request heads
+    raise_own_fd_limit();
+    let app = App::spawn_limited(Options::default(), Some(256)).await;
+    let mut stalled = vec![];
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(addr(&app)).await.unwrap();
+        s.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nuser-agent: slow")
+            .await
+            .unwrap();
+        stalled.push(s);
+    }
+    // WHEN another client asks THEN it is served (the cap stays below the descriptor limit,
+    // and the longest-waiting stalled connections make room)
+    for _ in 0..3 {
+        tokio::time::timeout(Duration::from_secs(10), timed_health(&app))
+            .await
+            .expect("/api/health answers while 300 stalled sockets are open");
+    }
+}
+
+#[tokio::test]
+async fn the_connection_over_the_cap_gets_503_when_all_are_busy() {
+    // GIVEN a server allowed 4 connections, each busy with a request (a body in transit)
     let app = App::spawn_with(Options {
         env: vec![("OPERATOR_MAX_CONNECTIONS", "4".into())],
         ..Default::default()
     })
     .await;
     let mut held = vec![];
-    let mut refused = None;
-    // WHEN more clients connect and ask THEN one gets a clear 503 (the test client's own
-    // pooled connection may hold a slot, so the fifth at the latest)
-    for _ in 0..5 {
+    for _ in 0..4 {
         let mut s = TcpStream::connect(addr(&app)).await.unwrap();
-        s.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = tokio::time::timeout(PATIENCE, s.read(&mut buf))
-            .await
-            .expect("an answer")
-            .unwrap();
-        let head = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if head.starts_with("HTTP/1.1 503 ") {
-            let rest = read_until_closed(&mut s, PATIENCE)
-                .await
-                .expect("a refused connection is closed");
-            refused = Some(head + &rest);
-            break;
-        }
+        s.write_all(
+            format!(
+                "POST /api/webhooks HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+                 content-type: application/json\r\ncontent-length: 200\r\n\r\n{{\"name\":",
+                app.key
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
         held.push(s);
     }
-    let raw = refused.expect("no connection was refused past the cap");
+    // WHEN one more client asks THEN it gets a clear 503 overloaded (the held requests may
+    // still be on their way to the server: ask until they all are)
+    let deadline = Instant::now() + PATIENCE;
+    let raw = loop {
+        let raw = exchange(
+            &app,
+            b"GET /api/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        if raw.starts_with("HTTP/1.1 503 ") || Instant::now() > deadline {
+            break raw;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(json_error_code(&raw, 503), "overloaded");
-    // AND once held connections go away, clients are served again
+    // AND once the held connections go away, clients are served again
     drop(held);
     let deadline = Instant::now() + PATIENCE;
     loop {

@@ -77,6 +77,13 @@ pub fn end(shared: &Shared) {
     }
 }
 
+/// When the connection started waiting for its next request; `None` while one is in
+/// progress.
+pub fn waiting_since(shared: &Shared) -> Option<Instant> {
+    let s = lock(shared);
+    (s.in_flight == 0).then_some(s.idle_since)
+}
+
 /// A timer that is re-armed only when its deadline changes.
 #[derive(Default)]
 struct Deadline {

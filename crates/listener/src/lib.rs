@@ -9,8 +9,10 @@
 //!   `OPERATOR_HEADER_TIMEOUT_SECS` to finish once its first byte arrived (see [`io`]);
 //! - a request body: `OPERATOR_BODY_TIMEOUT_SECS` between two pieces, else `408` (see [`body`]);
 //! - a response the client stops reading: `OPERATOR_IDLE_TIMEOUT_SECS`, then closed;
-//! - open connections: `OPERATOR_MAX_CONNECTIONS`; one more is answered at once with `503`
-//!   `overloaded` and closed (a clear refusal instead of a hang).
+//! - open connections: `OPERATOR_MAX_CONNECTIONS`. At the cap, the connection that has waited
+//!   longest for a request (idle, or stalled in its head) is closed to make room, so stalled
+//!   clients cannot lock others out; when every connection is busy with a request, the new
+//!   one is answered at once with `503 overloaded` and closed (a clear refusal, not a hang).
 //!
 //! A URI over [`MAX_URI_BYTES`] gets `414 uri_too_long`. Requests hyper itself refuses (bad
 //! syntax or `Content-Length`, more than [`MAX_HEADERS`] headers or a head over
@@ -42,10 +44,9 @@ pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Longest request URI (path and query); longer ones get 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
-/// Refused connections being answered at once; beyond, a refused connection is just closed.
+/// Connections over the cap handled at once (making room or refusing); beyond, closed at once.
 const MAX_REFUSALS_IN_FLIGHT: usize = 64;
-/// How long a refused connection is kept to read what the client sent (so the close does not
-/// reset the connection before the client reads the 503).
+/// How long a connection over the cap waits for room, and how long a refused one is kept.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// Bounds on what a client can make the server wait for.
@@ -58,7 +59,7 @@ pub struct Limits {
     /// A connection with no request in progress, or whose client stopped reading, is closed
     /// after this long.
     pub idle_timeout: Duration,
-    /// Open connections; the next one is refused with 503.
+    /// Open connections; beyond, the longest-waiting idle one is closed, or 503.
     pub max_connections: usize,
     /// How long open requests may run on after shutdown begins.
     pub shutdown_grace: Duration,
@@ -195,6 +196,7 @@ pub async fn serve(
         http,
         router,
         limits: limits.clone(),
+        registry: Default::default(),
     });
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
@@ -213,7 +215,19 @@ pub async fn serve(
                         Ok(permit) => {
                             open.spawn(conn.clone().serve(tcp, permit, stop_rx.clone()));
                         }
-                        Err(_) => refuse(tcp, &refusals),
+                        Err(_) => match refusals.clone().try_acquire_owned() {
+                            // Full: make room by closing the connection that has waited
+                            // longest for a request, or refuse.
+                            Ok(slot) => {
+                                open.spawn(conn.clone().make_room(
+                                    tcp,
+                                    permits.clone(),
+                                    slot,
+                                    stop_rx.clone(),
+                                ));
+                            }
+                            Err(_) => drop(tcp),
+                        },
                     }
                 }
                 Err(e) => {
@@ -240,23 +254,18 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers a connection over the cap with `503 overloaded` and closes it.
-fn refuse(mut tcp: TcpStream, refusals: &Arc<Semaphore>) {
+/// Answers a connection over the cap with `503 overloaded` and closes it, keeping it a
+/// moment to read what the client sent (so the close does not reset the connection before
+/// the client reads the answer).
+async fn refuse(mut tcp: TcpStream) {
     tracing::debug!("connection cap reached: refusing a connection");
-    // A fresh socket's send buffer is empty: the few bytes go out without waiting.
-    let _ = tcp.try_write(&Refusal::Overloaded.wire());
-    let Ok(permit) = refusals.clone().try_acquire_owned() else {
-        return;
-    };
-    tokio::spawn(async move {
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        let _ = tcp.write_all(&Refusal::Overloaded.wire()).await;
         let _ = tcp.shutdown().await;
-        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-            let mut sink = [0u8; 4096];
-            while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
-        })
-        .await;
-        drop(permit);
-    });
+        let mut sink = [0u8; 4096];
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// What every connection task shares.
@@ -264,6 +273,27 @@ struct Connections {
     http: hyper::server::conn::http1::Builder,
     router: Router,
     limits: Limits,
+    /// Open connections, for eviction when the cap is reached.
+    registry: std::sync::Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    open: std::collections::HashMap<u64, (io::Shared, Arc<tokio::sync::Notify>)>,
+}
+
+/// Removes a connection from the registry when its task ends.
+struct Registered<'a>(&'a Connections, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock_registry(&self.0.registry).open.remove(&self.1);
+    }
+}
+
+fn lock_registry(r: &std::sync::Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
+    r.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Marks the end of one request on its connection when dropped.
@@ -276,6 +306,42 @@ impl Drop for InFlight {
 }
 
 impl Connections {
+    /// At the cap: closes the connection that has waited longest for its next request (it
+    /// is doing no work; stalled and idle clients go first) and serves `tcp` in its place;
+    /// if every connection is busy with a request, refuses `tcp` with 503.
+    async fn make_room(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        permits: Arc<Semaphore>,
+        slot: OwnedSemaphorePermit,
+        stop: watch::Receiver<bool>,
+    ) {
+        // Taken out of the registry, so that concurrent newcomers pick different victims.
+        let victim = {
+            let mut registry = lock_registry(&self.registry);
+            let oldest = registry
+                .open
+                .iter()
+                .filter_map(|(id, (shared, _))| Some((io::waiting_since(shared)?, *id)))
+                .min()
+                .map(|(_, id)| id);
+            oldest
+                .and_then(|id| registry.open.remove(&id))
+                .map(|(_, evict)| evict)
+        };
+        if let Some(evict) = victim {
+            evict.notify_one();
+            if let Ok(Ok(permit)) =
+                tokio::time::timeout(REFUSAL_LINGER, permits.acquire_owned()).await
+            {
+                drop(slot);
+                return self.serve(tcp, permit, stop).await;
+            }
+        }
+        refuse(tcp).await;
+        drop(slot);
+    }
+
     async fn serve(
         self: Arc<Self>,
         tcp: TcpStream,
@@ -283,10 +349,20 @@ impl Connections {
         mut stop: watch::Receiver<bool>,
     ) {
         let shared = io::shared();
+        let evict = Arc::new(tokio::sync::Notify::new());
+        let id = {
+            let mut registry = lock_registry(&self.registry);
+            registry.next += 1;
+            let id = registry.next;
+            registry.open.insert(id, (shared.clone(), evict.clone()));
+            id
+        };
+        let _registered = Registered(&self, id);
         let io =
             hyper_util::rt::TokioIo::new(io::ConnIo::new(tcp, shared.clone(), self.limits.clone()));
         let router = self.router.clone();
         let body_timeout = self.limits.body_timeout;
+        let shared_for_evict = shared.clone();
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             io::begin(&shared, req.method() == Method::HEAD);
             let guard = InFlight(shared.clone());
@@ -314,11 +390,23 @@ impl Connections {
         });
         let conn = self.http.serve_connection(io, service);
         tokio::pin!(conn);
-        let res = tokio::select! {
-            res = conn.as_mut() => res,
-            () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
+        let res = loop {
+            tokio::select! {
+                res = conn.as_mut() => break res,
+                () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    break conn.await;
+                }
+                () = evict.notified() => {
+                    if io::waiting_since(&shared_for_evict).is_some() {
+                        tracing::debug!("closing the longest-waiting connection to make room");
+                        return;
+                    }
+                    // A request arrived meanwhile: stay, and stay evictable later.
+                    lock_registry(&self.registry)
+                        .open
+                        .insert(id, (shared_for_evict.clone(), evict.clone()));
+                }
             }
         };
         if let Err(e) = res {

@@ -218,25 +218,61 @@ async fn a_stalled_body_gets_408_with_the_json_body() {
 }
 
 #[tokio::test]
-async fn the_connection_over_the_cap_gets_503_and_room_frees_up() {
-    // GIVEN a server capped at 3 connections, all taken
+async fn at_the_cap_the_longest_waiting_connection_makes_room() {
+    // GIVEN a server capped at 3 connections, all stalled in their request heads
     let server = Server::start(Limits {
         max_connections: 3,
-        idle_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
         ..quick()
     })
     .await;
-    let mut held = vec![];
+    let mut stalled = vec![];
     for _ in 0..3 {
-        held.push(server.connect().await);
+        let mut s = server.connect().await;
+        s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-partial: ")
+            .await
+            .unwrap();
+        stalled.push(s);
     }
-    // WHEN a fourth client sends a request THEN it gets 503 overloaded at once
+    // WHEN a new client asks THEN it is served
+    assert!(server.get("/health").await.ends_with("ok"));
+    // AND the connection that waited longest was closed to make room (long before its
+    // header timeout)
+    assert!(closed_by_server(&mut stalled[0]).await);
+}
+
+#[tokio::test]
+async fn the_connection_over_the_cap_gets_503_when_all_are_busy() {
+    // GIVEN a server capped at 3 connections, each busy with a request
+    let (router, mut started, release) = gated();
+    let server = Server::start_with(
+        router,
+        Limits {
+            max_connections: 3,
+            ..quick()
+        },
+    )
+    .await;
+    let mut busy = vec![];
+    for _ in 0..3 {
+        let mut s = server.connect().await;
+        s.write_all(b"GET /work HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        started.recv().await.unwrap();
+        busy.push(s);
+    }
+    // WHEN a fourth client sends a request THEN it gets 503 overloaded
     let mut s = server.connect().await;
-    let raw = exchange(&mut s, b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let raw = exchange(&mut s, b"GET /work HTTP/1.1\r\nhost: x\r\n\r\n").await;
     assert_eq!(error_code(&raw, 503), "overloaded");
     assert!(raw.to_ascii_lowercase().contains("retry-after: 1"));
-    // AND once a held connection closes, a new client is served
-    drop(held.pop());
+    // AND once the busy requests finish, the next client is served
+    for s in &mut busy {
+        release.notify_one();
+        assert!(read_to_close(s).await.ends_with("done"));
+    }
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let raw = server.get("/health").await;
@@ -369,17 +405,19 @@ fn gated() -> (
     let (started_tx, started) = tokio::sync::mpsc::channel(1);
     let release = Arc::new(tokio::sync::Notify::new());
     let gate = release.clone();
-    let router = Router::new().route(
-        "/work",
-        get(move || {
-            let (started_tx, gate) = (started_tx.clone(), gate.clone());
-            async move {
-                let _ = started_tx.send(()).await;
-                gate.notified().await;
-                "done"
-            }
-        }),
-    );
+    let router = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/work",
+            get(move || {
+                let (started_tx, gate) = (started_tx.clone(), gate.clone());
+                async move {
+                    let _ = started_tx.send(()).await;
+                    gate.notified().await;
+                    "done"
+                }
+            }),
+        );
     (router, started, release)
 }
 
