@@ -14,6 +14,7 @@ mod hardening;
 mod idempotency;
 mod instances;
 mod isolation;
+mod limits;
 mod live;
 mod readme;
 mod sandbox;

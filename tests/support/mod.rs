@@ -59,6 +59,12 @@ impl App {
     }
 
     pub async fn spawn_with(opts: Options<'_>) -> App {
+        Self::spawn_limited(opts, None).await
+    }
+
+    /// Like [`App::spawn_with`], with RLIMIT_NOFILE (soft and hard) of the server set to
+    /// `fd_limit`, as `ulimit -n` would.
+    pub async fn spawn_limited(opts: Options<'_>, fd_limit: Option<u64>) -> App {
         let (dir, data_dir) = match opts.data_dir {
             Some(d) => (None, d.to_owned()),
             None => {
@@ -88,6 +94,22 @@ impl App {
         }
         for (k, v) in &opts.env {
             cmd.env(k, v);
+        }
+        if let Some(n) = fd_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let mut child = cmd.spawn().expect("start operator");
         let stdout = child.stdout.take().expect("stdout");

@@ -229,6 +229,8 @@ async fn serve(
     let plan = PlanSlug::parse(plan).context("OPERATOR_DEFAULT_PLAN / --plan")?;
     let bootstrap_key = env_secret("OPERATOR_BOOTSTRAP_KEY")?;
     let workers = WorkerConfig::from_env()?;
+    let mut limits = operator_listener::Limits::from_env()?;
+    limits.shutdown_grace = workers.grace;
     let master = env_secret("OPERATOR_MASTER_KEY")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -327,15 +329,20 @@ async fn serve(
         );
     }
     let app = operator_core::http::router(platform);
-    let http = tokio::spawn(serve_http(listener, app, stop_rx.clone()));
+    let http = tokio::spawn(serve_http(listener, app, limits, stop_rx.clone()));
 
     let mut stopped = stop_rx;
     let _ = stopped.wait_for(|stop| *stop).await;
-    // Open requests (a chat stream can last minutes) get the same grace as jobs.
+    // Open requests (a chat stream can last minutes) get the same grace as jobs; the
+    // listener closes what is left then (the timeout here is only a backstop).
+    let backstop = workers.grace + std::time::Duration::from_secs(5);
     let (http, lifecycle, agent) =
-        tokio::join!(tokio::time::timeout(workers.grace, http), lifecycle, agent);
-    if http.is_err() {
-        tracing::warn!("open HTTP requests cut off at the end of the grace period");
+        tokio::join!(tokio::time::timeout(backstop, http), lifecycle, agent);
+    match http {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = format!("{e:#}"), "HTTP server failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
+        Err(_) => tracing::warn!("HTTP server still closing after the grace period"),
     }
     let returned =
         lifecycle.map(|s| s.returned).unwrap_or(0) + agent.map(|s| s.returned).unwrap_or(0);
@@ -352,22 +359,19 @@ async fn serve(
     Ok(())
 }
 
-/// Serves the API until `stop` turns true, then lets open requests finish.
+/// Serves the API (with the listener's timeouts and connection cap) until `stop` turns
+/// true, then lets open requests finish for `limits.shutdown_grace`.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    limits: operator_listener::Limits,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    // Small SSE writes go out at once (no Nagle/delayed-ACK stalls).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        })
-        .await
-        .context("HTTP server")
+    operator_listener::serve(listener, app, limits, async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    })
+    .await
+    .context("HTTP server")
 }
 
 async fn shutdown_signal() {

@@ -108,21 +108,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // The runtime reads this line to learn the port.
             println!("listening on {}", listener.local_addr()?);
             let app = router(state.clone());
-            // Small SSE writes go out at once (no Nagle/delayed-ACK stalls).
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let mut term =
-                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                            .expect("signal handler");
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = tokio::signal::ctrl_c() => {}
-                    }
-                })
-                .await?;
+            let limits = operator_listener::Limits::from_env()?;
+            operator_listener::serve(listener, app, limits, async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("signal handler");
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            })
+            .await?;
             state.browser.shutdown().await;
             Ok(())
         }

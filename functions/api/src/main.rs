@@ -73,7 +73,8 @@ async fn run() -> anyhow::Result<()> {
         let addr = std::env::var("OPERATOR_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         println!("Listening on http://{}", listener.local_addr()?);
-        axum::serve(listener, app).await?;
+        let limits = operator_listener::Limits::from_env()?;
+        operator_listener::serve(listener, app, limits, std::future::pending()).await?;
         Ok(())
     }
 }
