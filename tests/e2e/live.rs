@@ -8,17 +8,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Instant;
 
-async fn exec(app: &App, id: &str, command: &str) -> Value {
-    let (s, v) = app
-        .post(
-            &format!("/api/instances/{id}/exec"),
-            json!({"command": command}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    v
-}
-
 #[tokio::test]
 async fn an_instance_goes_active_and_serves_files_exec_and_activity() {
     let app = App::spawn().await;
@@ -92,15 +81,12 @@ async fn an_instance_goes_active_and_serves_files_exec_and_activity() {
     assert_error(&got, 404, "not_found");
 
     // exec: output and exit codes preserved, working directory is the workspace
-    let ok = exec(
-        &app,
-        &id,
-        "echo hello && cat workspace/notes/today.md | wc -l",
-    )
-    .await;
+    let ok = app
+        .exec(&id, "echo hello && cat workspace/notes/today.md | wc -l")
+        .await;
     assert_eq!(ok["exitCode"], 0);
     assert_eq!(ok["stdout"], "hello\n2\n");
-    let bad = exec(&app, &id, "echo oops >&2; exit 7").await;
+    let bad = app.exec(&id, "echo oops >&2; exit 7").await;
     assert_eq!(bad["exitCode"], 7);
     assert_eq!(bad["stderr"], "oops\n");
     let slow = app
@@ -159,12 +145,8 @@ async fn the_files_api_cannot_leave_the_workspace() {
     let app = App::spawn().await;
     let id = app.active_instance("jail").await;
     // a symlink made inside the instance pointing outside
-    exec(
-        &app,
-        &id,
-        "ln -s /etc workspace/etc && ln -s / workspace/root",
-    )
-    .await;
+    app.exec(&id, "ln -s /etc workspace/etc && ln -s / workspace/root")
+        .await;
     for path in [
         "../../../../etc/passwd",
         "/etc/passwd",
@@ -415,7 +397,7 @@ async fn a_killed_instance_is_restarted_and_a_deleted_one_frees_its_port() {
         .parse()
         .unwrap();
     assert_ne!(pid, new_pid);
-    assert_eq!(exec(&app, &id, "echo alive").await["stdout"], "alive\n");
+    assert_eq!(app.exec(&id, "echo alive").await["stdout"], "alive\n");
     // WHEN it is deleted THEN the process is gone and its port refuses connections
     let fqdn = back["fqdn"].as_str().unwrap().to_owned();
     assert!(std::net::TcpStream::connect(&fqdn).is_ok());
@@ -444,12 +426,12 @@ async fn restarting_the_server_brings_active_instances_back() {
     };
     let app = App::spawn_with(opts()).await;
     let id = app.active_instance("survivor").await;
-    exec(&app, &id, "echo kept > workspace/state.txt").await;
+    app.exec(&id, "echo kept > workspace/state.txt").await;
     drop(app);
     let app = App::spawn_with(opts()).await;
     app.wait_status(&key, &id, "active").await;
     assert_eq!(
-        exec(&app, &id, "cat workspace/state.txt").await["stdout"],
+        app.exec(&id, "cat workspace/state.txt").await["stdout"],
         "kept\n"
     );
 }
@@ -485,7 +467,7 @@ async fn secrets_are_injected_and_rotation_is_seen_without_a_restart() {
     )
     .await;
     // a grant is readable at once through the control plane ...
-    let read = exec(&app, &id, "operator-instance secret WEATHER_KEY").await;
+    let read = app.exec(&id, "operator-instance secret WEATHER_KEY").await;
     assert_eq!(read["stdout"], "v1-abc\n", "{read}");
     // ... and in the environment from the next start on
     let (s, _) = send(app.request(
@@ -497,23 +479,20 @@ async fn secrets_are_injected_and_rotation_is_seen_without_a_restart() {
     assert_eq!(s, 202);
     app.wait_status(&app.key, &id, "active").await;
     // injected at start: granted and global, not the others
-    let env = exec(
-        &app,
-        &id,
-        "echo \"$WEATHER_KEY|$SHARED_KEY|${OTHER_KEY:-unset}\"",
-    )
-    .await;
+    let env = app
+        .exec(&id, "echo \"$WEATHER_KEY|$SHARED_KEY|${OTHER_KEY:-unset}\"")
+        .await;
     assert_eq!(env["stdout"], "v1-abc|g-1|unset\n");
-    let read = exec(&app, &id, "operator-instance secret WEATHER_KEY").await;
+    let read = app.exec(&id, "operator-instance secret WEATHER_KEY").await;
     assert_eq!(read["stdout"], "v1-abc\n", "{read}");
-    let denied = exec(&app, &id, "operator-instance secret OTHER_KEY").await;
+    let denied = app.exec(&id, "operator-instance secret OTHER_KEY").await;
     assert_ne!(denied["exitCode"], 0);
     assert!(
         denied["stderr"].as_str().unwrap().contains("not granted"),
         "{denied}"
     );
     // the whole set, as a container loads it at start (granted and global only)
-    let all = exec(&app, &id, r#"curl -s "$OPERATOR_CONTROL_URL/v1/secrets" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN""#).await;
+    let all = app.exec(&id, r#"curl -s "$OPERATOR_CONTROL_URL/v1/secrets" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN""#).await;
     let listed: Value = serde_json::from_str(all["stdout"].as_str().unwrap()).unwrap();
     let mut names: Vec<&str> = listed["secrets"]
         .as_array()
@@ -526,10 +505,10 @@ async fn secrets_are_injected_and_rotation_is_seen_without_a_restart() {
     // WHEN the secret is rotated THEN the running instance reads the new value
     app.put(&format!("/api/secrets/{sec}"), json!({"value": "v2-xyz"}))
         .await;
-    let read = exec(&app, &id, "operator-instance secret WEATHER_KEY").await;
+    let read = app.exec(&id, "operator-instance secret WEATHER_KEY").await;
     assert_eq!(read["stdout"], "v2-xyz\n");
     // the platform's own secrets are not in the instance's environment
-    let env = exec(&app, &id, "env").await;
+    let env = app.exec(&id, "env").await;
     let env = env["stdout"].as_str().unwrap();
     assert!(
         !env.contains(&app.key) && !env.contains("OPERATOR_BOOTSTRAP_KEY"),
@@ -562,7 +541,7 @@ async fn with_bubblewrap_an_instance_sees_only_its_own_files() {
          ls /proc | grep -c '^[0-9]'",
         d = data.display()
     );
-    let out = exec(&app, &id, &probe).await;
+    let out = app.exec(&id, &probe).await;
     let lines: Vec<&str> = out["stdout"].as_str().unwrap().lines().collect();
     assert_eq!(
         &lines[..4],
@@ -657,8 +636,7 @@ async fn the_gateway_streams_and_meters_streamed_calls() {
     .await;
     let id = app.active_instance("streamer").await;
     // From inside the instance, with its own token, as any OpenAI client would
-    let out = exec(
-        &app,
+    let out = app.exec(
         &id,
         r#"curl -sN "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
     )
@@ -681,7 +659,8 @@ async fn the_gateway_streams_and_meters_streamed_calls() {
 async fn a_clone_starts_with_a_copy_of_the_source_workspace() {
     let app = App::spawn().await;
     let id = app.active_instance("original").await;
-    exec(&app, &id, "echo from-original > workspace/carry.txt").await;
+    app.exec(&id, "echo from-original > workspace/carry.txt")
+        .await;
     let (s, v) = app
         .post(
             &format!("/api/instances/{id}/clone"),
@@ -692,13 +671,13 @@ async fn a_clone_starts_with_a_copy_of_the_source_workspace() {
     let copy = v["instance"]["id"].as_str().unwrap().to_owned();
     app.wait_status(&app.key, &copy, "active").await;
     assert_eq!(
-        exec(&app, &copy, "cat workspace/carry.txt").await["stdout"],
+        app.exec(&copy, "cat workspace/carry.txt").await["stdout"],
         "from-original\n"
     );
     // the two are independent afterwards
-    exec(&app, &copy, "echo changed > workspace/carry.txt").await;
+    app.exec(&copy, "echo changed > workspace/carry.txt").await;
     assert_eq!(
-        exec(&app, &id, "cat workspace/carry.txt").await["stdout"],
+        app.exec(&id, "cat workspace/carry.txt").await["stdout"],
         "from-original\n"
     );
 }
@@ -741,8 +720,7 @@ async fn with_anthropic_configured_the_gateway_translates_both_ways() {
         "tool_result"
     );
     // Streaming through the translation, as an OpenAI client sees it
-    let out = exec(
-        &app,
+    let out = app.exec(
         &id,
         r#"curl -sN "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
     )
@@ -752,7 +730,7 @@ async fn with_anthropic_configured_the_gateway_translates_both_ways() {
     assert!(body.contains("\"usage\""), "{body}");
     assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
     // the provider key never reached the instance
-    let env = exec(&app, &id, "env").await;
+    let env = app.exec(&id, "env").await;
     assert!(!env["stdout"]
         .as_str()
         .unwrap()

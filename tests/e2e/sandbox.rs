@@ -5,18 +5,7 @@
 
 use crate::support::*;
 use reqwest::Method;
-use serde_json::{json, Value};
-
-async fn exec(app: &App, id: &str, command: &str) -> Value {
-    let (s, v) = app
-        .post(
-            &format!("/api/instances/{id}/exec"),
-            json!({"command": command}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    v
-}
+use serde_json::json;
 
 fn require_bwrap() {
     assert!(
@@ -51,7 +40,7 @@ async fn inside_the_sandbox_an_instance_is_not_root_and_sees_no_host_secrets() {
          grep -c . /proc/self/status >/dev/null && grep '^CapEff' /proc/self/status",
         beside = beside.display()
     );
-    let out = exec(&app, &id, &probe).await;
+    let out = app.exec(&id, &probe).await;
     let stdout = out["stdout"].as_str().unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     // THEN it runs as an unprivileged user without capabilities
@@ -78,7 +67,7 @@ async fn inside_the_sandbox_an_instance_is_not_root_and_sees_no_host_secrets() {
     }
     assert_eq!(lines[7], "CapEff:\t0000000000000000", "{out}");
     // AND its own workspace is still writable and commands still work
-    let out = exec(&app, &id, "echo hi > workspace/own.txt && cat workspace/own.txt && git --version >/dev/null && echo git-ok").await;
+    let out = app.exec(&id, "echo hi > workspace/own.txt && cat workspace/own.txt && git --version >/dev/null && echo git-ok").await;
     assert_eq!(out["stdout"], "hi\ngit-ok\n", "{out}");
 }
 

@@ -349,6 +349,18 @@ impl App {
         panic!("instance {id} never became {status}: {last}");
     }
 
+    /// Runs `command` in the instance through `/exec`, asserting a 200; returns the result.
+    pub async fn exec(&self, id: &str, command: &str) -> Value {
+        let (s, v) = self
+            .post(
+                &format!("/api/instances/{id}/exec"),
+                serde_json::json!({"command": command}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
     /// Creates an instance and waits for it to be active; returns its id.
     pub async fn active_instance(&self, name: &str) -> String {
         let (s, v) = self

@@ -1,14 +1,20 @@
 //! The instance API in-process over real HTTP: the files API against a symlink that flips
 //! while it is read (issue 10, acceptance 3: a thread swaps workspace links between a
 //! target inside the workspace and one outside while 10,000 GETs run; not one read may
-//! return the outside content), and exec's refusal of commands no shell could be given.
+//! return the outside content), exec's refusal of commands no shell could be given, and the
+//! shared listener's limits (slow clients cut off, transport refusals in JSON).
 
 use operator_instance::{browser, control, router, workspace, Inner};
+use operator_listener::Limits;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const TOKEN: &str = "race-test-token-0123456789";
+const PATIENCE: Duration = Duration::from_secs(20);
 const SECRET: &str = "OUTSIDE-SECRET";
 const READS: usize = 10_000;
 const IN_FLIGHT: usize = 8;
@@ -20,10 +26,11 @@ fn point(link: &Path, target: &Path, tmp: &Path) {
     std::fs::rename(tmp, link).expect("rename");
 }
 
-async fn serve(root: &Path) -> String {
+/// Serves the instance router on the shared listener, as `operator-instance serve` does.
+async fn serve_with(root: &Path, limits: Limits) -> std::net::SocketAddr {
     let ws = workspace::Workspace::open(root).expect("open workspace");
     let state = Arc::new(Inner {
-        instance_id: "inst_race".into(),
+        instance_id: "inst_test".into(),
         token: TOKEN.into(),
         root: root.to_owned(),
         workspace: ws,
@@ -36,9 +43,18 @@ async fn serve(root: &Path) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    url
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(operator_listener::serve(
+        listener,
+        router(state),
+        limits,
+        std::future::pending(),
+    ));
+    addr
+}
+
+async fn serve(root: &Path) -> String {
+    format!("http://{}", serve_with(root, Limits::defaults()).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,5 +206,73 @@ async fn exec_answers_413_for_a_command_too_large_to_run_and_keeps_serving() {
             .trim_end()
             .ends_with("ws/workspace"),
         "{v}"
+    );
+}
+
+async fn read_to_close(s: &mut TcpStream) -> String {
+    let mut out = vec![];
+    tokio::time::timeout(PATIENCE, s.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection")
+        .ok();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json_code(raw: &str, status: u16) -> String {
+    assert!(raw.starts_with(&format!("HTTP/1.1 {status} ")), "{raw}");
+    let body = raw.split_once("\r\n\r\n").expect("a head").1;
+    let v: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    v["error"]["code"].as_str().expect("a code").to_owned()
+}
+
+#[tokio::test]
+async fn the_instance_api_cuts_off_slow_clients_and_answers_refusals_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    workspace::init(&root, "blank").unwrap();
+    let addr = serve_with(
+        &root,
+        Limits {
+            header_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            ..Limits::defaults()
+        },
+    )
+    .await;
+
+    // GIVEN a connection that sent half a request head and stopped
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nauthoriz")
+        .await
+        .unwrap();
+    // WHEN the header timeout passes THEN the server closes it
+    assert!(read_to_close(&mut stalled).await.is_empty());
+
+    // GIVEN a file upload whose body stops half way THEN 408 request_timeout in JSON
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "PUT /files?path=a.txt HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-length: 100\r\n\r\nhalf"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        json_code(&read_to_close(&mut s).await, 408),
+        "request_timeout"
+    );
+    assert!(!dir.path().join("a.txt").exists());
+
+    // GIVEN a request with an unparsable Content-Length THEN 400 invalid_request in JSON
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"PUT /files?path=b.txt HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        json_code(&read_to_close(&mut s).await, 400),
+        "invalid_request"
     );
 }
