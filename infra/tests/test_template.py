@@ -83,6 +83,7 @@ NOT_SET = {
         "OPERATOR_LLM_MODEL": "optional: the gateway's default model applies",
         "OPERATOR_CHECKPOINT_REPO": "only clones carry one (EcsRuntime sets it when present)",
         "PATH": "the image's own (to find a browser when OPERATOR_CHROMIUM is unset)",
+        "OPERATOR_CHECKPOINT_LOCAL_PREFIX": "embedded only: a Fargate instance clones remote repositories only",
     },
 }
 
