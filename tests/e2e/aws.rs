@@ -12,6 +12,23 @@ use std::process::{Child, Command, Stdio};
 
 struct Proc(Child);
 
+impl Proc {
+    /// SIGTERM, then the exit status if it comes within `within`.
+    fn terminate(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         unsafe {
@@ -102,7 +119,7 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
     let auth = format!("Bearer {key}");
 
     // AND the worker and the API function running
-    let _worker = spawn("worker", &env, &dir.path().join("worker.log"));
+    let mut worker = spawn("worker", &env, &dir.path().join("worker.log"));
     let lambda = RuntimeApi::start().await;
     let mut fenv = env.clone();
     fenv.extend(lambda.env());
@@ -390,4 +407,10 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
         prompts.contains(r#"GitHub: {\"ref\":\"main\"}"#),
         "{prompts}"
     );
+
+    // AND on SIGTERM the worker stops receiving and exits 0
+    let status = worker
+        .terminate(std::time::Duration::from_secs(30))
+        .expect("the worker exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
 }
