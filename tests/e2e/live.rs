@@ -73,6 +73,25 @@ async fn an_instance_goes_active_and_serves_files_exec_and_activity() {
     assert_eq!(s, 200);
     assert_eq!(f["content"], "# Today\nship it\n");
     assert_eq!(f["type"], "file");
+    // A file far larger than one socket write goes both ways whole
+    let big = "0123456789abcdef".repeat(32 * 1024);
+    let res = app
+        .request(
+            Method::PUT,
+            &format!("/api/instances/{id}/files?path=workspace/big.txt"),
+            Some(&app.key),
+        )
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (s, f) = app
+        .get(&format!("/api/instances/{id}/files?path=workspace/big.txt"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(f["content"].as_str().map(str::len), Some(big.len()));
+    assert!(f["content"] == big.as_str());
     let got = app
         .get(&format!(
             "/api/instances/{id}/files?path=workspace/missing.txt"

@@ -88,7 +88,7 @@ impl Out {
                     // Search from a little before the new bytes (the end may straddle writes).
                     let from = buf.len().saturating_sub(3);
                     let take = (data.len() - i).min(MAX_HEAD + 1);
-                    buf.extend_from_slice(&data[i..]);
+                    buf.extend_from_slice(&data[i..i + take]);
                     match find(&buf[from..], b"\r\n\r\n") {
                         Some(pos) => {
                             let end = from + pos + 4;
@@ -286,6 +286,21 @@ mod tests {
                 "piece {piece}"
             );
         }
+    }
+
+    #[test]
+    fn a_head_and_a_large_body_in_one_write_end_where_the_body_ends() {
+        // GIVEN a head and a 200 KB body handed over in one write (hyper packs them so)
+        let body = vec![b'x'; 200_000];
+        let mut data =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        data.extend_from_slice(&body);
+        let mut out = Out::Boundary;
+        // WHEN fed THEN the whole message is consumed and the next byte starts a head
+        let adv = out.advance(&data, false);
+        assert_eq!(adv.consumed, data.len());
+        assert!(adv.answered);
+        assert_eq!(out, Out::Boundary);
     }
 
     #[test]
