@@ -69,6 +69,18 @@ async fn inside_the_sandbox_an_instance_is_not_root_and_sees_no_host_secrets() {
     // AND its own workspace is still writable and commands still work
     let out = app.exec(&id, "echo hi > workspace/own.txt && cat workspace/own.txt && git --version >/dev/null && echo git-ok").await;
     assert_eq!(out["stdout"], "hi\ngit-ok\n", "{out}");
+    // AND the server's own files beside the workspace (log, pid, wrapper, /etc sources) can be
+    // neither changed nor replaced by links
+    let out = app
+        .exec(
+            &id,
+            "for f in ../instance.log ../pid ../bin/operator-instance ../sandbox-etc/passwd; do \
+               ln -sf /etc/hostname $f 2>/dev/null && echo linked $f; \
+               ( : >> $f ) 2>/dev/null && echo wrote $f; \
+             done; echo checked",
+        )
+        .await;
+    assert_eq!(out["stdout"], "checked\n", "{out}");
 }
 
 #[tokio::test]

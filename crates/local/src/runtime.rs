@@ -17,7 +17,9 @@
 //!   browser's `chromium`/`chromium.d`; never `shadow`, `gshadow`, `ssl/private` or other
 //!   keys (inside a user namespace, root-owned host files map to the instance user, so
 //!   only harmless files are bound at all);
-//! - writable: the instance's own directory (`<data-dir>/instances/<id>`), a private `/tmp`;
+//! - writable: the instance's workspace (`<data-dir>/instances/<id>/workspace`) and a private
+//!   `/tmp`; the rest of its directory (log, pid, `bin/`, this `/etc`'s sources) read-only, and
+//!   the server reaches its own files there never through a link;
 //! - fresh `/proc` and `/dev` (no host devices).
 //!
 //! Nothing else of the host is visible: not the data directory (database, master key,
@@ -164,7 +166,7 @@ impl LocalRuntime {
 
     /// Kills a process left over from a previous run of the server (its pid file).
     fn kill_stale(&self, dir: &Path) {
-        let Ok(text) = std::fs::read_to_string(dir.join("pid")) else {
+        let Ok(text) = read_private(&dir.join("pid")) else {
             return;
         };
         let Ok(pid) = text.trim().parse::<i32>() else {
@@ -183,19 +185,16 @@ impl LocalRuntime {
     fn command(&self, spec: &InstanceSpec, dir: &Path) -> anyhow::Result<tokio::process::Command> {
         let workspace = dir.join("workspace");
         let bin = dir.join("bin");
-        std::fs::create_dir_all(&bin)?;
+        private_dir(&bin)?;
         // `operator-instance secret NAME` works inside the instance as on Fargate.
-        let wrapper = bin.join("operator-instance");
-        std::fs::write(
-            &wrapper,
+        write_private(
+            &bin.join("operator-instance"),
             format!(
                 "#!/bin/sh\nexec '{}' instance \"$@\"\n",
                 self.program.display()
-            ),
-        )?;
-        std::fs::set_permissions(
-            &wrapper,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .as_bytes(),
+            0o755,
         )?;
 
         let instance_args = [
@@ -309,13 +308,18 @@ impl LocalRuntime {
         add(&["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
         // A minimal /etc: our own passwd and group, then the harmless host files.
         let etc = dir.join("sandbox-etc");
-        std::fs::create_dir_all(&etc)?;
+        private_dir(&etc)?;
         let home = s(&dir.join("workspace"));
-        std::fs::write(
-            etc.join("passwd"),
-            format!("operator:x:{uid}:{uid}:Operator instance:{home}:/bin/sh\n"),
+        write_private(
+            &etc.join("passwd"),
+            format!("operator:x:{uid}:{uid}:Operator instance:{home}:/bin/sh\n").as_bytes(),
+            0o644,
         )?;
-        std::fs::write(etc.join("group"), format!("operator:x:{uid}:\n"))?;
+        write_private(
+            &etc.join("group"),
+            format!("operator:x:{uid}:\n").as_bytes(),
+            0o644,
+        )?;
         add(&["--dir", "/etc"]);
         add(&["--ro-bind", &s(&etc.join("passwd")), "/etc/passwd"]);
         add(&["--ro-bind", &s(&etc.join("group")), "/etc/group"]);
@@ -331,10 +335,13 @@ impl LocalRuntime {
             add(&["--ro-bind", &s(&real), "/etc/chromium"]);
         }
         // The data directory stays hidden even where it lies under a bound tree (/usr/...),
-        // then the instance's own directory, writable (after /tmp: the data dir may lie there).
+        // then the instance's own directory (after /tmp: the data dir may lie there).
         add(&["--tmpfs", &s(&self.data_dir)]);
+        // Its own directory read-only (the server's files: log, pid, bin/, sandbox-etc/),
+        // with `workspace/` (everything the instance keeps) writable on top.
         let own = s(dir);
-        add(&["--bind", &own, &own]);
+        let workspace = s(&dir.join("workspace"));
+        add(&["--ro-bind", &own, &own, "--bind", &workspace, &workspace]);
         // The binary (it may live under target/, /opt or the data directory's parent).
         let program = self.program.canonicalize()?;
         add(&["--ro-bind", &s(&program), &s(&self.program)]);
@@ -406,9 +413,67 @@ fn checkpoint_prefix(data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
     Ok(Some(prefix))
 }
 
+/// The server's own files in an instance's directory (log, pid, `bin/`, `sandbox-etc/`)
+/// are never reached through a link: a link planted there (by an instance of an older
+/// version, whose whole directory was writable) would otherwise send the server's writes or
+/// reads to any host file. Inside the sandbox the directory is read-only except `workspace/`.
+fn open_private(path: &Path, opts: &mut std::fs::OpenOptions) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    opts.custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
+/// Replaces `path` with a fresh file holding `data` (whatever was there, a link included,
+/// is removed first; the new file is created exclusively, so never through a link).
+fn write_private(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut f = open_private(
+        path,
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode),
+    )?;
+    f.write_all(data)
+}
+
+fn read_private(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    open_private(path, std::fs::OpenOptions::new().read(true))?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// A directory of the server's own: a link or file in its place is removed first.
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.is_dir() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    std::fs::create_dir_all(path)
+}
+
+/// The instance's log for appending, never through a link (one found there is replaced).
+fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    let open = || open_private(path, std::fs::OpenOptions::new().create(true).append(true));
+    match open() {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            std::fs::remove_file(path)?;
+            open()
+        }
+        other => other,
+    }
+}
+
 /// The last lines of the instance's log, as `; log: a | b`, or nothing.
 fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = read_private(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().rev().take(5).collect();
     if lines.is_empty() {
         return String::new();
@@ -437,14 +502,12 @@ impl InstanceRuntime for LocalRuntime {
             procs.remove(&id);
         }
         let dir = self.dir(&id);
-        std::fs::create_dir_all(dir.join("workspace"))
-            .with_context(|| format!("create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        private_dir(&dir.join("workspace"))
+            .with_context(|| format!("create {}/workspace", dir.display()))?;
         self.kill_stale(&dir);
         let log_path = dir.join("instance.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
+        let log = open_log(&log_path)?;
         let mut cmd = self.command(spec, &dir)?;
         cmd.stderr(Stdio::from(log));
         let mut child = cmd
@@ -479,7 +542,7 @@ impl InstanceRuntime for LocalRuntime {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        std::fs::write(dir.join("pid"), pid.to_string())?;
+        write_private(&dir.join("pid"), pid.to_string().as_bytes(), 0o644)?;
         let endpoint = format!("http://{addr}");
 
         let stopping = Arc::new(AtomicBool::new(false));
@@ -622,4 +685,57 @@ fn copy_tree(src: &Path, dst: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_files_are_never_written_or_read_through_a_planted_link() {
+        // GIVEN an instance directory whose log, pid, wrapper and passwd are links to a
+        // file outside it (as an instance of an older version could have left them)
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("host-file");
+        std::fs::write(&target, "host secret").unwrap();
+        let own = dir.path().join("inst");
+        std::fs::create_dir_all(own.join("bin")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), own.join("sandbox-etc")).unwrap();
+        for f in ["instance.log", "pid", "bin/operator-instance"] {
+            std::os::unix::fs::symlink(&target, own.join(f)).unwrap();
+        }
+        // WHEN the server writes and reads them
+        write_private(&own.join("pid"), b"42", 0o644).unwrap();
+        write_private(&own.join("bin/operator-instance"), b"#!/bin/sh\n", 0o755).unwrap();
+        private_dir(&own.join("sandbox-etc")).unwrap();
+        write_private(
+            &own.join("sandbox-etc/passwd"),
+            b"operator:x:1:1::/:/bin/sh\n",
+            0o644,
+        )
+        .unwrap();
+        let mut log = open_log(&own.join("instance.log")).unwrap();
+        std::io::Write::write_all(&mut log, b"a log line\n").unwrap();
+        // THEN the outside file is untouched and each path is the server's own file
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "host secret");
+        assert!(!dir.path().join("passwd").exists());
+        for f in [
+            "instance.log",
+            "pid",
+            "bin/operator-instance",
+            "sandbox-etc/passwd",
+        ] {
+            let m = std::fs::symlink_metadata(own.join(f)).unwrap();
+            assert!(m.is_file(), "{f}");
+        }
+        assert!(std::fs::symlink_metadata(own.join("sandbox-etc"))
+            .unwrap()
+            .is_dir());
+        assert_eq!(read_private(&own.join("pid")).unwrap(), "42");
+        assert_eq!(log_tail(&own.join("instance.log")), "; log: a log line");
+        // AND a link planted for reading is not followed
+        std::fs::remove_file(own.join("pid")).unwrap();
+        std::os::unix::fs::symlink(&target, own.join("pid")).unwrap();
+        assert!(read_private(&own.join("pid")).is_err());
+    }
 }
