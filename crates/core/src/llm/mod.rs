@@ -114,7 +114,8 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// The backoff before the first retry; it doubles with each further retry.
     pub base: Duration,
-    /// No single wait is longer than this, whatever the provider's `Retry-After` says.
+    /// No single wait is longer than this. A provider that asks for a longer wait
+    /// (`Retry-After`) is not retried early: the call fails with its `Throttled` error.
     pub max_delay: Duration,
 }
 
@@ -167,7 +168,7 @@ impl ModelProvider for Retrying {
                 Err(ProviderError::Throttled {
                     message,
                     retry_after,
-                }) if attempt < self.policy.attempts => {
+                }) if attempt < self.policy.attempts && retry_after <= self.policy.max_delay => {
                     tracing::warn!(attempt, error = %message, ?retry_after, "model provider asked to wait; retrying");
                     Some(retry_after)
                 }
@@ -190,14 +191,21 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
+    // Any number a provider sends is a wait or nothing, never a panic: negative or not a
+    // number is nothing, one too large for a `Duration` is the longest one.
+    let wait = |secs: f64| {
+        (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+    };
+    if let Some(d) = header("retry-after-ms")
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|ms| wait(ms / 1000.0))
+    {
+        return Some(d);
     }
     let v = header("retry-after")?;
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return wait(secs);
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();

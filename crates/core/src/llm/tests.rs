@@ -362,4 +362,55 @@ fn retry_after_reads_seconds_milliseconds_and_dates() {
     );
     h.insert("retry-after", "soon".parse().unwrap());
     assert_eq!(retry_after(&h), None);
+    // Absurd values are no wait at all (and never a panic); a huge one is a long wait
+    for bad in ["-1", "NaN", "inf", "1e400"] {
+        h.insert("retry-after", bad.parse().unwrap());
+        assert_eq!(retry_after(&h), None, "{bad}");
+    }
+    h.insert("retry-after", "1e30".parse().unwrap());
+    assert!(retry_after(&h).is_some_and(|d| d > Duration::from_secs(3600)));
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("retry-after-ms", "1e30".parse().unwrap());
+    assert!(retry_after(&h).is_some());
+}
+
+/// Always asks the caller to wait `wait`.
+struct Throttling {
+    wait: Duration,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl ModelProvider for Throttling {
+    async fn stream(&self, _req: &ModelRequest) -> Result<EventStream, ProviderError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(ProviderError::Throttled {
+            message: "slow down".into(),
+            retry_after: self.wait,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_longest_wait_is_not_retried_early() {
+    // GIVEN a provider that asks for a minute
+    let inner = Arc::new(Throttling {
+        wait: Duration::from_secs(60),
+        calls: Default::default(),
+    });
+    let retrying = Retrying::new(inner.clone(), RetryPolicy::DEFAULT);
+    let req = ModelRequest {
+        model: "m".into(),
+        system: String::new(),
+        messages: vec![],
+        tools: vec![],
+        max_tokens: 1,
+    };
+    // WHEN called THEN it fails at once with the provider's answer instead of retrying after
+    // 30 s (which the provider would refuse again)
+    let got = tokio::time::timeout(Duration::from_secs(5), retrying.stream(&req))
+        .await
+        .expect("no wait");
+    assert!(matches!(got, Err(ProviderError::Throttled { .. })));
+    assert_eq!(inner.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
