@@ -270,6 +270,7 @@ pub fn summary_request(
     model: String,
     previous: Option<&Summary>,
     batch: &[PastTurn],
+    budget: &ContextBudget,
 ) -> ModelRequest {
     let mut transcript = String::new();
     for m in batch.iter().flat_map(|t| &t.messages) {
@@ -295,7 +296,9 @@ pub fn summary_request(
                 if *is_error { "error" } else { "result" }
             ),
         };
-        transcript.push_str(&line);
+        // Each message cut like a tool output, so one huge message cannot make every
+        // summarisation fail (and be retried on every later turn).
+        transcript.push_str(&truncate_output(line, budget.tool_output_tokens));
         transcript.push('\n');
     }
     let previous = previous.map_or("(none yet)", |s| s.text.as_str());
@@ -443,7 +446,8 @@ mod tests {
             text: "Earlier: made instance alpha.".into(),
             through: "00".into(),
         };
-        let req = summary_request("m".into(), Some(&prev), &batch);
+        let budget = ContextBudget::default();
+        let req = summary_request("m".into(), Some(&prev), &batch, &budget);
         assert!(req.tools.is_empty());
         assert!(req.system.contains("Never write a secret value"));
         let Message::User(body) = &req.messages[0] else {
@@ -452,6 +456,35 @@ mod tests {
         assert!(body.contains("Earlier: made instance alpha."));
         assert!(body.contains("create_secret"));
         assert!(body.contains("[redacted]"));
+    }
+
+    #[test]
+    fn a_huge_message_reaches_the_summariser_cut_to_the_budget() {
+        // GIVEN an earlier turn whose user message is far over any context window
+        let huge = "x".repeat(1_000_000);
+        let batch = vec![PastTurn {
+            key: "01".into(),
+            messages: vec![
+                Message::User(huge),
+                Message::Assistant {
+                    text: "ok".into(),
+                    tool_calls: vec![],
+                },
+            ],
+            tokens: 250_000,
+        }];
+        let budget = ContextBudget {
+            history_tokens: 16_000,
+            tool_output_tokens: 2_000,
+        };
+        // WHEN it is summarised THEN the request stays within a few budgets, with a marker
+        let req = summary_request("m".into(), None, &batch, &budget);
+        let Message::User(body) = &req.messages[0] else {
+            panic!("one user message")
+        };
+        assert!(body.len() < 10_000, "{}", body.len());
+        assert!(body.contains("[truncated: "));
+        assert!(body.contains("Assistant: ok"));
     }
 
     #[test]

@@ -529,7 +529,7 @@ async fn fold_history(
             unfolded.extend(batch);
             continue;
         }
-        match summarise(llm, model, summary.as_ref(), &batch).await {
+        match summarise(llm, model, summary.as_ref(), &batch, budget).await {
             Ok((text, tokens)) => {
                 used += tokens;
                 let s = Summary {
@@ -568,8 +568,9 @@ async fn summarise(
     model: &str,
     previous: Option<&Summary>,
     batch: &[PastTurn],
+    budget: &ContextBudget,
 ) -> std::result::Result<(String, u64), String> {
-    let req = context::summary_request(model.to_owned(), previous, batch);
+    let req = context::summary_request(model.to_owned(), previous, batch, budget);
     let mut stream = llm.stream(&req).await.map_err(|e| e.to_string())?;
     let (mut text, mut tokens) = (String::new(), 0u64);
     while let Some(ev) = stream.next().await {
