@@ -5,6 +5,10 @@
 //! the error) and raises a flag; the service wrapper in [`crate::serve`] sees the flag once the
 //! handler answered and replaces that answer with the 408. The clock runs only while the
 //! handler waits for the next piece of the body.
+//!
+//! A body that keeps trickling (a byte just inside every timeout) is cut off too: after the
+//! first timeout's worth of time it must keep up an average of [`MIN_BODY_RATE`] bytes a
+//! second, so slow bodies cannot hold connections (and the connection cap) for ever.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -15,6 +19,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
+
+/// The slowest average a request body may keep up once its first timeout has passed.
+pub const MIN_BODY_RATE: u64 = 1024;
 
 /// The body stopped arriving.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +34,9 @@ pub struct TimeoutBody<B> {
     timeout: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
     timed_out: Arc<AtomicBool>,
+    /// When the handler first asked for the body, and how much has arrived since.
+    started: Option<Instant>,
+    received: u64,
 }
 
 impl<B> TimeoutBody<B> {
@@ -36,7 +46,20 @@ impl<B> TimeoutBody<B> {
             timeout,
             sleep: None,
             timed_out,
+            started: None,
+            received: 0,
         }
+    }
+
+    /// The next piece must come before the timeout from now, and before the body falls
+    /// under the minimum average rate.
+    fn deadline(&mut self) -> Instant {
+        let now = Instant::now();
+        let started = *self.started.get_or_insert(now);
+        let by_rate = started
+            + self.timeout
+            + Duration::from_secs_f64(self.received as f64 / MIN_BODY_RATE as f64);
+        (now + self.timeout).min(by_rate)
     }
 }
 
@@ -56,16 +79,23 @@ where
         if this.timed_out.load(Ordering::Relaxed) {
             return Poll::Ready(Some(Err(BodyTimeout(this.timeout).into())));
         }
+        this.started.get_or_insert_with(Instant::now);
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.sleep = None;
+                if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+                    this.received += data.map_or(0, |d| d.len() as u64);
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
                 let timeout = this.timeout;
-                let sleep = this.sleep.get_or_insert_with(|| {
-                    Box::pin(tokio::time::sleep_until(Instant::now() + timeout))
-                });
+                if this.sleep.is_none() {
+                    this.sleep = Some(Box::pin(tokio::time::sleep_until(this.deadline())));
+                }
+                let Some(sleep) = this.sleep.as_mut() else {
+                    return Poll::Pending;
+                };
                 match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         tracing::debug!("a request body stopped arriving");

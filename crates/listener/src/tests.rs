@@ -219,6 +219,35 @@ async fn a_stalled_body_gets_408_with_the_json_body() {
 }
 
 #[tokio::test]
+async fn a_body_trickled_just_inside_the_timeout_is_still_cut_off() {
+    // GIVEN a body announced at 1,000 bytes that comes one byte every 400 ms (never a pause
+    // as long as the 1 s body timeout, but far under the minimum rate)
+    let server = Server::start(quick()).await;
+    let mut s = server.connect().await;
+    s.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let (mut read, mut write) = s.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..1000 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            if write.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    // THEN it gets 408 once the first timeout has passed and the rate is not kept up
+    let mut out = vec![];
+    tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut out))
+        .await
+        .expect("the trickle is cut off")
+        .ok();
+    trickle.abort();
+    let raw = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(error_code(&raw, 408), "request_timeout");
+}
+
+#[tokio::test]
 async fn at_the_cap_the_longest_waiting_connection_makes_room() {
     // GIVEN a server capped at 3 connections, all stalled in their request heads
     let server = Server::start(Limits {
