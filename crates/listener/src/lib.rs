@@ -7,7 +7,8 @@
 //! every wait a client can impose ([`Limits`], all configurable from the environment):
 //! - the next request head: `OPERATOR_IDLE_TIMEOUT_SECS` to start, then
 //!   `OPERATOR_HEADER_TIMEOUT_SECS` to finish once its first byte arrived (see [`io`]);
-//! - a request body: `OPERATOR_BODY_TIMEOUT_SECS` between two pieces, else `408` (see [`body`]);
+//! - a request body: `OPERATOR_BODY_TIMEOUT_SECS` between two pieces, and at least
+//!   [`body::MIN_BODY_RATE`] bytes a second on average after that long, else `408` (see [`body`]);
 //! - a response the client stops reading: `OPERATOR_IDLE_TIMEOUT_SECS`, then closed;
 //! - open connections: `OPERATOR_MAX_CONNECTIONS`. At the cap, the connection that has waited
 //!   longest for a request (idle, or stalled in its head) is closed to make room, so stalled
@@ -54,7 +55,8 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 pub struct Limits {
     /// A request head must be complete this long after its first byte.
     pub header_timeout: Duration,
-    /// A request body may pause this long between two pieces.
+    /// A request body may pause this long between two pieces (and must average
+    /// [`body::MIN_BODY_RATE`] after this long).
     pub body_timeout: Duration,
     /// A connection with no request in progress, or whose client stopped reading, is closed
     /// after this long.

@@ -112,8 +112,20 @@ const ETC_FILES: [&str; 16] = [
 /// The operator setting that allows local `checkpointRepo` paths under one directory.
 pub const CHECKPOINT_PREFIX_ENV: &str = "OPERATOR_CHECKPOINT_LOCAL_PREFIX";
 
+/// The server's settings an instance inherits (read once, at start): the browser, and the
+/// listener's limits, so the instance API is configured like the platform API.
+const INHERITED: [&str; 5] = [
+    "OPERATOR_CHROMIUM",
+    "OPERATOR_HEADER_TIMEOUT_SECS",
+    "OPERATOR_BODY_TIMEOUT_SECS",
+    "OPERATOR_IDLE_TIMEOUT_SECS",
+    "OPERATOR_MAX_CONNECTIONS",
+];
+
 pub struct LocalRuntime {
     data_dir: PathBuf,
+    /// `INHERITED` variables set for the server.
+    inherited: Vec<(&'static str, String)>,
     /// `OPERATOR_CHECKPOINT_LOCAL_PREFIX`, canonical; never overlaps the data directory.
     checkpoint_prefix: Option<PathBuf>,
     instances_dir: PathBuf,
@@ -136,8 +148,13 @@ impl LocalRuntime {
         let instances_dir = data_dir.join("instances");
         std::fs::create_dir_all(&instances_dir)?;
         let checkpoint_prefix = checkpoint_prefix(&data_dir)?;
+        let inherited = INHERITED
+            .into_iter()
+            .filter_map(|name| std::env::var(name).ok().map(|v| (name, v)))
+            .collect();
         Ok(Self {
             data_dir,
+            inherited,
             checkpoint_prefix,
             instances_dir,
             program,
@@ -150,6 +167,14 @@ impl LocalRuntime {
 
     pub fn isolation(&self) -> &Isolation {
         &self.isolation
+    }
+
+    /// The browser named by `OPERATOR_CHROMIUM`, if any.
+    fn chromium(&self) -> Option<PathBuf> {
+        self.inherited
+            .iter()
+            .find(|(name, _)| *name == "OPERATOR_CHROMIUM")
+            .map(|(_, v)| PathBuf::from(v))
     }
 
     fn dir(&self, id: &InstanceId) -> PathBuf {
@@ -239,8 +264,8 @@ impl LocalRuntime {
         if let Some(prefix) = &self.checkpoint_prefix {
             cmd.env(CHECKPOINT_PREFIX_ENV, prefix);
         }
-        if let Ok(chromium) = std::env::var("OPERATOR_CHROMIUM") {
-            cmd.env("OPERATOR_CHROMIUM", chromium);
+        for (name, value) in &self.inherited {
+            cmd.env(name, value);
         }
         if let Some(repo) = &spec.instance.checkpoint_repo {
             cmd.env("OPERATOR_CHECKPOINT_REPO", repo);
@@ -346,7 +371,7 @@ impl LocalRuntime {
         let program = self.program.canonicalize()?;
         add(&["--ro-bind", &s(&program), &s(&self.program)]);
         // A browser named outside /usr.
-        if let Some(chromium) = std::env::var_os("OPERATOR_CHROMIUM").map(PathBuf::from) {
+        if let Some(chromium) = self.chromium() {
             if let Ok(real) = chromium.canonicalize() {
                 if !real.starts_with("/usr") && !real.starts_with(&self.data_dir) {
                     add(&["--ro-bind", &s(&real), &s(&chromium)]);
