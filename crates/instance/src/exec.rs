@@ -14,8 +14,7 @@ use tokio::io::AsyncReadExt;
 pub const MAX_OUTPUT: usize = 256 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_TIMEOUT_MS: u64 = 10 * 60_000;
-/// Largest command: one argument of `execve` may not exceed 128 KiB (`MAX_ARG_STRLEN`).
-pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
+pub use operator_wire::MAX_COMMAND_BYTES;
 
 /// `/bin/bash`, else `/bin/sh` (a minimal image may ship only the latter).
 fn shell() -> &'static str {

@@ -76,75 +76,33 @@ pub enum CheckpointSource {
     Local(PathBuf),
 }
 
-/// Validates `checkpointRepo` again inside the instance (the API validated its shape; this
-/// side resolves symlinks): `https://` and `ssh://` URLs, scp-like `user@host:path`, and
-/// `owner/repo` (GitHub). A local path only when `local_prefix` (the operator's
-/// `OPERATOR_CHECKPOINT_LOCAL_PREFIX`) is set and the path, symlinks resolved, lies under
-/// it. `file://`, `ext::` and git's other transports, and anything starting with `-`
-/// (an option to git or ssh), are refused.
+/// Validates `checkpointRepo` again inside the instance, by the API's own rule
+/// ([`operator_wire::parse_checkpoint`]), and for a local path with symlinks resolved: it
+/// must still lie under the (resolved) `local_prefix`.
 pub fn checkpoint_source(
     repo: &str,
     local_prefix: Option<&Path>,
 ) -> anyhow::Result<CheckpointSource> {
-    let repo = repo.trim();
-    let refuse = |why: &str| anyhow::anyhow!("checkpointRepo {repo:?} is refused: {why}");
-    if repo.starts_with('-') || repo.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(refuse(
-            "it must not start with '-' or contain spaces or control characters",
-        ));
-    }
-    if repo.starts_with('/') {
-        let Some(prefix) = local_prefix else {
-            return Err(refuse("local paths are not allowed on this server"));
-        };
-        let real = Path::new(repo)
-            .canonicalize()
-            .with_context(|| format!("checkpointRepo {repo}"))?;
-        let prefix = prefix.canonicalize().unwrap_or_else(|_| prefix.to_owned());
-        if !real.starts_with(&prefix) {
-            return Err(refuse(&format!(
-                "local paths must lie under {}",
-                prefix.display()
-            )));
+    let refused = |why: &dyn std::fmt::Display| {
+        anyhow::anyhow!("checkpointRepo {:?} is refused: {why}", repo.trim())
+    };
+    match operator_wire::parse_checkpoint(repo, local_prefix).map_err(|e| refused(&e))? {
+        operator_wire::CheckpointRef::Remote(url) => Ok(CheckpointSource::Remote(url)),
+        operator_wire::CheckpointRef::Local(path) => {
+            let real = path
+                .canonicalize()
+                .with_context(|| format!("checkpointRepo {}", path.display()))?;
+            let prefix = local_prefix.unwrap_or(Path::new("/"));
+            let prefix = prefix.canonicalize().unwrap_or_else(|_| prefix.to_owned());
+            if !real.starts_with(&prefix) {
+                return Err(refused(&format!(
+                    "local paths must lie under {}",
+                    prefix.display()
+                )));
+            }
+            Ok(CheckpointSource::Local(real))
         }
-        return Ok(CheckpointSource::Local(real));
     }
-    if let Some(rest) = repo
-        .strip_prefix("https://")
-        .or_else(|| repo.strip_prefix("ssh://"))
-    {
-        let host = rest.split(['/', '@']).next().unwrap_or_default();
-        if rest.is_empty() || host.starts_with('-') || rest.contains("::") {
-            return Err(refuse("not a valid URL"));
-        }
-        return Ok(CheckpointSource::Remote(repo.to_owned()));
-    }
-    if let Some((user_host, path)) = repo.split_once(':') {
-        let scp_like = user_host.split_once('@').is_some_and(|(user, host)| {
-            is_name(user) && is_name(host) && !path.is_empty() && !path.starts_with('-')
-        });
-        if scp_like && !repo.contains("::") {
-            return Ok(CheckpointSource::Remote(repo.to_owned()));
-        }
-        return Err(refuse(
-            "only https://, ssh:// and user@host:path URLs are allowed",
-        ));
-    }
-    let parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() == 2 && parts.iter().all(|p| is_name(p)) {
-        return Ok(CheckpointSource::Remote(format!(
-            "https://github.com/{repo}.git"
-        )));
-    }
-    Err(refuse("must be owner/repo, an https:// or ssh:// git URL"))
-}
-
-/// `[A-Za-z0-9._-]+`, not starting with `.` or `-`.
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with(['.', '-'])
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Brings `checkpointRepo` into `workspace/<repo name>` once (see [`checkpoint_source`]).
@@ -166,7 +124,11 @@ pub fn apply_checkpoint(
         .next()
         .unwrap_or_default()
         .trim_end_matches(".git");
-    let name = if is_name(name) { name } else { "checkpoint" };
+    let name = if operator_wire::is_plain_name(name) {
+        name
+    } else {
+        "checkpoint"
+    };
     let dest = root.join("workspace").join(name);
     let (url, allow) = match &source {
         CheckpointSource::Local(dir) if !dir.join(".git").exists() => {

@@ -211,67 +211,21 @@ pub struct Instance {
     pub deleted_at: Option<Timestamp>,
 }
 
-/// `checkpointRepo`: `owner/repo` (GitHub), an `https://` or `ssh://` git URL, or scp-like
-/// `user@host:path`. A local path is accepted only when the operator allows a directory
-/// prefix (`OPERATOR_CHECKPOINT_LOCAL_PREFIX`; the runtime never lets it cover the data
-/// directory) and the path lies under it. `file://`, `ext::` and git's other transports,
-/// and anything starting with `-` (an option to git or ssh), are refused. The instance
-/// checks again with symlinks resolved.
+/// `checkpointRepo`, checked by the rule the instance applies again
+/// ([`operator_wire::parse_checkpoint`]): remote git references only, or a local path under
+/// the operator's allowed prefix (`OPERATOR_CHECKPOINT_LOCAL_PREFIX`; the runtime never lets
+/// it cover the data directory).
 pub fn validate_checkpoint_repo(
     s: &str,
     local_prefix: Option<&std::path::Path>,
 ) -> Result<String, Error> {
-    const WHAT: &str = "must be owner/repo or an https:// or ssh:// git URL";
-    let s = s.trim();
-    let refuse = |why: &str| Err(Error::invalid("checkpointRepo", format!("{WHAT}; {why}")));
-    if s.is_empty() || s.len() > 512 {
-        return refuse("1-512 characters");
+    match operator_wire::parse_checkpoint(s, local_prefix) {
+        Ok(_) => Ok(s.trim().to_owned()),
+        Err(why) => Err(Error::invalid(
+            "checkpointRepo",
+            format!("must be owner/repo or an https:// or ssh:// git URL; {why}"),
+        )),
     }
-    if s.starts_with('-') || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return refuse("it may not start with '-' or contain spaces or control characters");
-    }
-    let is_name = |p: &str| {
-        !p.is_empty()
-            && !p.starts_with(['.', '-'])
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    };
-    if s.starts_with('/') {
-        let path = std::path::Path::new(s);
-        let plain = path
-            .components()
-            .all(|c| !matches!(c, std::path::Component::ParentDir));
-        return match local_prefix {
-            Some(prefix) if plain && path.starts_with(prefix) => Ok(s.to_owned()),
-            Some(prefix) => refuse(&format!("local paths must lie under {}", prefix.display())),
-            None => refuse("local paths are not allowed on this server"),
-        };
-    }
-    if let Some(rest) = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("ssh://"))
-    {
-        let host = rest.split(['/', '@']).next().unwrap_or_default();
-        if rest.is_empty() || host.starts_with('-') || rest.contains("::") {
-            return refuse("not a valid URL");
-        }
-        return Ok(s.to_owned());
-    }
-    if let Some((user_host, path)) = s.split_once(':') {
-        let scp_like = user_host.split_once('@').is_some_and(|(user, host)| {
-            is_name(user) && is_name(host) && !path.is_empty() && !path.starts_with('-')
-        });
-        return if scp_like && !s.contains("::") {
-            Ok(s.to_owned())
-        } else {
-            refuse("other URL schemes and git transports are not allowed")
-        };
-    }
-    let parts: Vec<&str> = s.split('/').collect();
-    if parts.len() == 2 && parts.iter().all(|p| is_name(p)) {
-        return Ok(s.to_owned());
-    }
-    refuse("not a repository reference")
 }
 
 /// Instance configuration is a JSON object of at most 64 KiB.

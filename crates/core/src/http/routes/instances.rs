@@ -310,9 +310,7 @@ pub async fn message(
     Ok(relay(r))
 }
 
-/// Largest command `exec` relays (the instance enforces the same; one `execve` argument may
-/// not exceed 128 KiB).
-pub const MAX_COMMAND_BYTES: usize = 100 * 1024;
+use operator_wire::MAX_COMMAND_BYTES;
 
 #[derive(serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
