@@ -23,7 +23,7 @@ impl JobHandler for Scripted {
         match next {
             "ok" => Ok(()),
             "slow" => {
-                tokio::time::sleep(Duration::from_millis(2500)).await;
+                tokio::time::sleep(Duration::from_millis(4000)).await;
                 Ok(())
             }
             "transient" => Err(JobError::Transient(anyhow::anyhow!("try later"))),
@@ -80,15 +80,15 @@ async fn a_long_job_stays_invisible_while_it_runs() {
     let worker = Arc::new(Worker::new(
         q.clone(),
         handler.clone(),
-        Duration::from_secs(1),
+        Duration::from_secs(2),
     ));
     q.send(&job(), Duration::ZERO).await.unwrap();
     let running = tokio::spawn({
         let worker = worker.clone();
         async move { worker.try_execute_next().await.unwrap() }
     });
-    // Well past the 1 s visibility timeout, the heartbeat has kept it hidden.
-    for _ in 0..4 {
+    // Well past the 2 s visibility timeout, the heartbeat (every second) has kept it hidden.
+    for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(q
             .receive(1, Duration::from_secs(1))
