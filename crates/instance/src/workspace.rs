@@ -512,20 +512,11 @@ mod tests {
 
     #[test]
     fn checkpoint_sources_are_remote_urls_or_an_allowed_prefix() {
+        // The shape rule is operator_wire's (tested there); here: remote ones pass through,
+        // and local ones are judged with links resolved.
         use CheckpointSource::*;
         let gh = checkpoint_source("acme/tools", None).unwrap();
         assert_eq!(gh, Remote("https://github.com/acme/tools.git".into()));
-        for ok in [
-            "https://example.com/a/b.git",
-            "ssh://git@example.com/a/b.git",
-            "git@github.com:acme/tools.git",
-        ] {
-            assert_eq!(
-                checkpoint_source(ok, None).unwrap(),
-                Remote(ok.into()),
-                "{ok}"
-            );
-        }
         let dir = tempfile::tempdir().unwrap();
         let allowed = dir.path().join("repos");
         std::fs::create_dir_all(allowed.join("r")).unwrap();
@@ -534,20 +525,7 @@ mod tests {
         std::fs::create_dir_all(&elsewhere).unwrap();
         // A symlink under the prefix that leads elsewhere is judged by its target.
         std::os::unix::fs::symlink(&elsewhere, allowed.join("link")).unwrap();
-        for bad in [
-            "file:///etc",
-            "ext::sh -c touch% /tmp/pwned",
-            "-uhttps://x",
-            "--upload-pack=touch /tmp/x",
-            "http://example.com/a.git",
-            "git://example.com/a.git",
-            "./relative",
-            "a/b/c",
-            "-oProxyCommand=x@host:path",
-            "user@-host:path",
-        ] {
-            assert!(checkpoint_source(bad, Some(&allowed)).is_err(), "{bad}");
-        }
+        assert!(checkpoint_source("file:///etc", Some(&allowed)).is_err());
         let inside_s = inside.to_str().unwrap();
         assert!(checkpoint_source(inside_s, None).is_err());
         assert!(matches!(
