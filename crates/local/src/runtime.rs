@@ -182,11 +182,11 @@ impl LocalRuntime {
     }
 
     /// Stops every running instance (graceful server shutdown).
+    /// Stops every running instance at once (graceful server shutdown): the whole takes one
+    /// instance's stop grace, not one per instance.
     pub async fn shutdown_all(&self) {
         let ids: Vec<InstanceId> = self.procs.lock().await.keys().cloned().collect();
-        for id in ids {
-            let _ = self.stop(&id).await;
-        }
+        futures::future::join_all(ids.iter().map(|id| self.stop(id))).await;
     }
 
     /// Kills a process left over from a previous run of the server (its pid file).
