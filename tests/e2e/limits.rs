@@ -84,6 +84,19 @@ async fn timed_health(app: &App) -> Duration {
     took
 }
 
+/// `n` connections that each sent part of a request head and stopped.
+async fn stall(app: &App, n: usize) -> Vec<TcpStream> {
+    let mut stalled = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr(app)).await.unwrap();
+        s.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nuser-agent: slow")
+            .await
+            .unwrap();
+        stalled.push(s);
+    }
+    stalled
+}
+
 #[tokio::test]
 async fn stalled_headers_are_closed_within_35s_while_health_stays_fast() {
     // GIVEN the server with its default limits and 300 connections that each sent half a
@@ -91,14 +104,7 @@ async fn stalled_headers_are_closed_within_35s_while_health_stays_fast() {
     raise_own_fd_limit();
     let app = App::spawn().await;
     timed_health(&app).await;
-    let mut stalled = Vec::with_capacity(300);
-    for _ in 0..300 {
-        let mut s = TcpStream::connect(addr(&app)).await.unwrap();
-        s.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nuser-agent: slow")
-            .await
-            .unwrap();
-        stalled.push(s);
-    }
+    let stalled = stall(&app, 300).await;
     let stalled_at = Instant::now();
     let waits: Vec<_> = stalled
         .into_iter()
@@ -175,14 +181,7 @@ async fn stalled_sockets_beyond_the_fd_limit_do_not_lock_others_out() {
     // GIVEN the server under `ulimit -n 256` and 300 clients stalled in their request heads
     raise_own_fd_limit();
     let app = App::spawn_limited(Options::default(), Some(256)).await;
-    let mut stalled = vec![];
-    for _ in 0..300 {
-        let mut s = TcpStream::connect(addr(&app)).await.unwrap();
-        s.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nuser-agent: slow")
-            .await
-            .unwrap();
-        stalled.push(s);
-    }
+    let _stalled = stall(&app, 300).await;
     // WHEN another client asks THEN it is served (the cap stays below the descriptor limit,
     // and the longest-waiting stalled connections make room)
     for _ in 0..3 {

@@ -537,13 +537,7 @@ async fn secrets_are_injected_and_rotation_is_seen_without_a_restart() {
 
 #[tokio::test]
 async fn with_bubblewrap_an_instance_sees_only_its_own_files() {
-    assert!(
-        std::process::Command::new("bwrap")
-            .arg("--version")
-            .output()
-            .is_ok(),
-        "bubblewrap is not installed; scripts/test.sh installs it (apt-get install bubblewrap)"
-    );
+    require_bwrap();
     let app = App::spawn().await;
     assert!(
         app.stdout.iter().any(|l| l.contains("bubblewrap")),

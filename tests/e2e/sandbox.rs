@@ -7,16 +7,6 @@ use crate::support::*;
 use reqwest::Method;
 use serde_json::json;
 
-fn require_bwrap() {
-    assert!(
-        std::process::Command::new("bwrap")
-            .arg("--version")
-            .output()
-            .is_ok(),
-        "bubblewrap is not installed; scripts/test.sh installs it (apt-get install bubblewrap)"
-    );
-}
-
 #[tokio::test]
 async fn inside_the_sandbox_an_instance_is_not_root_and_sees_no_host_secrets() {
     require_bwrap();

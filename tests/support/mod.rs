@@ -315,6 +315,14 @@ pub fn assert_error(got: &(StatusCode, Value), status: u16, code: &str) {
     );
 }
 
+/// Fails the test unless bubblewrap is installed (scripts/test.sh installs it).
+pub fn require_bwrap() {
+    assert!(
+        Command::new("bwrap").arg("--version").output().is_ok(),
+        "bubblewrap is not installed; scripts/test.sh installs it (apt-get install bubblewrap)"
+    );
+}
+
 /// Polls `f` until it returns Some, for at most `secs` seconds.
 pub async fn eventually<T, F, Fut>(secs: u64, mut f: F) -> Option<T>
 where

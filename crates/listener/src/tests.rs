@@ -75,6 +75,19 @@ impl Server {
         TcpStream::connect(self.addr).await.unwrap()
     }
 
+    /// `n` connections that each sent half a request head and stopped.
+    async fn stalled(&self, n: usize) -> Vec<TcpStream> {
+        let mut all = vec![];
+        for _ in 0..n {
+            let mut s = self.connect().await;
+            s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-partial: ")
+                .await
+                .unwrap();
+            all.push(s);
+        }
+        all
+    }
+
     async fn get(&self, path: &str) -> String {
         let mut s = self.connect().await;
         exchange(
@@ -133,14 +146,7 @@ fn error_code(raw: &str, status: u16) -> String {
 async fn a_head_that_stalls_midway_is_closed_and_others_are_served() {
     // GIVEN connections that sent half a request head and stopped
     let server = Server::start(quick()).await;
-    let mut stalled = vec![];
-    for _ in 0..20 {
-        let mut s = server.connect().await;
-        s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-partial: ")
-            .await
-            .unwrap();
-        stalled.push(s);
-    }
+    let mut stalled = server.stalled(20).await;
     // WHEN another client asks THEN it is served at once
     assert!(server.get("/health").await.ends_with("ok"));
     // AND the stalled ones are closed by the server
@@ -257,14 +263,7 @@ async fn at_the_cap_the_longest_waiting_connection_makes_room() {
         ..quick()
     })
     .await;
-    let mut stalled = vec![];
-    for _ in 0..3 {
-        let mut s = server.connect().await;
-        s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-partial: ")
-            .await
-            .unwrap();
-        stalled.push(s);
-    }
+    let mut stalled = server.stalled(3).await;
     // WHEN a new client asks THEN it is served
     assert!(server.get("/health").await.ends_with("ok"));
     // AND the connection that waited longest was closed to make room (long before its

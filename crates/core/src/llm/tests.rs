@@ -108,6 +108,28 @@ fn request() -> ModelRequest {
 }
 
 /// Runs the stream to its end: the text, whether `Done` came, and the first error.
+fn openai_at(base: &str) -> openai::OpenAi {
+    openai::OpenAi::new(
+        &config(LlmProvider::OpenAi, base.to_owned()),
+        reqwest::Client::new(),
+    )
+}
+
+fn anthropic_at(base: &str) -> anthropic::Anthropic {
+    anthropic::Anthropic::new(
+        &config(LlmProvider::Anthropic, base.to_owned()),
+        reqwest::Client::new(),
+    )
+}
+
+/// The provider streams the whole of `TEXT` and ends with its end marker.
+async fn assert_whole_reply(p: &dyn ModelProvider) {
+    let (text, done, err) = drain(p.stream(&request()).await.unwrap()).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text, TEXT);
+    assert!(done);
+}
+
 async fn drain(mut s: EventStream) -> (String, bool, Option<ProviderError>) {
     let (mut text, mut done) = (String::new(), false);
     while let Some(ev) = s.next().await {
@@ -181,16 +203,10 @@ fn anthropic_frames(eol: &str, with_stop: bool) -> String {
 async fn openai_text_survives_a_character_split_across_reads_and_crlf_endings() {
     // GIVEN a provider that ends lines with CRLF and splits "日" across two TCP writes
     let fake = raw_fake(vec![split_inside(&openai_frames("\r\n"), '日')]).await;
-    let p = openai::OpenAi::new(
-        &config(LlmProvider::OpenAi, fake.base.clone()),
-        reqwest::Client::new(),
-    );
+    let p = openai_at(&fake.base);
     // WHEN the reply is streamed
-    let (text, done, err) = drain(p.stream(&request()).await.unwrap()).await;
     // THEN every character arrives intact and the reply ends normally
-    assert!(err.is_none(), "{err:?}");
-    assert_eq!(text, TEXT);
-    assert!(done);
+    assert_whole_reply(&p).await;
 }
 
 #[tokio::test]
@@ -210,30 +226,18 @@ async fn a_crlf_split_between_its_cr_and_lf_is_one_line_ending() {
     }
     answer.push(rest.as_bytes().to_vec());
     let fake = raw_fake(vec![answer]).await;
-    let p = openai::OpenAi::new(
-        &config(LlmProvider::OpenAi, fake.base.clone()),
-        reqwest::Client::new(),
-    );
+    let p = openai_at(&fake.base);
     // WHEN streamed THEN no event is split or lost
-    let (text, done, err) = drain(p.stream(&request()).await.unwrap()).await;
-    assert!(err.is_none(), "{err:?}");
-    assert_eq!(text, TEXT);
-    assert!(done);
+    assert_whole_reply(&p).await;
 }
 
 #[tokio::test]
 async fn anthropic_text_survives_a_character_split_across_reads_and_crlf_endings() {
     // GIVEN an Anthropic stream with CRLF endings, cut inside "👍"
     let fake = raw_fake(vec![split_inside(&anthropic_frames("\r\n", true), '👍')]).await;
-    let p = anthropic::Anthropic::new(
-        &config(LlmProvider::Anthropic, fake.base.clone()),
-        reqwest::Client::new(),
-    );
+    let p = anthropic_at(&fake.base);
     // WHEN it is streamed THEN the text is whole and the reply ends normally
-    let (text, done, err) = drain(p.stream(&request()).await.unwrap()).await;
-    assert!(err.is_none(), "{err:?}");
-    assert_eq!(text, TEXT);
-    assert!(done);
+    assert_whole_reply(&p).await;
 }
 
 #[tokio::test]
@@ -252,10 +256,7 @@ async fn a_stream_cut_before_its_end_marker_is_an_error_not_an_empty_success() {
     ])
     .await;
     // WHEN each is streamed
-    let openai = openai::OpenAi::new(
-        &config(LlmProvider::OpenAi, fake.base.clone()),
-        reqwest::Client::new(),
-    );
+    let openai = openai_at(&fake.base);
     let (text, done, err) = drain(openai.stream(&request()).await.unwrap()).await;
     // THEN the caller gets the text so far and an error naming the missing end, never `Done`
     assert_eq!(text, "Grüße aus ");
@@ -264,10 +265,7 @@ async fn a_stream_cut_before_its_end_marker_is_an_error_not_an_empty_success() {
         err.is_some_and(|e| e.to_string().contains("end marker")),
         "openai"
     );
-    let anthropic = anthropic::Anthropic::new(
-        &config(LlmProvider::Anthropic, fake.base.clone()),
-        reqwest::Client::new(),
-    );
+    let anthropic = anthropic_at(&fake.base);
     let (text, done, err) = drain(anthropic.stream(&request()).await.unwrap()).await;
     assert_eq!(text, TEXT);
     assert!(!done);
@@ -291,11 +289,8 @@ async fn a_429_with_retry_after_is_retried_after_that_wait() {
         reqwest::Client::new(),
     );
     // WHEN a reply is asked for
-    let (text, done, err) = drain(provider.stream(&request()).await.unwrap()).await;
     // THEN it arrives from the second call, which came no sooner than Retry-After allowed
-    assert!(err.is_none(), "{err:?}");
-    assert_eq!(text, TEXT);
-    assert!(done);
+    assert_whole_reply(provider.as_ref()).await;
     let reqs = fake.requests.lock().unwrap().clone();
     assert_eq!(reqs.len(), 2);
     let waited = reqs[1].0 - reqs[0].0;
