@@ -127,8 +127,8 @@ async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<
         "bash" => {
             let timeout = args["timeoutMs"]
                 .as_u64()
-                .unwrap_or(exec::DEFAULT_TIMEOUT_MS)
-                .min(exec::MAX_TIMEOUT_MS);
+                .unwrap_or(operator_instance_api::DEFAULT_EXEC_TIMEOUT_MS)
+                .min(operator_instance_api::MAX_EXEC_TIMEOUT_MS);
             let r = exec::run(
                 ws.dir(),
                 &arg("command"),
@@ -148,8 +148,8 @@ async fn run_tool(state: &AppState, name: &str, args: &Value) -> anyhow::Result<
             .list(&arg("path"))?
             .iter()
             .map(|e| match e.kind {
-                "directory" => format!("{}/", e.name),
-                "symlink" => format!("{}@", e.name),
+                operator_instance_api::EntryKind::Directory => format!("{}/", e.name),
+                operator_instance_api::EntryKind::Symlink => format!("{}@", e.name),
                 _ => e.name.clone(),
             })
             .collect::<Vec<_>>()

@@ -8,16 +8,10 @@ use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::Page;
 use futures::StreamExt;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tokio::sync::Mutex;
 
-#[derive(Debug, Serialize)]
-pub struct PageInfo {
-    pub url: String,
-    pub title: String,
-    pub text: String,
-}
+pub use operator_instance_api::PageInfo;
 
 struct Session {
     browser: Browser,

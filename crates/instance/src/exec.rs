@@ -5,15 +5,13 @@
 //! directory handle (`fchdir`), so neither the instance's `PATH` nor a symlink swapped in
 //! after the check decides what runs where.
 
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 pub const MAX_OUTPUT: usize = 256 * 1024;
-pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
-pub const MAX_TIMEOUT_MS: u64 = 10 * 60_000;
+pub use operator_instance_api::{ExecRequest, ExecResult};
 pub use operator_wire::MAX_COMMAND_BYTES;
 
 /// `/bin/bash`, else `/bin/sh` (a minimal image may ship only the latter).
@@ -23,26 +21,6 @@ fn shell() -> &'static str {
     } else {
         "/bin/sh"
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecRequest {
-    pub command: String,
-    pub timeout_ms: Option<u64>,
-    /// Working directory relative to the workspace root.
-    pub cwd: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecResult {
-    pub exit_code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub timed_out: bool,
-    pub truncated: bool,
-    pub duration_ms: u64,
 }
 
 async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> (Vec<u8>, bool) {

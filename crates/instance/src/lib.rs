@@ -18,13 +18,15 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use operator_instance_api as api;
+use operator_instance_api::paths;
+use serde::Serialize;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+pub use operator_instance_api::MAX_FILE_BYTES;
 
 pub struct Inner {
     pub instance_id: String,
@@ -49,12 +51,22 @@ pub struct ApiError(StatusCode, &'static str, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.0,
-            Json(json!({"error": {"code": self.1, "message": self.2}})),
-        )
-            .into_response()
+        let body = api::ErrorBody {
+            error: api::ErrorDetail {
+                code: self.1.to_owned(),
+                message: self.2,
+            },
+        };
+        (self.0, Json(body)).into_response()
     }
+}
+
+/// A wire type as a JSON answer with its keys in sorted order (as the instance has always
+/// sent these answers, so relayed bodies stay byte for byte the same).
+fn sorted<T: Serialize>(body: &T) -> Res<Json<Value>> {
+    serde_json::to_value(body)
+        .map(Json)
+        .map_err(|e| internal(e.into()))
 }
 
 fn bad(msg: impl std::fmt::Display) -> ApiError {
@@ -78,17 +90,17 @@ type Res<T> = Result<T, ApiError>;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/health", get(health))
+        .route(paths::HEALTH, get(health))
         .route(
-            "/files",
+            paths::FILES,
             get(read_files).put(write_file).delete(delete_file),
         )
-        .route("/exec", post(exec))
-        .route("/activity", get(activity))
-        .route("/messages", post(messages))
-        .route("/browser/open", post(browser_open))
-        .route("/browser/text", get(browser_text))
-        .route("/browser/screenshot", get(browser_screenshot))
+        .route(paths::EXEC, post(exec))
+        .route(paths::ACTIVITY, get(activity))
+        .route(paths::MESSAGES, post(messages))
+        .route(paths::BROWSER_OPEN, post(browser_open))
+        .route(paths::BROWSER_TEXT, get(browser_text))
+        .route(paths::BROWSER_SCREENSHOT, get(browser_screenshot))
         .layer(DefaultBodyLimit::max(MAX_FILE_BYTES))
         .route_layer(from_fn_with_state(state.clone(), auth))
         .fallback(|| async { not_found("no such route") })
@@ -118,14 +130,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn health(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({"ok": true, "instanceId": s.instance_id, "version": env!("CARGO_PKG_VERSION")}))
-}
-
-#[derive(Deserialize)]
-struct PathQuery {
-    #[serde(default)]
-    path: String,
+async fn health(State(s): State<AppState>) -> Res<Json<Value>> {
+    sorted(&api::Health {
+        ok: true,
+        instance_id: s.instance_id.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
 }
 
 fn path_error(e: workspace::PathError) -> ApiError {
@@ -153,16 +163,20 @@ async fn blocking<T: Send + 'static>(
         .map_err(path_error)
 }
 
-async fn read_files(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Res<Json<Value>> {
+async fn read_files(
+    State(s): State<AppState>,
+    Query(q): Query<api::FilesQuery>,
+) -> Res<Json<Value>> {
     let path = q.path.clone();
     let node = {
         let s = s.clone();
         blocking(move || s.workspace.read(&path, MAX_FILE_BYTES as u64)).await?
     };
-    match node {
-        workspace::Node::Directory(entries) => Ok(Json(
-            json!({"path": q.path, "type": "directory", "entries": entries}),
-        )),
+    let node = match node {
+        workspace::Node::Directory(entries) => api::FileNode::Directory {
+            path: q.path,
+            entries,
+        },
         workspace::Node::File { bytes, modified_at } => {
             let size = bytes.len();
             let (content, encoding) = match String::from_utf8(bytes) {
@@ -175,16 +189,21 @@ async fn read_files(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Re
                     )
                 }
             };
-            Ok(Json(
-                json!({"path": q.path, "type": "file", "size": size, "modifiedAt": modified_at, "encoding": encoding, "content": content}),
-            ))
+            api::FileNode::File {
+                path: q.path,
+                size: size as u64,
+                modified_at,
+                encoding: encoding.to_owned(),
+                content,
+            }
         }
-    }
+    };
+    sorted(&node)
 }
 
 async fn write_file(
     State(s): State<AppState>,
-    Query(q): Query<PathQuery>,
+    Query(q): Query<api::FilesQuery>,
     body: Bytes,
 ) -> Res<Json<Value>> {
     if q.path.trim().is_empty() {
@@ -192,10 +211,16 @@ async fn write_file(
     }
     let (path, size) = (q.path.clone(), body.len());
     blocking(move || s.workspace.write(&path, &body)).await?;
-    Ok(Json(json!({"path": q.path, "size": size})))
+    sorted(&api::FileWritten {
+        path: q.path,
+        size: size as u64,
+    })
 }
 
-async fn delete_file(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Res<Json<Value>> {
+async fn delete_file(
+    State(s): State<AppState>,
+    Query(q): Query<api::FilesQuery>,
+) -> Res<Json<Value>> {
     if q.path.trim().is_empty() {
         return Err(bad(
             "path is required (the workspace root cannot be deleted)",
@@ -203,11 +228,11 @@ async fn delete_file(State(s): State<AppState>, Query(q): Query<PathQuery>) -> R
     }
     let path = q.path.clone();
     blocking(move || s.workspace.remove(&path)).await?;
-    Ok(Json(json!({"ok": true})))
+    sorted(&api::Done { ok: true })
 }
 
 async fn exec(State(s): State<AppState>, body: Bytes) -> Res<Json<exec::ExecResult>> {
-    let req: exec::ExecRequest =
+    let req: api::ExecRequest =
         serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?;
     if req.command.trim().is_empty() {
         return Err(bad("command must not be empty"));
@@ -229,25 +254,17 @@ async fn exec(State(s): State<AppState>, body: Bytes) -> Res<Json<exec::ExecResu
         .workspace
         .open_dir(req.cwd.as_deref().unwrap_or(""))
         .map_err(path_error)?;
-    let timeout = Duration::from_millis(
-        req.timeout_ms
-            .unwrap_or(exec::DEFAULT_TIMEOUT_MS)
-            .clamp(1, exec::MAX_TIMEOUT_MS),
-    );
+    let timeout = Duration::from_millis(req.effective_timeout_ms());
     exec::run(&cwd, &req.command, timeout, &s.env)
         .await
         .map(Json)
         .map_err(internal)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ActivityQuery {
-    cursor: Option<String>,
-    session_id: Option<String>,
-}
-
-async fn activity(State(s): State<AppState>, Query(q): Query<ActivityQuery>) -> Res<Json<Value>> {
+async fn activity(
+    State(s): State<AppState>,
+    Query(q): Query<api::ActivityQuery>,
+) -> Res<Json<Value>> {
     let dir = s.workspace.dir();
     let all = sessions::list(dir);
     let selected = match q.session_id.as_deref().filter(|x| !x.is_empty()) {
@@ -256,9 +273,14 @@ async fn activity(State(s): State<AppState>, Query(q): Query<ActivityQuery>) -> 
         None => all.first().cloned(),
     };
     let Some(sel) = selected else {
-        return Ok(Json(
-            json!({"sessions": [], "selectedSession": null, "lineCount": 0, "lines": [], "sessionChanged": false, "cursor": null}),
-        ));
+        return sorted(&api::Activity {
+            sessions: vec![],
+            selected_session: None,
+            line_count: 0,
+            lines: vec![],
+            session_changed: false,
+            cursor: None,
+        });
     };
     let lines = sessions::lines(dir, &sel.id).map_err(internal)?;
     // cursor = "<sessionId>:<lines already seen>"
@@ -269,25 +291,21 @@ async fn activity(State(s): State<AppState>, Query(q): Query<ActivityQuery>) -> 
         Some(_) => (0, true),
         None => (0, false),
     };
-    Ok(Json(json!({
-        "sessions": all,
-        "selectedSession": {"id": sel.id, "title": sel.title},
-        "lineCount": lines.len(),
-        "lines": lines[from..],
-        "sessionChanged": changed,
-        "cursor": format!("{}:{}", sel.id, lines.len()),
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MessageBody {
-    text: String,
-    session_id: Option<String>,
+    sorted(&api::Activity {
+        cursor: Some(format!("{}:{}", sel.id, lines.len())),
+        line_count: lines.len() as u64,
+        lines: lines[from..].to_vec(),
+        sessions: all,
+        selected_session: Some(api::SelectedSession {
+            id: sel.id,
+            title: sel.title,
+        }),
+        session_changed: changed,
+    })
 }
 
 async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
-    let req: MessageBody =
+    let req: api::MessageRequest =
         serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?;
     if req.text.trim().is_empty() {
         return Err(bad("text must not be empty"));
@@ -299,7 +317,10 @@ async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
     };
     let _turn = s.agent_lock.lock().await;
     match agent::respond(&s, &session, &req.text).await {
-        Ok(text) => Ok(Json(json!({"text": text, "sessionId": session}))),
+        Ok(text) => sorted(&api::MessageReply {
+            text,
+            session_id: session,
+        }),
         Err(e) => {
             // The gateway's own refusals keep their status and code; anything else is the
             // agent failing.
@@ -326,18 +347,13 @@ async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
     }
 }
 
-#[derive(Deserialize)]
-struct OpenBody {
-    url: String,
-}
-
-async fn browser_open(State(s): State<AppState>, body: Bytes) -> Res<Json<browser::PageInfo>> {
-    let req: OpenBody =
+async fn browser_open(State(s): State<AppState>, body: Bytes) -> Res<Json<api::PageInfo>> {
+    let req: api::BrowserOpenRequest =
         serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?;
     browser_result(s.browser.open(&req.url).await)
 }
 
-async fn browser_text(State(s): State<AppState>) -> Res<Json<browser::PageInfo>> {
+async fn browser_text(State(s): State<AppState>) -> Res<Json<api::PageInfo>> {
     browser_result(s.browser.text().await)
 }
 

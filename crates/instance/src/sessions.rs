@@ -5,20 +5,11 @@
 //! or transcript replaced by a symlink cannot lead the activity API outside the workspace.
 
 use cap_std::fs::Dir;
-use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionMeta {
-    pub id: String,
-    pub title: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub parent_id: Option<String>,
-}
+pub use operator_instance_api::SessionMeta;
 
 pub fn new_id() -> String {
     use rand::distributions::{Alphanumeric, DistString};

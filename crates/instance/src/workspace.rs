@@ -210,17 +210,7 @@ impl PathError {
     }
 }
 
-/// One entry of a directory listing. Symlinks are reported as links (never followed).
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DirEntry {
-    pub name: String,
-    /// `file`, `directory`, `symlink` or `other`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub size: u64,
-    pub modified_at: Option<String>,
-}
+pub use operator_instance_api::{DirEntry, EntryKind};
 
 /// What a path names: a file's bytes or a directory's entries.
 #[derive(Debug)]
@@ -391,13 +381,13 @@ fn list(dir: &cap_std::fs::Dir) -> Result<Vec<DirEntry>, PathError> {
         let Ok(m) = e.metadata() else { continue };
         let ft = m.file_type();
         let kind = if ft.is_symlink() {
-            "symlink"
+            EntryKind::Symlink
         } else if ft.is_dir() {
-            "directory"
+            EntryKind::Directory
         } else if ft.is_file() {
-            "file"
+            EntryKind::File
         } else {
-            "other"
+            EntryKind::Other
         };
         entries.push(DirEntry {
             name: e.file_name().to_string_lossy().into_owned(),
@@ -493,7 +483,7 @@ mod tests {
             panic!("not a directory")
         };
         let link = entries.iter().find(|e| e.name == "out").unwrap();
-        assert_eq!(link.kind, "symlink");
+        assert_eq!(link.kind, EntryKind::Symlink);
         ws.remove("workspace/out").unwrap();
         assert!(outside.join("keep").exists());
         assert!(matches!(ws.remove(""), Err(PathError::Invalid(_))));

@@ -1,0 +1,322 @@
+//! The instance API's wire, defined once: every path `operator-instance` serves, its query
+//! strings and its JSON bodies. The instance's router deserialises requests into these types
+//! and answers with them; the control plane's `InstanceClient` (in `operator-core`) builds its
+//! requests and reads the answers with the same types. So a path, a query parameter or a
+//! field is written in one place, and the two sides cannot drift apart.
+//!
+//! Kept to `serde` (and, behind the `schema` feature, `utoipa` for the control plane's
+//! OpenAPI document) so the instance image stays small.
+
+use serde::{Deserialize, Serialize};
+
+/// Every route of the instance API (all but `/health` take the instance token).
+pub mod paths {
+    pub const HEALTH: &str = "/health";
+    /// `GET` reads a file or lists a folder, `PUT` writes the raw body, `DELETE` removes;
+    /// the path is the query ([`super::FilesQuery`]).
+    pub const FILES: &str = "/files";
+    pub const EXEC: &str = "/exec";
+    pub const ACTIVITY: &str = "/activity";
+    pub const MESSAGES: &str = "/messages";
+    pub const BROWSER_OPEN: &str = "/browser/open";
+    pub const BROWSER_TEXT: &str = "/browser/text";
+    pub const BROWSER_SCREENSHOT: &str = "/browser/screenshot";
+}
+
+/// Largest file `PUT /files` accepts (the control plane refuses larger ones first).
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// `exec`'s timeout when the request names none, and the most it may ask for.
+pub const DEFAULT_EXEC_TIMEOUT_MS: u64 = 30_000;
+pub const MAX_EXEC_TIMEOUT_MS: u64 = 10 * 60_000;
+
+/// Percent-encodes a value for a query string (`/` kept, so workspace paths stay readable).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `path?query` of a request to the instance API.
+pub trait Target {
+    /// The request's path and query string, e.g. `/files?path=skills%20x`.
+    fn target(&self) -> String;
+}
+
+/// The query of `/files`: which path, relative to the workspace root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
+pub struct FilesQuery {
+    /// Path relative to the workspace root; empty for the root.
+    #[serde(default)]
+    pub path: String,
+}
+
+impl FilesQuery {
+    pub fn new(path: impl Into<String>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+impl Target for FilesQuery {
+    fn target(&self) -> String {
+        format!("{}?path={}", paths::FILES, encode(&self.path))
+    }
+}
+
+/// The query of `/activity`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
+pub struct ActivityQuery {
+    /// `cursor` of the previous reply: only newer lines are returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// A session id; default the most recent session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+impl Target for ActivityQuery {
+    fn target(&self) -> String {
+        let mut params = vec![];
+        if let Some(c) = &self.cursor {
+            params.push(format!("cursor={}", encode(c)));
+        }
+        if let Some(s) = &self.session_id {
+            params.push(format!("sessionId={}", encode(s)));
+        }
+        if params.is_empty() {
+            paths::ACTIVITY.to_owned()
+        } else {
+            format!("{}?{}", paths::ACTIVITY, params.join("&"))
+        }
+    }
+}
+
+/// `POST /exec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", schema(as = ExecBody))]
+pub struct ExecRequest {
+    /// Run with `bash -c` in the workspace; at most 100 KiB (413 above).
+    pub command: String,
+    /// Default 30 000, at most 600 000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Working directory relative to the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+impl ExecRequest {
+    /// The timeout the instance applies: the default when none is given, capped.
+    pub fn effective_timeout_ms(&self) -> u64 {
+        self.timeout_ms
+            .unwrap_or(DEFAULT_EXEC_TIMEOUT_MS)
+            .clamp(1, MAX_EXEC_TIMEOUT_MS)
+    }
+}
+
+/// `exec`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecResult {
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+    pub truncated: bool,
+    pub duration_ms: u64,
+}
+
+/// `POST /messages`: a message to the instance's own agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", schema(as = MessageBody))]
+pub struct MessageRequest {
+    pub text: String,
+    /// Continue this session of the instance agent; default a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+/// The instance agent's reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageReply {
+    pub text: String,
+    pub session_id: String,
+}
+
+/// `POST /browser/open`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", schema(as = BrowserOpenBody))]
+pub struct BrowserOpenRequest {
+    pub url: String,
+}
+
+/// The page the browser shows (`/browser/open`, `/browser/text`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    pub url: String,
+    pub title: String,
+    pub text: String,
+}
+
+/// What a directory entry is. Symlinks are reported as links (never followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirEntry {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    pub size: u64,
+    pub modified_at: Option<String>,
+}
+
+/// `GET /files`: a directory's entries or a file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum FileNode {
+    Directory {
+        path: String,
+        entries: Vec<DirEntry>,
+    },
+    #[serde(rename_all = "camelCase")]
+    File {
+        path: String,
+        size: u64,
+        modified_at: Option<String>,
+        /// `utf-8`, or `base64` for content that is not UTF-8.
+        encoding: String,
+        content: String,
+    },
+}
+
+/// `PUT /files`' answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileWritten {
+    pub path: String,
+    pub size: u64,
+}
+
+/// `DELETE /files`' answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    pub ok: bool,
+}
+
+/// A session of the instance agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMeta {
+    pub id: String,
+    pub title: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub parent_id: Option<String>,
+}
+
+/// The session an activity reply shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectedSession {
+    pub id: String,
+    pub title: String,
+}
+
+/// `GET /activity`: a session's transcript lines (JSONL) after the cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub sessions: Vec<SessionMeta>,
+    pub selected_session: Option<SelectedSession>,
+    pub line_count: u64,
+    pub lines: Vec<String>,
+    pub session_changed: bool,
+    /// `<sessionId>:<lines seen>`; pass back as `cursor` for newer lines only.
+    pub cursor: Option<String>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub ok: bool,
+    pub instance_id: String,
+    pub version: String,
+}
+
+/// Every refusal: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_encode_their_query_values() {
+        assert_eq!(FilesQuery::new("").target(), "/files?path=");
+        assert_eq!(
+            FilesQuery::new("skills/a b/SKILL.md").target(),
+            "/files?path=skills/a%20b/SKILL.md"
+        );
+        assert_eq!(ActivityQuery::default().target(), "/activity");
+        let q = ActivityQuery {
+            cursor: Some("s1:4".into()),
+            session_id: Some("s&1".into()),
+        };
+        assert_eq!(q.target(), "/activity?cursor=s1%3A4&sessionId=s%261");
+    }
+
+    #[test]
+    fn a_file_node_is_tagged_by_type_as_the_instance_sends_it() {
+        let dir: FileNode = serde_json::from_str(
+            r#"{"entries":[{"modifiedAt":null,"name":"x","size":0,"type":"directory"}],"path":"","type":"directory"}"#,
+        )
+        .expect("directory");
+        let FileNode::Directory { entries, .. } = &dir else {
+            panic!("{dir:?}")
+        };
+        assert_eq!(entries[0].kind, EntryKind::Directory);
+        let file = FileNode::File {
+            path: "a".into(),
+            size: 1,
+            modified_at: None,
+            encoding: "utf-8".into(),
+            content: "x".into(),
+        };
+        let v = serde_json::to_value(&file).expect("json");
+        assert_eq!(v["type"], "file");
+        assert_eq!(v["modifiedAt"], serde_json::Value::Null);
+    }
+}
