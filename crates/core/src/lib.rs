@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod llm;
 pub mod ports;
 pub mod services;
+pub mod views;
 
 pub use error::{Error, Result};
 pub use services::{Platform, PlatformConfig};

@@ -50,7 +50,7 @@ pub trait Target {
 
 /// The query of `/files`: which path, relative to the workspace root.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams, utoipa::ToSchema))]
 #[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
 pub struct FilesQuery {
     /// Path relative to the workspace root; empty for the root.
@@ -73,7 +73,7 @@ impl Target for FilesQuery {
 /// The query of `/activity`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams, utoipa::ToSchema))]
 #[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
 pub struct ActivityQuery {
     /// `cursor` of the previous reply: only newer lines are returned.
@@ -144,6 +144,7 @@ pub struct ExecResult {
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "schema", schema(as = MessageBody))]
 pub struct MessageRequest {
+    /// The message to the instance's agent.
     pub text: String,
     /// Continue this session of the instance agent; default a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,6 +164,7 @@ pub struct MessageReply {
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "schema", schema(as = BrowserOpenBody))]
 pub struct BrowserOpenRequest {
+    /// An `http` or `https` URL.
     pub url: String,
 }
 
@@ -275,7 +277,9 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    #[serde(default)]
     pub code: String,
+    #[serde(default)]
     pub message: String,
 }
 

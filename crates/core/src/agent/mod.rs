@@ -193,7 +193,8 @@ impl Run<'_> {
                 return v;
             }
         }
-        let output = if call.input.get("value").and_then(Value::as_str) == Some(tools::REDACTED) {
+        let lost_a_secret = tools::find(&call.name).is_some_and(|t| t.lost_a_secret(&call.input));
+        let output = if lost_a_secret {
             json!({"error": {"code": "invalid_request", "message": "the secret value was not kept across a restart; ask the user for it again"}})
         } else {
             match tools::execute(self.p, self.caller, &call.name, &call.input).await {

@@ -1,28 +1,15 @@
-//! The one place domain errors become API.md's error body.
-//!
-//! `{"error": {"code", "message", "details"?}}` with the documented status. Unexpected errors
-//! are logged with their cause chain and shown as an opaque 500.
+//! Domain errors as HTTP responses: the status, code and message come from the one mapping
+//! in [`crate::views::error`]; here they become a response (with `WWW-Authenticate` on 401
+//! and `Retry-After` where the error carries one), plus the JSON fallbacks for unknown routes
+//! and methods.
 
 use crate::error::{Error, FieldErrors};
+use crate::views::error::ErrorReply;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable: `invalid_request`, `unauthorized`, `not_found`, `conflict`, ...
-    pub code: &'static str,
-    pub message: String,
-    /// Per-field problems (400 only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<FieldErrors>,
-}
+pub use crate::views::error::{ErrorBody, ErrorDetail};
 
 /// An error on its way out as an HTTP response.
 #[derive(Debug)]
@@ -59,42 +46,13 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        match e {
-            Error::Invalid { message, details } => {
-                ApiError::bad_request(message).with_details(details)
-            }
-            Error::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
-            Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            Error::WebhookDisabled(m) => ApiError::new(StatusCode::CONFLICT, "webhook_disabled", m),
-            e @ Error::CapacityExceeded { .. } => ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "capacity_exceeded",
-                format!("{e}; delete an instance or upgrade the plan"),
-            ),
-            Error::PayloadTooLarge(m) => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
-            }
-            Error::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m),
-            Error::Unavailable { code, message } => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
-            }
-            Error::BadGateway(m) => ApiError::new(StatusCode::BAD_GATEWAY, "bad_gateway", m),
-            Error::QuotaExceeded {
-                message,
-                retry_after_secs,
-            } => {
-                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message);
-                e.retry_after = Some(retry_after_secs.max(1));
-                e
-            }
-            Error::Unexpected(e) => {
-                tracing::error!(error = format!("{e:#}"), "unexpected error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "internal error; the server log has the details",
-                )
-            }
+        let r = ErrorReply::from(e);
+        Self {
+            status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: r.code,
+            message: r.message,
+            details: r.details,
+            retry_after: r.retry_after,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Instances at run time: lifecycle jobs executed through the `InstanceRuntime` port,
 //! crash supervision with backoff, recovery after a control-plane restart, instance tokens,
-//! and the calls the control plane makes to a live instance (files, activity, messages).
+//! and the secrets an instance reads (its calls to a live instance are in `relay`).
 
-use super::{Caller, Platform};
+use super::Platform;
 use crate::domain::*;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::InstanceId;
@@ -20,13 +20,6 @@ pub const MAX_AUTO_RESTARTS: u32 = 5;
 const START_DEADLINE_MINUTES: i64 = 10;
 /// Attempts at starting an instance before it is marked `failed`.
 const START_ATTEMPTS: u32 = 3;
-
-/// A response relayed from an instance's API.
-pub struct Relayed {
-    pub status: u16,
-    pub content_type: String,
-    pub body: bytes::Bytes,
-}
 
 impl Platform {
     fn token_mac(&self, id: &InstanceId) -> Hmac<Sha256> {
@@ -357,75 +350,6 @@ impl Platform {
             .await?;
         }
         Ok(n)
-    }
-
-    /// Calls a live instance's API on behalf of `caller`.
-    pub async fn call_instance(
-        &self,
-        caller: &Caller,
-        id_or_name: &str,
-        method: reqwest::Method,
-        path_and_query: &str,
-        body: Option<bytes::Bytes>,
-        timeout: Duration,
-    ) -> Result<Relayed> {
-        let instance = self.get_instance(caller, id_or_name).await?;
-        let endpoint = match (&instance.status, &instance.endpoint, &instance.deleted_at) {
-            (InstanceStatus::Active, Some(e), None) => e.clone(),
-            _ => {
-                return Err(Error::Conflict(format!(
-                    "instance {} is {}; it must be active",
-                    instance.id,
-                    instance.status.as_str()
-                )))
-            }
-        };
-        let token = self.instance_token(&instance.id);
-        let mut rb = self
-            .http
-            .request(method, format!("{endpoint}{path_and_query}"))
-            .bearer_auth(token.expose_secret())
-            .timeout(timeout);
-        if let Some(b) = body {
-            rb = rb.body(b);
-        }
-        let res = rb.send().await.map_err(|e| {
-            Error::BadGateway(format!("instance {} did not answer: {e}", instance.id))
-        })?;
-        let status = res.status().as_u16();
-        let content_type = res
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/json")
-            .to_owned();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| Error::BadGateway(format!("instance {} reply: {e}", instance.id)))?;
-        if status >= 500 {
-            let v = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
-            let msg = v["error"]["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("status {status}"));
-            if status == 503 && v["error"]["code"] == "llm_unavailable" {
-                // No model behind the gateway: the caller's 503, not the instance failing.
-                return Err(Error::Unavailable {
-                    code: "llm_unavailable",
-                    message: msg,
-                });
-            }
-            return Err(Error::BadGateway(format!(
-                "instance {}: {msg}",
-                instance.id
-            )));
-        }
-        Ok(Relayed {
-            status,
-            content_type,
-            body,
-        })
     }
 
     /// `GET /v1/secrets` for an instance: every granted and global secret with its current

@@ -1,14 +1,22 @@
-//! `/api/instances`: records and lifecycle (the live-instance routes come with the runtime).
+//! `/api/instances`: records and lifecycle, and the live-instance routes, which relay to the
+//! instance's API through the typed `InstanceClient` (status, content type and body passed
+//! through unchanged).
 
-use crate::http::error::{ApiResult, ErrorBody};
+use crate::error::Error;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::views::*;
 use crate::services::{
-    next_cursor, page_request, Caller, CreateInstance, ListKind, Platform, UpdateInstance,
+    next_cursor, page_request, Caller, CreateInstance, ListKind, Platform, Relayed, UpdateInstance,
 };
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use operator_instance_api::{
+    ActivityQuery, BrowserOpenRequest, ExecRequest, FilesQuery, MessageRequest,
+};
+use operator_wire::MAX_COMMAND_BYTES;
 
 fn wrap(i: crate::domain::Instance) -> Json<InstanceEnvelope> {
     Json(InstanceEnvelope { instance: i.into() })
@@ -122,61 +130,12 @@ pub async fn delete(
 }
 
 /// Largest file accepted by `PUT /files`.
-pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+pub const MAX_FILE_BYTES: usize = operator_instance_api::MAX_FILE_BYTES;
 
-fn relay(r: crate::services::Relayed) -> axum::response::Response {
-    use axum::response::IntoResponse;
+/// The instance's answer as it came: status, content type and body unchanged.
+fn relay<T>(r: Relayed<T>) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, r.content_type)],
-        r.body,
-    )
-        .into_response()
-}
-
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct FilesQuery {
-    /// Path relative to the workspace root; empty for the root.
-    #[serde(default)]
-    pub path: String,
-}
-
-/// Calls the instance's `/files` API for `path` and relays the answer.
-async fn files_call(
-    p: &Platform,
-    caller: &Caller,
-    id: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<bytes::Bytes>,
-) -> ApiResult<axum::response::Response> {
-    let target = format!("/files?path={}", encode(path));
-    let r = p
-        .call_instance(
-            caller,
-            id,
-            method,
-            &target,
-            body,
-            std::time::Duration::from_secs(60),
-        )
-        .await?;
-    Ok(relay(r))
-}
-
-/// Percent-encodes a workspace path for a query string (`/` kept).
-pub(crate) fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    (status, [(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
 }
 
 #[utoipa::path(get, path = "/api/instances/{id}/files", tag = "instances",
@@ -188,8 +147,9 @@ pub async fn read_files(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<FilesQuery>,
-) -> ApiResult<axum::response::Response> {
-    files_call(&p, &caller, &id, reqwest::Method::GET, &q.path, None).await
+) -> ApiResult<Response> {
+    let client = p.instance_client(&caller, &id).await?;
+    Ok(relay(client.read_files(&q).await?))
 }
 
 #[utoipa::path(put, path = "/api/instances/{id}/files", tag = "instances",
@@ -203,9 +163,10 @@ pub async fn write_file(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<FilesQuery>,
     body: axum::body::Body,
-) -> ApiResult<axum::response::Response> {
+) -> ApiResult<Response> {
     let bytes = crate::http::extract::read_body_limited(body, MAX_FILE_BYTES).await?;
-    files_call(&p, &caller, &id, reqwest::Method::PUT, &q.path, Some(bytes)).await
+    let client = p.instance_client(&caller, &id).await?;
+    Ok(relay(client.write_file(&q, bytes).await?))
 }
 
 #[utoipa::path(delete, path = "/api/instances/{id}/files", tag = "instances",
@@ -216,18 +177,9 @@ pub async fn delete_file(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<FilesQuery>,
-) -> ApiResult<axum::response::Response> {
-    files_call(&p, &caller, &id, reqwest::Method::DELETE, &q.path, None).await
-}
-
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct ActivityQuery {
-    /// `cursor` of the previous reply: only newer lines are returned.
-    pub cursor: Option<String>,
-    /// A session id; default the most recent session.
-    pub session_id: Option<String>,
+) -> ApiResult<Response> {
+    let client = p.instance_client(&caller, &id).await?;
+    Ok(relay(client.delete_file(&q).await?))
 }
 
 #[utoipa::path(get, path = "/api/instances/{id}/activity", tag = "instances",
@@ -239,37 +191,12 @@ pub async fn activity(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ActivityQuery>,
-) -> ApiResult<axum::response::Response> {
-    let mut path = "/activity?".to_owned();
-    if let Some(c) = q.cursor {
-        path.push_str(&format!("cursor={}&", encode(&c)));
-    }
-    if let Some(s) = q.session_id {
-        path.push_str(&format!("sessionId={}", encode(&s)));
-    }
-    let r = p
-        .call_instance(
-            &caller,
-            &id,
-            reqwest::Method::GET,
-            &path,
-            None,
-            std::time::Duration::from_secs(30),
-        )
-        .await?;
-    Ok(relay(r))
+) -> ApiResult<Response> {
+    let client = p.instance_client(&caller, &id).await?;
+    Ok(relay(client.activity(&q).await?))
 }
 
-#[derive(serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageBody {
-    pub text: String,
-    /// Continue this session of the instance agent; default a new one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-}
-
-#[utoipa::path(post, path = "/api/instances/{id}/messages", tag = "instances", request_body = MessageBody,
+#[utoipa::path(post, path = "/api/instances/{id}/messages", tag = "instances", request_body = MessageRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, description = "`{text, sessionId}`: the instance agent's reply"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -279,29 +206,21 @@ pub async fn message(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
-    ApiJson(b): ApiJson<MessageBody>,
-) -> ApiResult<axum::response::Response> {
+    ApiJson(b): ApiJson<MessageRequest>,
+) -> ApiResult<Response> {
     if b.text.trim().is_empty() {
-        return Err(crate::error::Error::invalid("text", "must not be empty").into());
+        return Err(Error::invalid("text", "must not be empty").into());
     }
-    let body = serde_json::to_vec(&b).map_err(|e| crate::error::Error::Unexpected(e.into()))?;
-    let r = p
-        .call_instance(
-            &caller,
-            &id,
-            reqwest::Method::POST,
-            "/messages",
-            Some(body.into()),
-            std::time::Duration::from_secs(900),
-        )
-        .await?;
+    let client = p.instance_client(&caller, &id).await?;
+    let r = client.message(&b).await?;
     if r.status == 429 {
-        let mut e = crate::http::error::ApiError::new(
+        let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "quota_exceeded",
-            serde_json::from_slice::<serde_json::Value>(&r.body)
+            serde_json::from_slice::<operator_instance_api::ErrorBody>(&r.body)
                 .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .map(|b| b.error.message)
+                .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| "token quota exceeded".into()),
         );
         e.retry_after = Some(60);
@@ -310,22 +229,7 @@ pub async fn message(
     Ok(relay(r))
 }
 
-use operator_wire::MAX_COMMAND_BYTES;
-
-#[derive(serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecBody {
-    /// Run with `bash -c` in the workspace; at most 100 KiB (413 above).
-    pub command: String,
-    /// Default 30 000, at most 600 000.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-    /// Working directory relative to the workspace.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<String>,
-}
-
-#[utoipa::path(post, path = "/api/instances/{id}/exec", tag = "instances", request_body = ExecBody,
+#[utoipa::path(post, path = "/api/instances/{id}/exec", tag = "instances", request_body = ExecRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, description = "`{exitCode, stdout, stderr, timedOut, truncated, durationMs}`"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -334,43 +238,26 @@ pub async fn exec(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
-    ApiJson(b): ApiJson<ExecBody>,
-) -> ApiResult<axum::response::Response> {
+    ApiJson(b): ApiJson<ExecRequest>,
+) -> ApiResult<Response> {
     if b.command.trim().is_empty() {
-        return Err(crate::error::Error::invalid("command", "must not be empty").into());
+        return Err(Error::invalid("command", "must not be empty").into());
     }
     if b.command.len() > MAX_COMMAND_BYTES {
-        return Err(crate::error::Error::PayloadTooLarge(format!(
+        return Err(Error::PayloadTooLarge(format!(
             "command must be at most {} KiB",
             MAX_COMMAND_BYTES / 1024
         ))
         .into());
     }
     if b.command.contains('\0') {
-        return Err(crate::error::Error::invalid("command", "must not contain NUL").into());
+        return Err(Error::invalid("command", "must not contain NUL").into());
     }
-    let wait =
-        std::time::Duration::from_millis(b.timeout_ms.unwrap_or(30_000).min(600_000) + 10_000);
-    let body = serde_json::to_vec(&b).map_err(|e| crate::error::Error::Unexpected(e.into()))?;
-    let r = p
-        .call_instance(
-            &caller,
-            &id,
-            reqwest::Method::POST,
-            "/exec",
-            Some(body.into()),
-            wait,
-        )
-        .await?;
-    Ok(relay(r))
+    let client = p.instance_client(&caller, &id).await?;
+    Ok(relay(client.exec(&b).await?))
 }
 
-#[derive(serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-pub struct BrowserOpenBody {
-    pub url: String,
-}
-
-#[utoipa::path(post, path = "/api/instances/{id}/browser/open", tag = "instances", request_body = BrowserOpenBody,
+#[utoipa::path(post, path = "/api/instances/{id}/browser/open", tag = "instances", request_body = BrowserOpenRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, description = "`{url, title, text}` of the loaded page"),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -379,20 +266,10 @@ pub async fn browser_open(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
-    ApiJson(b): ApiJson<BrowserOpenBody>,
-) -> ApiResult<axum::response::Response> {
-    let body = serde_json::to_vec(&b).map_err(|e| crate::error::Error::Unexpected(e.into()))?;
-    let r = p
-        .call_instance(
-            &caller,
-            &id,
-            reqwest::Method::POST,
-            "/browser/open",
-            Some(body.into()),
-            std::time::Duration::from_secs(90),
-        )
-        .await?;
-    Ok(relay(r))
+    ApiJson(b): ApiJson<BrowserOpenRequest>,
+) -> ApiResult<Response> {
+    let client = p.instance_client(&caller, &id).await?;
+    Ok(relay(client.browser_open(&b).await?))
 }
 
 #[utoipa::path(get, path = "/api/instances/{id}/browser/screenshot", tag = "instances",
@@ -403,16 +280,7 @@ pub async fn browser_screenshot(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<axum::response::Response> {
-    let r = p
-        .call_instance(
-            &caller,
-            &id,
-            reqwest::Method::GET,
-            "/browser/screenshot",
-            None,
-            std::time::Duration::from_secs(60),
-        )
-        .await?;
-    Ok(relay(r))
+) -> ApiResult<Response> {
+    let client = p.instance_client(&caller, &id).await?;
+    Ok(relay(client.browser_screenshot().await?))
 }

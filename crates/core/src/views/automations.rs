@@ -1,0 +1,146 @@
+//! Automations and their runs on the wire: the REST bodies (also the Operator agent's tool
+//! arguments) and views.
+
+use crate::domain::*;
+use crate::services::{CreateAutomation, UpdateAutomation};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAutomationBody {
+    pub name: String,
+    /// What the Operator agent is asked each time.
+    pub prompt: String,
+    /// 5-field cron.
+    #[schema(example = "0 9 * * 1-5")]
+    pub cron_expression: String,
+    /// IANA name, default `UTC`.
+    #[schema(example = "America/New_York")]
+    pub timezone: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateAutomationBody {
+    pub name: Option<String>,
+    pub prompt: Option<String>,
+    pub cron_expression: Option<String>,
+    pub timezone: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+impl From<CreateAutomationBody> for CreateAutomation {
+    fn from(b: CreateAutomationBody) -> Self {
+        CreateAutomation {
+            name: b.name,
+            prompt: b.prompt,
+            cron_expression: b.cron_expression,
+            timezone: b.timezone,
+            enabled: b.enabled,
+        }
+    }
+}
+
+impl From<UpdateAutomationBody> for UpdateAutomation {
+    fn from(b: UpdateAutomationBody) -> Self {
+        UpdateAutomation {
+            name: b.name,
+            prompt: b.prompt,
+            cron_expression: b.cron_expression,
+            timezone: b.timezone,
+            enabled: b.enabled,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutomationView {
+    pub id: String,
+    pub name: String,
+    pub prompt: String,
+    pub cron_expression: String,
+    pub timezone: String,
+    pub enabled: bool,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub chat_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Automation> for AutomationView {
+    fn from(a: Automation) -> Self {
+        Self {
+            id: a.id.to_string(),
+            name: a.name,
+            prompt: a.prompt,
+            cron_expression: a.cron.as_str().to_owned(),
+            timezone: a.timezone.as_str().to_owned(),
+            enabled: a.enabled,
+            next_run_at: a.next_run_at,
+            chat_id: a.chat_id.to_string(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AutomationEnvelope {
+    pub automation: AutomationView,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutomationList {
+    pub automations: Vec<AutomationView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    pub id: String,
+    pub automation_id: String,
+    pub status: RunStatus,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    pub scheduled_for: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub chat_id: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AutomationRun> for RunView {
+    fn from(r: AutomationRun) -> Self {
+        Self {
+            id: r.id.to_string(),
+            automation_id: r.automation_id.to_string(),
+            status: r.status,
+            trigger: r.trigger.as_str().to_owned(),
+            scheduled_for: r.scheduled_for,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            chat_id: r.chat_id.map(|c| c.to_string()),
+            error: r.error,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunEnvelope {
+    pub run: RunView,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunList {
+    pub runs: Vec<RunView>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,95 @@
+//! The one place a domain [`Error`] becomes API.md's error: status, `{"error": {"code",
+//! "message", "details"?}}` and an optional `Retry-After`. REST answers with it
+//! (`http::error`); the Operator agent gives the same code and message back to the model.
+//! Unexpected errors are logged with their cause chain and shown as an opaque 500.
+
+use crate::error::{Error, FieldErrors};
+use serde::Serialize;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `invalid_request`, `unauthorized`, `not_found`, `conflict`, ...
+    pub code: &'static str,
+    pub message: String,
+    /// Per-field problems (400 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<FieldErrors>,
+}
+
+/// A domain error as the API shows it.
+#[derive(Debug)]
+pub struct ErrorReply {
+    /// The HTTP status.
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<FieldErrors>,
+    /// Seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+impl ErrorReply {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    /// The body API.md shows.
+    pub fn body(self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                details: self.details,
+            },
+        }
+    }
+}
+
+impl From<Error> for ErrorReply {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid { message, details } => ErrorReply {
+                details: Some(details),
+                ..ErrorReply::new(400, "invalid_request", message)
+            },
+            Error::NotFound(m) => ErrorReply::new(404, "not_found", m),
+            Error::Conflict(m) => ErrorReply::new(409, "conflict", m),
+            Error::WebhookDisabled(m) => ErrorReply::new(409, "webhook_disabled", m),
+            e @ Error::CapacityExceeded { .. } => ErrorReply::new(
+                402,
+                "capacity_exceeded",
+                format!("{e}; delete an instance or upgrade the plan"),
+            ),
+            Error::PayloadTooLarge(m) => ErrorReply::new(413, "payload_too_large", m),
+            Error::Unauthorized(m) => ErrorReply::new(401, "unauthorized", m),
+            Error::Unavailable { code, message } => ErrorReply::new(503, code, message),
+            Error::BadGateway(m) => ErrorReply::new(502, "bad_gateway", m),
+            Error::QuotaExceeded {
+                message,
+                retry_after_secs,
+            } => ErrorReply {
+                retry_after: Some(retry_after_secs.max(1)),
+                ..ErrorReply::new(429, "quota_exceeded", message)
+            },
+            Error::Unexpected(e) => {
+                tracing::error!(error = format!("{e:#}"), "unexpected error");
+                ErrorReply::new(
+                    500,
+                    "internal_error",
+                    "internal error; the server log has the details",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Request and response bodies exactly as API.md spells them (camelCase, wrapped objects),
+//! mapped from domain types here so the domain stays free of wire concerns. A neutral module:
+//! the HTTP layer serves these types and the Operator agent's tools take and answer the same
+//! ones (their JSON schemas are derived from them), so REST and the agent cannot drift.
+
+mod automations;
+mod billing;
+pub mod error;
+mod instances;
+mod keys;
+mod secrets;
+mod webhooks;
+
+pub use automations::*;
+pub use billing::*;
+pub use error::{ErrorBody, ErrorDetail, ErrorReply};
+pub use instances::*;
+pub use keys::*;
+pub use secrets::*;
+pub use webhooks::*;
+
+use crate::domain::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OkBody {
+    pub ok: bool,
+}
+
+pub const OK: OkBody = OkBody { ok: true };
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthBody {
+    pub ok: bool,
+    pub version: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CliHealthBody {
+    pub authenticated: bool,
+    #[schema(example = "user_01jbx8...")]
+    pub user_id: String,
+    pub account_id: String,
+    pub plan_slug: PlanSlug,
+    pub has_plan: bool,
+    pub token_limit: u64,
+}
+
+/// Query of every list route.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct InstanceListQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    /// Also list deleted (`inactive`) instances.
+    #[serde(default)]
+    pub include_deleted: bool,
+}
