@@ -72,6 +72,11 @@ macro_rules! id_type {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The id without its prefix.
+            pub fn body(&self) -> &str {
+                self.0.strip_prefix($prefix).unwrap_or(&self.0)
+            }
         }
 
         impl fmt::Display for $name {
@@ -110,6 +115,48 @@ id_type!(/// A chat thread with the Operator agent.
     ChatId, "chat_");
 id_type!(/// A queued job.
     JobId, "job_");
+id_type!(/// One user message through the Operator agent. Turns of a chat run in id order; a turn
+    /// for an automation run or a webhook delivery shares that id's body
+    /// ([`TurnId::for_source`]), so queuing it again is idempotent.
+    TurnId, "turn_");
+id_type!(/// A chat message: `msg_u<turn body>` for the user's message of a turn,
+    /// `msg_a<turn body>` for the assistant's answer (see [`TurnId::user_message`]).
+    MessageId, "msg_");
+
+impl TurnId {
+    /// The turn that runs the prompt of an automation run or a webhook delivery.
+    pub fn for_source(source_body: &str) -> Self {
+        Self(format!("{}{source_body}", Self::PREFIX))
+    }
+
+    /// The id of the user message this turn answers.
+    pub fn user_message(&self) -> MessageId {
+        MessageId(format!("{}{}", MessageId::USER, self.body()))
+    }
+
+    /// The id of the assistant message this turn writes.
+    pub fn assistant_message(&self) -> MessageId {
+        MessageId(format!("{}{}", MessageId::ASSISTANT, self.body()))
+    }
+}
+
+impl MessageId {
+    const USER: &'static str = "msg_u";
+    const ASSISTANT: &'static str = "msg_a";
+
+    /// The body of the turn this message belongs to: it orders messages by turn and groups
+    /// a turn's two messages.
+    pub fn turn_body(&self) -> Option<&str> {
+        self.0
+            .strip_prefix(Self::USER)
+            .or_else(|| self.0.strip_prefix(Self::ASSISTANT))
+    }
+
+    /// True when this message belongs to a turn older than `turn`.
+    pub fn is_before(&self, turn: &TurnId) -> bool {
+        self.turn_body().is_some_and(|b| b < turn.body())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -122,6 +169,25 @@ mod tests {
         assert!(a < b);
         assert!(a.as_str().starts_with("inst_"));
         assert_eq!(a.as_str().len(), 5 + 26);
+    }
+
+    #[test]
+    fn a_turn_names_its_two_messages_and_they_name_it_back() {
+        // GIVEN a turn made for an automation run
+        let run = RunId::from_trusted("run_01abc");
+        let turn = TurnId::for_source(run.body());
+        assert_eq!(turn.as_str(), "turn_01abc");
+        // THEN its messages carry its body, and give it back
+        assert_eq!(turn.user_message().as_str(), "msg_u01abc");
+        assert_eq!(turn.assistant_message().as_str(), "msg_a01abc");
+        assert_eq!(turn.assistant_message().turn_body(), Some("01abc"));
+        // AND messages of older turns sort before it, its own and newer ones do not
+        let older = TurnId::for_source("01abb");
+        let newer = TurnId::for_source("01abd");
+        assert!(older.user_message().is_before(&turn));
+        assert!(!turn.user_message().is_before(&turn));
+        assert!(!newer.assistant_message().is_before(&turn));
+        assert_eq!(MessageId::from_trusted("msg_x1").turn_body(), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! are folded into the summary by a separate model call (previous summary + those turns, in
 //! batches of at most `history_tokens`), until the newest turns that remain fit in half the
 //! budget: the other half is room to grow before the next fold, so a summary is not written
-//! on every turn. The summary is appended to the chat's event log as a `data-summary` event
+//! on every turn. The summary is appended to the chat's event log as a `data-summary` chunk
 //! under the pseudo turn id [`SUMMARY_TURN`] (no turn's stream shows it), so it survives
 //! restarts and lives in whichever store backs the chat. It is written from the same
 //! history the model sees, where secret values are already redacted, and the summariser is
@@ -17,14 +17,11 @@
 //! message. Budgets come from `OPERATOR_AGENT_HISTORY_TOKENS` and
 //! `OPERATOR_AGENT_TOOL_OUTPUT_TOKENS` ([`ContextBudget::from_env`]).
 
-use crate::domain::{ChatEvent, ChatMessage};
+use crate::domain::{ChatEvent, ChatMessage, Chunk, SummaryData};
 use crate::llm::{Message, ModelRequest};
-use serde_json::{json, Value};
 
 /// The `turn_id` under which summaries are logged: they belong to no turn.
 pub const SUMMARY_TURN: &str = "summary";
-/// The event type of a summary (an AI SDK custom data chunk).
-pub const SUMMARY_EVENT: &str = "data-summary";
 /// The summariser's reply limit, and (in characters) the most of it that is kept.
 const SUMMARY_MAX_TOKENS: u32 = 1024;
 const SUMMARY_MAX_CHARS: usize = 6000;
@@ -120,8 +117,9 @@ pub struct PastTurn {
 pub fn past_turns(messages: &[ChatMessage], budget: &ContextBudget) -> Vec<PastTurn> {
     let mut out: Vec<PastTurn> = vec![];
     for m in messages {
-        let key = m.id.get(5..).unwrap_or_default().to_owned();
-        let converted: Vec<Message> = super::history(std::slice::from_ref(m))
+        let id = crate::ids::MessageId::from_trusted(m.id.as_str());
+        let key = id.turn_body().unwrap_or_default().to_owned();
+        let converted: Vec<Message> = super::replay::history(std::slice::from_ref(m))
             .into_iter()
             .map(|msg| match msg {
                 Message::ToolResult {
@@ -161,9 +159,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The chat event that stores it.
-    pub fn to_event(&self) -> Value {
-        json!({"type": SUMMARY_EVENT, "data": {"text": self.text, "through": self.through}})
+    /// The chunk that stores it.
+    pub fn to_event(&self) -> Chunk {
+        Chunk::DataSummary {
+            data: SummaryData {
+                text: self.text.clone(),
+                through: self.through.clone(),
+            },
+        }
     }
 
     /// The newest summary in a chat's log.
@@ -171,12 +174,13 @@ impl Summary {
         events
             .iter()
             .rev()
-            .filter(|e| e.turn_id == SUMMARY_TURN && e.data["type"] == SUMMARY_EVENT)
-            .find_map(|e| {
-                Some(Summary {
-                    text: e.data["data"]["text"].as_str()?.to_owned(),
-                    through: e.data["data"]["through"].as_str()?.to_owned(),
-                })
+            .filter(|e| e.turn_id == SUMMARY_TURN)
+            .find_map(|e| match e.chunk()? {
+                Chunk::DataSummary { data } => Some(Summary {
+                    text: data.text,
+                    through: data.through,
+                }),
+                _ => None,
             })
     }
 }
@@ -327,6 +331,7 @@ mod tests {
     use super::*;
     use crate::ids::{AccountId, ChatId};
     use crate::llm::ToolCall;
+    use serde_json::{json, Value};
 
     fn msg(id: &str, role: &str, parts: Value) -> ChatMessage {
         ChatMessage {
@@ -503,9 +508,9 @@ mod tests {
             through: "05".into(),
         };
         let events = vec![
-            ev(1, SUMMARY_TURN, a.to_event()),
+            ev(1, SUMMARY_TURN, a.to_event().to_value()),
             ev(2, "turn_06", json!({"type": "start"})),
-            ev(3, SUMMARY_TURN, b.to_event()),
+            ev(3, SUMMARY_TURN, b.to_event().to_value()),
             ev(4, "turn_06", json!({"type": "finish"})),
         ];
         assert_eq!(Summary::latest(&events), Some(b));

@@ -9,15 +9,20 @@
 //! "succeeds" with nothing to show.
 
 pub mod context;
+pub mod replay;
 pub mod tools;
+
+pub use replay::{final_text, history, parts_from_events};
 
 use crate::domain::*;
 use crate::error::{Error, Result};
+use crate::ids::TurnId;
 use crate::llm::{Message, ModelEvent, ModelProvider, ModelRequest, ToolCall};
 use crate::ports::{IdempotencyBegin, StoredResponse};
 use crate::services::{Caller, Platform};
 use context::{ContextBudget, PastTurn, Summary};
 use futures::StreamExt;
+use replay::{replay, Ended};
 use serde_json::{json, Value};
 
 /// Model calls per turn.
@@ -42,124 +47,17 @@ answer saying what you did."
         .to_owned()
 }
 
-/// Rebuilds the model's view of earlier turns from stored messages.
-pub fn history(messages: &[ChatMessage]) -> Vec<Message> {
-    let mut out = vec![];
-    for m in messages {
-        let parts = m.parts.as_array().cloned().unwrap_or_default();
-        if m.role == "user" {
-            let text = parts
-                .iter()
-                .filter(|p| p["type"] == "text")
-                .filter_map(|p| p["text"].as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
-            out.push(Message::User(text));
-            continue;
-        }
-        let mut text = String::new();
-        for p in &parts {
-            let ty = p["type"].as_str().unwrap_or_default();
-            if ty == "text" {
-                text.push_str(p["text"].as_str().unwrap_or_default());
-            } else if let Some(name) = ty.strip_prefix("tool-") {
-                let id = p["toolCallId"].as_str().unwrap_or_default().to_owned();
-                out.push(Message::Assistant {
-                    text: std::mem::take(&mut text),
-                    tool_calls: vec![ToolCall {
-                        id: id.clone(),
-                        name: name.to_owned(),
-                        input: p["input"].clone(),
-                    }],
-                });
-                let output = p
-                    .get("output")
-                    .cloned()
-                    .unwrap_or(json!({"error": "no result recorded"}));
-                out.push(Message::ToolResult {
-                    call_id: id,
-                    is_error: output.get("error").is_some(),
-                    output: output.to_string(),
-                });
-            }
-        }
-        if !text.is_empty() {
-            out.push(Message::Assistant {
-                text,
-                tool_calls: vec![],
-            });
-        }
-    }
-    out
-}
-
-/// One step as reconstructed from the log.
-#[derive(Default)]
-struct Step {
-    text: String,
-    text_open: Option<String>,
-    calls: Vec<ToolCall>,
-    outputs: std::collections::HashMap<String, Value>,
-    finished: bool,
-}
-
-/// AI SDK UIMessage parts of the assistant message, from the turn's events.
-pub fn parts_from_events(events: &[Value]) -> Vec<Value> {
-    let mut parts: Vec<Value> = vec![];
-    for e in events {
-        match e["type"].as_str().unwrap_or_default() {
-            "start-step" => parts.push(json!({"type": "step-start"})),
-            "text-start" => parts.push(json!({"type": "text", "text": "", "state": "done"})),
-            "text-delta" => {
-                if let Some(last) = parts.iter_mut().rev().find(|p| p["type"] == "text") {
-                    let t = format!(
-                        "{}{}",
-                        last["text"].as_str().unwrap_or_default(),
-                        e["delta"].as_str().unwrap_or_default()
-                    );
-                    last["text"] = json!(t);
-                }
-            }
-            "tool-input-available" => parts.push(json!({
-                "type": format!("tool-{}", e["toolName"].as_str().unwrap_or_default()),
-                "toolCallId": e["toolCallId"], "state": "input-available", "input": e["input"],
-            })),
-            "tool-output-available" => {
-                if let Some(p) = parts
-                    .iter_mut()
-                    .find(|p| p["toolCallId"] == e["toolCallId"])
-                {
-                    p["state"] = json!("output-available");
-                    p["output"] = e["output"].clone();
-                }
-            }
-            _ => {}
-        }
-    }
-    parts
-}
-
-/// The final text of a turn (what JSON mode returns): every text part, in order.
-pub fn final_text(parts: &[Value]) -> String {
-    parts
-        .iter()
-        .filter(|p| p["type"] == "text")
-        .filter_map(|p| p["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 struct Run<'a> {
     p: &'a Platform,
     caller: &'a Caller,
     turn: &'a Turn,
     /// This turn's events so far (read once at start, then appended as emitted), so
     /// finishing does not re-read the chat's whole log.
-    events: std::sync::Mutex<Vec<Value>>,
+    events: std::sync::Mutex<Vec<Chunk>>,
 }
 
 impl Run<'_> {
-    async fn emit(&self, data: Value) -> Result<u64> {
+    async fn emit(&self, data: Chunk) -> Result<u64> {
         let seq = self
             .p
             .store
@@ -167,7 +65,7 @@ impl Run<'_> {
                 &self.turn.account_id,
                 &self.turn.chat_id,
                 &self.turn.id,
-                &data,
+                &data.to_value(),
             )
             .await?;
         self.p.bus.notify(&self.turn.account_id, &self.turn.chat_id);
@@ -236,7 +134,11 @@ impl Run<'_> {
                 Some(o) => o.clone(),
                 None => {
                     let o = self.call_tool(call).await;
-                    self.emit(json!({"type": "tool-output-available", "toolCallId": call.id, "output": o})).await?;
+                    self.emit(Chunk::ToolOutputAvailable {
+                        tool_call_id: call.id.clone(),
+                        output: o.clone(),
+                    })
+                    .await?;
                     o
                 }
             };
@@ -253,124 +155,59 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .chat_events(&turn.account_id, &turn.chat_id, 0, u32::MAX)
         .await?;
     let summary = Summary::latest(&all);
-    let mine: Vec<Value> = all
-        .into_iter()
+    let mine: Vec<Chunk> = all
+        .iter()
         .filter(|e| e.turn_id == turn.id)
-        .map(|e| e.data)
+        .filter_map(ChatEvent::chunk)
         .collect();
+    let log = replay(&mine);
+    let fresh = mine.is_empty();
+    match log.ended {
+        Some(Ended::Finished) => return Ok(None),
+        Some(Ended::Failed(e)) => return Ok(Some(e)),
+        None => {}
+    }
     let run = Run {
         p,
         caller,
         turn,
-        events: std::sync::Mutex::new(mine.clone()),
+        events: std::sync::Mutex::new(mine),
     };
-    if let Some(last) = mine.last() {
-        match last["type"].as_str() {
-            Some("finish") => return Ok(None),
-            Some("error") => {
-                return Ok(Some(
-                    last["errorText"].as_str().unwrap_or("failed").to_owned(),
-                ))
-            }
-            _ => {}
-        }
-    }
-    if mine.is_empty() {
-        run.emit(json!({"type": "start", "messageId": turn.assistant_message_id, "messageMetadata": {"chatId": turn.chat_id}}))
-            .await?;
+    if fresh {
+        run.emit(Chunk::Start {
+            message_id: turn.assistant_message_id.clone(),
+            message_metadata: StartMetadata {
+                chat_id: turn.chat_id.to_string(),
+            },
+        })
+        .await?;
     }
 
-    // Conversation so far: earlier messages, then this turn's completed steps.
+    // Conversation so far: earlier turns (not yet summarised), then this turn's message; a
+    // message queued behind this turn is not part of it.
     let messages = p
         .store
         .chat_messages(&turn.account_id, &turn.chat_id)
         .await?;
-    // Earlier turns (not yet summarised), then this turn's message; a message queued
-    // behind this turn is not part of it.
     let budget = p.config.llm.as_ref().map(|c| c.context).unwrap_or_default();
-    let this_turn = turn.id.trim_start_matches("turn_");
+    let turn_id = TurnId::from_trusted(turn.id.as_str());
+    let user_message = turn_id.user_message();
     let (current, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = messages
         .into_iter()
-        .filter(|m| m.id.get(5..).is_some_and(|s| s < this_turn) || m.id == turn.user_message_id)
-        .partition(|m| m.id == turn.user_message_id);
+        .filter(|m| {
+            let id = crate::ids::MessageId::from_trusted(m.id.as_str());
+            id.is_before(&turn_id) || id == user_message
+        })
+        .partition(|m| m.id == user_message.as_str());
     let past: Vec<PastTurn> = context::past_turns(&earlier, &budget)
         .into_iter()
         .filter(|t| summary.as_ref().is_none_or(|s| t.key > s.through))
         .collect();
     let mut convo = history(&current);
-    let mut steps: Vec<Step> = vec![];
-    for e in &mine {
-        match e["type"].as_str().unwrap_or_default() {
-            "start-step" => steps.push(Step::default()),
-            "text-start" => {
-                if let Some(s) = steps.last_mut() {
-                    s.text_open = e["id"].as_str().map(str::to_owned);
-                }
-            }
-            "text-delta" => {
-                if let Some(s) = steps.last_mut() {
-                    s.text.push_str(e["delta"].as_str().unwrap_or_default());
-                }
-            }
-            "text-end" => {
-                if let Some(s) = steps.last_mut() {
-                    s.text_open = None;
-                }
-            }
-            "tool-input-available" => {
-                if let Some(s) = steps.last_mut() {
-                    s.calls.push(ToolCall {
-                        id: e["toolCallId"].as_str().unwrap_or_default().to_owned(),
-                        name: e["toolName"].as_str().unwrap_or_default().to_owned(),
-                        input: e["input"].clone(),
-                    });
-                }
-            }
-            "tool-output-available" => {
-                if let Some(s) = steps.last_mut() {
-                    s.outputs.insert(
-                        e["toolCallId"].as_str().unwrap_or_default().to_owned(),
-                        e["output"].clone(),
-                    );
-                }
-            }
-            "finish-step" => {
-                if let Some(s) = steps.last_mut() {
-                    s.finished = true;
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut done_steps = 0;
-    for mut step in steps {
-        done_steps += 1;
-        if step.finished && step.calls.is_empty() {
-            // A completed text-only step is the answer: only `finish` was missing.
-            return finish(&run, None).await;
-        }
-        if !step.finished {
-            // Interrupted mid-step: close what was open and finish its tool calls (each
-            // runs once, see `call_tool`). A reply cut off mid-text is asked for again.
-            if let Some(id) = step.text_open.take() {
-                run.emit(json!({"type": "text-end", "id": id})).await?;
-            }
-            if step.calls.is_empty() {
-                run.emit(json!({"type": "finish-step"})).await?;
-                continue;
-            }
-        }
-        convo.push(Message::Assistant {
-            text: step.text.clone(),
-            tool_calls: step.calls.clone(),
-        });
-        let results = run
-            .finish_tool_calls(&step.calls, &step.outputs, &budget)
-            .await?;
-        convo.extend(results);
-        if !step.finished {
-            run.emit(json!({"type": "finish-step"})).await?;
-        }
+    let done_steps = log.steps.len();
+    if resume_steps(&run, log.steps, &budget, &mut convo).await? {
+        // A completed text-only step is the answer: only `finish` was missing.
+        return finish(&run, None).await;
     }
 
     let Some(llm) = p.llm.clone() else {
@@ -382,20 +219,87 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .as_ref()
         .map(|c| c.model.clone())
         .unwrap_or_default();
-    let (summary, kept, mut used_tokens) =
+    let (summary, kept, used_tokens) =
         fold_history(&run, llm.as_ref(), &model, past, summary, &budget).await?;
-    let mut convo: Vec<Message> = kept
+    let convo: Vec<Message> = kept
         .into_iter()
         .flat_map(|t| t.messages)
         .chain(convo)
         .collect();
-    let system = context::system_with_summary(system_prompt(), summary.as_ref());
+    let steps = Steps {
+        llm: llm.as_ref(),
+        model,
+        system: context::system_with_summary(system_prompt(), summary.as_ref()),
+        budget,
+        done: done_steps,
+        texts: log.texts,
+        used_tokens,
+    };
+    model_steps(&run, steps, convo).await
+}
+
+/// Closes the steps an interrupted run left open and finishes their tool calls (each runs
+/// once, see [`Run::call_tool`]), adding them to `convo`. A reply cut off mid-text is asked
+/// for again. True when a finished text-only step already answered the turn.
+async fn resume_steps(
+    run: &Run<'_>,
+    steps: Vec<replay::Step>,
+    budget: &ContextBudget,
+    convo: &mut Vec<Message>,
+) -> Result<bool> {
+    for mut step in steps {
+        if step.finished && step.calls.is_empty() {
+            return Ok(true);
+        }
+        if !step.finished {
+            if let Some(id) = step.text_open.take() {
+                run.emit(Chunk::TextEnd { id }).await?;
+            }
+            if step.calls.is_empty() {
+                run.emit(Chunk::FinishStep).await?;
+                continue;
+            }
+        }
+        convo.push(Message::Assistant {
+            text: step.text.clone(),
+            tool_calls: step.calls.clone(),
+        });
+        let results = run
+            .finish_tool_calls(&step.calls, &step.outputs, budget)
+            .await?;
+        convo.extend(results);
+        if !step.finished {
+            run.emit(Chunk::FinishStep).await?;
+        }
+    }
+    Ok(false)
+}
+
+/// What the model loop works with.
+struct Steps<'a> {
+    llm: &'a dyn ModelProvider,
+    model: String,
+    system: String,
+    budget: ContextBudget,
+    /// Steps already taken (before a restart).
+    done: usize,
+    /// Text parts already begun.
+    texts: usize,
+    used_tokens: u64,
+}
+
+/// Calls the model step by step until it answers without tool calls, fails, or runs out of
+/// steps or tokens.
+async fn model_steps(
+    run: &Run<'_>,
+    mut s: Steps<'_>,
+    mut convo: Vec<Message>,
+) -> Result<Option<String>> {
     let tools = tools::catalogue();
-    let mut text_counter = mine.iter().filter(|e| e["type"] == "text-start").count();
-    for _ in done_steps..MAX_STEPS {
-        if used_tokens > TURN_TOKEN_BUDGET {
+    for _ in s.done..MAX_STEPS {
+        if s.used_tokens > TURN_TOKEN_BUDGET {
             return finish(
-                &run,
+                run,
                 Some(format!(
                     "stopped: this turn used its token budget ({TURN_TOKEN_BUDGET} tokens)"
                 )),
@@ -403,34 +307,37 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
             .await;
         }
         let req = ModelRequest {
-            model: model.clone(),
-            system: system.clone(),
+            model: s.model.clone(),
+            system: s.system.clone(),
             messages: convo.clone(),
             tools: tools.clone(),
             max_tokens: MAX_OUTPUT_TOKENS,
         };
-        run.emit(json!({"type": "start-step"})).await?;
-        let mut stream = match llm.stream(&req).await {
-            Ok(s) => s,
-            Err(e) => return finish(&run, Some(e.to_string())).await,
+        run.emit(Chunk::StartStep).await?;
+        let mut stream = match s.llm.stream(&req).await {
+            Ok(st) => st,
+            Err(e) => return finish(run, Some(e.to_string())).await,
         };
         let (mut text, mut text_id, mut calls) = (String::new(), None::<String>, vec![]);
         let (mut failure, mut ended) = (None, false);
         while let Some(ev) = stream.next().await {
             match ev {
                 Ok(ModelEvent::TextDelta(d)) => {
-                    if text_id.is_none() {
-                        text_counter += 1;
-                        let id = format!("txt_{text_counter}");
-                        run.emit(json!({"type": "text-start", "id": id})).await?;
-                        text_id = Some(id);
-                    }
-                    run.emit(json!({"type": "text-delta", "id": text_id, "delta": d}))
-                        .await?;
+                    let id = match &text_id {
+                        Some(id) => id.clone(),
+                        None => {
+                            s.texts += 1;
+                            let id = format!("txt_{}", s.texts);
+                            run.emit(Chunk::TextStart { id: id.clone() }).await?;
+                            text_id = Some(id.clone());
+                            id
+                        }
+                    };
                     text.push_str(&d);
+                    run.emit(Chunk::TextDelta { id, delta: d }).await?;
                 }
                 Ok(ModelEvent::ToolCall(c)) => calls.push(c),
-                Ok(ModelEvent::Usage { input, output }) => used_tokens += input + output,
+                Ok(ModelEvent::Usage { input, output }) => s.used_tokens += input + output,
                 Ok(ModelEvent::Done) => {
                     ended = true;
                     break;
@@ -442,38 +349,24 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
             }
         }
         if let Some(id) = text_id {
-            run.emit(json!({"type": "text-end", "id": id})).await?;
+            run.emit(Chunk::TextEnd { id }).await?;
         }
         if failure.is_none() && !ended {
             failure = Some("the model's reply ended before it was complete".to_owned());
         }
         if let Some(f) = failure {
-            return finish(&run, Some(f)).await;
+            return finish(run, Some(f)).await;
         }
         if text.trim().is_empty() && calls.is_empty() && run.text_so_far().trim().is_empty() {
             // Nothing to show for the whole turn: a failure, not an empty success.
             return finish(
-                &run,
+                run,
                 Some("the model sent an empty reply (no text and no tool call)".to_owned()),
             )
             .await;
         }
         // Stored events and the model's later view get redacted inputs; execution below
         // uses the live ones.
-        let mut results = vec![];
-        for call in &calls {
-            run.emit(json!({"type": "tool-input-available", "toolCallId": call.id, "toolName": call.name, "input": tools::redact(&call.name, &call.input)}))
-                .await?;
-        }
-        for call in &calls {
-            let output = run.call_tool(call).await;
-            run.emit(
-                json!({"type": "tool-output-available", "toolCallId": call.id, "output": output}),
-            )
-            .await?;
-            results.push(tool_result(&call.id, &output, &budget));
-        }
-        run.emit(json!({"type": "finish-step"})).await?;
         let redacted: Vec<ToolCall> = calls
             .iter()
             .map(|c| ToolCall {
@@ -481,17 +374,36 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
                 ..c.clone()
             })
             .collect();
+        for call in &redacted {
+            run.emit(Chunk::ToolInputAvailable {
+                tool_call_id: call.id.clone(),
+                tool_name: call.name.clone(),
+                input: call.input.clone(),
+            })
+            .await?;
+        }
+        let mut results = vec![];
+        for call in &calls {
+            let output = run.call_tool(call).await;
+            results.push(tool_result(&call.id, &output, &s.budget));
+            run.emit(Chunk::ToolOutputAvailable {
+                tool_call_id: call.id.clone(),
+                output,
+            })
+            .await?;
+        }
+        run.emit(Chunk::FinishStep).await?;
         convo.push(Message::Assistant {
             text,
             tool_calls: redacted.clone(),
         });
         convo.extend(results);
         if redacted.is_empty() {
-            return finish(&run, None).await;
+            return finish(run, None).await;
         }
     }
     finish(
-        &run,
+        run,
         Some(format!(
             "stopped after {MAX_STEPS} steps without a final answer"
         )),
@@ -543,7 +455,7 @@ async fn fold_history(
                         &run.turn.account_id,
                         &run.turn.chat_id,
                         context::SUMMARY_TURN,
-                        &s.to_event(),
+                        &s.to_event().to_value(),
                     )
                     .await?;
                 summary = Some(s);
@@ -606,8 +518,13 @@ async fn finish(run: &Run<'_>, error: Option<String>) -> Result<Option<String>> 
         })
         .await?;
     match &error {
-        None => run.emit(json!({"type": "finish"})).await?,
-        Some(e) => run.emit(json!({"type": "error", "errorText": e})).await?,
+        None => run.emit(Chunk::Finish).await?,
+        Some(e) => {
+            run.emit(Chunk::Error {
+                error_text: e.clone(),
+            })
+            .await?
+        }
     };
     Ok(error)
 }

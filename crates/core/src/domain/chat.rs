@@ -3,6 +3,7 @@
 use super::Timestamp;
 use crate::error::Error;
 use crate::ids::{AccountId, ChatId, DeliveryId, RunId};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Chat ids may come from clients (the AI SDK makes its own): 1-64 of `[A-Za-z0-9_-]`.
@@ -165,12 +166,101 @@ pub struct ChatEvent {
     /// Increasing per chat: the SSE `id:`.
     pub seq: u64,
     pub turn_id: String,
+    /// A [`Chunk`] as JSON (what the store keeps and the stream sends).
     pub data: Value,
 }
 
 impl ChatEvent {
+    /// The stored chunk; `None` for a chunk this version does not know.
+    pub fn chunk(&self) -> Option<Chunk> {
+        Chunk::from_value(&self.data)
+    }
+
     /// The turn's stream ends after this event.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.data["type"].as_str(), Some("finish") | Some("error"))
+        self.chunk().is_some_and(|c| c.is_terminal())
+    }
+}
+
+/// One chunk of the AI SDK UI message stream (protocol v1) that a turn emits, in the order
+/// a turn emits them: `start`, then per model call `start-step`, text (`text-start`,
+/// `text-delta`..., `text-end`) and tool calls (`tool-input-available`,
+/// `tool-output-available`), `finish-step`; last `finish` or `error`. `data-summary` is our
+/// custom data chunk for the chat's running summary (logged under no turn).
+///
+/// The wire form is the JSON of [`Chunk::to_value`]: a JSON object, whose keys serde_json
+/// writes in sorted order, as the stream always has.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Chunk {
+    #[serde(rename_all = "camelCase")]
+    Start {
+        /// The assistant message this turn writes.
+        message_id: String,
+        message_metadata: StartMetadata,
+    },
+    StartStep,
+    TextStart {
+        id: String,
+    },
+    TextDelta {
+        id: String,
+        delta: String,
+    },
+    TextEnd {
+        id: String,
+    },
+    /// A tool call; `input` as stored (secret values redacted).
+    #[serde(rename_all = "camelCase")]
+    ToolInputAvailable {
+        tool_call_id: String,
+        tool_name: String,
+        input: Value,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolOutputAvailable {
+        tool_call_id: String,
+        output: Value,
+    },
+    FinishStep,
+    Finish,
+    #[serde(rename_all = "camelCase")]
+    Error {
+        error_text: String,
+    },
+    DataSummary {
+        data: SummaryData,
+    },
+}
+
+/// `messageMetadata` of `start`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartMetadata {
+    pub chat_id: String,
+}
+
+/// `data` of `data-summary`: the summary and the key of the newest turn it covers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SummaryData {
+    pub text: String,
+    pub through: String,
+}
+
+impl Chunk {
+    /// The chunk as stored and sent.
+    pub fn to_value(&self) -> Value {
+        // A chunk is a struct of strings and JSON values: serialising it cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// A stored chunk; `None` for one this version does not know.
+    pub fn from_value(v: &Value) -> Option<Chunk> {
+        Chunk::deserialize(v).ok()
+    }
+
+    /// The turn's stream ends after this chunk.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Chunk::Finish | Chunk::Error { .. })
     }
 }

@@ -6,7 +6,7 @@ use super::{Caller, Platform};
 use crate::agent;
 use crate::domain::*;
 use crate::error::{Error, OrNotFound, Result, StoreError};
-use crate::ids::{AccountId, ChatId, KeyId};
+use crate::ids::{AccountId, ChatId, KeyId, TurnId};
 use crate::jobs::{Job, JobError, JobHandler};
 use crate::ports::Inserted;
 use async_trait::async_trait;
@@ -148,12 +148,11 @@ impl Platform {
         chat: &Chat,
         text: &str,
         source: TurnSource,
-        turn_id: Option<String>,
+        turn_id: Option<TurnId>,
     ) -> Result<Turn> {
         let now = self.clock.now();
-        let turn_id = turn_id.unwrap_or_else(|| new_id("turn_"));
-        let suffix = turn_id.trim_start_matches("turn_");
-        let user_message_id = format!("msg_u{suffix}");
+        let turn_id = turn_id.unwrap_or_else(TurnId::generate);
+        let user_message_id = turn_id.user_message().to_string();
         self.store
             .insert_chat_message(&ChatMessage {
                 id: user_message_id.clone(),
@@ -165,13 +164,13 @@ impl Platform {
             })
             .await?;
         let turn = Turn {
-            id: turn_id.clone(),
+            id: turn_id.to_string(),
             chat_id: chat.id.clone(),
             account_id: chat.account_id.clone(),
             status: TurnStatus::Queued,
             source,
             user_message_id,
-            assistant_message_id: format!("msg_a{suffix}"),
+            assistant_message_id: turn_id.assistant_message().to_string(),
             error: None,
             created_at: now,
             started_at: None,
@@ -428,7 +427,7 @@ impl Platform {
                 let chat = self
                     .ensure_chat(account_id, &a.chat_id, ChatKind::Automation, &a.name)
                     .await?;
-                let turn_id = format!("turn_{}", run.id.as_str().trim_start_matches("run_"));
+                let turn_id = TurnId::for_source(run.id.body());
                 self.queue_turn(&chat, &a.prompt, source, Some(turn_id))
                     .await?;
                 self.drain_chat(account_id, &chat.id).await
@@ -460,7 +459,7 @@ impl Platform {
                 let chat = self
                     .ensure_chat(account_id, &wh.chat_id, ChatKind::Webhook, &wh.name)
                     .await?;
-                let turn_id = format!("turn_{}", d.id.as_str().trim_start_matches("dlv_"));
+                let turn_id = TurnId::for_source(d.id.body());
                 self.queue_turn(&chat, &wh.render(&d.payload), source, Some(turn_id))
                     .await?;
                 self.drain_chat(account_id, &chat.id).await

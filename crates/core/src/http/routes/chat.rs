@@ -1,7 +1,7 @@
 //! `/api/chat`: the Operator agent over the AI SDK UI message stream protocol (v1), JSON
 //! mode, history, and re-attaching to a turn by event id.
 
-use crate::domain::{Chat, ChatMessage};
+use crate::domain::{Chat, ChatMessage, Chunk};
 use crate::error::Error;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::convert::Infallible;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -195,8 +195,10 @@ impl Follow {
                 Err(e) => {
                     self.done = true;
                     tracing::error!(error = %e, "reading the chat log failed");
-                    let err =
-                        json!({"type": "error", "errorText": "the chat log could not be read"});
+                    let err = Chunk::Error {
+                        error_text: "the chat log could not be read".into(),
+                    }
+                    .to_value();
                     return Some(Bytes::from(format!("data: {err}\n\ndata: [DONE]\n\n")));
                 }
             };
@@ -272,18 +274,19 @@ async fn wait_for_turn(
         after,
     );
     let mut error = None;
-    while let Some(chunk) = f.next_chunk().await {
-        for frame in parse_frames(&chunk) {
-            if frame["type"] == "error" {
-                error = Some(frame["errorText"].as_str().unwrap_or("failed").to_owned());
+    while let Some(bytes) = f.next_chunk().await {
+        for chunk in parse_frames(&bytes) {
+            if let Chunk::Error { error_text } = chunk {
+                error = Some(error_text);
             }
         }
     }
     error
 }
 
-fn parse_frames(chunk: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(chunk)
+/// The chunks in a piece of the SSE body (comments and `[DONE]` skipped).
+fn parse_frames(bytes: &[u8]) -> Vec<Chunk> {
+    String::from_utf8_lossy(bytes)
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
         .filter_map(|d| serde_json::from_str(d).ok())
