@@ -4,9 +4,10 @@
 //! (visible at once, so another worker resumes them) and exits 0.
 
 use operator_aws::platform::Startup;
+use operator_core::agent::AgentJobs;
 use operator_core::domain::PlanSlug;
 use operator_core::jobs::{Worker, WorkerConfig};
-use operator_core::services::{AgentJobs, Bootstrap, LifecycleJobs};
+use operator_core::services::{Bootstrap, LifecycleJobs};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -3,10 +3,11 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use operator_core::agent::AgentJobs;
 use operator_core::domain::PlanSlug;
 use operator_core::jobs::{Worker, WorkerConfig};
 use operator_core::services::Bootstrap;
-use operator_core::services::{AgentJobs, LifecycleJobs, LlmConfig};
+use operator_core::services::{LifecycleJobs, LlmConfig};
 use operator_local::{Embedded, Isolation, Settings};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;

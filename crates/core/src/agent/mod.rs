@@ -9,9 +9,11 @@
 //! "succeeds" with nothing to show.
 
 pub mod context;
+mod jobs;
 pub mod replay;
 pub mod tools;
 
+pub use jobs::AgentJobs;
 pub use replay::{final_text, history, parts_from_events};
 
 use crate::domain::*;
