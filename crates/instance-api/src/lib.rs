@@ -101,7 +101,7 @@ impl Target for ActivityQuery {
     }
 }
 
-/// `POST /exec`.
+/// A command to run in the workspace (`POST /exec`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
@@ -138,7 +138,7 @@ pub struct ExecResult {
     pub duration_ms: u64,
 }
 
-/// `POST /messages`: a message to the instance's own agent.
+/// A message to the instance's own agent (`POST /messages`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
@@ -159,7 +159,7 @@ pub struct MessageReply {
     pub session_id: String,
 }
 
-/// `POST /browser/open`.
+/// A page for the instance's browser to load (`POST /browser/open`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "schema", schema(as = BrowserOpenBody))]

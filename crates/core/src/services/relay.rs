@@ -233,3 +233,46 @@ impl InstanceClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer<T>(status: u16, body: &str) -> Relayed<T> {
+        Relayed {
+            status,
+            content_type: "application/json".into(),
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+            answer: PhantomData,
+        }
+    }
+
+    #[test]
+    fn an_answer_parses_as_its_type_and_a_refusal_as_the_matching_error() {
+        // GIVEN a directory listing THEN it reads as a FileNode
+        let node = answer::<api::FileNode>(200, r#"{"path":"","type":"directory","entries":[]}"#)
+            .parse()
+            .expect("a listing");
+        assert!(matches!(node, api::FileNode::Directory { .. }));
+        // GIVEN the instance's refusals THEN each keeps its meaning and message
+        let refusal = |status, code| {
+            answer::<api::Done>(
+                status,
+                &format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#),
+            )
+            .parse()
+            .expect_err("refused")
+        };
+        assert!(matches!(refusal(404, "not_found"), Error::NotFound(m) if m == "m"));
+        assert!(matches!(refusal(409, "conflict"), Error::Conflict(m) if m == "m"));
+        assert!(matches!(
+            refusal(413, "payload_too_large"),
+            Error::Invalid { .. }
+        ));
+        // AND an answer that is not the route's type is the instance misbehaving
+        let err = answer::<api::ExecResult>(200, "<html>")
+            .parse()
+            .expect_err("refused");
+        assert!(matches!(err, Error::BadGateway(_)), "{err}");
+    }
+}

@@ -6,9 +6,7 @@ use crate::error::Error;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::views::*;
-use crate::services::{
-    next_cursor, page_request, Caller, CreateInstance, ListKind, Platform, Relayed, UpdateInstance,
-};
+use crate::services::{next_cursor, page_request, Caller, ListKind, Platform, Relayed};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,15 +28,9 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     ApiJson(b): ApiJson<CreateInstanceBody>,
 ) -> ApiResult<(StatusCode, Json<InstanceEnvelope>)> {
-    let req = CreateInstance {
-        name: b.name,
-        kind: b.kind,
-        checkpoint_repo: b.checkpoint_repo,
-        env: b.env,
-    };
     Ok((
         StatusCode::CREATED,
-        wrap(p.create_instance(&caller, req).await?),
+        wrap(p.create_instance(&caller, b.into()).await?),
     ))
 }
 
@@ -78,12 +70,7 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateInstanceBody>,
 ) -> ApiResult<Json<InstanceEnvelope>> {
-    let req = UpdateInstance {
-        name: b.name,
-        env: b.env,
-        config: b.config,
-    };
-    Ok(wrap(p.update_instance(&caller, &id, req).await?))
+    Ok(wrap(p.update_instance(&caller, &id, b.into()).await?))
 }
 
 #[utoipa::path(post, path = "/api/instances/{id}/restart", tag = "instances",
