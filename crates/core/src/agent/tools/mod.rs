@@ -60,6 +60,8 @@ pub trait Tool: Send + Sync {
     fn description(&self) -> &'static str;
     /// JSON Schema of the input: an object schema, self-contained (no `$ref`).
     fn input_schema(&self) -> Value;
+    /// Input fields whose values are secrets (declared by the tool).
+    fn secret_fields(&self) -> &'static [&'static str];
     /// The input as it may be stored and shown to the model: secret values replaced.
     fn redact(&self, input: &Value) -> Value;
     /// True when a secret field holds [`REDACTED`]: a call replayed from the log after a
@@ -84,6 +86,10 @@ impl<T: ToolDef> Tool for T {
 
     fn input_schema(&self) -> Value {
         T::Args::schema()
+    }
+
+    fn secret_fields(&self) -> &'static [&'static str] {
+        T::SECRET_FIELDS
     }
 
     fn redact(&self, input: &Value) -> Value {

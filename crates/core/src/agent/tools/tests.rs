@@ -76,6 +76,12 @@ fn every_schema_is_a_self_contained_object_schema_whose_required_fields_match_th
                 "{name}: required {r} is no property"
             );
         }
+        for f in t.secret_fields() {
+            assert!(
+                props.contains_key(*f),
+                "{name}: secret field {f} is no property"
+            );
+        }
         // WHEN every property is given THEN the arguments are accepted
         let full = full_input(&schema);
         t.validate(Value::Object(full.clone()))
