@@ -17,7 +17,14 @@ fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-async fn platform(at: &str) -> (Platform, Arc<ManualClock>, tempfile::TempDir) {
+async fn platform(
+    at: &str,
+) -> (
+    Platform,
+    Arc<ManualClock>,
+    tempfile::TempDir,
+    Arc<SqliteStore>,
+) {
     let (db, dir) = backends::sqlite();
     let clock = Arc::new(ManualClock::new(utc(at)));
     let key = MasterKey::load_or_create(dir.path(), None).unwrap();
@@ -29,8 +36,9 @@ async fn platform(at: &str) -> (Platform, Arc<ManualClock>, tempfile::TempDir) {
         events,
     )
     .unwrap();
+    let store = Arc::new(SqliteStore::new(db.clone()));
     let p = Platform {
-        store: Arc::new(SqliteStore::new(db.clone())),
+        store: store.clone(),
         queue: Arc::new(SqliteQueue::new(db.clone(), "agent", 5)),
         lifecycle: Arc::new(SqliteQueue::new(db.clone(), "lifecycle", 5)),
         runtime: Arc::new(runtime),
@@ -48,7 +56,7 @@ async fn platform(at: &str) -> (Platform, Arc<ManualClock>, tempfile::TempDir) {
             llm: None,
         }),
     };
-    (p, clock, dir)
+    (p, clock, dir, store)
 }
 
 async fn caller(p: &Platform) -> Caller {
@@ -81,7 +89,7 @@ async fn drain_fires(p: &Platform) -> Vec<Job> {
 #[tokio::test]
 async fn weekday_nine_am_new_york_fires_at_the_right_instants_across_spring_forward() {
     // GIVEN Friday 2026-03-06 10:00 EST, and DST starting Sunday 2026-03-08
-    let (p, clock, _dir) = platform("2026-03-06T15:00:00Z").await;
+    let (p, clock, _dir, sweep) = platform("2026-03-06T15:00:00Z").await;
     let c = caller(&p).await;
     let a = p
         .create_automation(
@@ -100,11 +108,11 @@ async fn weekday_nine_am_new_york_fires_at_the_right_instants_across_spring_forw
     assert_eq!(a.next_run_at, Some(utc("2026-03-09T13:00:00Z")));
     // Nothing fires before then
     clock.set(utc("2026-03-09T12:59:59Z"));
-    assert_eq!(p.fire_due_automations().await.unwrap(), 0);
+    assert_eq!(p.fire_due_automations(sweep.as_ref()).await.unwrap(), 0);
     // WHEN the clock reaches the slot THEN exactly one run is enqueued for it
     clock.set(utc("2026-03-09T13:00:00Z"));
-    assert_eq!(p.fire_due_automations().await.unwrap(), 1);
-    assert_eq!(p.fire_due_automations().await.unwrap(), 0);
+    assert_eq!(p.fire_due_automations(sweep.as_ref()).await.unwrap(), 1);
+    assert_eq!(p.fire_due_automations(sweep.as_ref()).await.unwrap(), 0);
     let jobs = drain_fires(&p).await;
     assert!(
         matches!(&jobs[..], [Job::AutomationFire { scheduled_for: Some(t), run_id: Some(_), .. }] if *t == utc("2026-03-09T13:00:00Z"))
@@ -121,7 +129,7 @@ async fn weekday_nine_am_new_york_fires_at_the_right_instants_across_spring_forw
 
 #[tokio::test]
 async fn downtime_yields_one_catch_up_run_and_a_future_next_run() {
-    let (p, clock, _dir) = platform("2026-05-04T08:00:00Z").await;
+    let (p, clock, _dir, sweep) = platform("2026-05-04T08:00:00Z").await;
     let c = caller(&p).await;
     let a = p
         .create_automation(
@@ -139,7 +147,7 @@ async fn downtime_yields_one_catch_up_run_and_a_future_next_run() {
     assert_eq!(a.next_run_at, Some(utc("2026-05-04T09:00:00Z")));
     // The server was down for 5 hours and 30 minutes
     clock.advance(Duration::minutes(5 * 60 + 30));
-    assert_eq!(p.fire_due_automations().await.unwrap(), 1);
+    assert_eq!(p.fire_due_automations(sweep.as_ref()).await.unwrap(), 1);
     assert_eq!(drain_fires(&p).await.len(), 1);
     let a = p.get_automation(&c, a.id.as_str()).await.unwrap();
     assert_eq!(a.next_run_at, Some(utc("2026-05-04T14:00:00Z")));
@@ -147,7 +155,7 @@ async fn downtime_yields_one_catch_up_run_and_a_future_next_run() {
 
 #[tokio::test]
 async fn a_slot_recorded_before_a_crash_is_not_run_twice() {
-    let (p, clock, _dir) = platform("2026-05-04T08:59:00Z").await;
+    let (p, clock, _dir, sweep) = platform("2026-05-04T08:59:00Z").await;
     let c = caller(&p).await;
     let a = p
         .create_automation(
@@ -163,7 +171,7 @@ async fn a_slot_recorded_before_a_crash_is_not_run_twice() {
         .await
         .unwrap();
     clock.set(utc("2026-05-04T09:00:00Z"));
-    assert_eq!(p.fire_due_automations().await.unwrap(), 1);
+    assert_eq!(p.fire_due_automations(sweep.as_ref()).await.unwrap(), 1);
     // Simulate a crash between enqueue and advance: nextRunAt is back on the fired slot.
     p.store
         .advance_automation(
@@ -173,7 +181,7 @@ async fn a_slot_recorded_before_a_crash_is_not_run_twice() {
         )
         .await
         .unwrap();
-    p.fire_due_automations().await.unwrap();
+    p.fire_due_automations(sweep.as_ref()).await.unwrap();
     let runs = p
         .list_runs(&c, a.id.as_str(), &PageRequest::first(10))
         .await

@@ -6,7 +6,7 @@ use crate::support::aws_env::{provision, sibling_binary};
 use crate::support::fake_llm::{FakeLlm, Reply};
 use crate::support::lambda::RuntimeApi;
 use crate::support::*;
-use operator_core::ports::Store;
+use operator_core::ports::{AccountStore, InstanceStore};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 

@@ -380,29 +380,6 @@ impl DynamoStore {
         })
     }
 
-    async fn scan_type(&self, t: &str) -> R<Vec<Item>> {
-        let mut out = vec![];
-        let mut start = None;
-        loop {
-            let res = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .filter_expression("t = :t")
-                .expression_attribute_values(":t", s(t))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unexpected(e.into_service_error()))?;
-            out.extend(res.items.unwrap_or_default());
-            match res.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
-    }
-
     async fn billing_event(&self, a: &AccountId, at: Timestamp, kind: &str, id: &str) -> R<()> {
         let mut i = Item::new();
         i.insert("pk".into(), s(format!("ACCTEVT#{a}")));
@@ -521,7 +498,7 @@ fn turn_item(t: &Turn) -> R<Item> {
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl AccountStore for DynamoStore {
     async fn insert_account(&self, a: &Account) -> R<()> {
         self.put_item(item(acct(&a.id), "A", a)?, Some("attribute_not_exists(pk)"))
             .await?;
@@ -601,7 +578,7 @@ impl Store for DynamoStore {
         .await
     }
 
-    async fn delete_key(&self, a: &AccountId, id: &KeyId) -> R<()> {
+    async fn delete_key(&self, a: &AccountId, id: &KeyId, at: Timestamp) -> R<()> {
         let current = self
             .get(acct(a), format!("KEY#{id}"))
             .await?
@@ -612,6 +589,7 @@ impl Store for DynamoStore {
         let k: ApiKey = doc(&current)?;
         let mut revoked = current.clone();
         revoked.insert("revoked".into(), AttributeValue::Bool(true));
+        revoked.insert("revoked_at".into(), s(ts(at)));
         let res = self
             .transact(vec![
                 put(
@@ -647,7 +625,10 @@ impl Store for DynamoStore {
         );
         self.put_item(next, Some("attribute_exists(pk)")).await
     }
+}
 
+#[async_trait]
+impl InstanceStore for DynamoStore {
     async fn insert_instance(&self, i: &Instance, capacity: u32) -> R<()> {
         for _ in 0..10 {
             if self
@@ -772,21 +753,10 @@ impl Store for DynamoStore {
         let a = AccountId::from_trusted(attr_s(&lookup, "account").unwrap_or_default());
         self.get_instance(&a, id).await
     }
+}
 
-    async fn instances_in_states(&self, states: &[InstanceStatus]) -> R<Vec<Instance>> {
-        let mut out: Vec<Instance> = self
-            .scan_type("instance")
-            .await?
-            .iter()
-            .map(doc)
-            .collect::<R<Vec<Instance>>>()?
-            .into_iter()
-            .filter(|i| i.deleted_at.is_none() && states.contains(&i.status))
-            .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
-    }
-
+#[async_trait]
+impl SecretStore for DynamoStore {
     async fn insert_secret(&self, sec: &Secret) -> R<()> {
         let mut lock = key(
             acct(&sec.account_id),
@@ -873,7 +843,13 @@ impl Store for DynamoStore {
         Ok(out)
     }
 
-    async fn add_grant(&self, a: &AccountId, id: &SecretId, instance: &InstanceId) -> R<()> {
+    async fn add_grant(
+        &self,
+        a: &AccountId,
+        id: &SecretId,
+        instance: &InstanceId,
+        _at: Timestamp,
+    ) -> R<()> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -915,7 +891,10 @@ impl Store for DynamoStore {
             })?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl AutomationStore for DynamoStore {
     async fn insert_automation(&self, a: &Automation) -> R<()> {
         let mut lookup = key(format!("AUTOID#{}", a.id), "A");
         lookup.insert("account".into(), s(a.account_id.as_str()));
@@ -966,34 +945,6 @@ impl Store for DynamoStore {
         }
         self.delete_item(format!("AUTOID#{id}"), "A").await?;
         self.delete_item(acct(a), format!("AUTO#{id}")).await
-    }
-
-    async fn due_automations(&self, now: Timestamp, limit: u32) -> R<Vec<Automation>> {
-        let mut due: Vec<Automation> = self
-            .scan_type("automation")
-            .await?
-            .iter()
-            .map(doc)
-            .collect::<R<Vec<Automation>>>()?
-            .into_iter()
-            .filter(|a| a.enabled && a.next_run_at.is_some_and(|t| t <= now))
-            .collect();
-        due.sort_by_key(|a| a.next_run_at);
-        due.truncate(limit as usize);
-        Ok(due)
-    }
-
-    async fn next_due_at(&self) -> R<Option<Timestamp>> {
-        Ok(self
-            .scan_type("automation")
-            .await?
-            .iter()
-            .map(doc)
-            .collect::<R<Vec<Automation>>>()?
-            .into_iter()
-            .filter(|a| a.enabled)
-            .filter_map(|a| a.next_run_at)
-            .min())
     }
 
     async fn advance_automation(
@@ -1129,7 +1080,10 @@ impl Store for DynamoStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl WebhookStore for DynamoStore {
     async fn insert_webhook(&self, w: &Webhook) -> R<()> {
         let mut lookup = key(format!("WHTOKEN#{}", w.token), "W");
         lookup.insert("account".into(), s(w.account_id.as_str()));
@@ -1285,82 +1239,65 @@ impl Store for DynamoStore {
         )
         .await
     }
+}
 
-    async fn idempotency_begin(
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn idempotency_claim(
         &self,
         a: &AccountId,
         k: &str,
-        fingerprint: &str,
-        now: Timestamp,
-    ) -> R<IdempotencyBegin> {
+        record: &IdempotencyRecord,
+    ) -> R<Claim> {
+        // Bounded: a record can vanish between the failed put and the read (a release); two
+        // rounds of that in a row means the key is contended, reported as held by the newest.
         for _ in 0..3 {
-            if let Some(i) = self.get(acct(a), format!("IDEM#{k}")).await? {
-                let created = attr_s(&i, "created_at")
-                    .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok())
-                    .map(|c| c.with_timezone(&chrono::Utc));
-                let age = created
-                    .map(|c| now - c)
-                    .unwrap_or(chrono::Duration::days(2));
-                let fp = attr_s(&i, "fingerprint").unwrap_or_default();
-                let status = i
-                    .get("status")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse::<u16>().ok());
-                if age < chrono::Duration::hours(24) {
-                    if fp != fingerprint {
-                        return Ok(IdempotencyBegin::Mismatch);
-                    }
-                    if let Some(status) = status {
-                        let body = i
-                            .get("body")
-                            .and_then(|b| b.as_b().ok())
-                            .map(|b| b.as_ref().to_vec())
-                            .unwrap_or_default();
-                        return Ok(IdempotencyBegin::Completed(StoredResponse { status, body }));
-                    }
-                    if age < chrono::Duration::minutes(5) {
-                        return Ok(IdempotencyBegin::InProgress);
-                    }
-                }
-                // Expired or abandoned: replace it, if nobody else did meanwhile.
-                let mut claim = key(acct(a), format!("IDEM#{k}"));
-                claim.insert("fingerprint".into(), s(fingerprint));
-                claim.insert("created_at".into(), s(ts(now)));
-                claim.insert("expires_at".into(), n(now.timestamp() + 86_400));
-                let res = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(claim))
-                    .condition_expression("created_at = :c")
-                    .expression_attribute_values(
-                        ":c",
-                        s(attr_s(&i, "created_at").unwrap_or_default()),
-                    )
-                    .send()
-                    .await;
-                match res {
-                    Ok(_) => return Ok(IdempotencyBegin::Started),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                    {
-                        continue
-                    }
-                    Err(e) => return Err(unexpected(e.into_service_error())),
-                }
-            }
-            let mut claim = key(acct(a), format!("IDEM#{k}"));
-            claim.insert("fingerprint".into(), s(fingerprint));
-            claim.insert("created_at".into(), s(ts(now)));
-            claim.insert("expires_at".into(), n(now.timestamp() + 86_400));
-            match self.put_item(claim, Some("attribute_not_exists(pk)")).await {
-                Ok(()) => return Ok(IdempotencyBegin::Started),
-                Err(StoreError::Conflict(_)) => continue,
+            match self
+                .put_item(
+                    idempotency_item(a, k, record),
+                    Some("attribute_not_exists(pk)"),
+                )
+                .await
+            {
+                Ok(()) => return Ok(Claim::Claimed),
+                Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e),
             }
+            if let Some(i) = self.get(acct(a), format!("IDEM#{k}")).await? {
+                return Ok(Claim::Held(idempotency_record(&i)?));
+            }
         }
-        Ok(IdempotencyBegin::InProgress)
+        Err(StoreError::Unexpected(anyhow::anyhow!(
+            "idempotency key {k} kept changing while it was claimed"
+        )))
+    }
+
+    async fn idempotency_replace(
+        &self,
+        a: &AccountId,
+        k: &str,
+        expected: Timestamp,
+        record: &IdempotencyRecord,
+    ) -> R<bool> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(idempotency_item(a, k, record)))
+            .condition_expression("created_at = :c")
+            .expression_attribute_values(":c", s(ts(expected)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unexpected(e.into_service_error())),
+        }
     }
 
     async fn idempotency_complete(
@@ -1368,6 +1305,8 @@ impl Store for DynamoStore {
         a: &AccountId,
         k: &str,
         response: &StoredResponse,
+        // Expiry is the table's TTL attribute (`expires_at`).
+        _purge_before: Timestamp,
     ) -> R<()> {
         self.client
             .update_item()
@@ -1410,86 +1349,10 @@ impl Store for DynamoStore {
             Err(e) => Err(unexpected(e.into_service_error())),
         }
     }
+}
 
-    async fn usage_counts(&self, a: &AccountId, since: Timestamp) -> R<UsageCounts> {
-        let since = ts(since);
-        let mut c = UsageCounts::default();
-        for i in self.query(&format!("ACCTEVT#{a}"), "", None, true).await? {
-            let sk = attr_s(&i, "sk").unwrap_or_default();
-            if sk.as_str() < since.as_str() {
-                continue;
-            }
-            match sk.split('#').nth(1) {
-                Some("run") => c.automation_runs += 1,
-                Some("delivery") => c.webhook_deliveries += 1,
-                Some("turn") => c.chat_turns += 1,
-                _ => {}
-            }
-        }
-        Ok(c)
-    }
-
-    async fn record_llm_usage(&self, u: &LlmUsage) -> R<()> {
-        use rand::distributions::{Alphanumeric, DistString};
-        let r = Alphanumeric.sample_string(&mut rand::thread_rng(), 8);
-        let mut by_inst = item(
-            format!("USAGE#{}", u.instance_id),
-            format!("{}#{r}", ts(u.at)),
-            u,
-        )?;
-        by_inst.insert("w".into(), n(u.weighted()));
-        let mut by_acct = item(
-            format!("ACCTUSAGE#{}", u.account_id),
-            format!("{}#{}#{r}", ts(u.at), u.instance_id),
-            u,
-        )?;
-        by_acct.insert("w".into(), n(u.weighted()));
-        self.transact(vec![put(by_inst, None), put(by_acct, None)])
-            .await
-            .map_err(|e| unexpected(e.into_service_error()))
-    }
-
-    async fn llm_usage_by_instance(
-        &self,
-        a: &AccountId,
-        since: Timestamp,
-    ) -> R<Vec<(InstanceId, u64)>> {
-        let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
-        for i in self
-            .query(&format!("ACCTUSAGE#{a}"), "", None, true)
-            .await?
-        {
-            let u: LlmUsage = doc(&i)?;
-            if u.at >= since {
-                *totals.entry(u.instance_id.to_string()).or_default() += u.weighted();
-            }
-        }
-        Ok(totals
-            .into_iter()
-            .map(|(k, v)| (InstanceId::from_trusted(k), v))
-            .collect())
-    }
-
-    async fn llm_usage_of_instance(
-        &self,
-        instance: &InstanceId,
-        since: Timestamp,
-    ) -> R<(u64, Option<Timestamp>)> {
-        let mut sum = 0;
-        let mut oldest: Option<Timestamp> = None;
-        for i in self
-            .query(&format!("USAGE#{instance}"), "", None, true)
-            .await?
-        {
-            let u: LlmUsage = doc(&i)?;
-            if u.at >= since {
-                sum += u.weighted();
-                oldest = Some(oldest.map_or(u.at, |o| o.min(u.at)));
-            }
-        }
-        Ok((sum, oldest))
-    }
-
+#[async_trait]
+impl ChatStore for DynamoStore {
     async fn insert_chat(&self, c: &Chat) -> R<()> {
         let mut listing = key(
             format!("CHATS#{}", c.account_id),
@@ -1600,7 +1463,10 @@ impl Store for DynamoStore {
             .map(doc)
             .collect()
     }
+}
 
+#[async_trait]
+impl TurnStore for DynamoStore {
     async fn insert_turn(&self, t: &Turn) -> R<Inserted<Turn>> {
         let mut lookup = key(format!("TURNID#{}", t.id), "T");
         lookup.insert("account".into(), s(t.account_id.as_str()));
@@ -1800,4 +1666,128 @@ impl Store for DynamoStore {
             Err(e) => Err(unexpected(e.into_service_error())),
         }
     }
+}
+
+#[async_trait]
+impl UsageStore for DynamoStore {
+    async fn usage_counts(&self, a: &AccountId, since: Timestamp) -> R<UsageCounts> {
+        let since = ts(since);
+        let mut c = UsageCounts::default();
+        for i in self.query(&format!("ACCTEVT#{a}"), "", None, true).await? {
+            let sk = attr_s(&i, "sk").unwrap_or_default();
+            if sk.as_str() < since.as_str() {
+                continue;
+            }
+            match sk.split('#').nth(1) {
+                Some("run") => c.automation_runs += 1,
+                Some("delivery") => c.webhook_deliveries += 1,
+                Some("turn") => c.chat_turns += 1,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    async fn record_llm_usage(&self, u: &LlmUsage) -> R<()> {
+        use rand::distributions::{Alphanumeric, DistString};
+        let r = Alphanumeric.sample_string(&mut rand::thread_rng(), 8);
+        let mut by_inst = item(
+            format!("USAGE#{}", u.instance_id),
+            format!("{}#{r}", ts(u.at)),
+            u,
+        )?;
+        by_inst.insert("w".into(), n(u.weighted()));
+        let mut by_acct = item(
+            format!("ACCTUSAGE#{}", u.account_id),
+            format!("{}#{}#{r}", ts(u.at), u.instance_id),
+            u,
+        )?;
+        by_acct.insert("w".into(), n(u.weighted()));
+        self.transact(vec![put(by_inst, None), put(by_acct, None)])
+            .await
+            .map_err(|e| unexpected(e.into_service_error()))
+    }
+
+    async fn llm_usage_by_instance(
+        &self,
+        a: &AccountId,
+        since: Timestamp,
+    ) -> R<Vec<(InstanceId, u64)>> {
+        let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+        for i in self
+            .query(&format!("ACCTUSAGE#{a}"), "", None, true)
+            .await?
+        {
+            let u: LlmUsage = doc(&i)?;
+            if u.at >= since {
+                *totals.entry(u.instance_id.to_string()).or_default() += u.weighted();
+            }
+        }
+        Ok(totals
+            .into_iter()
+            .map(|(k, v)| (InstanceId::from_trusted(k), v))
+            .collect())
+    }
+
+    async fn llm_usage_of_instance(
+        &self,
+        instance: &InstanceId,
+        since: Timestamp,
+    ) -> R<(u64, Option<Timestamp>)> {
+        let mut sum = 0;
+        let mut oldest: Option<Timestamp> = None;
+        for i in self
+            .query(&format!("USAGE#{instance}"), "", None, true)
+            .await?
+        {
+            let u: LlmUsage = doc(&i)?;
+            if u.at >= since {
+                sum += u.weighted();
+                oldest = Some(oldest.map_or(u.at, |o| o.min(u.at)));
+            }
+        }
+        Ok((sum, oldest))
+    }
+}
+
+/// The item of an idempotency record; `expires_at` lets DynamoDB's TTL remove it.
+fn idempotency_item(a: &AccountId, k: &str, record: &IdempotencyRecord) -> Item {
+    let mut item = key(acct(a), format!("IDEM#{k}"));
+    item.insert("fingerprint".into(), s(record.fingerprint.clone()));
+    item.insert("created_at".into(), s(ts(record.created_at)));
+    item.insert(
+        "expires_at".into(),
+        n((record.created_at + operator_core::idempotency::TTL).timestamp()),
+    );
+    if let Some(r) = &record.response {
+        item.insert("status".into(), n(r.status));
+        item.insert(
+            "body".into(),
+            AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(r.body.clone())),
+        );
+    }
+    item
+}
+
+fn idempotency_record(i: &Item) -> R<IdempotencyRecord> {
+    let created_at = attr_s(i, "created_at")
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok())
+        .map(|c| c.with_timezone(&chrono::Utc))
+        .ok_or_else(|| unexpected("idempotency record without a valid created_at"))?;
+    let status = i
+        .get("status")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<u16>().ok());
+    Ok(IdempotencyRecord {
+        fingerprint: attr_s(i, "fingerprint").unwrap_or_default(),
+        created_at,
+        response: status.map(|status| StoredResponse {
+            status,
+            body: i
+                .get("body")
+                .and_then(|b| b.as_b().ok())
+                .map(|b| b.as_ref().to_vec())
+                .unwrap_or_default(),
+        }),
+    })
 }

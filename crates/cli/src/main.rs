@@ -291,12 +291,11 @@ async fn serve(
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let scheduler = tokio::spawn(
-        embedded
-            .scheduler
-            .clone()
-            .run(platform.clone(), stop_rx.clone()),
-    );
+    let scheduler = tokio::spawn(embedded.scheduler.clone().run(
+        platform.clone(),
+        embedded.sweep.clone(),
+        stop_rx.clone(),
+    ));
     // Crash reports from the runtime → failed + restart with backoff.
     let mut events = embedded.runtime_events;
     let supervisor = {
@@ -321,7 +320,7 @@ async fn serve(
         std::time::Duration::from_secs(120),
     ));
     let agent = tokio::spawn(agent.run(workers, stop_rx.clone()));
-    let recovered = platform.recover_instances().await?;
+    let recovered = platform.recover_instances(embedded.sweep.as_ref()).await?;
     if recovered > 0 {
         tracing::info!(
             instances = recovered,

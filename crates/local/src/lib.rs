@@ -46,6 +46,8 @@ pub struct Settings {
 /// The embedded platform's parts, opened from a data directory.
 pub struct Embedded {
     pub platform: Platform,
+    /// The cross-account queries only the embedded store answers (cron loop, recovery).
+    pub sweep: Arc<SqliteStore>,
     pub scheduler: LocalScheduler,
     pub runtime: Arc<LocalRuntime>,
     /// Crash reports from the runtime, for `Platform::handle_runtime_event`.
@@ -122,7 +124,7 @@ impl Embedded {
             .llm
             .as_ref()
             .map(|c| operator_core::llm::from_config(c, http.clone()));
-        let store = SqliteStore::new(db.clone());
+        let store = Arc::new(SqliteStore::new(db.clone()));
         // Agent turns can wait on a busy chat, so they get more deliveries than the default.
         let agent_queue = Arc::new(SqliteQueue::new(
             db.clone(),
@@ -132,7 +134,7 @@ impl Embedded {
         let lifecycle_queue =
             Arc::new(SqliteQueue::new(db.clone(), "lifecycle", MAX_RECEIVE_COUNT));
         let platform = Platform {
-            store: Arc::new(store),
+            store: store.clone(),
             queue: agent_queue.clone(),
             lifecycle: lifecycle_queue.clone(),
             runtime: runtime.clone(),
@@ -152,6 +154,7 @@ impl Embedded {
         };
         Ok(Self {
             platform,
+            sweep: store,
             scheduler,
             runtime,
             runtime_events,

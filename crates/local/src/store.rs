@@ -3,7 +3,6 @@
 
 use crate::db::{fmt_ts, is_constraint, parse_opt_ts, parse_ts, Db};
 use async_trait::async_trait;
-use chrono::Duration;
 use operator_core::domain::*;
 use operator_core::error::StoreError;
 use operator_core::ids::*;
@@ -266,7 +265,7 @@ fn json(v: &impl serde::Serialize) -> String {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl AccountStore for SqliteStore {
     async fn insert_account(&self, a: &Account) -> R<()> {
         let a = a.clone();
         self.db
@@ -370,9 +369,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_key(&self, account: &AccountId, id: &KeyId) -> R<()> {
+    async fn delete_key(&self, account: &AccountId, id: &KeyId, at: Timestamp) -> R<()> {
         let (account, id) = (account.clone(), id.clone());
-        let now = fmt_ts(chrono::Utc::now());
+        let now = fmt_ts(at);
         self.db
             .call(move |c| {
                 let n = c
@@ -400,7 +399,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl InstanceStore for SqliteStore {
     async fn insert_instance(&self, i: &Instance, capacity: u32) -> R<()> {
         let i = i.clone();
         self.db
@@ -554,27 +556,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
-    async fn instances_in_states(&self, states: &[InstanceStatus]) -> R<Vec<Instance>> {
-        let states: Vec<String> = states.iter().map(|s| s.as_str().to_owned()).collect();
-        self.db
-            .call(move |c| {
-                let list = states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
-                let mut stmt = c
-                    .prepare(&format!(
-                        "SELECT * FROM instances WHERE deleted_at IS NULL AND status IN ({list}) ORDER BY id"
-                    ))
-                    .map_err(unexpected)?;
-                let rows = stmt
-                    .query_map([], instance_row)
-                    .map_err(unexpected)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(unexpected)?;
-                Ok(rows)
-            })
-            .await
-    }
-
+#[async_trait]
+impl SecretStore for SqliteStore {
     async fn insert_secret(&self, s: &Secret) -> R<()> {
         let s = s.clone();
         self.db
@@ -707,9 +692,15 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn add_grant(&self, account: &AccountId, id: &SecretId, instance: &InstanceId) -> R<()> {
+    async fn add_grant(
+        &self,
+        account: &AccountId,
+        id: &SecretId,
+        instance: &InstanceId,
+        at: Timestamp,
+    ) -> R<()> {
         let (account, id, instance) = (account.clone(), id.clone(), instance.clone());
-        let now = fmt_ts(chrono::Utc::now());
+        let now = fmt_ts(at);
         self.db
             .call(move |c| {
                 let n = c
@@ -757,7 +748,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl AutomationStore for SqliteStore {
     async fn insert_automation(&self, a: &Automation) -> R<()> {
         let a = a.clone();
         self.db
@@ -855,40 +849,6 @@ impl Store for SqliteStore {
                     )
                     .map_err(unexpected)?;
                 require_changed(n)
-            })
-            .await
-    }
-
-    async fn due_automations(&self, now: Timestamp, limit: u32) -> R<Vec<Automation>> {
-        self.db
-            .call(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT * FROM automations WHERE enabled = 1 AND next_run_at IS NOT NULL
-                         AND next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2",
-                    )
-                    .map_err(unexpected)?;
-                let rows = stmt
-                    .query_map(params![fmt_ts(now), limit], automation_row)
-                    .map_err(unexpected)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(unexpected)?;
-                Ok(rows)
-            })
-            .await
-    }
-
-    async fn next_due_at(&self) -> R<Option<Timestamp>> {
-        self.db
-            .call(|c| {
-                let s: Option<String> = c
-                    .query_row(
-                        "SELECT MIN(next_run_at) FROM automations WHERE enabled = 1",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .map_err(unexpected)?;
-                parse_opt_ts(s).map_err(unexpected)
             })
             .await
     }
@@ -1014,7 +974,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl WebhookStore for SqliteStore {
     async fn insert_webhook(&self, w: &Webhook) -> R<()> {
         let w = w.clone();
         self.db
@@ -1224,57 +1187,79 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
-    async fn idempotency_begin(
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn idempotency_claim(
         &self,
         account: &AccountId,
         key: &str,
-        fingerprint: &str,
-        now: Timestamp,
-    ) -> R<IdempotencyBegin> {
-        let (account, key, fingerprint) = (account.clone(), key.to_owned(), fingerprint.to_owned());
+        record: &IdempotencyRecord,
+    ) -> R<Claim> {
+        let (account, key, record) = (account.clone(), key.to_owned(), record.clone());
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(unexpected)?;
-                let row: Option<(String, Option<u16>, Option<Vec<u8>>, String)> = tx
+                let inserted = c
+                    .execute(
+                        "INSERT INTO idempotency_keys (account_id, key, fingerprint, status, body, created_at)
+                         VALUES (?1, ?2, ?3, NULL, NULL, ?4) ON CONFLICT DO NOTHING",
+                        params![account.as_str(), key, record.fingerprint, fmt_ts(record.created_at)],
+                    )
+                    .map_err(unexpected)?;
+                if inserted == 1 {
+                    return Ok(Claim::Claimed);
+                }
+                let (fingerprint, status, body, created): (String, Option<u16>, Option<Vec<u8>>, String) = c
                     .query_row(
                         "SELECT fingerprint, status, body, created_at FROM idempotency_keys
                          WHERE account_id = ?1 AND key = ?2",
                         params![account.as_str(), key],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                     )
-                    .optional()
                     .map_err(unexpected)?;
-                let fresh = |created: &str, ttl: Duration| {
-                    parse_ts(created).map(|t| now - t < ttl).unwrap_or(false)
+                Ok(Claim::Held(IdempotencyRecord {
+                    fingerprint,
+                    created_at: parse_ts(&created).map_err(unexpected)?,
+                    response: status.map(|status| StoredResponse {
+                        status,
+                        body: body.unwrap_or_default(),
+                    }),
+                }))
+            })
+            .await
+    }
+
+    async fn idempotency_replace(
+        &self,
+        account: &AccountId,
+        key: &str,
+        expected: Timestamp,
+        record: &IdempotencyRecord,
+    ) -> R<bool> {
+        let (account, key, record) = (account.clone(), key.to_owned(), record.clone());
+        self.db
+            .call(move |c| {
+                let (status, body) = match &record.response {
+                    Some(r) => (Some(r.status), Some(r.body.clone())),
+                    None => (None, None),
                 };
-                let outcome = match row {
-                    Some((fp, _, _, created)) if fresh(&created, Duration::hours(24)) && fp != fingerprint => {
-                        Some(IdempotencyBegin::Mismatch)
-                    }
-                    Some((_, Some(status), body, created)) if fresh(&created, Duration::hours(24)) => {
-                        Some(IdempotencyBegin::Completed(StoredResponse {
+                let n = c
+                    .execute(
+                        "UPDATE idempotency_keys SET fingerprint = ?3, status = ?4, body = ?5, created_at = ?6
+                         WHERE account_id = ?1 AND key = ?2 AND created_at = ?7",
+                        params![
+                            account.as_str(),
+                            key,
+                            record.fingerprint,
                             status,
-                            body: body.unwrap_or_default(),
-                        }))
-                    }
-                    // In flight, unless its process died long ago.
-                    Some((_, None, _, created)) if fresh(&created, Duration::minutes(5)) => {
-                        Some(IdempotencyBegin::InProgress)
-                    }
-                    _ => None,
-                };
-                if let Some(o) = outcome {
-                    return Ok(o);
-                }
-                tx.execute(
-                    "INSERT OR REPLACE INTO idempotency_keys (account_id, key, fingerprint, status, body, created_at)
-                     VALUES (?1, ?2, ?3, NULL, NULL, ?4)",
-                    params![account.as_str(), key, fingerprint, fmt_ts(now)],
-                )
-                .map_err(unexpected)?;
-                tx.commit().map_err(unexpected)?;
-                Ok(IdempotencyBegin::Started)
+                            body,
+                            fmt_ts(record.created_at),
+                            fmt_ts(expected)
+                        ],
+                    )
+                    .map_err(unexpected)?;
+                Ok(n == 1)
             })
             .await
     }
@@ -1284,6 +1269,7 @@ impl Store for SqliteStore {
         account: &AccountId,
         key: &str,
         response: &StoredResponse,
+        purge_before: Timestamp,
     ) -> R<()> {
         let (account, key, response) = (account.clone(), key.to_owned(), response.clone());
         self.db
@@ -1294,8 +1280,10 @@ impl Store for SqliteStore {
                 )
                 .map_err(unexpected)?;
                 // Expired records go here too, so the table stays small.
-                let cutoff = fmt_ts(chrono::Utc::now() - Duration::hours(24));
-                c.execute("DELETE FROM idempotency_keys WHERE created_at < ?1", [cutoff])
+                c.execute(
+                    "DELETE FROM idempotency_keys WHERE created_at < ?1",
+                    [fmt_ts(purge_before)],
+                )
                     .map_err(unexpected)?;
                 Ok(())
             })
@@ -1315,32 +1303,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
-    async fn usage_counts(&self, account: &AccountId, since: Timestamp) -> R<UsageCounts> {
-        let account = account.clone();
-        self.db
-            .call(move |c| {
-                let since = fmt_ts(since);
-                let count = |sql: &str| -> R<u64> {
-                    c.query_row(sql, params![account.as_str(), since], |r| r.get::<_, i64>(0))
-                        .map(|n| u64::try_from(n).unwrap_or(0))
-                        .map_err(unexpected)
-                };
-                Ok(UsageCounts {
-                    automation_runs: count(
-                        "SELECT COUNT(*) FROM automation_runs WHERE account_id = ?1 AND created_at >= ?2",
-                    )?,
-                    webhook_deliveries: count(
-                        "SELECT COUNT(*) FROM deliveries WHERE account_id = ?1 AND received_at >= ?2",
-                    )?,
-                    chat_turns: count(
-                        "SELECT COUNT(*) FROM chat_turns WHERE account_id = ?1 AND created_at >= ?2",
-                    )?,
-                })
-            })
-            .await
-    }
-
+#[async_trait]
+impl ChatStore for SqliteStore {
     async fn insert_chat(&self, chat: &Chat) -> R<()> {
         let chat = chat.clone();
         self.db
@@ -1492,7 +1458,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl TurnStore for SqliteStore {
     async fn insert_turn(&self, t: &Turn) -> R<Inserted<Turn>> {
         let t = t.clone();
         self.db
@@ -1714,6 +1683,34 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
+
+#[async_trait]
+impl UsageStore for SqliteStore {
+    async fn usage_counts(&self, account: &AccountId, since: Timestamp) -> R<UsageCounts> {
+        let account = account.clone();
+        self.db
+            .call(move |c| {
+                let since = fmt_ts(since);
+                let count = |sql: &str| -> R<u64> {
+                    c.query_row(sql, params![account.as_str(), since], |r| r.get::<_, i64>(0))
+                        .map(|n| u64::try_from(n).unwrap_or(0))
+                        .map_err(unexpected)
+                };
+                Ok(UsageCounts {
+                    automation_runs: count(
+                        "SELECT COUNT(*) FROM automation_runs WHERE account_id = ?1 AND created_at >= ?2",
+                    )?,
+                    webhook_deliveries: count(
+                        "SELECT COUNT(*) FROM deliveries WHERE account_id = ?1 AND received_at >= ?2",
+                    )?,
+                    chat_turns: count(
+                        "SELECT COUNT(*) FROM chat_turns WHERE account_id = ?1 AND created_at >= ?2",
+                    )?,
+                })
+            })
+            .await
+    }
 
     async fn record_llm_usage(&self, u: &LlmUsage) -> R<()> {
         let u = u.clone();
@@ -1785,6 +1782,63 @@ impl Store for SqliteStore {
                     sum.map(|v| u64::try_from(v).unwrap_or(0)).unwrap_or(0),
                     parse_opt_ts(oldest).map_err(unexpected)?,
                 ))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl SweepStore for SqliteStore {
+    async fn instances_in_states(&self, states: &[InstanceStatus]) -> R<Vec<Instance>> {
+        let states: Vec<String> = states.iter().map(|s| s.as_str().to_owned()).collect();
+        self.db
+            .call(move |c| {
+                let list = states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+                let mut stmt = c
+                    .prepare(&format!(
+                        "SELECT * FROM instances WHERE deleted_at IS NULL AND status IN ({list}) ORDER BY id"
+                    ))
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map([], instance_row)
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn due_automations(&self, now: Timestamp, limit: u32) -> R<Vec<Automation>> {
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT * FROM automations WHERE enabled = 1 AND next_run_at IS NOT NULL
+                         AND next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![fmt_ts(now), limit], automation_row)
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn next_due_at(&self) -> R<Option<Timestamp>> {
+        self.db
+            .call(|c| {
+                let s: Option<String> = c
+                    .query_row(
+                        "SELECT MIN(next_run_at) FROM automations WHERE enabled = 1",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(unexpected)?;
+                parse_opt_ts(s).map_err(unexpected)
             })
             .await
     }

@@ -7,7 +7,7 @@ use crate::domain::*;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::InstanceId;
 use crate::jobs::{Job, JobError, JobHandler};
-use crate::ports::{InstanceSpec, RuntimeEvent, RuntimeStatus};
+use crate::ports::{InstanceSpec, RuntimeEvent, RuntimeStatus, SweepStore};
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -338,9 +338,8 @@ impl Platform {
     }
 
     /// After a control-plane restart: bring back every instance that was running.
-    pub async fn recover_instances(&self) -> Result<usize> {
-        let running = self
-            .store
+    pub async fn recover_instances(&self, sweep: &dyn SweepStore) -> Result<usize> {
+        let running = sweep
             .instances_in_states(&[InstanceStatus::Active, InstanceStatus::Restarting])
             .await?;
         let n = running.len();
