@@ -577,15 +577,89 @@ macro_rules! concurrency_contracts {
     };
 }
 
-/// A fresh table on the emulator.
+/// A fresh table on the emulator, reached through [`one_request_at_a_time`].
 async fn dynamo_store() -> Arc<dyn Store> {
-    let cfg = crate::support::emulator::aws_config().await;
+    let endpoint = one_request_at_a_time(&crate::support::emulator::emulator().url).await;
+    let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
     let client = aws_sdk_dynamodb::Client::new(&cfg);
     let table = crate::support::emulator::unique("concurrency");
     operator_aws::DynamoStore::create_table(&client, &table)
         .await
         .unwrap();
     Arc::new(operator_aws::DynamoStore::new(client, table))
+}
+
+/// A loopback proxy to `upstream` that forwards one request at a time.
+///
+/// DynamoDB applies each request atomically; the emulator does not: moto runs a
+/// `TransactWriteItems` without a lock and rolls a cancelled one back by restoring a copy of
+/// the table taken when it started, which erases any transaction that committed meanwhile (a
+/// correct adapter then sees two winners). Admitting one request at a time restores
+/// DynamoDB's per-request atomicity and nothing more: the requests of racing writers still
+/// interleave in any order, and those interleavings are what these contracts exercise.
+async fn one_request_at_a_time(upstream: &str) -> String {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::response::{IntoResponse, Response};
+
+    struct Gate {
+        upstream: String,
+        http: reqwest::Client,
+        turn: tokio::sync::Mutex<()>,
+    }
+
+    async fn forward(
+        State(gate): State<Arc<Gate>>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let _turn = gate.turn.lock().await;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut req = gate
+            .http
+            .request(method, format!("{}{path}", gate.upstream))
+            .body(body);
+        for (k, v) in &headers {
+            if k != "host" && k != "content-length" {
+                req = req.header(k, v);
+            }
+        }
+        let res = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        };
+        let status = res.status();
+        let mut out_headers = HeaderMap::new();
+        for (k, v) in res.headers() {
+            if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+                out_headers.insert(k.clone(), v.clone());
+            }
+        }
+        let body = res.bytes().await.unwrap_or_default();
+        (status, out_headers, body).into_response()
+    }
+
+    let gate = Arc::new(Gate {
+        upstream: upstream.trim_end_matches('/').to_owned(),
+        http: reqwest::Client::new(),
+        turn: tokio::sync::Mutex::new(()),
+    });
+    let app = axum::Router::new().fallback(forward).with_state(gate);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Lives as long as the test's runtime.
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
 }
 
 concurrency_contracts!(
