@@ -1,8 +1,8 @@
 //! `Store` on DynamoDB, one table (its key schema is [`keys`]). One module per port, each an
 //! `impl XStore for DynamoStore`; this one holds the store itself and the reads and single-item
 //! writes they share. Multi-item writes go through [`tx::Tx`], optimistic retries through
-//! [`retry::on_contention`]. No request path scans the table: every read is a `GetItem` or a
-//! `Query` of one partition.
+//! [`retry::on_contention`]. No request path reads the whole table: every read is a `GetItem`
+//! or a `Query` of one partition.
 
 mod accounts;
 mod automations;
@@ -144,7 +144,8 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Every item of `range` (after `after` in the direction of travel), in order.
+    /// Every item of `range` (after `after` in the direction of travel), in order: sort-key
+    /// order when `forward`, newest first otherwise.
     async fn query(&self, range: &Range, after: Option<&str>, forward: bool) -> R<Vec<Item>> {
         let (pk, prefix) = (range.pk.as_str(), range.prefix);
         let mut out = vec![];
@@ -155,7 +156,6 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .scan_index_forward(forward)
                 .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start.take());
             q = match (after, forward) {
@@ -184,9 +184,14 @@ impl DynamoStore {
             }
             match res.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
+                _ => break,
             }
         }
+        // The whole range is read either way; backwards is the same items reversed.
+        if !forward {
+            out.reverse();
+        }
+        Ok(out)
     }
 
     /// The documents of `range`, in sort-key order.
