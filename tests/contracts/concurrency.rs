@@ -253,6 +253,51 @@ pub async fn concurrent_renames_to_one_name_let_exactly_one_through(s: Arc<dyn S
     assert_eq!(holders, 1);
 }
 
+pub async fn inserts_and_renames_racing_for_one_name_let_exactly_one_through(s: Arc<dyn Store>) {
+    // GIVEN N/2 instances with other names
+    let a = account(&s).await;
+    let mut existing = vec![];
+    for i in 0..N / 2 {
+        let x = instance(&a.id, &format!("other-{i}"));
+        s.insert_instance(&x, 100).await.unwrap();
+        existing.push(x);
+    }
+    // WHEN they are renamed to one name while N/2 new instances with that name are inserted
+    let results = race(N, |i| {
+        let s = s.clone();
+        let fresh = instance(&a.id, "contested");
+        let mut renamed = existing[i % (N / 2)].clone();
+        renamed.name = InstanceName::parse("contested").unwrap();
+        async move {
+            if i < N / 2 {
+                s.update_instance(&renamed).await
+            } else {
+                s.insert_instance(&fresh, 100).await
+            }
+        }
+    })
+    .await;
+    // THEN exactly one of all of them holds the name, the others are Conflicts
+    assert_eq!(oks(&results), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(StoreError::Conflict(_)))),
+        "{results:?}"
+    );
+    let contested = InstanceName::parse("contested").unwrap();
+    let holders = s
+        .list_instances(&a.id, &PageRequest::first(50), false)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|x| x.name == contested)
+        .count();
+    assert_eq!(holders, 1);
+    s.get_instance_by_name(&a.id, &contested).await.unwrap();
+}
+
 pub async fn racing_for_the_last_capacity_slot_lets_exactly_one_through(s: Arc<dyn Store>) {
     // GIVEN an account with a capacity of 3 and 2 instances
     let a = account(&s).await;
@@ -400,6 +445,48 @@ pub async fn concurrent_deliveries_with_one_dedup_key_create_one(s: Arc<dyn Stor
     // and exactly one delivery is billed
     let usage = s.usage_counts(&a.id, since).await.unwrap();
     assert_eq!(usage.webhook_deliveries, 1);
+}
+
+pub async fn concurrent_inserts_of_one_turn_create_it_once_and_bill_it_once(s: Arc<dyn Store>) {
+    // GIVEN a chat
+    let a = account(&s).await;
+    let c = chat(&s, &a.id).await;
+    let since = now();
+    let turn = Turn {
+        id: "turn_0001".into(),
+        chat_id: c.id.clone(),
+        account_id: a.id.clone(),
+        status: TurnStatus::Queued,
+        source: TurnSource::Chat,
+        user_message_id: "msg_u0001".into(),
+        assistant_message_id: "msg_a0001".into(),
+        error: None,
+        created_at: now(),
+        started_at: None,
+        finished_at: None,
+    };
+    // WHEN the same turn is inserted N times at once (a retried request)
+    let results = race(N, |_| {
+        let (s, t) = (s.clone(), turn.clone());
+        async move { s.insert_turn(&t).await }
+    })
+    .await;
+    // THEN one insert created it, the others got it back
+    let created = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Inserted::Created(_))))
+        .count();
+    assert_eq!(created, 1, "{results:?}");
+    assert!(
+        results.iter().all(|r| match r {
+            Ok(Inserted::Created(t)) | Ok(Inserted::Existing(t)) => t.id == turn.id,
+            Err(_) => false,
+        }),
+        "{results:?}"
+    );
+    // and it is billed once
+    let usage = s.usage_counts(&a.id, since).await.unwrap();
+    assert_eq!(usage.chat_turns, 1);
 }
 
 pub async fn a_key_revoked_concurrently_is_revoked_once_and_touches_never_revive_it(
@@ -665,11 +752,13 @@ async fn one_request_at_a_time(upstream: &str) -> String {
 concurrency_contracts!(
     concurrent_inserts_of_one_instance_name_let_exactly_one_through,
     concurrent_renames_to_one_name_let_exactly_one_through,
+    inserts_and_renames_racing_for_one_name_let_exactly_one_through,
     racing_for_the_last_capacity_slot_lets_exactly_one_through,
     concurrent_inserts_of_one_secret_name_let_exactly_one_through,
     grants_added_while_the_secret_is_updated_are_all_kept,
     concurrent_fires_of_one_scheduled_slot_create_one_run,
     concurrent_deliveries_with_one_dedup_key_create_one,
+    concurrent_inserts_of_one_turn_create_it_once_and_bill_it_once,
     a_key_revoked_concurrently_is_revoked_once_and_touches_never_revive_it,
     concurrent_event_appends_take_distinct_consecutive_numbers,
     concurrent_claims_of_a_chat_have_one_winner,
