@@ -139,7 +139,7 @@ impl AccountStore for DynamoStore {
                 Ok(()) => Ok(Attempt::Done(())),
                 // Revoked by someone else meanwhile.
                 Err(TxError::Cancelled(c)) if c.failed(KEY) => Err(StoreError::NotFound),
-                Err(TxError::Cancelled(_)) => Ok(Attempt::Contended),
+                Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
                 Err(TxError::Store(e)) => Err(e),
             }
         })

@@ -57,7 +57,7 @@ impl DynamoStore {
                     .await?
                 else {
                     // The automation was deleted between the two: try again from the top.
-                    return Ok(Attempt::Contended);
+                    return Ok(Attempt::Contended("the slot lock vanished".into()));
                 };
                 let first = RunId::from_trusted(attr_s(&slot, "run").unwrap_or_default());
                 Ok(Attempt::Done(Inserted::Existing(
@@ -67,7 +67,7 @@ impl DynamoStore {
             Err(TxError::Cancelled(c)) if c.failed(RUN) => {
                 Err(StoreError::Conflict("run exists".into()))
             }
-            Err(TxError::Cancelled(_)) => Ok(Attempt::Contended),
+            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
             Err(TxError::Store(e)) => Err(e),
         }
     }

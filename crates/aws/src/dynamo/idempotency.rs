@@ -79,7 +79,7 @@ impl IdempotencyStore for DynamoStore {
             }
             match self.get(keys::idempotency(a, k)).await? {
                 Some(i) => Ok(Attempt::Done(Claim::Held(idempotency_record(&i)?))),
-                None => Ok(Attempt::Contended),
+                None => Ok(Attempt::Contended("the record vanished".into())),
             }
         })
         .await

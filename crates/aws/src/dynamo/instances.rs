@@ -108,7 +108,7 @@ impl DynamoStore {
                 Err(StoreError::Conflict("instance exists".into()))
             }
             // The capacity version moved (or DynamoDB saw a concurrent transaction).
-            Err(TxError::Cancelled(_)) => Ok(Attempt::Contended),
+            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
             Err(TxError::Store(e)) => Err(e),
         }
     }
@@ -145,7 +145,7 @@ impl DynamoStore {
             Err(TxError::Cancelled(c)) if c.failed(INSTANCE) => Err(StoreError::NotFound),
             Err(TxError::Cancelled(c)) if c.failed(NAME_LOCK) => Err(name_taken()),
             // The capacity version moved, or the instance was renamed meanwhile: read again.
-            Err(TxError::Cancelled(_)) => Ok(Attempt::Contended),
+            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
             Err(TxError::Store(e)) => Err(e),
         }
     }

@@ -10,7 +10,7 @@ mod chats;
 mod codec;
 mod idempotency;
 mod instances;
-pub(crate) mod keys;
+mod keys;
 mod retry;
 mod secrets;
 mod turns;
@@ -29,6 +29,7 @@ use operator_core::error::StoreError;
 use operator_core::ids::AccountId;
 use serde::de::DeserializeOwned;
 
+/// The store: an SDK client and the table every item lives in.
 pub struct DynamoStore {
     client: Client,
     table: String,

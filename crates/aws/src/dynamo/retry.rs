@@ -11,8 +11,9 @@ use std::time::Duration;
 /// The outcome of one optimistic attempt.
 pub(crate) enum Attempt<T> {
     Done(T),
-    /// Lost to a concurrent writer: read again and retry.
-    Contended,
+    /// Lost to a concurrent writer (how, for the log and the final error): read again and
+    /// retry.
+    Contended(String),
 }
 
 /// How often and how patiently to retry.
@@ -55,18 +56,21 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = R<Attempt<T>>>,
 {
+    let mut last = String::new();
     for n in 0..backoff.attempts {
         match attempt().await? {
             Attempt::Done(v) => return Ok(v),
-            Attempt::Contended if n + 1 < backoff.attempts => {
-                tracing::debug!(what, attempt = n + 1, "optimistic write lost; retrying");
-                tokio::time::sleep(backoff.wait(n)).await;
+            Attempt::Contended(why) => {
+                tracing::debug!(what, attempt = n + 1, why, "optimistic write lost");
+                last = why;
+                if n + 1 < backoff.attempts {
+                    tokio::time::sleep(backoff.wait(n)).await;
+                }
             }
-            Attempt::Contended => {}
         }
     }
     Err(StoreError::Unexpected(anyhow::anyhow!(
-        "DynamoDB: {what} kept changing concurrently; gave up after {} attempts",
+        "DynamoDB: {what} kept changing concurrently; gave up after {} attempts (last: {last})",
         backoff.attempts
     )))
 }
@@ -89,7 +93,7 @@ mod tests {
         // WHEN it runs under the helper
         let got = on_contention("the thing", FAST, || async {
             match calls.fetch_add(1, Ordering::SeqCst) {
-                0 | 1 => Ok(Attempt::Contended),
+                0 | 1 => Ok(Attempt::Contended("lost".into())),
                 n => Ok(Attempt::Done(n)),
             }
         })
@@ -107,7 +111,7 @@ mod tests {
         // WHEN it runs under the helper
         let err = on_contention::<(), _, _>("the account's instances", FAST, || async {
             calls.fetch_add(1, Ordering::SeqCst);
-            Ok(Attempt::Contended)
+            Ok(Attempt::Contended("version moved".into()))
         })
         .await
         .unwrap_err();

@@ -100,7 +100,7 @@ impl SecretStore for DynamoStore {
                 Err(TxError::Cancelled(c)) if c.failed(NAME_LOCK) || c.failed(SECRET) => {
                     Err(StoreError::Conflict("secret name already exists".into()))
                 }
-                Err(TxError::Cancelled(_)) => Ok(Attempt::Contended),
+                Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
                 Err(TxError::Store(e)) => Err(e),
             }
         })

@@ -47,7 +47,7 @@ impl DynamoStore {
             Err(TxError::Cancelled(c)) if c.failed(TURN) => Ok(Attempt::Done(Inserted::Existing(
                 self.get_turn(&t.account_id, &t.id).await?,
             ))),
-            Err(TxError::Cancelled(_)) => Ok(Attempt::Contended),
+            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
             Err(TxError::Store(e)) => Err(e),
         }
     }
@@ -78,7 +78,7 @@ impl DynamoStore {
         match res {
             Ok(()) => Ok(Attempt::Done(next)),
             // Another append took the number first.
-            Err(TxError::Cancelled(_)) => Ok(Attempt::Contended),
+            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
             Err(TxError::Store(e)) => Err(e),
         }
     }

@@ -66,7 +66,7 @@ impl DynamoStore {
                     .await?
                 else {
                     // The webhook was deleted between the two: try again from the top.
-                    return Ok(Attempt::Contended);
+                    return Ok(Attempt::Contended("the dedup lock vanished".into()));
                 };
                 let first = DeliveryId::from_trusted(attr_s(&lock, "delivery").unwrap_or_default());
                 Ok(Attempt::Done(Inserted::Existing(
@@ -76,7 +76,7 @@ impl DynamoStore {
             Err(TxError::Cancelled(c)) if c.failed(DELIVERY) => {
                 Err(StoreError::Conflict("delivery exists".into()))
             }
-            Err(TxError::Cancelled(_)) => Ok(Attempt::Contended),
+            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
             Err(TxError::Store(e)) => Err(e),
         }
     }
