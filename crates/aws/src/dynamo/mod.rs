@@ -1,7 +1,7 @@
-//! `Store` on DynamoDB, one table (its key schema is [`keys`]). One module per port, each an
+//! `Store` on DynamoDB, one table (its key schema is `keys`). One module per port, each an
 //! `impl XStore for DynamoStore`; this one holds the store itself and the reads and single-item
-//! writes they share. Multi-item writes go through [`tx::Tx`], optimistic retries through
-//! [`retry::on_contention`]. No request path reads the whole table: every read is a `GetItem`
+//! writes they share. Multi-item writes go through `tx::Tx`, optimistic retries through
+//! `retry::on_contention`. No request path reads the whole table: every read is a `GetItem`
 //! or a `Query` of one partition.
 
 mod accounts;
