@@ -9,6 +9,7 @@ use support::emulator;
 
 mod aws;
 mod backends;
+mod concurrency;
 mod queue;
 mod runtime;
 mod scheduler;
