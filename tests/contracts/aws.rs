@@ -2,6 +2,10 @@
 //! from each suite's single list, see `backends::contracts!`): the EventBridge schedules'
 //! shape and the Fargate tasks' overrides and tags, checked on the emulator (moto server).
 
+/// A fresh DynamoDB table (kept here too for suites written against `crate::aws`).
+#[allow(unused_imports)]
+pub use crate::backends::dynamo_store;
+
 mod eventbridge {
     use operator_aws::EventBridgeScheduler;
     use operator_core::domain::*;

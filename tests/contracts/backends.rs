@@ -1,8 +1,9 @@
 //! How each backend builds a fresh adapter for one test, and [`contracts!`], which runs a
 //! suite's list of contracts on both backends so that list is written once.
 //!
-//! Every builder returns `(adapter, guard)`: the guard keeps what the adapter lives on (a
-//! temp dir) until the test ends. The AWS builders start the emulator (moto server) on
+//! The builders `contracts!` calls, `<port>_on_<backend>`, are async and return
+//! `(adapter, guard)`: the guard keeps what the adapter lives on (a temp dir) until the test
+//! ends. `sqlite_store` and `dynamo_store` keep their earlier shapes for direct use. The AWS builders start the emulator (moto server) on
 //! first use and give each test fresh resources (queue, table, schedule group, cluster).
 
 use crate::emulator::{aws_config, unique};
@@ -18,8 +19,8 @@ use std::time::{Duration, Instant};
 ///
 /// ```ignore
 /// contracts! {
-///     sqlite: crate::backends::sqlite_store,   // names the embedded module and its builder
-///     aws: crate::backends::dynamo_store,      // the AWS adapter on the emulator
+///     sqlite: crate::backends::store_on_sqlite,  // names the embedded module and its builder
+///     aws: crate::backends::store_on_dynamodb,   // the AWS adapter on the emulator
 ///     contracts: [accounts_and_keys, secrets_and_grants],
 /// }
 /// ```
@@ -68,31 +69,40 @@ pub fn sqlite() -> (Db, tempfile::TempDir) {
 
 // ---------- Store ----------
 
-pub async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+/// A fresh SQLite store (kept alive by the returned guard).
+pub fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
     let (db, dir) = sqlite();
     (Arc::new(SqliteStore::new(db)), dir)
 }
 
-/// A fresh table for one test.
-pub async fn dynamo_store() -> (Arc<dyn Store>, ()) {
+/// A fresh DynamoDB table on the emulator.
+pub async fn dynamo_store() -> Arc<dyn Store> {
     let cfg = aws_config().await;
     let client = aws_sdk_dynamodb::Client::new(&cfg);
     let table = unique("operator");
     operator_aws::DynamoStore::create_table(&client, &table)
         .await
         .unwrap();
-    (Arc::new(operator_aws::DynamoStore::new(client, table)), ())
+    Arc::new(operator_aws::DynamoStore::new(client, table))
+}
+
+pub async fn store_on_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    sqlite_store()
+}
+
+pub async fn store_on_dynamodb() -> (Arc<dyn Store>, ()) {
+    (dynamo_store().await, ())
 }
 
 // ---------- Vault ----------
 
-pub async fn local_vault() -> (Arc<dyn Vault>, tempfile::TempDir) {
+pub async fn vault_on_sqlite() -> (Arc<dyn Vault>, tempfile::TempDir) {
     let (db, dir) = sqlite();
     let key = MasterKey::load_or_create(dir.path(), None).unwrap();
     (Arc::new(LocalVault::open(db, key).await.unwrap()), dir)
 }
 
-pub async fn secrets_manager_vault() -> (Arc<dyn Vault>, ()) {
+pub async fn vault_on_secrets_manager() -> (Arc<dyn Vault>, ()) {
     let cfg = aws_config().await;
     let vault = operator_aws::SecretsManagerVault::new(
         aws_sdk_secretsmanager::Client::new(&cfg),
@@ -104,7 +114,7 @@ pub async fn secrets_manager_vault() -> (Arc<dyn Vault>, ()) {
 
 // ---------- InstanceRuntime and Scheduler ----------
 
-pub async fn local_runtime() -> (Arc<dyn InstanceRuntime>, tempfile::TempDir) {
+pub async fn runtime_on_local() -> (Arc<dyn InstanceRuntime>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
     let rt = operator_local::LocalRuntime::new(
@@ -147,11 +157,11 @@ pub async fn ecs() -> (operator_aws::EcsRuntime, aws_sdk_ecs::Client, String) {
     (rt, client, cluster)
 }
 
-pub async fn ecs_runtime() -> (Arc<dyn InstanceRuntime>, ()) {
+pub async fn runtime_on_ecs() -> (Arc<dyn InstanceRuntime>, ()) {
     (Arc::new(ecs().await.0), ())
 }
 
-pub async fn local_scheduler() -> (Arc<dyn Scheduler>, ()) {
+pub async fn scheduler_on_local() -> (Arc<dyn Scheduler>, ()) {
     (Arc::new(operator_local::LocalScheduler::new()), ())
 }
 
@@ -183,7 +193,7 @@ pub async fn eventbridge() -> (
     )
 }
 
-pub async fn eventbridge_scheduler() -> (Arc<dyn Scheduler>, ()) {
+pub async fn scheduler_on_eventbridge() -> (Arc<dyn Scheduler>, ()) {
     (Arc::new(eventbridge().await.0), ())
 }
 
@@ -270,7 +280,7 @@ fn witness_job() -> Job {
 }
 
 /// A SQLite queue on a manual clock. `max_receive_count` as in the SQS redrive policy.
-pub fn sqlite_queue_on(max_receive_count: u32) -> (TestQueue, tempfile::TempDir) {
+pub fn sqlite_test_queue(max_receive_count: u32) -> (TestQueue, tempfile::TempDir) {
     let (db, dir) = sqlite();
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let queue = SqliteQueue::new(db, "contract", max_receive_count).with_clock(clock.clone());
@@ -285,7 +295,7 @@ pub fn sqlite_queue_on(max_receive_count: u32) -> (TestQueue, tempfile::TempDir)
 
 /// A fresh SQS queue pair on the emulator (main queue with a redrive policy to its
 /// dead-letter queue), and a witness queue to tell time by.
-pub async fn sqs_queue_on(max_receive_count: u32) -> TestQueue {
+pub async fn sqs_test_queue(max_receive_count: u32) -> TestQueue {
     let cfg = aws_config().await;
     let client = aws_sdk_sqs::Client::new(&cfg);
     let name = unique("jobs");
@@ -328,19 +338,19 @@ async fn create_queue(client: &aws_sdk_sqs::Client, name: &str, redrive: Option<
 }
 
 /// The queue suite's queues: `max_receive_count` = 3.
-pub async fn sqlite_queue() -> (TestQueue, tempfile::TempDir) {
-    sqlite_queue_on(3)
+pub async fn queue_on_sqlite() -> (TestQueue, tempfile::TempDir) {
+    sqlite_test_queue(3)
 }
 
-pub async fn sqs_queue() -> (TestQueue, ()) {
-    (sqs_queue_on(3).await, ())
+pub async fn queue_on_sqs() -> (TestQueue, ()) {
+    (sqs_test_queue(3).await, ())
 }
 
 /// The worker suite's queues: `max_receive_count` = 5.
-pub async fn sqlite_worker_queue() -> (TestQueue, tempfile::TempDir) {
-    sqlite_queue_on(5)
+pub async fn worker_queue_on_sqlite() -> (TestQueue, tempfile::TempDir) {
+    sqlite_test_queue(5)
 }
 
-pub async fn sqs_worker_queue() -> (TestQueue, ()) {
-    (sqs_queue_on(5).await, ())
+pub async fn worker_queue_on_sqs() -> (TestQueue, ()) {
+    (sqs_test_queue(5).await, ())
 }

@@ -9,8 +9,8 @@ use operator_core::ports::JobQueue;
 use std::time::Duration;
 
 contracts! {
-    sqlite: crate::backends::sqlite_queue,
-    aws: crate::backends::sqs_queue,
+    sqlite: crate::backends::queue_on_sqlite,
+    aws: crate::backends::queue_on_sqs,
     contracts: [
         delivers_what_was_sent_once_while_invisible,
         visibility_expiry_redelivers_with_a_higher_count,

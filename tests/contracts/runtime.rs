@@ -8,8 +8,8 @@ use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeStatus};
 use std::sync::Arc;
 
 contracts! {
-    local: crate::backends::local_runtime,
-    aws: crate::backends::ecs_runtime,
+    local: crate::backends::runtime_on_local,
+    aws: crate::backends::runtime_on_ecs,
     contracts: [start_once_stop_twice],
 }
 

@@ -20,8 +20,8 @@ use operator_local::{
 use std::sync::Arc;
 
 contracts! {
-    local: crate::backends::local_scheduler,
-    aws: crate::backends::eventbridge_scheduler,
+    local: crate::backends::scheduler_on_local,
+    aws: crate::backends::scheduler_on_eventbridge,
     contracts: [upsert_and_remove_are_idempotent],
 }
 

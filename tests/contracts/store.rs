@@ -10,8 +10,8 @@ use operator_core::ports::*;
 use std::sync::Arc;
 
 contracts! {
-    sqlite: crate::backends::sqlite_store,
-    aws: crate::backends::dynamo_store,
+    sqlite: crate::backends::store_on_sqlite,
+    aws: crate::backends::store_on_dynamodb,
     contracts: [
         accounts_and_keys,
         instances_capacity_names_and_scope,

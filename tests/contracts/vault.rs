@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 contracts! {
-    sqlite: crate::backends::local_vault,
-    aws: crate::backends::secrets_manager_vault,
+    sqlite: crate::backends::vault_on_sqlite,
+    aws: crate::backends::vault_on_secrets_manager,
     contracts: [round_trip_replace_delete_and_scope],
 }
 

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 contracts! {
-    sqlite: crate::backends::sqlite_worker_queue,
-    aws: crate::backends::sqs_worker_queue,
+    sqlite: crate::backends::worker_queue_on_sqlite,
+    aws: crate::backends::worker_queue_on_sqs,
     contracts: [
         success_acks_transient_retries_with_backoff_permanent_acks,
         a_long_job_stays_invisible_while_it_runs,
