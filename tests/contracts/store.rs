@@ -1,4 +1,6 @@
 //! Store contract: account scoping, uniqueness, capacity, idempotent inserts, paging.
+//! Declared once and run on SQLite and on DynamoDB (the emulator); the `SweepStore` queries
+//! only the embedded store answers are checked by the SQLite-only test at the end.
 
 use chrono::{Duration, TimeZone, Utc};
 use operator_core::domain::*;
@@ -6,6 +8,21 @@ use operator_core::error::StoreError;
 use operator_core::ids::*;
 use operator_core::ports::*;
 use std::sync::Arc;
+
+contracts! {
+    sqlite: crate::backends::store_on_sqlite,
+    aws: crate::backends::store_on_dynamodb,
+    contracts: [
+        accounts_and_keys,
+        instances_capacity_names_and_scope,
+        secrets_and_grants,
+        automations_due_and_runs_once_per_slot,
+        webhooks_tokens_and_delivery_dedup,
+        idempotency_key_lifecycle,
+        chats_turns_events_and_leases,
+        llm_usage_is_summed_per_instance_over_the_window,
+    ],
+}
 
 fn now() -> Timestamp {
     ts(Utc::now())
@@ -520,31 +537,6 @@ pub async fn idempotency_key_lifecycle(s: Arc<dyn Store>) {
     );
 }
 
-macro_rules! sqlite_store_contract {
-    ($($name:ident),*) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (s, _dir) = crate::backends::sqlite_store();
-                    super::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
-sqlite_store_contract!(
-    accounts_and_keys,
-    instances_capacity_names_and_scope,
-    secrets_and_grants,
-    automations_due_and_runs_once_per_slot,
-    webhooks_tokens_and_delivery_dedup,
-    idempotency_key_lifecycle,
-    chats_turns_events_and_leases,
-    llm_usage_is_summed_per_instance_over_the_window
-);
-
 pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
     let a = account(&s).await;
     let b = account(&s).await;
@@ -829,6 +821,9 @@ pub async fn sweep_finds_due_automations_and_running_instances(
     want.sort();
     assert_eq!(got, want);
 }
+
+// ---------- SQLite only: `SweepStore`, the cross-account queries of the embedded cron loop
+// and start-up recovery; the AWS store has no such port (EventBridge fires schedules) ----------
 
 #[tokio::test]
 async fn sqlite_sweep_finds_due_automations_and_running_instances() {

@@ -9,7 +9,7 @@ pub mod scheduler;
 pub mod store;
 pub mod vault;
 
-use operator_core::ports::{RuntimeEvent, SystemClock};
+use operator_core::ports::{Clock, RuntimeEvent, SystemClock};
 use operator_core::services::LlmConfig;
 use operator_core::{Platform, PlatformConfig};
 use secrecy::SecretString;
@@ -125,14 +125,16 @@ impl Embedded {
             .as_ref()
             .map(|c| operator_core::llm::from_config(c, http.clone()));
         let store = Arc::new(SqliteStore::new(db.clone()));
+        // One clock for the platform and the queues' visibility timeouts and delays.
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         // Agent turns can wait on a busy chat, so they get more deliveries than the default.
-        let agent_queue = Arc::new(SqliteQueue::new(
-            db.clone(),
-            "agent",
-            AGENT_MAX_RECEIVE_COUNT,
-        ));
-        let lifecycle_queue =
-            Arc::new(SqliteQueue::new(db.clone(), "lifecycle", MAX_RECEIVE_COUNT));
+        let agent_queue = Arc::new(
+            SqliteQueue::new(db.clone(), "agent", AGENT_MAX_RECEIVE_COUNT)
+                .with_clock(clock.clone()),
+        );
+        let lifecycle_queue = Arc::new(
+            SqliteQueue::new(db.clone(), "lifecycle", MAX_RECEIVE_COUNT).with_clock(clock.clone()),
+        );
         let platform = Platform {
             store: store.clone(),
             queue: agent_queue.clone(),
@@ -143,7 +145,7 @@ impl Embedded {
             bus: Arc::default(),
             vault: Arc::new(vault),
             scheduler: Arc::new(scheduler.clone()),
-            clock: Arc::new(SystemClock),
+            clock,
             config: Arc::new(PlatformConfig {
                 public_url: settings.public_url,
                 control_url: settings.control_url,
