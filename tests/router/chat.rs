@@ -39,23 +39,75 @@ async fn a_chat_request_without_user_text_is_a_400() {
     api.assert_requires_key(Method::POST, "/api/chat").await;
 }
 
+/// The id of the newest chat in `key`'s history.
+async fn newest_chat(api: &Api, key: &str) -> String {
+    let h = api.get_as(key, "/api/chat/history").await.ok(200);
+    h["chats"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no chat in {h}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_message_starts_a_chat_streamed_in_the_ui_message_protocol() {
+    // GIVEN a platform with a model
+    let api = Api::start_with_model().await;
+    // WHEN a user message is posted
+    let r = api
+        .post_stream_as(&api.key, "/api/chat", user("Create an instance"))
+        .await;
+    // THEN the answer is an AI SDK UI message stream v1
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    assert_eq!(r.headers["x-vercel-ai-ui-message-stream"], "v1");
+    // AND the chat is in the history with API.md's fields, holding the user's message
+    let h = api.get("/api/chat/history").await.ok(200);
+    let listed = &h["chats"][0];
+    assert_id(&listed["id"], "chat_");
+    assert!(listed["title"].is_string(), "{listed}");
+    assert_time(&listed["createdAt"]);
+    assert_time(&listed["updatedAt"]);
+    let chat = listed["id"].as_str().unwrap();
+    let v = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    assert_eq!(v["chat"]["id"], *chat);
+    let first = &v["messages"][0];
+    assert_eq!(first["role"], "user", "{v}");
+    assert_eq!(first["parts"][0]["text"], "Create an instance", "{v}");
+    assert_time(&first["createdAt"]);
+    // WHEN it is deleted THEN ok, and it is gone
+    assert_eq!(
+        api.delete(&format!("/api/chat/{chat}")).await.ok(200),
+        json!({"ok": true})
+    );
+    api.get(&format!("/api/chat/{chat}"))
+        .await
+        .error(404, "not_found");
+}
+
+#[tokio::test]
+async fn with_a_model_bad_chat_requests_are_still_400s() {
+    let api = Api::start_with_model().await;
+    // WHEN the last message has no text, or `messages` is missing THEN 400 naming it
+    api.post("/api/chat", user("   ")).await.invalid("messages");
+    api.post("/api/chat", json!({"id": "chat_x"}))
+        .await
+        .invalid("messages");
+    // AND nothing was started
+    let h = api.get("/api/chat/history").await.ok(200);
+    assert_eq!(h["chats"], json!([]));
+}
+
 #[tokio::test]
 async fn unknown_and_other_accounts_chats_are_404s() {
-    let api = Api::start().await;
-    // GIVEN a chat of another account (a webhook's thread)
+    let api = Api::start_with_model().await;
+    // GIVEN a chat of another account
     let other = api.other_account().await;
-    let chat = api
-        .json_as(
-            &other,
-            Method::POST,
-            "/api/webhooks",
-            json!({"name": "t", "promptTemplate": "{{payload}}"}),
-        )
-        .await
-        .ok(201)["webhook"]["chatId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let r = api.post_stream_as(&other, "/api/chat", user("mine")).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let chat = newest_chat(&api, &other).await;
     // WHEN this account reads, streams or deletes it, or one that does not exist THEN 404
     for id in [chat.as_str(), "chat_doesnotexist"] {
         api.get(&format!("/api/chat/{id}"))
@@ -68,57 +120,21 @@ async fn unknown_and_other_accounts_chats_are_404s() {
             .await
             .error(404, "not_found");
     }
-    // AND continuing another account's chat is a 404 too
+    // WHEN this account posts under the other's chat id THEN the other's chat is untouched
+    // (a 404, or at most a chat of this account's own: never a message in theirs)
     let mut body = user("hi");
     body["id"] = json!(chat);
-    let r = api.post("/api/chat", body).await;
-    assert!(
-        matches!(r.status.as_u16(), 404 | 503),
-        "neither 404 nor llm_unavailable: {r:?}"
-    );
+    let r = api.post_stream_as(&api.key, "/api/chat", body).await;
+    assert!(matches!(r.status.as_u16(), 200 | 404), "{r:?}");
+    let theirs = api
+        .get_as(&other, &format!("/api/chat/{chat}"))
+        .await
+        .ok(200);
+    assert_eq!(theirs["messages"].as_array().unwrap().len(), 1, "{theirs}");
     api.assert_requires_key(Method::GET, "/api/chat/history")
         .await;
     api.get("/api/chat/history?cursor=bad")
         .await
         .invalid("cursor");
-}
-
-#[tokio::test]
-async fn an_accounts_chat_is_read_listed_and_deleted() {
-    let api = Api::start().await;
-    // GIVEN the account's webhook thread
-    let chat = api
-        .post(
-            "/api/webhooks",
-            json!({"name": "t", "promptTemplate": "{{payload}}"}),
-        )
-        .await
-        .ok(201)["webhook"]["chatId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // WHEN it is read THEN the chat and its (empty) messages come back
-    let v = api.get(&format!("/api/chat/{chat}")).await.ok(200);
-    assert_eq!(v["chat"]["id"], *chat);
-    assert!(v["messages"].is_array(), "{v}");
-    // AND the history lists it with API.md's fields
-    let h = api.get("/api/chat/history").await.ok(200);
-    let listed = h["chats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == *chat)
-        .cloned()
-        .unwrap_or_else(|| panic!("{chat} not in {h}"));
-    for field in ["title", "createdAt", "updatedAt"] {
-        assert!(listed.get(field).is_some(), "{field} missing: {listed}");
-    }
-    // WHEN it is deleted THEN ok, and it is gone
-    assert_eq!(
-        api.delete(&format!("/api/chat/{chat}")).await.ok(200),
-        json!({"ok": true})
-    );
-    api.get(&format!("/api/chat/{chat}"))
-        .await
-        .error(404, "not_found");
+    api.assert_page_errors("/api/chat/history").await;
 }

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use operator_core::domain::PlanSlug;
 use operator_core::ids::AccountId;
+use operator_core::llm::{ContextBudget, LlmConfig, LlmProvider};
 use operator_core::Platform;
 use operator_local::{Embedded, Isolation, Settings};
 use secrecy::ExposeSecret;
@@ -17,7 +18,6 @@ pub const PUBLIC_URL: &str = "http://operator.test";
 pub struct Api {
     pub platform: Platform,
     pub key: String,
-    pub account: AccountId,
     _embedded: Embedded,
     _dir: tempfile::TempDir,
 }
@@ -94,23 +94,39 @@ impl Api {
     }
 
     pub async fn start_with_plan(plan: PlanSlug) -> Api {
+        Self::open(plan, None).await
+    }
+
+    /// GIVEN a platform with a model configured (at an address nothing listens on: no
+    /// worker runs here, so no turn ever calls it), so chat requests pass the model check.
+    pub async fn start_with_model() -> Api {
+        let llm = LlmConfig {
+            provider: LlmProvider::OpenAi,
+            base_url: "http://127.0.0.1:9/v1".to_owned(),
+            api_key: Some(secrecy::SecretString::from("sk-unused".to_owned())),
+            model: "test-model".to_owned(),
+            context: ContextBudget::default(),
+        };
+        Self::open(PlanSlug::Pro, Some(llm)).await
+    }
+
+    async fn open(plan: PlanSlug, llm: Option<LlmConfig>) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings {
             public_url: PUBLIC_URL.to_owned(),
             control_url: PUBLIC_URL.to_owned(),
             image_tag: "operator-instance:test".to_owned(),
-            llm: None,
+            llm,
             // Never started: no worker runs, so no instance is ever launched.
             program: std::path::PathBuf::from("/nonexistent/operator"),
             isolation: Isolation::Process,
         };
         let embedded = Embedded::open(dir.path(), None, settings).await.unwrap();
         let platform = embedded.platform.clone();
-        let (account, key) = new_account(&platform, plan).await;
+        let (_, key) = new_account(&platform, plan).await;
         Api {
             platform,
             key,
-            account,
             _embedded: embedded,
             _dir: dir,
         }
@@ -147,6 +163,36 @@ impl Api {
             .await
             .unwrap()
             .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// POSTs JSON whose success answer is a stream that does not end here (no worker
+    /// runs to write it): the body is read only when the status is not 200.
+    pub async fn post_stream_as(&self, key: &str, path: &str, body: Value) -> Reply {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let res = operator_core::http::router(self.platform.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let body = if status == StatusCode::OK {
+            vec![]
+        } else {
+            axum::body::to_bytes(res.into_body(), 1024 * 1024)
+                .await
+                .unwrap()
+                .to_vec()
+        };
         Reply {
             status,
             headers,
