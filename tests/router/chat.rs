@@ -120,17 +120,31 @@ async fn unknown_and_other_accounts_chats_are_404s() {
             .await
             .error(404, "not_found");
     }
-    // WHEN this account posts under the other's chat id THEN the other's chat is untouched
-    // (a 404, or at most a chat of this account's own: never a message in theirs)
+    // WHEN this account posts under the other's chat id
     let mut body = user("hi");
     body["id"] = json!(chat);
     let r = api.post_stream_as(&api.key, "/api/chat", body).await;
-    assert!(matches!(r.status.as_u16(), 200 | 404), "{r:?}");
+    // THEN it starts a chat of its own, as for any id it has not used (clients such as the
+    // AI SDK choose ids): a 404 only for ids another account uses would reveal them
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let mine = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    let texts: Vec<&serde_json::Value> = mine["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["parts"][0]["text"])
+        .collect();
+    assert_eq!(texts, [&json!("hi")], "{mine}");
+    // AND the other account's chat holds only its own message
     let theirs = api
         .get_as(&other, &format!("/api/chat/{chat}"))
         .await
         .ok(200);
     assert_eq!(theirs["messages"].as_array().unwrap().len(), 1, "{theirs}");
+    assert_eq!(
+        theirs["messages"][0]["parts"][0]["text"], "mine",
+        "{theirs}"
+    );
     api.assert_requires_key(Method::GET, "/api/chat/history")
         .await;
     api.get("/api/chat/history?cursor=bad")

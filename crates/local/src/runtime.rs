@@ -111,7 +111,6 @@ impl LocalRuntime {
         self.instances_dir.join(id.as_str())
     }
 
-    /// Stops every running instance (graceful server shutdown).
     /// Stops every running instance at once (graceful server shutdown): the whole takes one
     /// instance's stop grace, not one per instance.
     pub async fn shutdown_all(&self) {
