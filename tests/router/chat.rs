@@ -1,8 +1,12 @@
-//! `/api/chat`: request validation, the missing-model answer, history, read and delete.
-//! (A full turn needs the agent worker; the e2e suite runs those against the real binary.)
+//! `/api/chat`: request validation, the missing-model answer, history, read and delete,
+//! and one full turn (the agent's job handler run in the test, the scripted fake model
+//! behind it) replayed through `/api/chat/{id}/stream`.
 
+use crate::fake_llm::{FakeLlm, Reply as Model};
 use crate::harness::*;
 use axum::http::Method;
+use operator_core::jobs::{Job, JobHandler};
+use operator_core::services::AgentJobs;
 use serde_json::json;
 
 fn user(text: &str) -> serde_json::Value {
@@ -151,4 +155,143 @@ async fn unknown_and_other_accounts_chats_are_404s() {
         .await
         .invalid("cursor");
     api.assert_page_errors("/api/chat/history").await;
+}
+
+/// The events of an SSE body, in order: each `id:` (if any) and `data:` payload.
+fn sse_frames(body: &[u8]) -> Vec<(Option<String>, serde_json::Value)> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = vec![];
+    for event in text.split("\n\n").filter(|e| !e.trim().is_empty()) {
+        let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+            continue; // a comment (heartbeat)
+        };
+        let id = event
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .map(str::to_owned);
+        let data = if data == "[DONE]" {
+            json!("[DONE]")
+        } else {
+            serde_json::from_str(data).unwrap()
+        };
+        out.push((id, data));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_turn_that_calls_a_tool_streams_the_ui_message_protocol_and_is_kept() {
+    // GIVEN a platform whose model first creates an instance, then answers
+    let model = FakeLlm::start(vec![
+        Model::ToolCalls(vec![(
+            "create_instance".into(),
+            json!({"name": "weather-desk"}),
+        )]),
+        Model::Text("Created weather-desk.".into()),
+    ])
+    .await;
+    let api = Api::start_with_model_at(&format!("{}/v1", model.url)).await;
+    // WHEN a message is posted and the agent runs its turn
+    let r = api
+        .post_stream_as(&api.key, "/api/chat", user("Create weather-desk"))
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let chat = newest_chat(&api, &api.key).await;
+    let job = Job::ChatTurn {
+        account_id: api.account.clone(),
+        chat_id: operator_core::ids::ChatId::parse(&chat).unwrap(),
+    };
+    AgentJobs(api.platform.clone())
+        .handle(&job, 1)
+        .await
+        .expect("the turn runs");
+    // THEN the turn replays as API.md's stream: tool call, its output, then the text
+    let r = api.get(&format!("/api/chat/{chat}/stream")).await;
+    assert_eq!(r.status.as_u16(), 200);
+    assert_eq!(r.headers["x-vercel-ai-ui-message-stream"], "v1");
+    let events = sse_frames(&r.body);
+    let frames: Vec<&serde_json::Value> = events.iter().map(|(_, f)| f).collect();
+    assert!(
+        events.iter().all(|(id, f)| id.is_some() || *f == "[DONE]"),
+        "every event carries an SSE id: {events:?}"
+    );
+    // (the model streams its text in several deltas: one `text-delta` type stands for them)
+    let mut types: Vec<&str> = frames
+        .iter()
+        .map(|f| f["type"].as_str().unwrap_or("[DONE]"))
+        .collect();
+    types.dedup();
+    assert_eq!(
+        types,
+        [
+            "start",
+            "start-step",
+            "tool-input-available",
+            "tool-output-available",
+            "finish-step",
+            "start-step",
+            "text-start",
+            "text-delta",
+            "text-end",
+            "finish-step",
+            "finish",
+            "[DONE]"
+        ],
+        "{frames:?}"
+    );
+    assert_eq!(frames[0]["messageMetadata"]["chatId"], *chat);
+    assert_id(&frames[0]["messageId"], "msg_");
+    assert_eq!(frames[2]["toolName"], "create_instance");
+    assert_eq!(frames[2]["input"], json!({"name": "weather-desk"}));
+    assert_eq!(frames[3]["toolCallId"], frames[2]["toolCallId"]);
+    assert_eq!(frames[3]["output"]["instance"]["status"], "provisioning");
+    let text_id = &frames[6]["id"];
+    let deltas: Vec<&serde_json::Value> = frames
+        .iter()
+        .filter(|f| f["type"] == "text-delta")
+        .copied()
+        .collect();
+    assert!(deltas.iter().all(|d| d["id"] == *text_id), "{deltas:?}");
+    let text: String = deltas.iter().filter_map(|d| d["delta"].as_str()).collect();
+    assert_eq!(text, "Created weather-desk.");
+    // AND the instance exists, and the chat keeps both messages
+    api.get("/api/instances/weather-desk").await.ok(200);
+    let v = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    let messages = v["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{v}");
+    assert_eq!(messages[1]["role"], "assistant");
+    let parts = messages[1]["parts"].to_string();
+    assert!(parts.contains("create_instance"), "{parts}");
+    assert!(parts.contains("Created weather-desk."), "{parts}");
+    // AND `?after=<eventId>` and `Last-Event-ID` replay only what came after that event
+    let last_step = events
+        .iter()
+        .rev()
+        .find(|(_, f)| f["type"] == "finish-step")
+        .and_then(|(id, _)| id.clone())
+        .unwrap();
+    let r = api
+        .get(&format!("/api/chat/{chat}/stream?after={last_step}"))
+        .await;
+    let rest: Vec<serde_json::Value> = sse_frames(&r.body).into_iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        rest,
+        [json!({"type": "finish"}), json!("[DONE]")],
+        "{rest:?}"
+    );
+    let r = api
+        .send(
+            Method::GET,
+            &format!("/api/chat/{chat}/stream"),
+            Some(&api.key),
+            &[("last-event-id", &last_step)],
+            axum::body::Body::empty(),
+        )
+        .await;
+    let rest: Vec<serde_json::Value> = sse_frames(&r.body).into_iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        rest,
+        [json!({"type": "finish"}), json!("[DONE]")],
+        "{rest:?}"
+    );
 }

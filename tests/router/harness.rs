@@ -18,6 +18,7 @@ pub const PUBLIC_URL: &str = "http://operator.test";
 pub struct Api {
     pub platform: Platform,
     pub key: String,
+    pub account: AccountId,
     _embedded: Embedded,
     _dir: tempfile::TempDir,
 }
@@ -100,9 +101,14 @@ impl Api {
     /// GIVEN a platform with a model configured (at an address nothing listens on: no
     /// worker runs here, so no turn ever calls it), so chat requests pass the model check.
     pub async fn start_with_model() -> Api {
+        Self::start_with_model_at("http://127.0.0.1:9/v1").await
+    }
+
+    /// GIVEN a platform whose model is the OpenAI-compatible server at `base_url`.
+    pub async fn start_with_model_at(base_url: &str) -> Api {
         let llm = LlmConfig {
             provider: LlmProvider::OpenAi,
-            base_url: "http://127.0.0.1:9/v1".to_owned(),
+            base_url: base_url.to_owned(),
             api_key: Some(secrecy::SecretString::from("sk-unused".to_owned())),
             model: "test-model".to_owned(),
             context: ContextBudget::default(),
@@ -123,10 +129,11 @@ impl Api {
         };
         let embedded = Embedded::open(dir.path(), None, settings).await.unwrap();
         let platform = embedded.platform.clone();
-        let (_, key) = new_account(&platform, plan).await;
+        let (account, key) = new_account(&platform, plan).await;
         Api {
             platform,
             key,
+            account,
             _embedded: embedded,
             _dir: dir,
         }
@@ -159,10 +166,15 @@ impl Api {
             .unwrap();
         let status = res.status();
         let headers = res.headers().clone();
-        let body = axum::body::to_bytes(res.into_body(), 64 * 1024 * 1024)
-            .await
-            .unwrap()
-            .to_vec();
+        // Every wait is bounded: a body that never ends fails the test instead of hanging it.
+        let body = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            axum::body::to_bytes(res.into_body(), 64 * 1024 * 1024),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: the body did not end within 30 s"))
+        .unwrap()
+        .to_vec();
         Reply {
             status,
             headers,

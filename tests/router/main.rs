@@ -5,8 +5,12 @@
 //! error body), other accounts' ids (404, never 403) and cursor errors.
 //!
 //! No worker runs here, so an instance stays `provisioning` (which is what the relay
-//! routes' "must be active" answer needs) and queued agent work is never executed.
+//! routes' "must be active" answer needs) and queued agent work runs only where a test
+//! hands the job to the agent's handler itself (a chat turn against the scripted fake
+//! model).
 
+#[path = "../support/fake_llm.rs"]
+mod fake_llm;
 mod harness;
 
 mod automations;
