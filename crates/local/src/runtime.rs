@@ -133,7 +133,7 @@ impl LocalRuntime {
                 tracing::warn!(pid, error = %e, "could not kill a stale instance process");
             }
         }
-        let _ = std::fs::remove_file(dir.join("pid"));
+        remove_pid_file(dir);
     }
 
     async fn wait_healthy(&self, endpoint: &str, token: &str) -> anyhow::Result<()> {
@@ -155,6 +155,17 @@ impl LocalRuntime {
                 _ => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
+    }
+}
+
+/// Removes an instance's pid file; one that is already gone is fine.
+fn remove_pid_file(dir: &Path) {
+    match std::fs::remove_file(dir.join("pid")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // A stale pid file is checked against /proc before anything is killed, so leaving
+        // one behind is harmless; say so in the log.
+        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "could not remove a pid file"),
     }
 }
 
@@ -220,8 +231,13 @@ impl InstanceRuntime for LocalRuntime {
         let addr = match addr {
             Ok(Some(a)) => a,
             other => {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
+                // The child may be gone already; either way nothing is left running after.
+                if let Err(e) = child.start_kill() {
+                    tracing::debug!(error = %e, "killing an instance that did not start");
+                }
+                if let Err(e) = child.wait().await {
+                    tracing::debug!(error = %e, "reaping an instance that did not start");
+                }
                 let why = if other.is_err() {
                     "did not start in time"
                 } else {
@@ -247,6 +263,7 @@ impl InstanceRuntime for LocalRuntime {
             );
             tokio::spawn(async move {
                 let status = child.wait().await;
+                // Fails only when no one watches any more (the instance was dropped): fine.
                 let _ = exit_tx.send(true);
                 if !stopping.load(Ordering::SeqCst) {
                     let reason = match status {
@@ -258,7 +275,10 @@ impl InstanceRuntime for LocalRuntime {
                         map.remove(&id);
                     }
                     drop(map);
-                    let _ = events.send(RuntimeEvent::Exited { id, reason });
+                    // No receiver means the server is shutting down: nobody restarts it then.
+                    if events.send(RuntimeEvent::Exited { id, reason }).is_err() {
+                        tracing::debug!("instance exit not reported: the server is stopping");
+                    }
                 }
             });
         }
@@ -315,9 +335,10 @@ impl InstanceRuntime for LocalRuntime {
             if let Err(e) = send_signal(p.pid, Signal::Kill) {
                 tracing::debug!(pid = p.pid, error = %e, "killing an instance past its grace");
             }
+            // Bounded: after SIGKILL the exit is reported at once; past the grace, move on.
             let _ = tokio::time::timeout(STOP_GRACE, p.exited.wait_for(|e| *e)).await;
         }
-        let _ = std::fs::remove_file(self.dir(id).join("pid"));
+        remove_pid_file(&self.dir(id));
         Ok(())
     }
 
@@ -333,6 +354,7 @@ impl InstanceRuntime for LocalRuntime {
             bail!("instance {from} has no workspace to clone");
         }
         let tmp = self.dir(to).join("workspace.partial");
+        // A partial copy left by an interrupted clone, if any (usually there is none).
         let _ = std::fs::remove_dir_all(&tmp);
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             copy_tree(&src, &tmp)?;
