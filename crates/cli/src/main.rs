@@ -147,7 +147,8 @@ async fn main() {
         }
         return;
     }
-    if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Cli) {
+    let json = std::env::var("OPERATOR_LOG_FORMAT").as_deref() == Ok("json");
+    if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Cli { json }) {
         eprintln!("warning: {e}");
     }
     if let Err(e) = run(cli).await {

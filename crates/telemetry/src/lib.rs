@@ -3,8 +3,8 @@
 //! `RUST_LOG` filter (default `info`) are decided in one place instead of in each `main`.
 //!
 //! Each host is a [`Profile`]: where its lines go and in which shape.
-//! - [`Profile::Cli`]: stderr, human-readable (coloured on a terminal), or JSON when
-//!   `OPERATOR_LOG_FORMAT=json`.
+//! - [`Profile::Cli`]: stderr, human-readable (coloured on a terminal), or JSON lines when
+//!   the CLI asks (it reads `OPERATOR_LOG_FORMAT`).
 //! - [`Profile::Instance`]: stderr without colour (the local runtime keeps it in
 //!   `instance.log`, Fargate sends it to CloudWatch).
 //! - [`Profile::Worker`]: JSON lines on stdout (CloudWatch via the ECS log driver).
@@ -19,8 +19,8 @@ pub const DEFAULT_FILTER: &str = "info";
 /// Which binary is logging, and so where and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// `operator serve` and the admin commands.
-    Cli,
+    /// `operator serve` and the admin commands; `json` for JSON lines.
+    Cli { json: bool },
     /// The instance runtime (`operator instance serve`, `operator-instance`).
     Instance,
     /// The ECS worker.
@@ -44,11 +44,11 @@ pub fn init(profile: Profile) -> Result<(), AlreadyInitialised> {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let done = match profile {
-        Profile::Cli => {
+        Profile::Cli { json } => {
             let builder = builder
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::stderr().is_terminal());
-            if cli_json() {
+            if json {
                 builder.json().try_init()
             } else {
                 builder.try_init()
@@ -64,11 +64,6 @@ pub fn init(profile: Profile) -> Result<(), AlreadyInitialised> {
     done.map_err(|e| AlreadyInitialised(e.to_string()))
 }
 
-/// `OPERATOR_LOG_FORMAT=json` asks the CLI for JSON lines.
-fn cli_json() -> bool {
-    std::env::var("OPERATOR_LOG_FORMAT").as_deref() == Ok("json")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,7 +73,7 @@ mod tests {
         // GIVEN a process whose tracing is set up
         init(Profile::Instance).expect("first init");
         // WHEN another binary's setup runs in the same process
-        let again = init(Profile::Cli);
+        let again = init(Profile::Cli { json: false });
         // THEN it says so instead of panicking or replacing the first
         assert!(again.is_err());
         assert!(again.unwrap_err().to_string().contains("already set up"));
