@@ -5,8 +5,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use operator_core::domain::PlanSlug;
 use operator_core::jobs::{Worker, WorkerConfig};
+use operator_core::llm::LlmConfig;
 use operator_core::services::Bootstrap;
-use operator_core::services::{AgentJobs, LifecycleJobs, LlmConfig};
+use operator_core::services::{AgentJobs, LifecycleJobs};
 use operator_local::{Embedded, Isolation, Settings};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -110,20 +111,6 @@ fn env_secret(name: &str) -> anyhow::Result<Option<SecretString>> {
     }
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if std::env::var("OPERATOR_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn settings(public_url: String) -> anyhow::Result<Settings> {
     Ok(Settings {
         control_url: public_url.clone(),
@@ -148,7 +135,10 @@ async fn main() {
     let cli = Cli::parse();
     if let Command::Instance { args } = &cli.command {
         // The instance runtime: same code as the `operator-instance` container binary.
-        operator_instance::cli::init_tracing();
+        // Logs go to stderr, which the local runtime keeps in `instance.log`.
+        if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Instance) {
+            eprintln!("warning: {e}");
+        }
         let argv = std::iter::once("operator-instance".to_owned()).chain(args.iter().cloned());
         let icli = operator_instance::cli::Cli::parse_from(argv);
         if let Err(e) = operator_instance::cli::run(icli).await {
@@ -157,7 +147,10 @@ async fn main() {
         }
         return;
     }
-    init_tracing();
+    let json = std::env::var("OPERATOR_LOG_FORMAT").as_deref() == Ok("json");
+    if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Cli { json }) {
+        eprintln!("warning: {e}");
+    }
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

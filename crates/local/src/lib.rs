@@ -6,6 +6,7 @@ pub mod lock;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;
+pub mod signal;
 pub mod store;
 pub mod vault;
 
