@@ -149,9 +149,8 @@ async fn main() {
         percentile(&done, 0.9)
     );
 
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
+    operator_local::signal::send_signal(child.id(), operator_local::signal::Signal::Term)
+        .expect("SIGTERM the server");
     let _ = child.wait();
     lambda_api().await;
 }

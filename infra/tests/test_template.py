@@ -45,16 +45,21 @@ BINARY_SOURCES = {
         "functions/api/src/main.rs",
         "crates/aws/src/platform.rs",
         "crates/core/src/services/mod.rs",
+        "crates/core/src/llm/config.rs",
+        "crates/telemetry/src/lib.rs",
     ],
     "worker": [
         "worker/src/main.rs",
         "crates/aws/src/platform.rs",
         "crates/core/src/services/mod.rs",
+        "crates/core/src/llm/config.rs",
         "crates/core/src/jobs.rs",
+        "crates/telemetry/src/lib.rs",
     ],
     "instance": sorted(
         str(p.relative_to(ROOT)) for p in (ROOT / "crates/instance/src").rglob("*.rs")
-    ),
+    )
+    + ["crates/telemetry/src/lib.rs"],
 }
 
 # Alternatives: a process needs one of each group.

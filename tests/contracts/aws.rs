@@ -1,93 +1,16 @@
-//! The same port contracts against the AWS adapters, on the emulator (moto server).
+//! AWS only: what the AWS adapters do beyond the port contracts (those run on both backends
+//! from each suite's single list, see `backends::contracts!`): the EventBridge schedules'
+//! shape and the Fargate tasks' overrides and tags, checked on the emulator (moto server).
 
-use crate::emulator::{aws_config, unique};
-use operator_aws::{EventBridgeScheduler, ScheduleTarget, SecretsManagerVault, SqsQueue};
-use operator_core::ports::{JobQueue, Scheduler, Vault};
-use std::sync::Arc;
-
-/// A fresh queue pair: main queue with a redrive policy to its dead-letter queue.
-pub async fn sqs_queue(max_receive_count: u32) -> (Arc<dyn JobQueue>, String, String) {
-    let cfg = aws_config().await;
-    let client = aws_sdk_sqs::Client::new(&cfg);
-    let name = unique("jobs");
-    let dlq_url = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    let url = client
-        .create_queue()
-        .queue_name(&name)
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string()}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (Arc::new(SqsQueue::new(client, url, dlq_url)), name, dlq_arn)
-}
-
-macro_rules! sqs_queue_contract {
-    ($($name:ident),*) => {
-        mod sqs {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (q, _, _) = super::sqs_queue(3).await;
-                    crate::queue::$name(q).await;
-                }
-            )*
-        }
-    };
-}
-
-sqs_queue_contract!(
-    delivers_what_was_sent_once_while_invisible,
-    visibility_expiry_redelivers_with_a_higher_count,
-    ack_deletes,
-    change_visibility_zero_releases_at_once,
-    delayed_messages_wait,
-    batch_receive_respects_max,
-    dead_letters_after_max_receives
-);
-
-#[tokio::test]
-async fn sqs_worker_run_fills_its_slots_and_returns_cut_off_jobs_on_shutdown() {
-    let (q, _, _) = sqs_queue(5).await;
-    crate::worker::run_fills_its_slots_and_returns_cut_off_jobs_on_shutdown(q).await;
-}
-
-#[tokio::test]
-async fn secrets_manager_round_trip_replace_delete_and_scope() {
-    let cfg = aws_config().await;
-    let v: Arc<dyn Vault> = Arc::new(SecretsManagerVault::new(
-        aws_sdk_secretsmanager::Client::new(&cfg),
-        unique("operator"),
-        None,
-    ));
-    crate::vault::round_trip_replace_delete_and_scope(v).await;
-}
+/// A fresh DynamoDB table (kept here too for suites written against `crate::aws`).
+#[allow(unused_imports)]
+pub use crate::backends::dynamo_store;
 
 mod eventbridge {
-    use super::*;
+    use operator_aws::EventBridgeScheduler;
     use operator_core::domain::*;
     use operator_core::ids::*;
+    use operator_core::ports::Scheduler;
 
     fn automation(cron: &str, tz: &str, enabled: bool) -> Automation {
         let now = chrono::Utc::now();
@@ -106,36 +29,9 @@ mod eventbridge {
         }
     }
 
-    pub(super) async fn setup() -> (
-        EventBridgeScheduler,
-        aws_sdk_scheduler::Client,
-        ScheduleTarget,
-    ) {
-        let cfg = aws_config().await;
-        let client = aws_sdk_scheduler::Client::new(&cfg);
-        let group = unique("operator");
-        client
-            .create_schedule_group()
-            .name(&group)
-            .send()
-            .await
-            .unwrap();
-        let target = ScheduleTarget {
-            group,
-            queue_arn: "arn:aws:sqs:us-east-1:123456789012:operator-jobs".into(),
-            dlq_arn: "arn:aws:sqs:us-east-1:123456789012:operator-jobs-dlq".into(),
-            role_arn: "arn:aws:iam::123456789012:role/operator-scheduler".into(),
-        };
-        (
-            EventBridgeScheduler::new(client.clone(), target.clone()),
-            client,
-            target,
-        )
-    }
-
     #[tokio::test]
     async fn a_schedule_per_automation_with_converted_cron_zone_and_job_input() {
-        let (s, client, target) = setup().await;
+        let (s, client, target) = crate::backends::eventbridge().await;
         let a = automation("0 9 * * 1-5", "America/New_York", true);
         s.upsert(&a).await.unwrap();
         let name = EventBridgeScheduler::schedule_name(&a.account_id, &a.id, 0);
@@ -219,13 +115,9 @@ mod eventbridge {
 }
 
 mod ecs {
-    use super::*;
-    use operator_aws::{EcsRuntime, EcsSettings};
     use operator_core::domain::*;
     use operator_core::ids::*;
     use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeStatus};
-
-    use crate::support::aws_env::{ec2_first, register_instance_task};
 
     fn spec() -> InstanceSpec {
         let now = chrono::Utc::now();
@@ -265,42 +157,8 @@ mod ecs {
     }
 
     #[tokio::test]
-    async fn ecs_runtime_start_once_stop_twice() {
-        let rt = runtime().await.0;
-        crate::runtime::start_once_stop_twice(Arc::new(rt)).await;
-    }
-
-    async fn runtime() -> (EcsRuntime, aws_sdk_ecs::Client, String) {
-        let cfg = aws_config().await;
-        let client = aws_sdk_ecs::Client::new(&cfg);
-        let cluster = unique("operator");
-        client
-            .create_cluster()
-            .cluster_name(&cluster)
-            .send()
-            .await
-            .unwrap();
-        let family = unique("operator-instance");
-        register_instance_task(&client, &family).await;
-        let rt = EcsRuntime::new(
-            client.clone(),
-            EcsSettings {
-                cluster: cluster.clone(),
-                task_definition: family,
-                container: "instance".into(),
-                subnets: vec![ec2_first("DescribeSubnets", "subnetId").await],
-                security_groups: vec![ec2_first("DescribeSecurityGroups", "groupId").await],
-                assign_public_ip: false,
-                port: 8080,
-            },
-            reqwest::Client::new(),
-        );
-        (rt, client, cluster)
-    }
-
-    #[tokio::test]
     async fn fargate_tasks_carry_overrides_tags_and_are_started_once_and_stopped() {
-        let (rt, client, cluster) = runtime().await;
+        let (rt, client, cluster) = crate::backends::ecs().await;
         let spec = spec();
         let first = rt.start(&spec).await.unwrap();
         // no container runs in the emulator: the task exists but is not reachable
@@ -381,46 +239,4 @@ mod ecs {
         assert_eq!(task.desired_status(), Some("STOPPED"));
         rt.destroy(&spec.instance.id).await.unwrap();
     }
-}
-
-/// A fresh table for one test.
-pub async fn dynamo_store() -> Arc<dyn operator_core::ports::Store> {
-    let cfg = aws_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&cfg);
-    let table = unique("operator");
-    operator_aws::DynamoStore::create_table(&client, &table)
-        .await
-        .unwrap();
-    Arc::new(operator_aws::DynamoStore::new(client, table))
-}
-
-macro_rules! dynamo_store_contract {
-    ($($name:ident),*) => {
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let s = super::dynamo_store().await;
-                    crate::store::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
-dynamo_store_contract!(
-    accounts_and_keys,
-    instances_capacity_names_and_scope,
-    secrets_and_grants,
-    automations_due_and_runs_once_per_slot,
-    webhooks_tokens_and_delivery_dedup,
-    idempotency_key_lifecycle,
-    chats_turns_events_and_leases,
-    llm_usage_is_summed_per_instance_over_the_window
-);
-
-#[tokio::test]
-async fn eventbridge_upsert_and_remove_are_idempotent() {
-    let (s, _, _) = eventbridge::setup().await;
-    crate::runtime::upsert_and_remove_are_idempotent(Arc::new(s)).await;
 }

@@ -1,14 +1,20 @@
 //! Port contract suites. Each suite is written against the trait (`Arc<dyn JobQueue>`,
-//! `Arc<dyn Store>`, `Arc<dyn Vault>`) and run here against the embedded adapters; the AWS
-//! adapters run the very same functions against the emulator.
+//! `Arc<dyn Store>`, `Arc<dyn Vault>`, ...) and lists its contracts once, in a
+//! `contracts!` invocation (`backends.rs`) that runs every one of them on the embedded
+//! adapters and on the AWS adapters against the emulator. What only one backend has lives
+//! beside it under a "SQLite only" heading, or in `aws.rs`.
 
 #[path = "../support/mod.rs"]
 #[allow(unused)]
 mod support;
 use support::emulator;
 
-mod aws;
+// First: the `contracts!` macro the suites use.
+#[macro_use]
 mod backends;
+
+mod aws;
+mod concurrency;
 mod queue;
 mod runtime;
 mod scheduler;

@@ -1,10 +1,17 @@
-//! InstanceRuntime and Scheduler contracts, for the local and the AWS adapters.
+//! InstanceRuntime contract, declared once and run on the local runtime (child processes)
+//! and on ECS (the emulator, where tasks never become reachable).
 
 use chrono::Utc;
 use operator_core::domain::*;
 use operator_core::ids::*;
-use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeStatus, Scheduler};
+use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeStatus};
 use std::sync::Arc;
+
+contracts! {
+    local: crate::backends::runtime_on_local,
+    aws: crate::backends::runtime_on_ecs,
+    contracts: [start_once_stop_twice],
+}
 
 pub fn spec() -> InstanceSpec {
     let now = Utc::now();
@@ -60,50 +67,4 @@ pub async fn start_once_stop_twice(rt: Arc<dyn InstanceRuntime>) {
     ));
     rt.destroy(&spec.instance.id).await.unwrap();
     rt.destroy(&InstanceId::generate()).await.unwrap();
-}
-
-/// Upserts and removals are idempotent, also for unknown automations.
-pub async fn upsert_and_remove_are_idempotent(s: Arc<dyn Scheduler>) {
-    let now = Utc::now();
-    let mut a = Automation {
-        id: AutomationId::generate(),
-        account_id: AccountId::generate(),
-        name: "n".into(),
-        prompt: "p".into(),
-        cron: CronExpr::parse("*/15 * * * *").unwrap(),
-        timezone: TimeZoneName::parse("Europe/Paris").unwrap(),
-        enabled: true,
-        next_run_at: None,
-        chat_id: ChatId::generate(),
-        created_at: now,
-        updated_at: now,
-    };
-    s.upsert(&a).await.unwrap();
-    s.upsert(&a).await.unwrap();
-    a.enabled = false;
-    s.upsert(&a).await.unwrap();
-    s.remove(&a.account_id, &a.id).await.unwrap();
-    s.remove(&a.account_id, &a.id).await.unwrap();
-    s.remove(&AccountId::generate(), &AutomationId::generate())
-        .await
-        .unwrap();
-}
-
-#[tokio::test]
-async fn local_runtime_start_once_stop_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let rt = operator_local::LocalRuntime::new(
-        dir.path(),
-        env!("CARGO_BIN_EXE_operator").into(),
-        operator_local::Isolation::detect(),
-        events,
-    )
-    .unwrap();
-    start_once_stop_twice(Arc::new(rt)).await;
-}
-
-#[tokio::test]
-async fn local_scheduler_upsert_and_remove_are_idempotent() {
-    upsert_and_remove_are_idempotent(Arc::new(operator_local::LocalScheduler::new())).await;
 }

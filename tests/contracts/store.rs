@@ -1,4 +1,6 @@
 //! Store contract: account scoping, uniqueness, capacity, idempotent inserts, paging.
+//! Declared once and run on SQLite and on DynamoDB (the emulator); the `SweepStore` queries
+//! only the embedded store answers are checked by the SQLite-only test at the end.
 
 use chrono::{Duration, TimeZone, Utc};
 use operator_core::domain::*;
@@ -6,6 +8,21 @@ use operator_core::error::StoreError;
 use operator_core::ids::*;
 use operator_core::ports::*;
 use std::sync::Arc;
+
+contracts! {
+    sqlite: crate::backends::store_on_sqlite,
+    aws: crate::backends::store_on_dynamodb,
+    contracts: [
+        accounts_and_keys,
+        instances_capacity_names_and_scope,
+        secrets_and_grants,
+        automations_due_and_runs_once_per_slot,
+        webhooks_tokens_and_delivery_dedup,
+        idempotency_key_lifecycle,
+        chats_turns_events_and_leases,
+        llm_usage_is_summed_per_instance_over_the_window,
+    ],
+}
 
 fn now() -> Timestamp {
     ts(Utc::now())
@@ -173,16 +190,16 @@ pub async fn accounts_and_keys(s: Arc<dyn Store>) {
         .is_some());
     // another account cannot revoke it
     assert!(matches!(
-        s.delete_key(&b.id, &key.id).await,
+        s.delete_key(&b.id, &key.id, now()).await,
         Err(StoreError::NotFound)
     ));
-    s.delete_key(&a.id, &key.id).await.unwrap();
+    s.delete_key(&a.id, &key.id, now()).await.unwrap();
     assert!(matches!(
         s.key_by_hash(&minted.hash).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.delete_key(&a.id, &key.id).await,
+        s.delete_key(&a.id, &key.id, now()).await,
         Err(StoreError::NotFound)
     ));
     assert!(s
@@ -288,14 +305,14 @@ pub async fn secrets_and_grants(s: Arc<dyn Store>) {
     ));
     s.insert_secret(&secret(&b.id, "TOKEN")).await.unwrap();
     let inst = InstanceId::generate();
-    s.add_grant(&a.id, &sec.id, &inst).await.unwrap();
-    s.add_grant(&a.id, &sec.id, &inst).await.unwrap();
+    s.add_grant(&a.id, &sec.id, &inst, now()).await.unwrap();
+    s.add_grant(&a.id, &sec.id, &inst, now()).await.unwrap();
     assert_eq!(
         s.get_secret(&a.id, &sec.id).await.unwrap().grants,
         vec![inst.clone()]
     );
     assert!(matches!(
-        s.add_grant(&b.id, &sec.id, &inst).await,
+        s.add_grant(&b.id, &sec.id, &inst, now()).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -337,12 +354,6 @@ pub async fn automations_due_and_runs_once_per_slot(s: Arc<dyn Store>) {
     for x in [&due, &later, &off] {
         s.insert_automation(x).await.unwrap();
     }
-    let got = s.due_automations(t0, 10).await.unwrap();
-    assert_eq!(
-        got.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-        vec![due.id.clone()]
-    );
-    assert_eq!(s.next_due_at().await.unwrap(), Some(t0));
     // compare-and-set advance
     assert!(s
         .advance_automation(&due.id, Some(t0), Some(t0 + Duration::days(1)))
@@ -353,8 +364,8 @@ pub async fn automations_due_and_runs_once_per_slot(s: Arc<dyn Store>) {
         .await
         .unwrap());
     assert_eq!(
-        s.next_due_at().await.unwrap(),
-        Some(t0 + Duration::hours(1))
+        s.get_automation(&a.id, &due.id).await.unwrap().next_run_at,
+        Some(t0 + Duration::days(1))
     );
     // one scheduled run per slot; manual runs always insert
     let r1 = run(&due, RunTrigger::Schedule, t0);
@@ -468,72 +479,63 @@ pub async fn idempotency_key_lifecycle(s: Arc<dyn Store>) {
     let b = account(&s).await;
     let t = now();
     assert_eq!(
-        s.idempotency_begin(&a.id, "k", "fp1", t).await.unwrap(),
-        IdempotencyBegin::Started
+        operator_core::idempotency::begin(s.as_ref(), &a.id, "k", "fp1", t)
+            .await
+            .unwrap(),
+        operator_core::idempotency::IdempotencyBegin::Started
     );
     assert_eq!(
-        s.idempotency_begin(&a.id, "k", "fp1", t).await.unwrap(),
-        IdempotencyBegin::InProgress
+        operator_core::idempotency::begin(s.as_ref(), &a.id, "k", "fp1", t)
+            .await
+            .unwrap(),
+        operator_core::idempotency::IdempotencyBegin::InProgress
     );
     assert_eq!(
-        s.idempotency_begin(&a.id, "k", "fp2", t).await.unwrap(),
-        IdempotencyBegin::Mismatch
+        operator_core::idempotency::begin(s.as_ref(), &a.id, "k", "fp2", t)
+            .await
+            .unwrap(),
+        operator_core::idempotency::IdempotencyBegin::Mismatch
     );
     assert_eq!(
-        s.idempotency_begin(&b.id, "k", "fp2", t).await.unwrap(),
-        IdempotencyBegin::Started
+        operator_core::idempotency::begin(s.as_ref(), &b.id, "k", "fp2", t)
+            .await
+            .unwrap(),
+        operator_core::idempotency::IdempotencyBegin::Started
     );
     let resp = StoredResponse {
         status: 201,
         body: b"{\"x\":1}".to_vec(),
     };
-    s.idempotency_complete(&a.id, "k", &resp).await.unwrap();
+    operator_core::idempotency::complete(s.as_ref(), &a.id, "k", &resp, t)
+        .await
+        .unwrap();
     assert_eq!(
-        s.idempotency_begin(&a.id, "k", "fp1", t).await.unwrap(),
-        IdempotencyBegin::Completed(resp)
+        operator_core::idempotency::begin(s.as_ref(), &a.id, "k", "fp1", t)
+            .await
+            .unwrap(),
+        operator_core::idempotency::IdempotencyBegin::Completed(resp)
     );
     // a released claim can be retried; a day later the key is free again
     assert_eq!(
-        s.idempotency_begin(&a.id, "r", "fp", t).await.unwrap(),
-        IdempotencyBegin::Started
+        operator_core::idempotency::begin(s.as_ref(), &a.id, "r", "fp", t)
+            .await
+            .unwrap(),
+        operator_core::idempotency::IdempotencyBegin::Started
     );
     s.idempotency_release(&a.id, "r").await.unwrap();
     assert_eq!(
-        s.idempotency_begin(&a.id, "r", "fp", t).await.unwrap(),
-        IdempotencyBegin::Started
-    );
-    assert_eq!(
-        s.idempotency_begin(&a.id, "k", "other", t + Duration::hours(25))
+        operator_core::idempotency::begin(s.as_ref(), &a.id, "r", "fp", t)
             .await
             .unwrap(),
-        IdempotencyBegin::Started
+        operator_core::idempotency::IdempotencyBegin::Started
+    );
+    assert_eq!(
+        operator_core::idempotency::begin(s.as_ref(), &a.id, "k", "other", t + Duration::hours(25))
+            .await
+            .unwrap(),
+        operator_core::idempotency::IdempotencyBegin::Started
     );
 }
-
-macro_rules! sqlite_store_contract {
-    ($($name:ident),*) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (s, _dir) = crate::backends::sqlite_store();
-                    super::$name(s).await;
-                }
-            )*
-        }
-    };
-}
-
-sqlite_store_contract!(
-    accounts_and_keys,
-    instances_capacity_names_and_scope,
-    secrets_and_grants,
-    automations_due_and_runs_once_per_slot,
-    webhooks_tokens_and_delivery_dedup,
-    idempotency_key_lifecycle,
-    chats_turns_events_and_leases,
-    llm_usage_is_summed_per_instance_over_the_window
-);
 
 pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
     let a = account(&s).await;
@@ -753,4 +755,81 @@ pub async fn llm_usage_is_summed_per_instance_over_the_window(s: Arc<dyn Store>)
     let mut want = vec![(i1.clone(), 20), (i2.clone(), 10)];
     want.sort();
     assert_eq!(by, want);
+}
+
+/// The embedded-only cross-account queries ([`SweepStore`]): DynamoDB has no cheap answer
+/// and does not implement them.
+pub async fn sweep_finds_due_automations_and_running_instances(
+    s: Arc<operator_local::SqliteStore>,
+) {
+    let store: Arc<dyn Store> = s.clone();
+    let a = account(&store).await;
+    let b = account(&store).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap();
+    let due = automation(&a.id, Some(t0));
+    let other = automation(&b.id, Some(t0 - Duration::minutes(1)));
+    let later = automation(&a.id, Some(t0 + Duration::hours(1)));
+    let mut off = automation(&a.id, Some(t0 - Duration::hours(1)));
+    off.enabled = false;
+    for x in [&due, &other, &later, &off] {
+        s.insert_automation(x).await.unwrap();
+    }
+    // GIVEN automations of two accounts WHEN asked at t0 THEN the enabled due ones, earliest first
+    let got = s.due_automations(t0, 10).await.unwrap();
+    assert_eq!(
+        got.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        vec![other.id.clone(), due.id.clone()]
+    );
+    assert_eq!(s.due_automations(t0, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.next_due_at().await.unwrap(),
+        Some(t0 - Duration::minutes(1))
+    );
+    assert!(s
+        .advance_automation(&other.id, Some(t0 - Duration::minutes(1)), None)
+        .await
+        .unwrap());
+    assert!(s
+        .advance_automation(&due.id, Some(t0), Some(t0 + Duration::days(1)))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.next_due_at().await.unwrap(),
+        Some(t0 + Duration::hours(1))
+    );
+    // Running instances of every account, deleted ones left out
+    let mut active = instance(&a.id, "one");
+    active.status = InstanceStatus::Active;
+    let mut restarting = instance(&b.id, "two");
+    restarting.status = InstanceStatus::Restarting;
+    let mut gone = instance(&a.id, "three");
+    gone.status = InstanceStatus::Active;
+    gone.deleted_at = Some(t0);
+    let stopped = instance(&a.id, "four");
+    for i in [&active, &restarting, &gone, &stopped] {
+        s.insert_instance(i, 10).await.unwrap();
+    }
+    let mut got: Vec<InstanceId> = s
+        .instances_in_states(&[InstanceStatus::Active, InstanceStatus::Restarting])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    got.sort();
+    let mut want = vec![active.id, restarting.id];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+// ---------- SQLite only: `SweepStore`, the cross-account queries of the embedded cron loop
+// and start-up recovery; the AWS store has no such port (EventBridge fires schedules) ----------
+
+#[tokio::test]
+async fn sqlite_sweep_finds_due_automations_and_running_instances() {
+    let (db, _dir) = crate::backends::sqlite();
+    sweep_finds_due_automations_and_running_instances(Arc::new(operator_local::SqliteStore::new(
+        db,
+    )))
+    .await;
 }

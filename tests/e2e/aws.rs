@@ -6,7 +6,8 @@ use crate::support::aws_env::{provision, sibling_binary};
 use crate::support::fake_llm::{FakeLlm, Reply};
 use crate::support::lambda::RuntimeApi;
 use crate::support::*;
-use operator_core::ports::Store;
+use operator_core::ports::{AccountStore, InstanceStore};
+use operator_local::signal::{send_signal, Signal};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 
@@ -15,8 +16,8 @@ struct Proc(Child);
 impl Proc {
     /// SIGTERM, then the exit status if it comes within `within`.
     fn terminate(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
-        unsafe {
-            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        if let Err(e) = send_signal(self.0.id(), Signal::Term) {
+            eprintln!("SIGTERM to {}: {e}", self.0.id());
         }
         let deadline = std::time::Instant::now() + within;
         while std::time::Instant::now() < deadline {
@@ -31,9 +32,8 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        unsafe {
-            libc::kill(self.0.id() as i32, libc::SIGTERM);
-        }
+        // Already gone (ESRCH) is fine: the wait below then returns at once.
+        let _ = send_signal(self.0.id(), Signal::Term);
         for _ in 0..100 {
             if let Ok(Some(_)) = self.0.try_wait() {
                 return;
@@ -58,6 +58,32 @@ fn spawn(bin: &str, env: &[(&str, String)], log: &std::path::Path) -> Proc {
         cmd.env(k, v);
     }
     Proc(cmd.spawn().unwrap())
+}
+
+/// Waits (up to 60 s) until `queue_url` has no message: none visible, none received and not
+/// yet deleted (in flight), none delayed. A job is deleted only once its handler is done.
+async fn agent_queue_drained(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Option<()> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let counts: &[A] = &[
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+        A::ApproximateNumberOfMessagesDelayed,
+    ];
+    eventually(60, || async move {
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .set_attribute_names(Some(counts.to_vec()))
+            .send()
+            .await
+            .ok()?;
+        let attrs = out.attributes()?;
+        counts
+            .iter()
+            .all(|k| attrs.get(k).map(String::as_str) == Some("0"))
+            .then_some(())
+    })
+    .await
 }
 
 fn frames_of(body: &str) -> Vec<Value> {
@@ -336,7 +362,11 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
     })
     .await
     .expect("the automation ran");
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Both deliveries are settled once the agent queue holds nothing, visible, in flight or
+    // delayed: the duplicate was received and acknowledged, so a second run would exist now.
+    agent_queue_drained(&sqs, &aws.agent_queue_url)
+        .await
+        .expect("the agent queue drains (both deliveries handled) within 60 s");
     let r = lambda
         .invoke(
             "GET",

@@ -518,9 +518,8 @@ async fn a_turn_interrupted_by_kill_9_completes_exactly_once_after_restart() {
         .as_str()
         .unwrap()
         .to_owned();
-    unsafe {
-        libc::kill(app.pid() as i32, libc::SIGKILL);
-    }
+    operator_local::signal::send_signal(app.pid(), operator_local::signal::Signal::Kill)
+        .expect("SIGKILL the server");
     drop(res);
     let _ = app.kill9();
     // WHEN the server restarts THEN the turn resumes and finishes once

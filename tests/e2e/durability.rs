@@ -60,8 +60,8 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
     while count.load(Ordering::SeqCst) < 150 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    let rc = unsafe { libc::kill(app.pid() as i32, libc::SIGKILL) };
-    assert_eq!(rc, 0);
+    operator_local::signal::send_signal(app.pid(), operator_local::signal::Signal::Kill)
+        .expect("SIGKILL the server");
     for t in tasks {
         t.await.unwrap();
     }

@@ -394,15 +394,14 @@ async fn a_killed_instance_is_restarted_and_a_deleted_one_frees_its_port() {
     let app = App::spawn().await;
     let id = app.active_instance("phoenix").await;
     let pid_file = app.data_dir.join(format!("instances/{id}/pid"));
-    let pid: i32 = std::fs::read_to_string(&pid_file)
+    let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     // WHEN its process is killed with SIGKILL
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
+    operator_local::signal::send_signal(pid, operator_local::signal::Signal::Kill)
+        .expect("SIGKILL the instance");
     // THEN it is marked failed with the reason, then restarted by policy
     let failed = app.wait_status(&app.key, &id, "failed").await;
     assert!(
@@ -410,7 +409,7 @@ async fn a_killed_instance_is_restarted_and_a_deleted_one_frees_its_port() {
         "{failed}"
     );
     let back = app.wait_status(&app.key, &id, "active").await;
-    let new_pid: i32 = std::fs::read_to_string(&pid_file)
+    let new_pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()
@@ -423,7 +422,7 @@ async fn a_killed_instance_is_restarted_and_a_deleted_one_frees_its_port() {
     let (s, _) = app.delete(&format!("/api/instances/{id}")).await;
     assert_eq!(s, 200);
     let gone = eventually(15, || async {
-        let dead = unsafe { libc::kill(new_pid, 0) } != 0;
+        let dead = !operator_local::signal::is_alive(new_pid);
         (dead && std::net::TcpStream::connect(&fqdn).is_err()).then_some(())
     })
     .await;

@@ -30,17 +30,14 @@ pub fn emulator() -> &'static Emulator {
         // signal fires only when the test process ends.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            use std::os::unix::process::CommandExt;
             let mut cmd = std::process::Command::new(bin);
             cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null());
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
+            operator_local::signal::set_parent_death_signal(
+                &mut cmd,
+                operator_local::signal::Signal::Kill,
+            );
             let mut child = cmd.spawn().expect("start moto_server");
             tx.send(child.id()).unwrap();
             // This thread lives exactly as long as the emulator.

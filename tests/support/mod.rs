@@ -172,8 +172,11 @@ impl App {
 
     /// SIGTERM, then waits up to `within` for the exit; `None` if it is still running.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        if let Err(e) = operator_local::signal::send_signal(
+            self.child.id(),
+            operator_local::signal::Signal::Term,
+        ) {
+            eprintln!("SIGTERM to the server: {e}");
         }
         let deadline = std::time::Instant::now() + within;
         while std::time::Instant::now() < deadline {
@@ -275,9 +278,11 @@ impl App {
 impl Drop for App {
     /// SIGTERM first (the server stops its instances), SIGKILL after 10 s.
     fn drop(&mut self) {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
+        // Already gone (ESRCH) is fine: the wait below then returns at once.
+        let _ = operator_local::signal::send_signal(
+            self.child.id(),
+            operator_local::signal::Signal::Term,
+        );
         for _ in 0..200 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;

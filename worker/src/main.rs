@@ -13,12 +13,9 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Worker) {
+        eprintln!("warning: {e}");
+    }
     if let Err(e) = run().await {
         tracing::error!(error = format!("{e:#}"), "worker failed");
         eprintln!("error: {e:#}");

@@ -229,6 +229,7 @@ impl InstanceRuntime for EcsRuntime {
         Ok(self.status_of(task, spec.token.expose_secret()).await)
     }
 
+    #[tracing::instrument(skip_all, fields(instance = %id))]
     async fn status(&self, id: &InstanceId) -> anyhow::Result<RuntimeStatus> {
         let tasks = self.tasks_of(id).await?;
         Ok(
@@ -247,6 +248,7 @@ impl InstanceRuntime for EcsRuntime {
         )
     }
 
+    #[tracing::instrument(skip_all, fields(instance = %id))]
     async fn stop(&self, id: &InstanceId) -> anyhow::Result<()> {
         for task in self.tasks_of(id).await? {
             if task.last_status() == Some("STOPPED") {
@@ -265,10 +267,12 @@ impl InstanceRuntime for EcsRuntime {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(from = %from, to = %_to))]
     async fn copy_workspace(&self, from: &InstanceId, _to: &InstanceId) -> anyhow::Result<()> {
         bail!("cloning {from}: Fargate tasks have no persistent workspace to copy yet (shared storage is not configured)")
     }
 
+    #[tracing::instrument(skip_all, fields(instance = %id))]
     async fn destroy(&self, id: &InstanceId) -> anyhow::Result<()> {
         self.stop(id).await
     }

@@ -152,6 +152,7 @@ impl Scheduler for EventBridgeScheduler {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, automation = %id))]
     async fn remove(&self, account: &AccountId, id: &AutomationId) -> anyhow::Result<()> {
         for n in 0..2 {
             self.delete(&Self::schedule_name(account, id, n)).await?;

@@ -33,6 +33,8 @@ fn unexpected(e: impl std::error::Error + Send + Sync + 'static, what: &str) -> 
 
 #[async_trait]
 impl Vault for SecretsManagerVault {
+    // The value never reaches the span: only the account and the secret id.
+    #[tracing::instrument(skip_all, fields(account = %account, secret = %id))]
     async fn put(
         &self,
         account: &AccountId,
@@ -75,6 +77,7 @@ impl Vault for SecretsManagerVault {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, secret = %id))]
     async fn get(&self, account: &AccountId, id: &SecretId) -> Result<SecretString, VaultError> {
         match self
             .client
@@ -102,6 +105,7 @@ impl Vault for SecretsManagerVault {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(account = %account, secret = %id))]
     async fn delete(&self, account: &AccountId, id: &SecretId) -> Result<(), VaultError> {
         match self
             .client

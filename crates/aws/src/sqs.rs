@@ -57,6 +57,7 @@ impl JobQueue for SqsQueue {
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 
+    #[tracing::instrument(skip_all, fields(max = max))]
     async fn receive(&self, max: u32, visibility: Duration) -> anyhow::Result<Vec<ReceivedJob>> {
         let out = self
             .client
@@ -102,6 +103,7 @@ impl JobQueue for SqsQueue {
         Ok(jobs)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn ack(&self, receipt: &str) -> anyhow::Result<()> {
         match self
             .client
@@ -123,6 +125,7 @@ impl JobQueue for SqsQueue {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(timeout_ms = timeout.as_millis() as u64))]
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> anyhow::Result<()> {
         match self
             .client
@@ -145,6 +148,7 @@ impl JobQueue for SqsQueue {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     async fn wait_for_message(&self, max: Duration) {
         // Long polling already waited inside `receive`.
         if self.wait_seconds == 0 {
@@ -152,6 +156,7 @@ impl JobQueue for SqsQueue {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(max = max))]
     async fn dead_letters(&self, max: u32) -> anyhow::Result<Vec<DeadLetter>> {
         // Peek: received with no visibility timeout, so they stay in the queue.
         let out = self

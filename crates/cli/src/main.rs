@@ -6,8 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use operator_core::agent::AgentJobs;
 use operator_core::domain::PlanSlug;
 use operator_core::jobs::{Worker, WorkerConfig};
+use operator_core::llm::LlmConfig;
 use operator_core::services::Bootstrap;
-use operator_core::services::{LifecycleJobs, LlmConfig};
+use operator_core::services::LifecycleJobs;
 use operator_local::{Embedded, Isolation, Settings};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -111,20 +112,6 @@ fn env_secret(name: &str) -> anyhow::Result<Option<SecretString>> {
     }
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if std::env::var("OPERATOR_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn settings(public_url: String) -> anyhow::Result<Settings> {
     Ok(Settings {
         control_url: public_url.clone(),
@@ -149,7 +136,10 @@ async fn main() {
     let cli = Cli::parse();
     if let Command::Instance { args } = &cli.command {
         // The instance runtime: same code as the `operator-instance` container binary.
-        operator_instance::cli::init_tracing();
+        // Logs go to stderr, which the local runtime keeps in `instance.log`.
+        if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Instance) {
+            eprintln!("warning: {e}");
+        }
         let argv = std::iter::once("operator-instance".to_owned()).chain(args.iter().cloned());
         let icli = operator_instance::cli::Cli::parse_from(argv);
         if let Err(e) = operator_instance::cli::run(icli).await {
@@ -158,7 +148,10 @@ async fn main() {
         }
         return;
     }
-    init_tracing();
+    let json = std::env::var("OPERATOR_LOG_FORMAT").as_deref() == Ok("json");
+    if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Cli { json }) {
+        eprintln!("warning: {e}");
+    }
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -292,12 +285,11 @@ async fn serve(
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let scheduler = tokio::spawn(
-        embedded
-            .scheduler
-            .clone()
-            .run(platform.clone(), stop_rx.clone()),
-    );
+    let scheduler = tokio::spawn(embedded.scheduler.clone().run(
+        platform.clone(),
+        embedded.sweep.clone(),
+        stop_rx.clone(),
+    ));
     // Crash reports from the runtime → failed + restart with backoff.
     let mut events = embedded.runtime_events;
     let supervisor = {
@@ -322,7 +314,7 @@ async fn serve(
         std::time::Duration::from_secs(120),
     ));
     let agent = tokio::spawn(agent.run(workers, stop_rx.clone()));
-    let recovered = platform.recover_instances().await?;
+    let recovered = platform.recover_instances(embedded.sweep.as_ref()).await?;
     if recovered > 0 {
         tracing::info!(
             instances = recovered,

@@ -3,90 +3,11 @@
 //! A job is plain data (its JSON is the SQS message body and the EventBridge target input).
 //! Handlers must be idempotent: a job can be delivered more than once.
 
-use crate::domain::Timestamp;
-use crate::ids::*;
+pub use crate::job::Job;
 use crate::ports::{JobQueue, ReceivedJob};
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all_fields = "camelCase")]
-pub enum Job {
-    InstanceProvision {
-        account_id: AccountId,
-        instance_id: InstanceId,
-    },
-    InstanceRestart {
-        account_id: AccountId,
-        instance_id: InstanceId,
-    },
-    InstanceStop {
-        account_id: AccountId,
-        instance_id: InstanceId,
-    },
-    InstanceClone {
-        account_id: AccountId,
-        source_id: InstanceId,
-        instance_id: InstanceId,
-    },
-    /// An instance stopped without being asked to, as reported by the runtime's own events
-    /// (on AWS: an EventBridge rule on ECS task-state changes renders this job; see
-    /// infra/template.yaml). The event may be stale: the handler checks the runtime.
-    InstanceExited {
-        instance_id: InstanceId,
-        #[serde(default)]
-        reason: Option<String>,
-    },
-    /// One fire of an automation. `run_id` is set when the run record was created up front
-    /// (embedded scheduler, manual run); EventBridge sends only the automation, and the
-    /// handler then creates the run for `scheduled_for` idempotently.
-    AutomationFire {
-        account_id: AccountId,
-        automation_id: AutomationId,
-        #[serde(default)]
-        run_id: Option<RunId>,
-        #[serde(default)]
-        scheduled_for: Option<Timestamp>,
-    },
-    WebhookDelivery {
-        account_id: AccountId,
-        webhook_id: WebhookId,
-        delivery_id: DeliveryId,
-    },
-    ChatTurn {
-        account_id: AccountId,
-        chat_id: ChatId,
-    },
-}
-
-impl Job {
-    /// Instance lifecycle jobs (their own queue: quick, never behind agent work).
-    pub fn is_lifecycle(&self) -> bool {
-        matches!(
-            self,
-            Job::InstanceProvision { .. }
-                | Job::InstanceRestart { .. }
-                | Job::InstanceStop { .. }
-                | Job::InstanceClone { .. }
-                | Job::InstanceExited { .. }
-        )
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Job::InstanceProvision { .. } => "InstanceProvision",
-            Job::InstanceRestart { .. } => "InstanceRestart",
-            Job::InstanceStop { .. } => "InstanceStop",
-            Job::InstanceClone { .. } => "InstanceClone",
-            Job::InstanceExited { .. } => "InstanceExited",
-            Job::AutomationFire { .. } => "AutomationFire",
-            Job::WebhookDelivery { .. } => "WebhookDelivery",
-            Job::ChatTurn { .. } => "ChatTurn",
-        }
-    }
-}
 
 /// How a handler's attempt ended.
 #[derive(Debug, thiserror::Error)]
@@ -373,6 +294,7 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::*;
 
     #[test]
     fn jobs_serialize_with_a_type_tag_and_camel_case_fields() {

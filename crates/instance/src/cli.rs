@@ -33,17 +33,6 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
 }
 
-/// Logs to stderr (the runtime keeps them in `instance.log`); a no-op if already set up.
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .try_init();
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let control = control::Control::new(
         env("OPERATOR_CONTROL_URL"),

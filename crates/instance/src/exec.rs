@@ -95,6 +95,8 @@ pub async fn run(
         Err(_) => {
             if let Some(pid) = pid {
                 // The whole group: bash and everything it started.
+                // SAFETY: kill(2) takes integers and touches no memory; the group is the one
+                // this child leads (`process_group(0)`), not yet reaped, so not reused.
                 unsafe {
                     libc::kill(-(pid as i32), libc::SIGKILL);
                 }

@@ -493,6 +493,7 @@ mod tests {
     fn a_fifo_is_refused_without_blocking() {
         let (_d, ws) = ws();
         let p = std::ffi::CString::new(ws.root().join("fifo").to_str().unwrap()).unwrap();
+        // SAFETY: `p` is a NUL-terminated path that outlives the call; mkfifo only reads it.
         assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
         assert!(matches!(
             ws.read("fifo", 1 << 20),

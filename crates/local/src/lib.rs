@@ -6,10 +6,11 @@ pub mod lock;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;
+pub mod signal;
 pub mod store;
 pub mod vault;
 
-use operator_core::ports::{RuntimeEvent, SystemClock};
+use operator_core::ports::{Clock, RuntimeEvent, SystemClock};
 use operator_core::services::LlmConfig;
 use operator_core::{Platform, PlatformConfig};
 use secrecy::SecretString;
@@ -46,6 +47,8 @@ pub struct Settings {
 /// The embedded platform's parts, opened from a data directory.
 pub struct Embedded {
     pub platform: Platform,
+    /// The cross-account queries only the embedded store answers (cron loop, recovery).
+    pub sweep: Arc<SqliteStore>,
     pub scheduler: LocalScheduler,
     pub runtime: Arc<LocalRuntime>,
     /// Crash reports from the runtime, for `Platform::handle_runtime_event`.
@@ -122,17 +125,19 @@ impl Embedded {
             .llm
             .as_ref()
             .map(|c| operator_core::llm::from_config(c, http.clone()));
-        let store = SqliteStore::new(db.clone());
+        let store = Arc::new(SqliteStore::new(db.clone()));
+        // One clock for the platform and the queues' visibility timeouts and delays.
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         // Agent turns can wait on a busy chat, so they get more deliveries than the default.
-        let agent_queue = Arc::new(SqliteQueue::new(
-            db.clone(),
-            "agent",
-            AGENT_MAX_RECEIVE_COUNT,
-        ));
-        let lifecycle_queue =
-            Arc::new(SqliteQueue::new(db.clone(), "lifecycle", MAX_RECEIVE_COUNT));
+        let agent_queue = Arc::new(
+            SqliteQueue::new(db.clone(), "agent", AGENT_MAX_RECEIVE_COUNT)
+                .with_clock(clock.clone()),
+        );
+        let lifecycle_queue = Arc::new(
+            SqliteQueue::new(db.clone(), "lifecycle", MAX_RECEIVE_COUNT).with_clock(clock.clone()),
+        );
         let platform = Platform {
-            store: Arc::new(store),
+            store: store.clone(),
             queue: agent_queue.clone(),
             lifecycle: lifecycle_queue.clone(),
             runtime: runtime.clone(),
@@ -141,7 +146,7 @@ impl Embedded {
             bus: Arc::default(),
             vault: Arc::new(vault),
             scheduler: Arc::new(scheduler.clone()),
-            clock: Arc::new(SystemClock),
+            clock,
             config: Arc::new(PlatformConfig {
                 public_url: settings.public_url,
                 control_url: settings.control_url,
@@ -152,6 +157,7 @@ impl Embedded {
         };
         Ok(Self {
             platform,
+            sweep: store,
             scheduler,
             runtime,
             runtime_events,

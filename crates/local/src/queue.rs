@@ -1,19 +1,24 @@
 //! `JobQueue` on SQLite with SQS standard-queue semantics: delayed delivery, a visibility
 //! timeout per receive, a receive count, and a dead-letter table after `max_receive_count`.
+//! Visibility and delays are read from an injected [`Clock`] (the system clock unless a test
+//! passes a manual one), so tests move time instead of sleeping.
 
 use crate::db::Db;
 use async_trait::async_trait;
 use operator_core::ids::JobId;
 use operator_core::jobs::Job;
-use operator_core::ports::{DeadLetter, JobQueue, ReceivedJob};
+use operator_core::ports::{Clock, DeadLetter, JobQueue, ReceivedJob, SystemClock};
 use rand::distributions::{Alphanumeric, DistString};
 use rusqlite::{params, OptionalExtension};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct SqliteQueue {
     db: Db,
     name: String,
     max_receive_count: u32,
+    /// What "now" is for visibility timeouts and delays.
+    clock: Arc<dyn Clock>,
     /// Wakes an idle worker of this process when a job is sent.
     sent: tokio::sync::Notify,
 }
@@ -26,13 +31,20 @@ impl SqliteQueue {
             db,
             name: name.to_owned(),
             max_receive_count: max_receive_count.max(1),
+            clock: Arc::new(SystemClock),
             sent: tokio::sync::Notify::new(),
         }
     }
+
+    /// The same queue on another clock (tests pass a `ManualClock` and advance it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+fn now_ms(clock: &dyn Clock) -> i64 {
+    clock.now().timestamp_millis()
 }
 
 fn ms(d: Duration) -> i64 {
@@ -42,13 +54,15 @@ fn ms(d: Duration) -> i64 {
 impl SqliteQueue {
     /// Embedded start-up: jobs held by the previous (dead) process become visible now
     /// instead of after their visibility timeout.
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.name))]
     pub async fn release_in_flight(&self) -> anyhow::Result<u64> {
         let queue = self.name.clone();
+        let clock = self.clock.clone();
         self.db
             .call(move |c| -> anyhow::Result<u64> {
                 let n = c.execute(
                     "UPDATE jobs SET visible_at = ?2, receipt = NULL WHERE queue = ?1 AND receipt IS NOT NULL AND visible_at > ?2",
-                    params![queue, now_ms()],
+                    params![queue, now_ms(clock.as_ref())],
                 )?;
                 Ok(n as u64)
             })
@@ -58,10 +72,11 @@ impl SqliteQueue {
 
 #[async_trait]
 impl JobQueue for SqliteQueue {
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.name))]
     async fn send(&self, job: &Job, delay: Duration) -> anyhow::Result<String> {
         let body = serde_json::to_string(job)?;
         let id = JobId::generate().to_string();
-        let now = now_ms();
+        let now = now_ms(self.clock.as_ref());
         let visible_at = now + ms(delay);
         let ret = id.clone();
         let queue = self.name.clone();
@@ -80,13 +95,15 @@ impl JobQueue for SqliteQueue {
         Ok(ret)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.name, max = max))]
     async fn receive(&self, max: u32, visibility: Duration) -> anyhow::Result<Vec<ReceivedJob>> {
         let max_receive = self.max_receive_count;
         let queue = self.name.clone();
+        let clock = self.clock.clone();
         self.db
             .call(move |c| -> anyhow::Result<Vec<ReceivedJob>> {
                 let tx = c.transaction()?;
-                let now = now_ms();
+                let now = now_ms(clock.as_ref());
                 let mut out = Vec::new();
                 while out.len() < max as usize {
                     let next: Option<(String, String, u32)> = tx
@@ -133,6 +150,7 @@ impl JobQueue for SqliteQueue {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.name))]
     async fn ack(&self, receipt: &str) -> anyhow::Result<()> {
         let receipt = receipt.to_owned();
         self.db
@@ -143,23 +161,28 @@ impl JobQueue for SqliteQueue {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.name))]
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> anyhow::Result<()> {
         let receipt = receipt.to_owned();
+        let clock = self.clock.clone();
         self.db
             .call(move |c| -> anyhow::Result<()> {
                 c.execute(
                     "UPDATE jobs SET visible_at = ?2 WHERE receipt = ?1",
-                    params![receipt, now_ms() + ms(timeout)],
+                    params![receipt, now_ms(clock.as_ref()) + ms(timeout)],
                 )?;
                 Ok(())
             })
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.name))]
     async fn wait_for_message(&self, max: Duration) {
+        // Timing out is the idle case, not an error: the caller receives either way.
         let _ = tokio::time::timeout(max, self.sent.notified()).await;
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %self.name))]
     async fn dead_letters(&self, max: u32) -> anyhow::Result<Vec<DeadLetter>> {
         let queue = self.name.clone();
         self.db

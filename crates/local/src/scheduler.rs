@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use operator_core::domain::Automation;
 use operator_core::ids::{AccountId, AutomationId};
-use operator_core::ports::Scheduler;
+use operator_core::ports::{Scheduler, SweepStore};
 use operator_core::Platform;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,17 +25,22 @@ impl LocalScheduler {
     }
 
     /// Runs the cron loop until `shutdown` turns true.
-    pub async fn run(self, platform: Platform, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self,
+        platform: Platform,
+        sweep: Arc<dyn SweepStore>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match platform.fire_due_automations().await {
+            match platform.fire_due_automations(sweep.as_ref()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(runs = n, "automations fired"),
                 Err(e) => tracing::error!(error = %e, "firing due automations failed"),
             }
-            let sleep = match platform.store.next_due_at().await {
+            let sleep = match sweep.next_due_at().await {
                 Ok(Some(next)) => (next - platform.clock.now())
                     .to_std()
                     .unwrap_or(Duration::ZERO)

@@ -156,6 +156,7 @@ fn aad(account: &AccountId, id: &SecretId) -> Vec<u8> {
 
 #[async_trait]
 impl Vault for LocalVault {
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, id = %id))]
     async fn put(
         &self,
         account: &AccountId,
@@ -183,6 +184,7 @@ impl Vault for LocalVault {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, id = %id))]
     async fn get(&self, account: &AccountId, id: &SecretId) -> Result<SecretString, VaultError> {
         let ad = aad(account, id);
         let (a, i) = (account.to_string(), id.to_string());
@@ -213,6 +215,7 @@ impl Vault for LocalVault {
         Ok(SecretString::from(text))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, id = %id))]
     async fn delete(&self, account: &AccountId, id: &SecretId) -> Result<(), VaultError> {
         let (account, id) = (account.to_string(), id.to_string());
         self.db

@@ -16,13 +16,9 @@ use tower::ServiceExt;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .without_time()
-        .init();
+    if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Lambda) {
+        eprintln!("warning: {e}");
+    }
     if let Err(e) = run().await {
         tracing::error!(error = format!("{e:#}"), "api function failed");
         eprintln!("error: {e:#}");

@@ -28,44 +28,8 @@ const SUMMARY_MAX_CHARS: usize = 6000;
 /// Estimated tokens a message costs besides its text (role, framing).
 const MESSAGE_OVERHEAD: u64 = 4;
 
-/// How much of a chat's past a model request may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContextBudget {
-    /// Estimated tokens of earlier turns sent verbatim; beyond it the oldest are summarised.
-    pub history_tokens: u64,
-    /// Estimated tokens of one tool output as the model sees it; longer ones are cut.
-    pub tool_output_tokens: u64,
-}
-
-impl Default for ContextBudget {
-    fn default() -> Self {
-        Self {
-            history_tokens: 16_000,
-            tool_output_tokens: 2_000,
-        }
-    }
-}
-
-impl ContextBudget {
-    /// `OPERATOR_AGENT_HISTORY_TOKENS` and `OPERATOR_AGENT_TOOL_OUTPUT_TOKENS`, each a
-    /// positive integer when set. Fails naming the variable.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let read = |name: &str, default: u64| -> anyhow::Result<u64> {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
-                    Ok(n) if n > 0 => Ok(n),
-                    _ => anyhow::bail!("{name}={v:?}: expected a positive number of tokens"),
-                },
-                _ => Ok(default),
-            }
-        };
-        let d = Self::default();
-        Ok(Self {
-            history_tokens: read("OPERATOR_AGENT_HISTORY_TOKENS", d.history_tokens)?,
-            tool_output_tokens: read("OPERATOR_AGENT_TOOL_OUTPUT_TOKENS", d.tool_output_tokens)?,
-        })
-    }
-}
+/// Defined with the model settings (`llm`), which carry it; re-exported where it is used.
+pub use crate::llm::ContextBudget;
 
 /// A quarter of the characters, rounded up.
 pub fn estimate_tokens(s: &str) -> u64 {

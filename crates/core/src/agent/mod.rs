@@ -19,8 +19,9 @@ pub use replay::{final_text, history, parts_from_events};
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ids::TurnId;
+use crate::idempotency::{self, IdempotencyBegin};
 use crate::llm::{Message, ModelEvent, ModelProvider, ModelRequest, ToolCall};
-use crate::ports::{IdempotencyBegin, StoredResponse};
+use crate::ports::StoredResponse;
 use crate::services::{Caller, Platform};
 use context::{ContextBudget, PastTurn, Summary};
 use futures::StreamExt;
@@ -83,11 +84,8 @@ impl Run<'_> {
         let key = format!("tool:{}:{}", self.turn.id, call.id);
         let account = &self.turn.account_id;
         let now = self.p.clock.now();
-        if let Ok(IdempotencyBegin::Completed(prev)) = self
-            .p
-            .store
-            .idempotency_begin(account, &key, &call.name, now)
-            .await
+        if let Ok(IdempotencyBegin::Completed(prev)) =
+            idempotency::begin(self.p.store.as_ref(), account, &key, &call.name, now).await
         {
             if let Ok(v) = serde_json::from_slice(&prev.body) {
                 return v;
@@ -106,11 +104,8 @@ impl Run<'_> {
             status: 200,
             body: serde_json::to_vec(&output).unwrap_or_default(),
         };
-        if let Err(e) = self
-            .p
-            .store
-            .idempotency_complete(account, &key, &stored)
-            .await
+        if let Err(e) =
+            idempotency::complete(self.p.store.as_ref(), account, &key, &stored, now).await
         {
             tracing::warn!(error = %e, "could not record a tool result for replay");
         }

@@ -211,6 +211,84 @@ pub struct Instance {
     pub deleted_at: Option<Timestamp>,
 }
 
+/// Status changes: the only places that move an instance between states, so the fields
+/// that go with a state (endpoint, active time, reason) always change together.
+impl Instance {
+    /// Folds the time since `active_since` into `active_seconds` (instance-seconds billing).
+    pub fn settle_active_time(&mut self, now: Timestamp) {
+        if let Some(since) = self.active_since.take() {
+            let secs = (now - since).num_seconds().max(0) as u64;
+            self.active_seconds += secs;
+        }
+    }
+
+    /// Started and healthy at `endpoint`.
+    pub fn mark_active(&mut self, endpoint: String, now: Timestamp) {
+        self.status = InstanceStatus::Active;
+        self.status_reason = None;
+        // Host and port clients of this deployment can reach (local: loopback).
+        self.fqdn = endpoint
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/').to_owned());
+        self.endpoint = Some(endpoint);
+        self.active_since = Some(now);
+        self.updated_at = now;
+    }
+
+    /// Stopped for `reason` (a crash, a start that never finished).
+    pub fn mark_failed(&mut self, reason: String, now: Timestamp) {
+        self.settle_active_time(now);
+        self.status = InstanceStatus::Failed;
+        self.status_reason = Some(reason);
+        self.endpoint = None;
+        self.updated_at = now;
+    }
+
+    /// Asked to restart: only an `active` or `failed` instance can be.
+    ///
+    /// # Errors
+    /// `Conflict` naming the current status otherwise.
+    pub fn begin_restart(&mut self, now: Timestamp) -> Result<(), Error> {
+        match self.status {
+            InstanceStatus::Active | InstanceStatus::Failed => {}
+            other => {
+                return Err(Error::Conflict(format!(
+                    "instance {} is {}; only active or failed instances can be restarted",
+                    self.id,
+                    other.as_str()
+                )))
+            }
+        }
+        self.status = InstanceStatus::Restarting;
+        self.status_reason = None;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// The control plane came back while this instance was running: it restarts.
+    pub fn mark_recovering(&mut self, now: Timestamp) {
+        self.settle_active_time(now);
+        self.status = InstanceStatus::Restarting;
+        self.endpoint = None;
+        self.updated_at = now;
+    }
+
+    /// Deleted: `inactive`, its name free again. The record is kept.
+    pub fn mark_deleted(&mut self, now: Timestamp) {
+        self.settle_active_time(now);
+        self.status = InstanceStatus::Inactive;
+        self.endpoint = None;
+        self.deleted_at = Some(now);
+        self.updated_at = now;
+    }
+
+    /// Its process is gone (stopped for a restart or after deletion).
+    pub fn mark_stopped(&mut self, now: Timestamp) {
+        self.settle_active_time(now);
+        self.endpoint = None;
+    }
+}
+
 /// `checkpointRepo`, checked by the rule the instance applies again
 /// ([`operator_wire::parse_checkpoint`]): remote git references only, or a local path under
 /// the operator's allowed prefix (`OPERATOR_CHECKPOINT_LOCAL_PREFIX`; the runtime never lets
@@ -242,6 +320,73 @@ pub fn validate_config(v: serde_json::Value) -> Result<serde_json::Value, Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+
+    fn provisioning(at: Timestamp) -> Instance {
+        Instance {
+            id: InstanceId::from_trusted("inst_1"),
+            account_id: AccountId::from_trusted("acct_1"),
+            name: InstanceName::parse("one").unwrap(),
+            kind: InstanceKind::Prebuilt,
+            status: InstanceStatus::Provisioning,
+            status_reason: None,
+            image_tag: "t".into(),
+            checkpoint_repo: None,
+            env: EnvMap::default(),
+            config: serde_json::json!({}),
+            fqdn: None,
+            endpoint: None,
+            restarts: 0,
+            active_since: None,
+            active_seconds: 0,
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn status_changes_keep_endpoint_active_time_and_reason_together() {
+        let t0 = chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut i = provisioning(t0);
+        // GIVEN a provisioning instance THEN it cannot be restarted
+        assert!(matches!(i.begin_restart(t0), Err(Error::Conflict(_))));
+        // WHEN it becomes active THEN it has an endpoint, a host and an active-since time
+        i.mark_active("http://127.0.0.1:4000/".into(), t0);
+        assert_eq!(i.status, InstanceStatus::Active);
+        assert_eq!(i.fqdn.as_deref(), Some("127.0.0.1:4000"));
+        // WHEN it crashes 90 s later THEN it is failed, unreachable, with 90 s counted once
+        i.mark_failed("exited".into(), t0 + chrono::Duration::seconds(90));
+        assert_eq!(
+            (
+                i.status,
+                i.endpoint.as_deref(),
+                i.active_seconds,
+                i.active_since
+            ),
+            (InstanceStatus::Failed, None, 90, None)
+        );
+        assert_eq!(i.status_reason.as_deref(), Some("exited"));
+        // AND a restart clears the reason
+        i.begin_restart(t0 + chrono::Duration::seconds(91)).unwrap();
+        assert_eq!(
+            (i.status, i.status_reason.as_deref()),
+            (InstanceStatus::Restarting, None)
+        );
+        i.mark_active(
+            "http://127.0.0.1:4001".into(),
+            t0 + chrono::Duration::seconds(100),
+        );
+        // WHEN it is deleted 10 s later THEN it is inactive with both active spans counted
+        i.mark_deleted(t0 + chrono::Duration::seconds(110));
+        assert_eq!(
+            (i.status, i.active_seconds, i.deleted_at.is_some()),
+            (InstanceStatus::Inactive, 100, true)
+        );
+        // AND stopping it afterwards counts nothing twice
+        i.mark_stopped(t0 + chrono::Duration::seconds(500));
+        assert_eq!(i.active_seconds, 100);
+    }
 
     #[test]
     fn instance_names() {

@@ -1,7 +1,8 @@
 //! Cross-cutting request handling: API-key authentication and `Idempotency-Key` replay.
 
 use super::error::{ApiError, ApiResult};
-use crate::ports::{IdempotencyBegin, StoredResponse};
+use crate::idempotency::{self, IdempotencyBegin};
+use crate::ports::StoredResponse;
 use crate::services::{Caller, Platform};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -97,9 +98,7 @@ pub async fn idempotency(
     let fingerprint = hex::encode(hasher.finalize());
 
     let now = platform.clock.now();
-    match platform
-        .store
-        .idempotency_begin(&account, &key, &fingerprint, now)
+    match idempotency::begin(platform.store.as_ref(), &account, &key, &fingerprint, now)
         .await
         .map_err(crate::error::Error::from)?
     {
@@ -128,7 +127,10 @@ pub async fn idempotency(
     let bytes = match axum::body::to_bytes(body, MAX_STORED_RESPONSE).await {
         Ok(b) => b,
         Err(e) => {
-            let _ = platform.store.idempotency_release(&account, &key).await;
+            if let Err(release) = platform.store.idempotency_release(&account, &key).await {
+                // The claim then blocks the key until it counts as abandoned (5 minutes).
+                tracing::warn!(error = %release, "could not release an idempotency claim");
+            }
             return Err(
                 crate::error::Error::Unexpected(anyhow::anyhow!("response body: {e}")).into(),
             );
@@ -144,10 +146,7 @@ pub async fn idempotency(
             None => bytes.to_vec(),
         };
         let stored = StoredResponse { status, body };
-        platform
-            .store
-            .idempotency_complete(&account, &key, &stored)
-            .await
+        idempotency::complete(platform.store.as_ref(), &account, &key, &stored, now).await
     };
     if let Err(e) = outcome {
         tracing::warn!(error = %e, "could not record the idempotent response");

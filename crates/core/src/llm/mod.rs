@@ -10,10 +10,11 @@
 //! that stops before it yields an error, never a quietly empty [`ModelEvent::Done`].
 
 mod anthropic;
+mod config;
 mod openai;
 
-use crate::services::{LlmConfig, LlmProvider};
 use async_trait::async_trait;
+pub use config::{ContextBudget, LlmConfig, LlmProvider};
 use futures::stream::BoxStream;
 use serde_json::Value;
 use std::sync::Arc;

@@ -3,8 +3,6 @@
 //! marker, and a 429 with `Retry-After`.
 
 use super::*;
-use crate::agent::context::ContextBudget;
-use crate::services::{LlmConfig, LlmProvider};
 use futures::StreamExt;
 use serde_json::json;
 use std::sync::Mutex;

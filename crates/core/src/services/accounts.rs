@@ -193,7 +193,7 @@ impl Platform {
     pub async fn revoke_key(&self, caller: &Caller, id: &str) -> Result<()> {
         let key_id = KeyId::parse(id).ok_or_else(|| Error::not_found("key", id))?;
         self.store
-            .delete_key(&caller.account.id, &key_id)
+            .delete_key(&caller.account.id, &key_id, self.clock.now())
             .await
             .or_not_found("key", id)
     }

@@ -5,7 +5,7 @@ use crate::domain::*;
 use crate::error::{Error, OrNotFound, Result};
 use crate::ids::{AutomationId, ChatId, RunId};
 use crate::jobs::Job;
-use crate::ports::Inserted;
+use crate::ports::{Inserted, SweepStore};
 
 pub struct CreateAutomation {
     pub name: String,
@@ -228,11 +228,11 @@ impl Platform {
     /// Embedded scheduler step: enqueue every automation whose `nextRunAt` has come, and
     /// advance it. A slot missed while the server was down fires once on start (one
     /// catch-up run, not one per missed slot). Returns how many runs were enqueued.
-    pub async fn fire_due_automations(&self) -> Result<usize> {
+    pub async fn fire_due_automations(&self, sweep: &dyn SweepStore) -> Result<usize> {
         let now = self.clock.now();
         let mut fired = 0;
         loop {
-            let due = self.store.due_automations(now, 100).await?;
+            let due = sweep.due_automations(now, 100).await?;
             if due.is_empty() {
                 return Ok(fired);
             }

@@ -176,19 +176,7 @@ impl Platform {
     /// `active` or `failed` → `restarting`, and a restart job.
     pub async fn restart_instance(&self, caller: &Caller, id_or_name: &str) -> Result<Instance> {
         let mut instance = self.get_live_instance(caller, id_or_name).await?;
-        match instance.status {
-            InstanceStatus::Active | InstanceStatus::Failed => {}
-            other => {
-                return Err(Error::Conflict(format!(
-                    "instance {} is {}; only active or failed instances can be restarted",
-                    instance.id,
-                    other.as_str()
-                )))
-            }
-        }
-        instance.status = InstanceStatus::Restarting;
-        instance.status_reason = None;
-        instance.updated_at = self.clock.now();
+        instance.begin_restart(self.clock.now())?;
         self.store.update_instance(&instance).await?;
         self.enqueue(Job::InstanceRestart {
             account_id: instance.account_id.clone(),
@@ -240,10 +228,7 @@ impl Platform {
         if instance.deleted_at.is_some() {
             return Ok(());
         }
-        let now = self.clock.now();
-        instance.status = InstanceStatus::Inactive;
-        instance.deleted_at = Some(now);
-        instance.updated_at = now;
+        instance.mark_deleted(self.clock.now());
         self.store.update_instance(&instance).await?;
         self.enqueue(Job::InstanceStop {
             account_id: instance.account_id.clone(),

@@ -29,6 +29,9 @@ use crate::ids::KeyId;
 use crate::ports::{Clock, InstanceRuntime, JobQueue, Scheduler, Store, Vault};
 use std::sync::Arc;
 
+/// Where they were defined before `llm` owned them; kept so callers' paths do not change.
+pub use crate::llm::{LlmConfig, LlmProvider};
+
 /// Settings the services need that are not ports.
 #[derive(Debug)]
 pub struct PlatformConfig {
@@ -42,25 +45,6 @@ pub struct PlatformConfig {
     pub token_key: secrecy::SecretBox<[u8; 32]>,
     /// The model provider behind the gateway and the Operator agent; `None` = not configured.
     pub llm: Option<LlmConfig>,
-}
-
-/// Which provider answers model calls, and how to reach it.
-#[derive(Debug, Clone)]
-pub struct LlmConfig {
-    pub provider: LlmProvider,
-    pub base_url: String,
-    pub api_key: Option<secrecy::SecretString>,
-    pub model: String,
-    /// How much of a chat's past the Operator agent sends per model request.
-    pub context: crate::agent::context::ContextBudget,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LlmProvider {
-    /// OpenAI Chat Completions and compatible servers (Ollama, vLLM).
-    OpenAi,
-    /// Anthropic Messages.
-    Anthropic,
 }
 
 /// The application: ports plus configuration. Cheap to clone (everything is `Arc`).
@@ -190,55 +174,4 @@ pub fn page_request(
         None => None,
     };
     Ok(PageRequest { limit, cursor })
-}
-
-impl LlmConfig {
-    /// `OPERATOR_LLM` and friends, read once at start by every entry point; `None` when
-    /// no provider is configured. Fails naming the missing variable.
-    pub fn from_env() -> anyhow::Result<Option<LlmConfig>> {
-        Self::from_env_with_key(None)
-    }
-
-    /// As [`LlmConfig::from_env`], with the provider key given by the caller (read from a
-    /// secret store at start) instead of `OPENAI_API_KEY` / `ANTHROPIC_API_KEY`.
-    pub fn from_env_with_key(
-        key: Option<secrecy::SecretString>,
-    ) -> anyhow::Result<Option<LlmConfig>> {
-        let provider = match std::env::var("OPERATOR_LLM").unwrap_or_default().trim() {
-            "" => return Ok(None),
-            "openai" => LlmProvider::OpenAi,
-            "anthropic" => LlmProvider::Anthropic,
-            other => anyhow::bail!("OPERATOR_LLM={other:?}: expected openai or anthropic"),
-        };
-        let model = std::env::var("OPERATOR_LLM_MODEL")
-            .ok()
-            .filter(|m| !m.trim().is_empty())
-            .ok_or_else(|| {
-                anyhow::anyhow!("OPERATOR_LLM_MODEL must name the model when OPERATOR_LLM is set")
-            })?;
-        let base_url = std::env::var("OPERATOR_LLM_BASE_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty());
-        let (default_url, key_var) = match provider {
-            LlmProvider::OpenAi => ("https://api.openai.com/v1", "OPENAI_API_KEY"),
-            LlmProvider::Anthropic => ("https://api.anthropic.com", "ANTHROPIC_API_KEY"),
-        };
-        let api_key = key.or_else(|| {
-            std::env::var(key_var)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| secrecy::SecretString::from(v.trim().to_owned()))
-        });
-        // A self-hosted endpoint (Ollama, vLLM) may need no key; the hosted APIs do.
-        if api_key.is_none() && base_url.is_none() {
-            anyhow::bail!("{key_var} must be set for OPERATOR_LLM={} (or point OPERATOR_LLM_BASE_URL at a server that needs no key)", std::env::var("OPERATOR_LLM").unwrap_or_default());
-        }
-        Ok(Some(LlmConfig {
-            provider,
-            base_url: base_url.unwrap_or_else(|| default_url.to_owned()),
-            api_key,
-            model,
-            context: crate::agent::context::ContextBudget::from_env()?,
-        }))
-    }
 }

@@ -7,7 +7,7 @@ use crate::domain::*;
 use crate::error::{Error, Result, StoreError};
 use crate::ids::InstanceId;
 use crate::jobs::{Job, JobError, JobHandler};
-use crate::ports::{InstanceSpec, RuntimeEvent, RuntimeStatus};
+use crate::ports::{InstanceSpec, RuntimeEvent, RuntimeStatus, SweepStore};
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -89,20 +89,15 @@ impl Platform {
             Ok(RuntimeStatus::Running { endpoint }) => {
                 let mut current = self.reload(&instance).await?;
                 if current.deleted_at.is_some() {
-                    // Deleted while starting: do not leave it running.
-                    let _ = self.runtime.destroy(&current.id).await;
+                    // Deleted while starting: do not leave it running (a failure retries
+                    // the job, whose deleted branch destroys it again).
+                    self.runtime
+                        .destroy(&current.id)
+                        .await
+                        .map_err(JobError::Transient)?;
                     return Ok(());
                 }
-                let now = self.clock.now();
-                current.status = InstanceStatus::Active;
-                current.status_reason = None;
-                // Host and port clients of this deployment can reach (local: loopback).
-                current.fqdn = endpoint
-                    .split_once("://")
-                    .map(|(_, rest)| rest.trim_end_matches('/').to_owned());
-                current.endpoint = Some(endpoint);
-                current.active_since = Some(now);
-                current.updated_at = now;
+                current.mark_active(endpoint, self.clock.now());
                 self.store
                     .update_instance(&current)
                     .await
@@ -114,13 +109,17 @@ impl Platform {
                 // Check again shortly, without stopping it (a provision job never stops).
                 let waited = self.clock.now() - instance.updated_at;
                 if waited > chrono::Duration::minutes(START_DEADLINE_MINUTES) {
-                    let _ = self.runtime.stop(&instance.id).await;
+                    if let Err(e) = self.runtime.stop(&instance.id).await {
+                        // Recorded failed either way; the stop is retried by delete/restart.
+                        tracing::warn!(instance = %instance.id, error = %e, "could not stop an instance that did not start");
+                    }
                     let reason = format!("did not start within {START_DEADLINE_MINUTES} minutes");
                     let mut current = self.reload(&instance).await?;
-                    current.status = InstanceStatus::Failed;
-                    current.status_reason = Some(reason.clone());
-                    current.updated_at = self.clock.now();
-                    let _ = self.store.update_instance(&current).await;
+                    current.mark_failed(reason.clone(), self.clock.now());
+                    self.store
+                        .update_instance(&current)
+                        .await
+                        .map_err(|e| JobError::Transient(e.into()))?;
                     return Err(JobError::Permanent(anyhow::anyhow!(reason)));
                 }
                 self.enqueue_after(
@@ -140,11 +139,11 @@ impl Platform {
             Err(e) if attempt < START_ATTEMPTS => Err(JobError::Transient(e)),
             Err(e) => {
                 let mut current = self.reload(&instance).await?;
-                current.status = InstanceStatus::Failed;
-                current.status_reason = Some(format!("could not start: {e:#}"));
-                current.endpoint = None;
-                current.updated_at = self.clock.now();
-                let _ = self.store.update_instance(&current).await;
+                current.mark_failed(format!("could not start: {e:#}"), self.clock.now());
+                self.store
+                    .update_instance(&current)
+                    .await
+                    .map_err(|e| JobError::Transient(e.into()))?;
                 Err(JobError::Permanent(e))
             }
         }
@@ -155,14 +154,6 @@ impl Platform {
             .get_instance(&instance.account_id, &instance.id)
             .await
             .map_err(|e| JobError::Transient(e.into()))
-    }
-
-    /// Folds the time since `active_since` into `active_seconds`.
-    fn settle_active_time(&self, instance: &mut Instance) {
-        if let Some(since) = instance.active_since.take() {
-            let secs = (self.clock.now() - since).num_seconds().max(0) as u64;
-            instance.active_seconds += secs;
-        }
     }
 
     async fn load_for_job(
@@ -204,8 +195,11 @@ impl Platform {
                         .await
                         .map_err(JobError::Transient)?;
                     let mut i = instance.clone();
-                    self.settle_active_time(&mut i);
-                    let _ = self.store.update_instance(&i).await;
+                    i.mark_stopped(self.clock.now());
+                    self.store
+                        .update_instance(&i)
+                        .await
+                        .map_err(|e| JobError::Transient(e.into()))?;
                 } else if instance.status == InstanceStatus::Active {
                     // A redelivered provision: already done.
                     return Ok(());
@@ -245,9 +239,11 @@ impl Platform {
                     .await
                     .map_err(JobError::Transient)?;
                 if let Some(mut i) = self.load_for_job(account_id, instance_id).await? {
-                    self.settle_active_time(&mut i);
-                    i.endpoint = None;
-                    let _ = self.store.update_instance(&i).await;
+                    i.mark_stopped(self.clock.now());
+                    self.store
+                        .update_instance(&i)
+                        .await
+                        .map_err(|e| JobError::Transient(e.into()))?;
                 }
                 Ok(())
             }
@@ -308,11 +304,7 @@ impl Platform {
         {
             instance.restarts = 0;
         }
-        self.settle_active_time(&mut instance);
-        instance.status = InstanceStatus::Failed;
-        instance.status_reason = Some(format!("instance process exited: {reason}"));
-        instance.endpoint = None;
-        instance.updated_at = now;
+        instance.mark_failed(format!("instance process exited: {reason}"), now);
         instance.restarts += 1;
         self.store.update_instance(&instance).await?;
         tracing::warn!(instance = %id, %reason, restarts = instance.restarts, "instance exited unexpectedly");
@@ -331,17 +323,13 @@ impl Platform {
     }
 
     /// After a control-plane restart: bring back every instance that was running.
-    pub async fn recover_instances(&self) -> Result<usize> {
-        let running = self
-            .store
+    pub async fn recover_instances(&self, sweep: &dyn SweepStore) -> Result<usize> {
+        let running = sweep
             .instances_in_states(&[InstanceStatus::Active, InstanceStatus::Restarting])
             .await?;
         let n = running.len();
         for mut instance in running {
-            self.settle_active_time(&mut instance);
-            instance.status = InstanceStatus::Restarting;
-            instance.endpoint = None;
-            instance.updated_at = self.clock.now();
+            instance.mark_recovering(self.clock.now());
             self.store.update_instance(&instance).await?;
             self.enqueue(Job::InstanceRestart {
                 account_id: instance.account_id.clone(),

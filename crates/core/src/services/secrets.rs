@@ -134,7 +134,12 @@ impl Platform {
             )));
         }
         self.store
-            .add_grant(&secret.account_id, &secret.id, &instance.id)
+            .add_grant(
+                &secret.account_id,
+                &secret.id,
+                &instance.id,
+                self.clock.now(),
+            )
             .await
             .or_not_found("secret", id)?;
         self.get_secret(caller, id).await

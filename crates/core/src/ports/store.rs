@@ -1,84 +1,22 @@
-//! Ports: the traits every backend implements (SQLite/local and AWS side by side).
+//! The persistence ports, one per aggregate. Services take the narrowest one they need;
+//! [`Store`] bundles them so a backend is still passed around as one `Arc<dyn Store>`.
 //!
-//! Each method's doc states the error every adapter MUST return, so services behave the same
-//! whichever column of DESIGN.md they run in. Contract suites in `tests/contracts` hold every
-//! adapter to these docs.
+//! Every read and write is scoped by account: an id of another account is `NotFound`, never
+//! `Conflict` or a leak. Each method's doc states the error every adapter MUST return;
+//! `tests/contracts` holds both backends to them. Adapters never read the clock: every time
+//! they store comes in as an argument.
 
+use super::{Inserted, LlmUsage, StoredResponse, UsageCounts};
 use crate::domain::*;
 use crate::error::StoreError;
 use crate::ids::*;
-use crate::jobs::Job;
 use async_trait::async_trait;
-use secrecy::SecretString;
-use std::time::Duration;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Result of an insert that is idempotent on a natural key.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Inserted<T> {
-    Created(T),
-    /// The natural key already existed; this is the earlier record.
-    Existing(T),
-}
-
-impl<T> Inserted<T> {
-    pub fn into_inner(self) -> T {
-        match self {
-            Inserted::Created(t) | Inserted::Existing(t) => t,
-        }
-    }
-}
-
-/// State of an `Idempotency-Key` for one account.
-#[derive(Debug, Clone, PartialEq)]
-pub enum IdempotencyBegin {
-    /// First use: the caller runs the request and then completes or releases the key.
-    Started,
-    /// Another request with this key is still running.
-    InProgress,
-    /// Already answered: replay this response (when `fingerprint` matches).
-    Completed(StoredResponse),
-    /// The key was used with a different request.
-    Mismatch,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-/// One metered model call.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LlmUsage {
-    pub account_id: AccountId,
-    pub instance_id: InstanceId,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub at: Timestamp,
-}
-
-impl LlmUsage {
-    /// What counts against the quota: output tokens weigh five times input tokens.
-    pub fn weighted(&self) -> u64 {
-        self.input_tokens + 5 * self.output_tokens
-    }
-}
-
-/// Counters for the billing period.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UsageCounts {
-    pub automation_runs: u64,
-    pub webhook_deliveries: u64,
-    pub chat_turns: u64,
-}
-
-/// Persistent state. Every read and write is scoped by account: an id of another account is
-/// `NotFound`, never `Conflict` or a leak.
+/// Accounts and their API keys.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // --- accounts and keys ---
+pub trait AccountStore: Send + Sync + 'static {
     async fn insert_account(&self, account: &Account) -> StoreResult<()>;
     /// `NotFound` if absent.
     async fn get_account(&self, id: &AccountId) -> StoreResult<Account>;
@@ -91,10 +29,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_keys(&self, account: &AccountId, page: &PageRequest)
         -> StoreResult<Page<ApiKey>>;
     /// Revokes at once; `NotFound` if absent or already revoked.
-    async fn delete_key(&self, account: &AccountId, id: &KeyId) -> StoreResult<()>;
+    async fn delete_key(&self, account: &AccountId, id: &KeyId, at: Timestamp) -> StoreResult<()>;
     async fn touch_key(&self, id: &KeyId, at: Timestamp) -> StoreResult<()>;
+}
 
-    // --- instances ---
+/// Instances (the control plane's record; the runtime owns the process).
+#[async_trait]
+pub trait InstanceStore: Send + Sync + 'static {
     /// Inserts when the account has fewer than `capacity` instances in a capacity state
     /// (provisioning, active, restarting) — checked atomically with the insert.
     /// `Conflict` for a live instance with the same name (checked first); `CapacityExceeded`
@@ -122,10 +63,11 @@ pub trait Store: Send + Sync + 'static {
     /// By id in any account — only for callers that authenticated the instance itself
     /// (instance tokens, runtime events). `NotFound` if absent.
     async fn find_instance(&self, id: &InstanceId) -> StoreResult<Instance>;
-    /// Live instances of every account in one of `states` (recovery after a restart).
-    async fn instances_in_states(&self, states: &[InstanceStatus]) -> StoreResult<Vec<Instance>>;
+}
 
-    // --- secrets (metadata only; values live in the Vault) ---
+/// Secret metadata and grants (values live in the [`Vault`](super::Vault)).
+#[async_trait]
+pub trait SecretStore: Send + Sync + 'static {
     /// `Conflict` if the name exists in the account.
     async fn insert_secret(&self, secret: &Secret) -> StoreResult<()>;
     async fn get_secret(&self, account: &AccountId, id: &SecretId) -> StoreResult<Secret>;
@@ -150,12 +92,13 @@ pub trait Store: Send + Sync + 'static {
         account: &AccountId,
         instance: &InstanceId,
     ) -> StoreResult<Vec<Secret>>;
-    /// Idempotent; `NotFound` if the secret is absent.
+    /// Idempotent (a repeat keeps the first grant's time); `NotFound` if the secret is absent.
     async fn add_grant(
         &self,
         account: &AccountId,
         id: &SecretId,
         instance: &InstanceId,
+        at: Timestamp,
     ) -> StoreResult<()>;
     /// `NotFound` if the secret or the grant is absent.
     async fn remove_grant(
@@ -164,8 +107,11 @@ pub trait Store: Send + Sync + 'static {
         id: &SecretId,
         instance: &InstanceId,
     ) -> StoreResult<()>;
+}
 
-    // --- automations and runs ---
+/// Automations and their runs.
+#[async_trait]
+pub trait AutomationStore: Send + Sync + 'static {
     async fn insert_automation(&self, automation: &Automation) -> StoreResult<()>;
     async fn get_automation(
         &self,
@@ -181,10 +127,6 @@ pub trait Store: Send + Sync + 'static {
     async fn update_automation(&self, automation: &Automation) -> StoreResult<()>;
     /// Deletes the automation and its runs; `NotFound` if absent.
     async fn delete_automation(&self, account: &AccountId, id: &AutomationId) -> StoreResult<()>;
-    /// Enabled automations of every account whose `next_run_at <= now`, earliest first.
-    async fn due_automations(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Automation>>;
-    /// The earliest `next_run_at` of any enabled automation.
-    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
     /// Sets `next_run_at` only if it still equals `expected` (so two schedulers never both
     /// advance the same slot). Returns whether it was updated.
     async fn advance_automation(
@@ -204,8 +146,11 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StoreResult<Page<AutomationRun>>;
     async fn update_run(&self, run: &AutomationRun) -> StoreResult<()>;
+}
 
-    // --- webhooks and deliveries ---
+/// Webhooks and their deliveries.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
     /// `Conflict` if the token exists (never in practice: tokens are random).
     async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     async fn get_webhook(&self, account: &AccountId, id: &WebhookId) -> StoreResult<Webhook>;
@@ -229,27 +174,11 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>>;
     async fn update_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+}
 
-    // --- idempotency keys (24 h) ---
-    /// Claims `key` for this account with the request's `fingerprint`, or reports its state.
-    /// Records older than 24 hours count as absent.
-    async fn idempotency_begin(
-        &self,
-        account: &AccountId,
-        key: &str,
-        fingerprint: &str,
-        now: Timestamp,
-    ) -> StoreResult<IdempotencyBegin>;
-    async fn idempotency_complete(
-        &self,
-        account: &AccountId,
-        key: &str,
-        response: &StoredResponse,
-    ) -> StoreResult<()>;
-    /// Forgets a claim whose request failed unexpectedly, so a retry can run.
-    async fn idempotency_release(&self, account: &AccountId, key: &str) -> StoreResult<()>;
-
-    // --- chats ---
+/// Chats and their finished messages.
+#[async_trait]
+pub trait ChatStore: Send + Sync + 'static {
     /// `Conflict` if the account already has a chat with this id.
     async fn insert_chat(&self, chat: &Chat) -> StoreResult<()>;
     async fn get_chat(&self, account: &AccountId, id: &ChatId) -> StoreResult<Chat>;
@@ -266,6 +195,12 @@ pub trait Store: Send + Sync + 'static {
         account: &AccountId,
         chat: &ChatId,
     ) -> StoreResult<Vec<ChatMessage>>;
+}
+
+/// Chat turns, the event log clients re-attach to, and the lease that lets one worker run
+/// a chat's turns at a time.
+#[async_trait]
+pub trait TurnStore: Send + Sync + 'static {
     /// Idempotent on the turn id: a repeat returns `Existing`.
     async fn insert_turn(&self, turn: &Turn) -> StoreResult<Inserted<Turn>>;
     async fn get_turn(&self, account: &AccountId, id: &str) -> StoreResult<Turn>;
@@ -309,8 +244,11 @@ pub trait Store: Send + Sync + 'static {
         chat: &ChatId,
         owner: &str,
     ) -> StoreResult<()>;
+}
 
-    // --- usage ---
+/// Usage counters for the billing period and metered model calls.
+#[async_trait]
+pub trait UsageStore: Send + Sync + 'static {
     async fn usage_counts(&self, account: &AccountId, since: Timestamp)
         -> StoreResult<UsageCounts>;
     /// Records one metered model call of an instance.
@@ -329,169 +267,97 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<(u64, Option<Timestamp>)>;
 }
 
-/// A job handed out by `JobQueue::receive`, invisible to others until its visibility
-/// timeout expires or it is acknowledged.
-#[derive(Debug, Clone)]
-pub struct ReceivedJob {
-    pub message_id: String,
-    /// Names this delivery; only the latest receipt of a message can ack it.
-    pub receipt: String,
-    pub job: Job,
-    /// 1 on the first delivery.
-    pub receive_count: u32,
+/// A stored `Idempotency-Key` claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    /// What the request was (method, path, body hash): a reuse for another request is refused.
+    pub fingerprint: String,
+    pub created_at: Timestamp,
+    /// The answer, once the request finished; `None` while it runs.
+    pub response: Option<StoredResponse>,
 }
 
-/// A message moved aside after too many deliveries (`receive_count` is at least the
-/// queue's maximum; SQS also counts the receive that moved it).
-#[derive(Debug, Clone)]
-pub struct DeadLetter {
-    pub message_id: String,
-    pub body: String,
-    pub receive_count: u32,
+/// The atomic part of an idempotency claim; what a claim means is decided in
+/// [`crate::idempotency`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The key was free (or only held by a record `replace` displaced): the caller runs.
+    Claimed,
+    /// The key has this record.
+    Held(IdempotencyRecord),
 }
 
-/// At-least-once job queue with SQS standard-queue semantics.
+/// `Idempotency-Key` records, per account. The policy (expiry, abandoned claims, replay) is
+/// `crate::idempotency`'s; adapters only store and swap records atomically.
 #[async_trait]
-pub trait JobQueue: Send + Sync + 'static {
-    /// Enqueues; the job becomes receivable after `delay`. Returns the message id.
-    async fn send(&self, job: &Job, delay: Duration) -> anyhow::Result<String>;
-    /// Up to `max` visible jobs, each hidden for `visibility` and its receive count raised.
-    /// A message already received `max_receive_count` times is moved to the dead-letter
-    /// queue instead of being returned; so is a body that does not parse as a `Job`.
-    async fn receive(&self, max: u32, visibility: Duration) -> anyhow::Result<Vec<ReceivedJob>>;
-    /// Deletes the message if `receipt` is its latest; a stale receipt is ignored (Ok).
-    async fn ack(&self, receipt: &str) -> anyhow::Result<()>;
-    /// Hides the message for `timeout` from now (0 = visible at once). Stale receipt: Ok.
-    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> anyhow::Result<()>;
-    /// Messages currently in the dead-letter queue (for inspection and redrive tooling).
-    async fn dead_letters(&self, max: u32) -> anyhow::Result<Vec<DeadLetter>>;
-    /// Waits up to `max` for a message to be sent, so an idle worker reacts at once. A queue
-    /// that long-polls inside `receive` (SQS) keeps this default.
-    async fn wait_for_message(&self, max: Duration) {
-        tokio::time::sleep(max).await
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum VaultError {
-    #[error("secret value not found")]
-    NotFound,
-    /// The stored value cannot be decrypted with the configured key.
-    #[error("{0}")]
-    Decrypt(String),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-/// Encrypted secret values. Values never appear in logs or errors.
-#[async_trait]
-pub trait Vault: Send + Sync + 'static {
-    /// Creates or replaces the value.
-    async fn put(
+pub trait IdempotencyStore: Send + Sync + 'static {
+    /// Stores `record` for `key` unless the key already has a record, atomically;
+    /// returns the existing record otherwise.
+    async fn idempotency_claim(
         &self,
         account: &AccountId,
-        id: &SecretId,
-        value: &SecretString,
-    ) -> Result<(), VaultError>;
-    /// `NotFound` if absent; `Decrypt` with a clear message if the key does not fit.
-    async fn get(&self, account: &AccountId, id: &SecretId) -> Result<SecretString, VaultError>;
-    /// Idempotent.
-    async fn delete(&self, account: &AccountId, id: &SecretId) -> Result<(), VaultError>;
+        key: &str,
+        record: &IdempotencyRecord,
+    ) -> StoreResult<Claim>;
+    /// Replaces the key's record with `record` only if the stored one was created at
+    /// `expected` (compare-and-swap); returns whether it did. Absent key: false.
+    async fn idempotency_replace(
+        &self,
+        account: &AccountId,
+        key: &str,
+        expected: Timestamp,
+        record: &IdempotencyRecord,
+    ) -> StoreResult<bool>;
+    /// Records the response of the claim. Records created before `purge_before` (of any key)
+    /// may be deleted on the way.
+    async fn idempotency_complete(
+        &self,
+        account: &AccountId,
+        key: &str,
+        response: &StoredResponse,
+        purge_before: Timestamp,
+    ) -> StoreResult<()>;
+    /// Forgets a claim that has no response yet (its request failed unexpectedly), so a
+    /// retry can run. Ok if absent or completed.
+    async fn idempotency_release(&self, account: &AccountId, key: &str) -> StoreResult<()>;
 }
 
-/// Keeps automation schedules firing: the embedded cron loop, or EventBridge Scheduler.
+/// Everything a backend persists, as one object.
+pub trait Store:
+    AccountStore
+    + InstanceStore
+    + SecretStore
+    + AutomationStore
+    + WebhookStore
+    + ChatStore
+    + TurnStore
+    + UsageStore
+    + IdempotencyStore
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore
+        + InstanceStore
+        + SecretStore
+        + AutomationStore
+        + WebhookStore
+        + ChatStore
+        + TurnStore
+        + UsageStore
+        + IdempotencyStore
+{
+}
+
+/// Queries across every account that only a single-node store answers cheaply (a SQL index);
+/// the embedded cron loop and the embedded restart recovery use them. AWS needs none: EventBridge
+/// Scheduler fires automations and ECS reports its own tasks.
 #[async_trait]
-pub trait Scheduler: Send + Sync + 'static {
-    /// Called after an automation is created or changed (enabled or not).
-    async fn upsert(&self, automation: &Automation) -> anyhow::Result<()>;
-    /// Called after an automation is deleted. Idempotent.
-    async fn remove(&self, account: &AccountId, id: &AutomationId) -> anyhow::Result<()>;
-}
-
-/// What the control plane hands a runtime to start an instance.
-#[derive(Debug, Clone)]
-pub struct InstanceSpec {
-    pub instance: Instance,
-    /// Per-instance credential: the instance checks it on every call it serves and presents
-    /// it to the control plane (gateway, secrets).
-    pub token: SecretString,
-    /// Where the instance reaches the control plane.
-    pub control_url: String,
-    /// Environment for the instance: its `env` plus granted and global secrets.
-    pub env: Vec<(String, SecretString)>,
-}
-
-/// The runtime's view of an instance.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RuntimeStatus {
-    Running {
-        endpoint: String,
-    },
-    /// Accepted but not reachable yet (a Fargate task being placed and pulled).
-    Starting,
-    Stopped,
-}
-
-/// Something the runtime noticed on its own (not in answer to a call).
-#[derive(Debug, Clone, PartialEq)]
-pub enum RuntimeEvent {
-    /// The instance stopped without being asked to (crash, OOM, task stopped).
-    Exited { id: InstanceId, reason: String },
-}
-
-/// Runs instances: local child processes or ECS Fargate tasks. Every method is idempotent
-/// per instance id, so a redelivered job never starts a second copy.
-#[async_trait]
-pub trait InstanceRuntime: Send + Sync + 'static {
-    /// Starts the instance (or returns the running one) and waits until it is healthy.
-    async fn start(&self, spec: &InstanceSpec) -> anyhow::Result<RuntimeStatus>;
-    async fn status(&self, id: &InstanceId) -> anyhow::Result<RuntimeStatus>;
-    /// Graceful stop, then forced. Ok if not running.
-    async fn stop(&self, id: &InstanceId) -> anyhow::Result<()>;
-    /// Copies `from`'s workspace to `to` (before `to` starts).
-    async fn copy_workspace(&self, from: &InstanceId, to: &InstanceId) -> anyhow::Result<()>;
-    /// Stops the instance and removes its workspace. Ok if absent.
-    async fn destroy(&self, id: &InstanceId) -> anyhow::Result<()>;
-    /// The directory under which `checkpointRepo` may name a local path (an operator
-    /// setting of runtimes that run on the server's own filesystem); `None` = remote only.
-    fn checkpoint_local_prefix(&self) -> Option<&std::path::Path> {
-        None
-    }
-}
-
-/// Time, injectable so schedules can be tested with a fake clock.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Timestamp;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        ts(chrono::Utc::now())
-    }
-}
-
-/// A clock tests move by hand.
-pub struct ManualClock(std::sync::Mutex<Timestamp>);
-
-impl ManualClock {
-    pub fn new(at: Timestamp) -> Self {
-        Self(std::sync::Mutex::new(at))
-    }
-
-    pub fn set(&self, at: Timestamp) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
-    }
-
-    pub fn advance(&self, by: chrono::Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *t += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
+pub trait SweepStore: Send + Sync + 'static {
+    /// Enabled automations of every account whose `next_run_at <= now`, earliest first.
+    async fn due_automations(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Automation>>;
+    /// The earliest `next_run_at` of any enabled automation.
+    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
+    /// Live instances of every account in one of `states` (recovery after a restart).
+    async fn instances_in_states(&self, states: &[InstanceStatus]) -> StoreResult<Vec<Instance>>;
 }

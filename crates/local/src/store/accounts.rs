@@ -1,0 +1,181 @@
+//! Accounts and their API keys on SQLite (`AccountStore`): a key is found by its hash
+//! on every request, so that lookup is one indexed row.
+
+use super::{map_err, page, require_changed, unexpected, SqliteStore, R};
+use crate::db::{fmt_ts, parse_opt_ts, parse_ts};
+use async_trait::async_trait;
+use operator_core::domain::*;
+use operator_core::ids::*;
+use operator_core::ports::*;
+use rusqlite::{named_params, params, OptionalExtension, Row};
+
+fn account_row(r: &Row) -> rusqlite::Result<Account> {
+    let plan: String = r.get("plan")?;
+    Ok(Account {
+        id: AccountId::from_trusted(r.get::<_, String>("id")?),
+        user_id: UserId::from_trusted(r.get::<_, String>("user_id")?),
+        plan: PlanSlug::parse(&plan).unwrap_or(PlanSlug::Basic),
+        instance_limit: r.get::<_, Option<u32>>("instance_limit")?,
+        token_limit: r
+            .get::<_, Option<i64>>("token_limit")?
+            .map(|v| u64::try_from(v).unwrap_or(0)),
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+    })
+}
+
+fn key_row(r: &Row) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        id: KeyId::from_trusted(r.get::<_, String>("id")?),
+        account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
+        name: r.get("name")?,
+        prefix: r.get("prefix")?,
+        hash: r.get("hash")?,
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+        last_used_at: parse_opt_ts(r.get("last_used_at")?)?,
+    })
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %a.id))]
+    async fn insert_account(&self, a: &Account) -> R<()> {
+        let a = a.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO accounts (id, user_id, plan, instance_limit, token_limit, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        a.id.as_str(),
+                        a.user_id.as_str(),
+                        a.plan.as_str(),
+                        a.instance_limit,
+                        a.token_limit.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                        fmt_ts(a.created_at)
+                    ],
+                )
+                .map_err(map_err("account"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
+    async fn get_account(&self, id: &AccountId) -> R<Account> {
+        let id = id.clone();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM accounts WHERE id = ?1",
+                    [id.as_str()],
+                    account_row,
+                )
+                .map_err(map_err("account"))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn first_account(&self) -> R<Option<Account>> {
+        self.db
+            .call(|c| {
+                c.query_row(
+                    "SELECT * FROM accounts ORDER BY rowid LIMIT 1",
+                    [],
+                    account_row,
+                )
+                .optional()
+                .map_err(unexpected)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %k.id))]
+    async fn insert_key(&self, k: &ApiKey) -> R<()> {
+        let k = k.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO api_keys (id, account_id, name, prefix, hash, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        k.id.as_str(),
+                        k.account_id.as_str(),
+                        k.name,
+                        k.prefix,
+                        k.hash,
+                        fmt_ts(k.created_at)
+                    ],
+                )
+                .map_err(map_err("key"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn key_by_hash(&self, hash: &str) -> R<ApiKey> {
+        let hash = hash.to_owned();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
+                    [hash],
+                    key_row,
+                )
+                .map_err(map_err("key"))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
+    async fn list_keys(&self, account: &AccountId, p: &PageRequest) -> R<Page<ApiKey>> {
+        let (account, p) = (account.clone(), p.clone());
+        self.db
+            .call(move |c| {
+                page(
+                    c,
+                    "SELECT * FROM api_keys WHERE account_id = :account AND revoked_at IS NULL
+                     AND (:cursor IS NULL OR id < :cursor) ORDER BY id DESC LIMIT :limit",
+                    named_params! {":account": account.as_str(), ":cursor": p.cursor},
+                    p.limit,
+                    key_row,
+                    |k| k.id.to_string(),
+                )
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, id = %id))]
+    async fn delete_key(&self, account: &AccountId, id: &KeyId, at: Timestamp) -> R<()> {
+        let (account, id) = (account.clone(), id.clone());
+        let now = fmt_ts(at);
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "UPDATE api_keys SET revoked_at = ?3
+                         WHERE id = ?1 AND account_id = ?2 AND revoked_at IS NULL",
+                        params![id.as_str(), account.as_str(), now],
+                    )
+                    .map_err(unexpected)?;
+                require_changed(n)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
+    async fn touch_key(&self, id: &KeyId, at: Timestamp) -> R<()> {
+        let id = id.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+                    params![id.as_str(), fmt_ts(at)],
+                )
+                .map_err(unexpected)?;
+                Ok(())
+            })
+            .await
+    }
+}

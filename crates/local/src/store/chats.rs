@@ -1,0 +1,198 @@
+//! Chats and their messages on SQLite (`ChatStore`), and the start-up release of chat
+//! leases a previous process held.
+
+use super::{json_col, map_err, require_changed, unexpected, SqliteStore, R};
+use crate::db::{fmt_ts, parse_ts};
+use async_trait::async_trait;
+use operator_core::domain::*;
+use operator_core::ids::*;
+use operator_core::ports::*;
+use rusqlite::{params, Row};
+
+fn chat_row(r: &Row) -> rusqlite::Result<Chat> {
+    Ok(Chat {
+        id: ChatId::from_trusted(r.get::<_, String>("id")?),
+        account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
+        title: r.get("title")?,
+        kind: ChatKind::parse(&r.get::<_, String>("kind")?),
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+        updated_at: parse_ts(&r.get::<_, String>("updated_at")?)?,
+    })
+}
+
+#[async_trait]
+impl ChatStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %chat.id))]
+    async fn insert_chat(&self, chat: &Chat) -> R<()> {
+        let chat = chat.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO chats (account_id, id, title, kind, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        chat.account_id.as_str(),
+                        chat.id.as_str(),
+                        chat.title,
+                        chat.kind.as_str(),
+                        fmt_ts(chat.created_at),
+                        fmt_ts(chat.updated_at)
+                    ],
+                )
+                .map_err(map_err("chat"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, id = %id))]
+    async fn get_chat(&self, account: &AccountId, id: &ChatId) -> R<Chat> {
+        let (account, id) = (account.clone(), id.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM chats WHERE account_id = ?1 AND id = ?2",
+                    params![account.as_str(), id.as_str()],
+                    chat_row,
+                )
+                .map_err(map_err("chat"))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
+    async fn list_chats(&self, account: &AccountId, p: &PageRequest) -> R<Page<Chat>> {
+        let (account, p) = (account.clone(), p.clone());
+        self.db
+            .call(move |c| {
+                let cursor: Option<i64> = p.cursor.as_deref().and_then(|s| s.parse().ok());
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT rowid AS rid, * FROM chats WHERE account_id = ?1 AND (?2 IS NULL OR rowid < ?2)
+                         ORDER BY rowid DESC LIMIT ?3",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), cursor, i64::from(p.limit) + 1], |r| {
+                        Ok((r.get::<_, i64>("rid")?, chat_row(r)?))
+                    })
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                let page = Page::from_overfetch(rows, p.limit, |(rid, _)| rid.to_string());
+                Ok(Page {
+                    items: page.items.into_iter().map(|(_, c)| c).collect(),
+                    next_cursor: page.next_cursor,
+                })
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %chat.id))]
+    async fn update_chat(&self, chat: &Chat) -> R<()> {
+        let chat = chat.clone();
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "UPDATE chats SET title = ?3, updated_at = ?4 WHERE account_id = ?1 AND id = ?2",
+                        params![chat.account_id.as_str(), chat.id.as_str(), chat.title, fmt_ts(chat.updated_at)],
+                    )
+                    .map_err(unexpected)?;
+                require_changed(n)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, id = %id))]
+    async fn delete_chat(&self, account: &AccountId, id: &ChatId) -> R<()> {
+        let (account, id) = (account.clone(), id.clone());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unexpected)?;
+                let n = tx
+                    .execute(
+                        "DELETE FROM chats WHERE account_id = ?1 AND id = ?2",
+                        params![account.as_str(), id.as_str()],
+                    )
+                    .map_err(unexpected)?;
+                for table in ["chat_messages", "chat_turns", "chat_events"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE account_id = ?1 AND chat_id = ?2"),
+                        params![account.as_str(), id.as_str()],
+                    )
+                    .map_err(unexpected)?;
+                }
+                tx.commit().map_err(unexpected)?;
+                require_changed(n)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %m.id))]
+    async fn insert_chat_message(&self, m: &ChatMessage) -> R<()> {
+        let m = m.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO chat_messages (account_id, chat_id, id, role, parts, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        m.account_id.as_str(),
+                        m.chat_id.as_str(),
+                        m.id,
+                        m.role,
+                        m.parts.to_string(),
+                        fmt_ts(m.created_at)
+                    ],
+                )
+                .map_err(unexpected)?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn chat_messages(&self, account: &AccountId, chat: &ChatId) -> R<Vec<ChatMessage>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2
+                         ORDER BY substr(id, 6), role DESC, rowid",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), chat.as_str()], |r| {
+                        Ok(ChatMessage {
+                            id: r.get("id")?,
+                            chat_id: ChatId::from_trusted(r.get::<_, String>("chat_id")?),
+                            account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
+                            role: r.get("role")?,
+                            parts: json_col(r, "parts")?,
+                            created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+                        })
+                    })
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// Embedded start-up: the previous process's chat leases are void (it is gone).
+    pub async fn release_all_chat_leases(&self) -> anyhow::Result<()> {
+        self.db
+            .call(|c| -> anyhow::Result<()> {
+                c.execute(
+                    "UPDATE chats SET lease_owner = NULL, lease_until = NULL",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+}

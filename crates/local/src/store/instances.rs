@@ -1,0 +1,219 @@
+//! Instances on SQLite (`InstanceStore`): live names are unique per account and the
+//! capacity check runs in the same transaction as the insert, so two creates cannot both
+//! take the last slot.
+
+use super::{json, json_col, map_err, opt_ts, page, require_changed, unexpected, SqliteStore, R};
+use crate::db::{fmt_ts, parse_opt_ts, parse_ts};
+use async_trait::async_trait;
+use operator_core::domain::*;
+use operator_core::error::StoreError;
+use operator_core::ids::*;
+use operator_core::ports::*;
+use rusqlite::{named_params, params, Connection, Row};
+
+pub(super) fn instance_row(r: &Row) -> rusqlite::Result<Instance> {
+    Ok(Instance {
+        id: InstanceId::from_trusted(r.get::<_, String>("id")?),
+        account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
+        name: InstanceName::from_trusted(r.get::<_, String>("name")?),
+        kind: InstanceKind::parse(&r.get::<_, String>("kind")?).unwrap_or_default(),
+        status: InstanceStatus::parse(&r.get::<_, String>("status")?)
+            .unwrap_or(InstanceStatus::Failed),
+        status_reason: r.get("status_reason")?,
+        image_tag: r.get("image_tag")?,
+        checkpoint_repo: r.get("checkpoint_repo")?,
+        env: EnvMap::from_trusted(json_col(r, "env")?),
+        config: json_col(r, "config")?,
+        fqdn: r.get("fqdn")?,
+        endpoint: r.get("endpoint")?,
+        restarts: r.get("restarts")?,
+        active_since: parse_opt_ts(r.get("active_since")?)?,
+        active_seconds: r
+            .get::<_, i64>("active_seconds")
+            .map(|v| u64::try_from(v).unwrap_or(0))?,
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+        updated_at: parse_ts(&r.get::<_, String>("updated_at")?)?,
+        deleted_at: parse_opt_ts(r.get("deleted_at")?)?,
+    })
+}
+
+#[async_trait]
+impl InstanceStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %i.id))]
+    async fn insert_instance(&self, i: &Instance, capacity: u32) -> R<()> {
+        let i = i.clone();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unexpected)?;
+                // A taken name is the more specific answer, so it is checked first.
+                let taken: bool = tx
+                    .query_row(
+                        "SELECT EXISTS(SELECT 1 FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL)",
+                        params![i.account_id.as_str(), i.name.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(unexpected)?;
+                if taken {
+                    return Err(StoreError::Conflict("instance name already exists".into()));
+                }
+                let used = count_capacity(&tx, &i.account_id)?;
+                if used >= capacity {
+                    return Err(StoreError::CapacityExceeded {
+                        used,
+                        limit: capacity,
+                    });
+                }
+                tx.execute(
+                    "INSERT INTO instances (id, account_id, name, kind, status, status_reason,
+                        image_tag, checkpoint_repo, env, config, fqdn, created_at, updated_at, deleted_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    params![
+                        i.id.as_str(),
+                        i.account_id.as_str(),
+                        i.name.as_str(),
+                        i.kind.as_str(),
+                        i.status.as_str(),
+                        i.status_reason,
+                        i.image_tag,
+                        i.checkpoint_repo,
+                        json(&i.env),
+                        json(&i.config),
+                        i.fqdn,
+                        fmt_ts(i.created_at),
+                        fmt_ts(i.updated_at),
+                        opt_ts(i.deleted_at)
+                    ],
+                )
+                .map_err(map_err("instance"))?;
+                tx.commit().map_err(unexpected)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, id = %id))]
+    async fn get_instance(&self, account: &AccountId, id: &InstanceId) -> R<Instance> {
+        let (account, id) = (account.clone(), id.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM instances WHERE id = ?1 AND account_id = ?2",
+                    params![id.as_str(), account.as_str()],
+                    instance_row,
+                )
+                .map_err(map_err("instance"))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
+    async fn get_instance_by_name(&self, account: &AccountId, name: &InstanceName) -> R<Instance> {
+        let (account, name) = (account.clone(), name.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL",
+                    params![account.as_str(), name.as_str()],
+                    instance_row,
+                )
+                .map_err(map_err("instance"))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
+    async fn list_instances(
+        &self,
+        account: &AccountId,
+        p: &PageRequest,
+        include_deleted: bool,
+    ) -> R<Page<Instance>> {
+        let (account, p) = (account.clone(), p.clone());
+        self.db
+            .call(move |c| {
+                page(
+                    c,
+                    "SELECT * FROM instances WHERE account_id = :account
+                     AND (:all OR deleted_at IS NULL)
+                     AND (:cursor IS NULL OR id < :cursor) ORDER BY id DESC LIMIT :limit",
+                    named_params! {":account": account.as_str(), ":all": include_deleted, ":cursor": p.cursor},
+                    p.limit,
+                    instance_row,
+                    |i| i.id.to_string(),
+                )
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %i.id))]
+    async fn update_instance(&self, i: &Instance) -> R<()> {
+        let i = i.clone();
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "UPDATE instances SET name = ?3, status = ?4, status_reason = ?5, env = ?6,
+                            config = ?7, fqdn = ?8, updated_at = ?9, deleted_at = ?10, image_tag = ?11,
+                            endpoint = ?12, restarts = ?13, active_since = ?14, active_seconds = ?15
+                         WHERE id = ?1 AND account_id = ?2",
+                        params![
+                            i.id.as_str(),
+                            i.account_id.as_str(),
+                            i.name.as_str(),
+                            i.status.as_str(),
+                            i.status_reason,
+                            json(&i.env),
+                            json(&i.config),
+                            i.fqdn,
+                            fmt_ts(i.updated_at),
+                            opt_ts(i.deleted_at),
+                            i.image_tag,
+                            i.endpoint,
+                            i.restarts,
+                            opt_ts(i.active_since),
+                            i64::try_from(i.active_seconds).unwrap_or(i64::MAX)
+                        ],
+                    )
+                    .map_err(map_err("instance"))?;
+                require_changed(n)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
+    async fn count_capacity(&self, account: &AccountId) -> R<u32> {
+        let account = account.clone();
+        self.db.call(move |c| count_capacity(c, &account)).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
+    async fn find_instance(&self, id: &InstanceId) -> R<Instance> {
+        let id = id.clone();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM instances WHERE id = ?1",
+                    [id.as_str()],
+                    instance_row,
+                )
+                .map_err(map_err("instance"))
+            })
+            .await
+    }
+}
+
+fn count_capacity(c: &Connection, account: &AccountId) -> R<u32> {
+    let states: Vec<String> = InstanceStatus::CAPACITY_STATES
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    c.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM instances WHERE account_id = ?1 AND deleted_at IS NULL
+             AND status IN ({})",
+            states.join(",")
+        ),
+        [account.as_str()],
+        |r| r.get::<_, u32>(0),
+    )
+    .map_err(unexpected)
+}

@@ -1,0 +1,261 @@
+//! Turns, the chat event log and chat leases on SQLite (`TurnStore`): events carry a
+//! per-chat sequence number, and one worker at a time holds a chat's lease.
+
+use super::{json_col, map_err, opt_ts, require_changed, unexpected, SqliteStore, R};
+use crate::db::{fmt_ts, is_constraint, parse_opt_ts, parse_ts};
+use async_trait::async_trait;
+use operator_core::domain::*;
+use operator_core::ids::*;
+use operator_core::ports::*;
+use rusqlite::{params, OptionalExtension, Row};
+
+fn turn_row(r: &Row) -> rusqlite::Result<Turn> {
+    Ok(Turn {
+        id: r.get("id")?,
+        chat_id: ChatId::from_trusted(r.get::<_, String>("chat_id")?),
+        account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
+        status: TurnStatus::parse(&r.get::<_, String>("status")?),
+        source: TurnSource::decode(&r.get::<_, String>("source")?),
+        user_message_id: r.get("user_message_id")?,
+        assistant_message_id: r.get("assistant_message_id")?,
+        error: r.get("error")?,
+        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
+        started_at: parse_opt_ts(r.get("started_at")?)?,
+        finished_at: parse_opt_ts(r.get("finished_at")?)?,
+    })
+}
+
+#[async_trait]
+impl TurnStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %t.id))]
+    async fn insert_turn(&self, t: &Turn) -> R<Inserted<Turn>> {
+        let t = t.clone();
+        self.db
+            .call(move |c| {
+                let res = c.execute(
+                    "INSERT INTO chat_turns (id, account_id, chat_id, status, source, user_message_id,
+                        assistant_message_id, error, created_at, started_at, finished_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        t.id,
+                        t.account_id.as_str(),
+                        t.chat_id.as_str(),
+                        t.status.as_str(),
+                        t.source.encode(),
+                        t.user_message_id,
+                        t.assistant_message_id,
+                        t.error,
+                        fmt_ts(t.created_at),
+                        opt_ts(t.started_at),
+                        opt_ts(t.finished_at)
+                    ],
+                );
+                match res {
+                    Ok(_) => Ok(Inserted::Created(t)),
+                    Err(e) if is_constraint(&e) => {
+                        let existing = c
+                            .query_row("SELECT * FROM chat_turns WHERE id = ?1", [&t.id], turn_row)
+                            .map_err(map_err("turn"))?;
+                        Ok(Inserted::Existing(existing))
+                    }
+                    Err(e) => Err(unexpected(e)),
+                }
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
+    async fn get_turn(&self, account: &AccountId, id: &str) -> R<Turn> {
+        let (account, id) = (account.clone(), id.to_owned());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM chat_turns WHERE id = ?1 AND account_id = ?2",
+                    params![id, account.as_str()],
+                    turn_row,
+                )
+                .map_err(map_err("turn"))
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %t.id))]
+    async fn update_turn(&self, t: &Turn) -> R<()> {
+        let t = t.clone();
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "UPDATE chat_turns SET status = ?3, error = ?4, started_at = ?5, finished_at = ?6
+                         WHERE id = ?1 AND account_id = ?2",
+                        params![
+                            t.id,
+                            t.account_id.as_str(),
+                            t.status.as_str(),
+                            t.error,
+                            opt_ts(t.started_at),
+                            opt_ts(t.finished_at)
+                        ],
+                    )
+                    .map_err(unexpected)?;
+                require_changed(n)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn next_open_turn(&self, account: &AccountId, chat: &ChatId) -> R<Option<Turn>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM chat_turns WHERE account_id = ?1 AND chat_id = ?2
+                     AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
+                    params![account.as_str(), chat.as_str()],
+                    turn_row,
+                )
+                .optional()
+                .map_err(unexpected)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn last_turn(&self, account: &AccountId, chat: &ChatId) -> R<Option<Turn>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT * FROM chat_turns WHERE account_id = ?1 AND chat_id = ?2 ORDER BY id DESC LIMIT 1",
+                    params![account.as_str(), chat.as_str()],
+                    turn_row,
+                )
+                .optional()
+                .map_err(unexpected)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn append_chat_event(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        turn_id: &str,
+        data: &serde_json::Value,
+    ) -> R<u64> {
+        let (account, chat, turn_id, data) = (
+            account.clone(),
+            chat.clone(),
+            turn_id.to_owned(),
+            data.to_string(),
+        );
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unexpected)?;
+                let seq: i64 = tx
+                    .query_row(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
+                        params![account.as_str(), chat.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(unexpected)?;
+                tx.execute(
+                    "INSERT INTO chat_events (account_id, chat_id, seq, turn_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![account.as_str(), chat.as_str(), seq, turn_id, data],
+                )
+                .map_err(unexpected)?;
+                tx.commit().map_err(unexpected)?;
+                Ok(seq as u64)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn chat_events(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        after: u64,
+        limit: u32,
+    ) -> R<Vec<ChatEvent>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT seq, turn_id, data FROM chat_events WHERE account_id = ?1 AND chat_id = ?2
+                         AND seq > ?3 ORDER BY seq LIMIT ?4",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), chat.as_str(), after as i64, limit], |r| {
+                        Ok(ChatEvent {
+                            seq: r.get::<_, i64>(0)? as u64,
+                            turn_id: r.get(1)?,
+                            data: json_col(r, "data")?,
+                        })
+                    })
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn last_chat_seq(&self, account: &AccountId, chat: &ChatId) -> R<u64> {
+        let (account, chat) = (account.clone(), chat.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
+                    params![account.as_str(), chat.as_str()],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|v| v as u64)
+                .map_err(unexpected)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn claim_chat(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> R<bool> {
+        let (account, chat, owner) = (account.clone(), chat.clone(), owner.to_owned());
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "UPDATE chats SET lease_owner = ?3, lease_until = ?5 WHERE account_id = ?1 AND id = ?2
+                         AND (lease_owner IS NULL OR lease_owner = ?3 OR lease_until < ?4)",
+                        params![account.as_str(), chat.as_str(), owner, fmt_ts(now), fmt_ts(until)],
+                    )
+                    .map_err(unexpected)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn release_chat(&self, account: &AccountId, chat: &ChatId, owner: &str) -> R<()> {
+        let (account, chat, owner) = (account.clone(), chat.clone(), owner.to_owned());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE chats SET lease_owner = NULL, lease_until = NULL WHERE account_id = ?1 AND id = ?2 AND lease_owner = ?3",
+                    params![account.as_str(), chat.as_str(), owner],
+                )
+                .map_err(unexpected)?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,122 @@
+//! Usage counters and metered model calls on SQLite (`UsageStore`), summed per account
+//! and per instance over a window.
+
+use super::{unexpected, SqliteStore, R};
+use crate::db::{fmt_ts, parse_opt_ts};
+use async_trait::async_trait;
+use operator_core::domain::*;
+use operator_core::ids::*;
+use operator_core::ports::*;
+use rusqlite::params;
+
+#[async_trait]
+impl UsageStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
+    async fn usage_counts(&self, account: &AccountId, since: Timestamp) -> R<UsageCounts> {
+        let account = account.clone();
+        self.db
+            .call(move |c| {
+                let since = fmt_ts(since);
+                let count = |sql: &str| -> R<u64> {
+                    c.query_row(sql, params![account.as_str(), since], |r| r.get::<_, i64>(0))
+                        .map(|n| u64::try_from(n).unwrap_or(0))
+                        .map_err(unexpected)
+                };
+                Ok(UsageCounts {
+                    automation_runs: count(
+                        "SELECT COUNT(*) FROM automation_runs WHERE account_id = ?1 AND created_at >= ?2",
+                    )?,
+                    webhook_deliveries: count(
+                        "SELECT COUNT(*) FROM deliveries WHERE account_id = ?1 AND received_at >= ?2",
+                    )?,
+                    chat_turns: count(
+                        "SELECT COUNT(*) FROM chat_turns WHERE account_id = ?1 AND created_at >= ?2",
+                    )?,
+                })
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(instance = %u.instance_id))]
+    async fn record_llm_usage(&self, u: &LlmUsage) -> R<()> {
+        let u = u.clone();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO llm_usage (account_id, instance_id, input_tokens, output_tokens, weighted, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        u.account_id.as_str(),
+                        u.instance_id.as_str(),
+                        SqliteStore::to_i64(u.input_tokens),
+                        SqliteStore::to_i64(u.output_tokens),
+                        SqliteStore::to_i64(u.weighted()),
+                        fmt_ts(u.at)
+                    ],
+                )
+                .map_err(unexpected)?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
+    async fn llm_usage_by_instance(
+        &self,
+        account: &AccountId,
+        since: Timestamp,
+    ) -> R<Vec<(InstanceId, u64)>> {
+        let account = account.clone();
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT instance_id, SUM(weighted) FROM llm_usage WHERE account_id = ?1 AND at >= ?2
+                         GROUP BY instance_id ORDER BY instance_id",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), fmt_ts(since)], |r| {
+                        Ok((
+                            InstanceId::from_trusted(r.get::<_, String>(0)?),
+                            u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        ))
+                    })
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(instance = %instance))]
+    async fn llm_usage_of_instance(
+        &self,
+        instance: &InstanceId,
+        since: Timestamp,
+    ) -> R<(u64, Option<Timestamp>)> {
+        let instance = instance.clone();
+        self.db
+            .call(move |c| {
+                let (sum, oldest): (Option<i64>, Option<String>) = c
+                    .query_row(
+                        "SELECT SUM(weighted), MIN(at) FROM llm_usage WHERE instance_id = ?1 AND at >= ?2",
+                        params![instance.as_str(), fmt_ts(since)],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(unexpected)?;
+                Ok((
+                    sum.map(|v| u64::try_from(v).unwrap_or(0)).unwrap_or(0),
+                    parse_opt_ts(oldest).map_err(unexpected)?,
+                ))
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
+    fn to_i64(v: u64) -> i64 {
+        i64::try_from(v).unwrap_or(i64::MAX)
+    }
+}

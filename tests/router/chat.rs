@@ -1,0 +1,297 @@
+//! `/api/chat`: request validation, the missing-model answer, history, read and delete,
+//! and one full turn (the agent's job handler run in the test, the scripted fake model
+//! behind it) replayed through `/api/chat/{id}/stream`.
+
+use crate::fake_llm::{FakeLlm, Reply as Model};
+use crate::harness::*;
+use axum::http::Method;
+use operator_core::jobs::{Job, JobHandler};
+use operator_core::services::AgentJobs;
+use serde_json::json;
+
+fn user(text: &str) -> serde_json::Value {
+    json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": text}]}]})
+}
+
+#[tokio::test]
+async fn without_a_model_a_chat_message_is_a_503_llm_unavailable() {
+    // GIVEN a platform with no LLM provider configured
+    let api = Api::start().await;
+    // WHEN a message is posted THEN 503 llm_unavailable
+    api.post("/api/chat", user("hello"))
+        .await
+        .error(503, "llm_unavailable");
+    // AND no chat was started
+    let v = api.get("/api/chat/history").await.ok(200);
+    assert_eq!(v["chats"], json!([]));
+}
+
+#[tokio::test]
+async fn a_chat_request_without_user_text_is_a_400() {
+    let api = Api::start().await;
+    // WHEN `messages` is missing THEN 400 naming it
+    api.post("/api/chat", json!({})).await.invalid("messages");
+    // WHEN there is no user message with text THEN 400 invalid_request
+    for body in [
+        json!({"messages": []}),
+        json!({"messages": [{"role": "assistant", "parts": [{"type": "text", "text": "hi"}]}]}),
+    ] {
+        api.post("/api/chat", body)
+            .await
+            .error(400, "invalid_request");
+    }
+    api.assert_requires_key(Method::POST, "/api/chat").await;
+}
+
+/// The id of the newest chat in `key`'s history.
+async fn newest_chat(api: &Api, key: &str) -> String {
+    let h = api.get_as(key, "/api/chat/history").await.ok(200);
+    h["chats"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no chat in {h}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_message_starts_a_chat_streamed_in_the_ui_message_protocol() {
+    // GIVEN a platform with a model
+    let api = Api::start_with_model().await;
+    // WHEN a user message is posted
+    let r = api
+        .post_stream_as(&api.key, "/api/chat", user("Create an instance"))
+        .await;
+    // THEN the answer is an AI SDK UI message stream v1
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    assert_eq!(r.headers["x-vercel-ai-ui-message-stream"], "v1");
+    // AND the chat is in the history with API.md's fields, holding the user's message
+    let h = api.get("/api/chat/history").await.ok(200);
+    let listed = &h["chats"][0];
+    assert_id(&listed["id"], "chat_");
+    assert!(listed["title"].is_string(), "{listed}");
+    assert_time(&listed["createdAt"]);
+    assert_time(&listed["updatedAt"]);
+    let chat = listed["id"].as_str().unwrap();
+    let v = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    assert_eq!(v["chat"]["id"], *chat);
+    let first = &v["messages"][0];
+    assert_eq!(first["role"], "user", "{v}");
+    assert_eq!(first["parts"][0]["text"], "Create an instance", "{v}");
+    assert_time(&first["createdAt"]);
+    // WHEN it is deleted THEN ok, and it is gone
+    assert_eq!(
+        api.delete(&format!("/api/chat/{chat}")).await.ok(200),
+        json!({"ok": true})
+    );
+    api.get(&format!("/api/chat/{chat}"))
+        .await
+        .error(404, "not_found");
+}
+
+#[tokio::test]
+async fn with_a_model_bad_chat_requests_are_still_400s() {
+    let api = Api::start_with_model().await;
+    // WHEN the last message has no text, or `messages` is missing THEN 400 naming it
+    api.post("/api/chat", user("   ")).await.invalid("messages");
+    api.post("/api/chat", json!({"id": "chat_x"}))
+        .await
+        .invalid("messages");
+    // AND nothing was started
+    let h = api.get("/api/chat/history").await.ok(200);
+    assert_eq!(h["chats"], json!([]));
+}
+
+#[tokio::test]
+async fn unknown_and_other_accounts_chats_are_404s() {
+    let api = Api::start_with_model().await;
+    // GIVEN a chat of another account
+    let other = api.other_account().await;
+    let r = api.post_stream_as(&other, "/api/chat", user("mine")).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let chat = newest_chat(&api, &other).await;
+    // WHEN this account reads, streams or deletes it, or one that does not exist THEN 404
+    for id in [chat.as_str(), "chat_doesnotexist"] {
+        api.get(&format!("/api/chat/{id}"))
+            .await
+            .error(404, "not_found");
+        api.get(&format!("/api/chat/{id}/stream"))
+            .await
+            .error(404, "not_found");
+        api.delete(&format!("/api/chat/{id}"))
+            .await
+            .error(404, "not_found");
+    }
+    // WHEN this account posts under the other's chat id
+    let mut body = user("hi");
+    body["id"] = json!(chat);
+    let r = api.post_stream_as(&api.key, "/api/chat", body).await;
+    // THEN it starts a chat of its own, as for any id it has not used (clients such as the
+    // AI SDK choose ids): a 404 only for ids another account uses would reveal them
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let mine = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    let texts: Vec<&serde_json::Value> = mine["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["parts"][0]["text"])
+        .collect();
+    assert_eq!(texts, [&json!("hi")], "{mine}");
+    // AND the other account's chat holds only its own message
+    let theirs = api
+        .get_as(&other, &format!("/api/chat/{chat}"))
+        .await
+        .ok(200);
+    assert_eq!(theirs["messages"].as_array().unwrap().len(), 1, "{theirs}");
+    assert_eq!(
+        theirs["messages"][0]["parts"][0]["text"], "mine",
+        "{theirs}"
+    );
+    api.assert_requires_key(Method::GET, "/api/chat/history")
+        .await;
+    api.get("/api/chat/history?cursor=bad")
+        .await
+        .invalid("cursor");
+    api.assert_page_errors("/api/chat/history").await;
+}
+
+/// The events of an SSE body, in order: each `id:` (if any) and `data:` payload.
+fn sse_frames(body: &[u8]) -> Vec<(Option<String>, serde_json::Value)> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = vec![];
+    for event in text.split("\n\n").filter(|e| !e.trim().is_empty()) {
+        let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+            continue; // a comment (heartbeat)
+        };
+        let id = event
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .map(str::to_owned);
+        let data = if data == "[DONE]" {
+            json!("[DONE]")
+        } else {
+            serde_json::from_str(data).unwrap()
+        };
+        out.push((id, data));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_turn_that_calls_a_tool_streams_the_ui_message_protocol_and_is_kept() {
+    // GIVEN a platform whose model first creates an instance, then answers
+    let model = FakeLlm::start(vec![
+        Model::ToolCalls(vec![(
+            "create_instance".into(),
+            json!({"name": "weather-desk"}),
+        )]),
+        Model::Text("Created weather-desk.".into()),
+    ])
+    .await;
+    let api = Api::start_with_model_at(&format!("{}/v1", model.url)).await;
+    // WHEN a message is posted and the agent runs its turn
+    let r = api
+        .post_stream_as(&api.key, "/api/chat", user("Create weather-desk"))
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let chat = newest_chat(&api, &api.key).await;
+    let job = Job::ChatTurn {
+        account_id: api.account.clone(),
+        chat_id: operator_core::ids::ChatId::parse(&chat).unwrap(),
+    };
+    AgentJobs(api.platform.clone())
+        .handle(&job, 1)
+        .await
+        .expect("the turn runs");
+    // THEN the turn replays as API.md's stream: tool call, its output, then the text
+    let r = api.get(&format!("/api/chat/{chat}/stream")).await;
+    assert_eq!(r.status.as_u16(), 200);
+    assert_eq!(r.headers["x-vercel-ai-ui-message-stream"], "v1");
+    let events = sse_frames(&r.body);
+    let frames: Vec<&serde_json::Value> = events.iter().map(|(_, f)| f).collect();
+    assert!(
+        events.iter().all(|(id, f)| id.is_some() || *f == "[DONE]"),
+        "every event carries an SSE id: {events:?}"
+    );
+    // (the model streams its text in several deltas: one `text-delta` type stands for them)
+    let mut types: Vec<&str> = frames
+        .iter()
+        .map(|f| f["type"].as_str().unwrap_or("[DONE]"))
+        .collect();
+    types.dedup();
+    assert_eq!(
+        types,
+        [
+            "start",
+            "start-step",
+            "tool-input-available",
+            "tool-output-available",
+            "finish-step",
+            "start-step",
+            "text-start",
+            "text-delta",
+            "text-end",
+            "finish-step",
+            "finish",
+            "[DONE]"
+        ],
+        "{frames:?}"
+    );
+    assert_eq!(frames[0]["messageMetadata"]["chatId"], *chat);
+    assert_id(&frames[0]["messageId"], "msg_");
+    assert_eq!(frames[2]["toolName"], "create_instance");
+    assert_eq!(frames[2]["input"], json!({"name": "weather-desk"}));
+    assert_eq!(frames[3]["toolCallId"], frames[2]["toolCallId"]);
+    assert_eq!(frames[3]["output"]["instance"]["status"], "provisioning");
+    let text_id = &frames[6]["id"];
+    let deltas: Vec<&serde_json::Value> = frames
+        .iter()
+        .filter(|f| f["type"] == "text-delta")
+        .copied()
+        .collect();
+    assert!(deltas.iter().all(|d| d["id"] == *text_id), "{deltas:?}");
+    let text: String = deltas.iter().filter_map(|d| d["delta"].as_str()).collect();
+    assert_eq!(text, "Created weather-desk.");
+    // AND the instance exists, and the chat keeps both messages
+    api.get("/api/instances/weather-desk").await.ok(200);
+    let v = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    let messages = v["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{v}");
+    assert_eq!(messages[1]["role"], "assistant");
+    let parts = messages[1]["parts"].to_string();
+    assert!(parts.contains("create_instance"), "{parts}");
+    assert!(parts.contains("Created weather-desk."), "{parts}");
+    // AND `?after=<eventId>` and `Last-Event-ID` replay only what came after that event
+    let last_step = events
+        .iter()
+        .rev()
+        .find(|(_, f)| f["type"] == "finish-step")
+        .and_then(|(id, _)| id.clone())
+        .unwrap();
+    let r = api
+        .get(&format!("/api/chat/{chat}/stream?after={last_step}"))
+        .await;
+    let rest: Vec<serde_json::Value> = sse_frames(&r.body).into_iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        rest,
+        [json!({"type": "finish"}), json!("[DONE]")],
+        "{rest:?}"
+    );
+    let r = api
+        .send(
+            Method::GET,
+            &format!("/api/chat/{chat}/stream"),
+            Some(&api.key),
+            &[("last-event-id", &last_step)],
+            axum::body::Body::empty(),
+        )
+        .await;
+    let rest: Vec<serde_json::Value> = sse_frames(&r.body).into_iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        rest,
+        [json!({"type": "finish"}), json!("[DONE]")],
+        "{rest:?}"
+    );
+}
