@@ -453,13 +453,13 @@ pub async fn concurrent_inserts_of_one_turn_create_it_once_and_bill_it_once(s: A
     let c = chat(&s, &a.id).await;
     let since = now();
     let turn = Turn {
-        id: "turn_0001".into(),
+        id: TurnId::from_trusted("turn_0001"),
         chat_id: c.id.clone(),
         account_id: a.id.clone(),
         status: TurnStatus::Queued,
         source: TurnSource::Chat,
-        user_message_id: "msg_u0001".into(),
-        assistant_message_id: "msg_a0001".into(),
+        user_message_id: MessageId::from_trusted("msg_u0001"),
+        assistant_message_id: MessageId::from_trusted("msg_a0001"),
         error: None,
         created_at: now(),
         started_at: None,
@@ -549,7 +549,11 @@ pub async fn concurrent_event_appends_take_distinct_consecutive_numbers(s: Arc<d
     let results = race(N, |i| {
         let (s, a, c) = (s.clone(), a.id.clone(), c.id.clone());
         async move {
-            s.append_chat_event(&a, &c, "turn_1", &serde_json::json!({"n": i}))
+            let delta = Chunk::TextDelta {
+                id: "txt_1".into(),
+                delta: i.to_string(),
+            };
+            s.append_chat_event(&a, &c, &TurnId::from_trusted("turn_1"), &delta)
                 .await
         }
     })

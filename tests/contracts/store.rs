@@ -578,13 +578,13 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
     assert!(p2.next_cursor.is_none());
     // turns run in id order; messages read in conversation order
     let turn = |suffix: &str, status: TurnStatus| Turn {
-        id: format!("turn_{suffix}"),
+        id: TurnId::from_trusted(format!("turn_{suffix}")),
         chat_id: c1.id.clone(),
         account_id: a.id.clone(),
         status,
         source: TurnSource::Chat,
-        user_message_id: format!("msg_u{suffix}"),
-        assistant_message_id: format!("msg_a{suffix}"),
+        user_message_id: MessageId::from_trusted(format!("msg_u{suffix}")),
+        assistant_message_id: MessageId::from_trusted(format!("msg_a{suffix}")),
         error: None,
         created_at: t0,
         started_at: None,
@@ -624,7 +624,7 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
         t3.id
     );
     let msg = |id: &str, role: &str| ChatMessage {
-        id: id.into(),
+        id: MessageId::from_trusted(id),
         chat_id: c1.id.clone(),
         account_id: a.id.clone(),
         role: role.into(),
@@ -644,7 +644,7 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
         .await
         .unwrap()
         .into_iter()
-        .map(|m| m.id)
+        .map(|m| m.id.to_string())
         .collect();
     assert_eq!(order, ["msg_u0001", "msg_a0001", "msg_u0002", "msg_a0002"]);
     // the event log numbers events 1, 2, 3 and reads after a cursor
@@ -654,7 +654,10 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
                 &a.id,
                 &c1.id,
                 &t3.id,
-                &serde_json::json!({"type": "text-delta", "k": k}),
+                &Chunk::TextDelta {
+                    id: "txt_1".into(),
+                    delta: k.to_string(),
+                },
             )
             .await
             .unwrap();
@@ -663,7 +666,13 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
     assert_eq!(s.last_chat_seq(&a.id, &c1.id).await.unwrap(), 3);
     let after = s.chat_events(&a.id, &c1.id, 1, 10).await.unwrap();
     assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
-    assert_eq!(after[0].data["k"], 2);
+    assert_eq!(
+        after[0].data,
+        Chunk::TextDelta {
+            id: "txt_1".into(),
+            delta: "2".into()
+        }
+    );
     assert_eq!(after[0].turn_id, t3.id);
     assert!(s
         .chat_events(&b.id, &c1.id, 0, 10)

@@ -5,8 +5,8 @@
 use crate::fake_llm::{FakeLlm, Reply as Model};
 use crate::harness::*;
 use axum::http::Method;
+use operator_core::agent::AgentJobs;
 use operator_core::jobs::{Job, JobHandler};
-use operator_core::services::AgentJobs;
 use serde_json::json;
 
 fn user(text: &str) -> serde_json::Value {

@@ -124,6 +124,12 @@ id_type!(/// A chat message: `msg_u<turn body>` for the user's message of a turn
     MessageId, "msg_");
 
 impl TurnId {
+    /// The pseudo turn a chat's running summary is logged under: it belongs to no turn, so
+    /// no turn's stream shows it.
+    pub fn summary() -> Self {
+        Self("summary".to_owned())
+    }
+
     /// The turn that runs the prompt of an automation run or a webhook delivery.
     pub fn for_source(source_body: &str) -> Self {
         Self(format!("{}{source_body}", Self::PREFIX))
@@ -143,6 +149,11 @@ impl TurnId {
 impl MessageId {
     const USER: &'static str = "msg_u";
     const ASSISTANT: &'static str = "msg_a";
+
+    /// True for the user's message of a turn (false for the assistant's answer).
+    pub fn is_user(&self) -> bool {
+        self.0.starts_with(Self::USER)
+    }
 
     /// The body of the turn this message belongs to: it orders messages by turn and groups
     /// a turn's two messages.

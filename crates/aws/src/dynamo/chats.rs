@@ -123,7 +123,7 @@ impl ChatStore for DynamoStore {
         for i in self.query(&keys::chat_children(a, id), None, true).await? {
             let sk = attr_s(&i, "sk").unwrap_or_default();
             if let Some(t) = keys::turn_id_of(&sk) {
-                self.delete_item(keys::turn_lookup(t)).await?;
+                self.delete_item(keys::turn_lookup(&t)).await?;
             }
             let pk = attr_s(&i, "pk").unwrap_or_default();
             self.delete_item(keys::Key { pk, sk }).await?;

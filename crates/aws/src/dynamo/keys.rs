@@ -312,15 +312,10 @@ fn chat_pk(a: &AccountId, c: &ChatId) -> String {
     format!("CHAT#{a}#{c}")
 }
 
-/// A chat message, sorted by turn, the user's before the assistant's (message ids are
-/// `msg_u<turn>` / `msg_a<turn>`).
-pub(crate) fn chat_message(a: &AccountId, chat: &ChatId, message_id: &str) -> Key {
-    let rank = if message_id.starts_with("msg_u") {
-        0
-    } else {
-        1
-    };
-    let turn = message_id.get(5..).unwrap_or(message_id);
+/// A chat message, sorted by turn, the user's before the assistant's.
+pub(crate) fn chat_message(a: &AccountId, chat: &ChatId, message_id: &MessageId) -> Key {
+    let rank = if message_id.is_user() { 0 } else { 1 };
+    let turn = message_id.turn_body().unwrap_or(message_id.as_str());
     Key::new(chat_pk(a, chat), format!("MSG#{turn}#{rank}"))
 }
 
@@ -328,7 +323,7 @@ pub(crate) fn chat_messages(a: &AccountId, chat: &ChatId) -> Range {
     Range::new(chat_pk(a, chat), "MSG#")
 }
 
-pub(crate) fn turn(a: &AccountId, chat: &ChatId, id: &str) -> Key {
+pub(crate) fn turn(a: &AccountId, chat: &ChatId, id: &TurnId) -> Key {
     Key::new(chat_pk(a, chat), format!("TURN#{id}"))
 }
 
@@ -337,8 +332,8 @@ pub(crate) fn turns(a: &AccountId, chat: &ChatId) -> Range {
 }
 
 /// The turn id of an item of [`chat_children`], if it is a turn.
-pub(crate) fn turn_id_of(sk: &str) -> Option<&str> {
-    sk.strip_prefix("TURN#")
+pub(crate) fn turn_id_of(sk: &str) -> Option<TurnId> {
+    sk.strip_prefix("TURN#").map(TurnId::from_trusted)
 }
 
 /// Event sort keys are zero-padded so that string order is sequence order.
@@ -360,7 +355,7 @@ pub(crate) fn chat_children(a: &AccountId, chat: &ChatId) -> Range {
     Range::new(chat_pk(a, chat), "")
 }
 
-pub(crate) fn turn_lookup(id: &str) -> Key {
+pub(crate) fn turn_lookup(id: &TurnId) -> Key {
     Key::new(format!("TURNID#{id}"), "T")
 }
 
@@ -378,9 +373,9 @@ mod tests {
         );
         // WHEN their keys are built
         let keys = [
-            chat_message(&a, &c, "msg_a1"),
-            chat_message(&a, &c, "msg_u2"),
-            chat_message(&a, &c, "msg_u1"),
+            chat_message(&a, &c, &MessageId::from_trusted("msg_a1")),
+            chat_message(&a, &c, &MessageId::from_trusted("msg_u2")),
+            chat_message(&a, &c, &MessageId::from_trusted("msg_u1")),
         ];
         // THEN sort-key order is conversation order
         let mut sks: Vec<&str> = keys.iter().map(|k| k.sk.as_str()).collect();

@@ -38,7 +38,13 @@ impl DynamoStore {
             .put(LOOKUP, lookup)
             .put(
                 BILLING,
-                keys::billing_event(&t.account_id, t.created_at, BillingKind::Turn, &t.id).item(),
+                keys::billing_event(
+                    &t.account_id,
+                    t.created_at,
+                    BillingKind::Turn,
+                    t.id.as_str(),
+                )
+                .item(),
             )
             .commit()
             .await;
@@ -56,8 +62,8 @@ impl DynamoStore {
         &self,
         a: &AccountId,
         chat: &ChatId,
-        turn_id: &str,
-        data: &serde_json::Value,
+        turn_id: &TurnId,
+        data: &Chunk,
     ) -> R<Attempt<u64>> {
         let Some(current) = self.get(keys::chat(a, chat)).await? else {
             return Err(StoreError::NotFound);
@@ -65,8 +71,9 @@ impl DynamoStore {
         let seq = attr_n(&current, "seq").unwrap_or(0);
         let next = seq + 1;
         let mut ev = keys::chat_event(a, chat, next).item();
-        ev.insert("turn".into(), s(turn_id));
-        ev.insert("data".into(), s(data.to_string()));
+        ev.insert("turn".into(), s(turn_id.as_str()));
+        // The chunk's wire form (keys sorted), as the stream sends it.
+        ev.insert("data".into(), s(data.to_value().to_string()));
         let res = self
             .tx()
             .update_if(SEQUENCE, keys::chat(a, chat), "SET seq = :n", "seq = :s")
@@ -95,7 +102,7 @@ impl TurnStore for DynamoStore {
     }
 
     #[tracing::instrument(skip_all, fields(account = %a, turn = %id))]
-    async fn get_turn(&self, a: &AccountId, id: &str) -> R<Turn> {
+    async fn get_turn(&self, a: &AccountId, id: &TurnId) -> R<Turn> {
         let lookup = self
             .get(keys::turn_lookup(id))
             .await?
@@ -141,13 +148,13 @@ impl TurnStore for DynamoStore {
     }
 
     // The event's data is what a model or a user wrote: it stays out of the span.
-    #[tracing::instrument(skip_all, fields(account = %a, chat = %chat, turn = turn_id))]
+    #[tracing::instrument(skip_all, fields(account = %a, chat = %chat, turn = %turn_id))]
     async fn append_chat_event(
         &self,
         a: &AccountId,
         chat: &ChatId,
-        turn_id: &str,
-        data: &serde_json::Value,
+        turn_id: &TurnId,
+        data: &Chunk,
     ) -> R<u64> {
         on_contention("the chat's event log", Backoff::WRITES, || {
             self.try_append_chat_event(a, chat, turn_id, data)
@@ -175,7 +182,7 @@ impl TurnStore for DynamoStore {
                     seq: attr_s(i, "sk")
                         .and_then(|sk| keys::chat_event_seq(&sk))
                         .unwrap_or(0),
-                    turn_id: attr_s(i, "turn").unwrap_or_default(),
+                    turn_id: TurnId::from_trusted(attr_s(i, "turn").unwrap_or_default()),
                     data: serde_json::from_str(&attr_s(i, "data").unwrap_or_default())
                         .map_err(unexpected)?,
                 })

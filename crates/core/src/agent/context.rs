@@ -8,7 +8,7 @@
 //! batches of at most `history_tokens`), until the newest turns that remain fit in half the
 //! budget: the other half is room to grow before the next fold, so a summary is not written
 //! on every turn. The summary is appended to the chat's event log as a `data-summary` chunk
-//! under the pseudo turn id [`SUMMARY_TURN`] (no turn's stream shows it), so it survives
+//! under the pseudo turn id [`TurnId::summary`] (no turn's stream shows it), so it survives
 //! restarts and lives in whichever store backs the chat. It is written from the same
 //! history the model sees, where secret values are already redacted, and the summariser is
 //! told never to write one.
@@ -18,10 +18,9 @@
 //! `OPERATOR_AGENT_TOOL_OUTPUT_TOKENS` ([`ContextBudget::from_env`]).
 
 use crate::domain::{ChatEvent, ChatMessage, Chunk, SummaryData};
+use crate::ids::TurnId;
 use crate::llm::{Message, ModelRequest};
 
-/// The `turn_id` under which summaries are logged: they belong to no turn.
-pub const SUMMARY_TURN: &str = "summary";
 /// The summariser's reply limit, and (in characters) the most of it that is kept.
 const SUMMARY_MAX_TOKENS: u32 = 1024;
 const SUMMARY_MAX_CHARS: usize = 6000;
@@ -81,8 +80,7 @@ pub struct PastTurn {
 pub fn past_turns(messages: &[ChatMessage], budget: &ContextBudget) -> Vec<PastTurn> {
     let mut out: Vec<PastTurn> = vec![];
     for m in messages {
-        let id = crate::ids::MessageId::from_trusted(m.id.as_str());
-        let key = id.turn_body().unwrap_or_default().to_owned();
+        let key = m.id.turn_body().unwrap_or_default().to_owned();
         let converted: Vec<Message> = super::replay::history(std::slice::from_ref(m))
             .into_iter()
             .map(|msg| match msg {
@@ -138,11 +136,11 @@ impl Summary {
         events
             .iter()
             .rev()
-            .filter(|e| e.turn_id == SUMMARY_TURN)
-            .find_map(|e| match e.chunk()? {
+            .filter(|e| e.turn_id == TurnId::summary())
+            .find_map(|e| match &e.data {
                 Chunk::DataSummary { data } => Some(Summary {
-                    text: data.text,
-                    through: data.through,
+                    text: data.text.clone(),
+                    through: data.through.clone(),
                 }),
                 _ => None,
             })
@@ -299,7 +297,7 @@ mod tests {
 
     fn msg(id: &str, role: &str, parts: Value) -> ChatMessage {
         ChatMessage {
-            id: id.into(),
+            id: crate::ids::MessageId::from_trusted(id),
             chat_id: ChatId::from_trusted("chat_1"),
             account_id: AccountId::from_trusted("acct_1"),
             role: role.into(),
@@ -458,11 +456,12 @@ mod tests {
 
     #[test]
     fn the_latest_summary_event_wins() {
-        let ev = |seq, turn: &str, data: Value| ChatEvent {
+        let ev = |seq, turn: TurnId, data: Chunk| ChatEvent {
             seq,
-            turn_id: turn.into(),
+            turn_id: turn,
             data,
         };
+        let turn = || TurnId::from_trusted("turn_06");
         let a = Summary {
             text: "a".into(),
             through: "01".into(),
@@ -472,10 +471,10 @@ mod tests {
             through: "05".into(),
         };
         let events = vec![
-            ev(1, SUMMARY_TURN, a.to_event().to_value()),
-            ev(2, "turn_06", json!({"type": "start"})),
-            ev(3, SUMMARY_TURN, b.to_event().to_value()),
-            ev(4, "turn_06", json!({"type": "finish"})),
+            ev(1, TurnId::summary(), a.to_event()),
+            ev(2, turn(), Chunk::StartStep),
+            ev(3, TurnId::summary(), b.to_event()),
+            ev(4, turn(), Chunk::Finish),
         ];
         assert_eq!(Summary::latest(&events), Some(b));
         assert_eq!(Summary::latest(&events[..2]), Some(a));

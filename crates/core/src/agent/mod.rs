@@ -18,8 +18,8 @@ pub use replay::{final_text, history, parts_from_events};
 
 use crate::domain::*;
 use crate::error::{Error, Result};
-use crate::ids::TurnId;
 use crate::idempotency::{self, IdempotencyBegin};
+use crate::ids::TurnId;
 use crate::llm::{Message, ModelEvent, ModelProvider, ModelRequest, ToolCall};
 use crate::ports::StoredResponse;
 use crate::services::{Caller, Platform};
@@ -68,7 +68,7 @@ impl Run<'_> {
                 &self.turn.account_id,
                 &self.turn.chat_id,
                 &self.turn.id,
-                &data.to_value(),
+                &data,
             )
             .await?;
         self.p.bus.notify(&self.turn.account_id, &self.turn.chat_id);
@@ -155,7 +155,7 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
     let mine: Vec<Chunk> = all
         .iter()
         .filter(|e| e.turn_id == turn.id)
-        .filter_map(ChatEvent::chunk)
+        .map(|e| e.data.clone())
         .collect();
     let log = replay(&mine);
     let fresh = mine.is_empty();
@@ -174,7 +174,7 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         run.emit(Chunk::Start {
             message_id: turn.assistant_message_id.clone(),
             message_metadata: StartMetadata {
-                chat_id: turn.chat_id.to_string(),
+                chat_id: turn.chat_id.clone(),
             },
         })
         .await?;
@@ -187,15 +187,10 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .chat_messages(&turn.account_id, &turn.chat_id)
         .await?;
     let budget = p.config.llm.as_ref().map(|c| c.context).unwrap_or_default();
-    let turn_id = TurnId::from_trusted(turn.id.as_str());
-    let user_message = turn_id.user_message();
     let (current, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = messages
         .into_iter()
-        .filter(|m| {
-            let id = crate::ids::MessageId::from_trusted(m.id.as_str());
-            id.is_before(&turn_id) || id == user_message
-        })
-        .partition(|m| m.id == user_message.as_str());
+        .filter(|m| m.id.is_before(&turn.id) || m.id == turn.user_message_id)
+        .partition(|m| m.id == turn.user_message_id);
     let past: Vec<PastTurn> = context::past_turns(&earlier, &budget)
         .into_iter()
         .filter(|t| summary.as_ref().is_none_or(|s| t.key > s.through))
@@ -451,8 +446,8 @@ async fn fold_history(
                     .append_chat_event(
                         &run.turn.account_id,
                         &run.turn.chat_id,
-                        context::SUMMARY_TURN,
-                        &s.to_event().to_value(),
+                        &TurnId::summary(),
+                        &s.to_event(),
                     )
                     .await?;
                 summary = Some(s);

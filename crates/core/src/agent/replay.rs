@@ -197,9 +197,9 @@ mod tests {
 
     fn start() -> Chunk {
         Chunk::Start {
-            message_id: "msg_a1".into(),
+            message_id: crate::ids::MessageId::from_trusted("msg_a1"),
             message_metadata: StartMetadata {
-                chat_id: "chat_1".into(),
+                chat_id: crate::ids::ChatId::from_trusted("chat_1"),
             },
         }
     }

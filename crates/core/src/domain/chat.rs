@@ -2,7 +2,7 @@
 
 use super::Timestamp;
 use crate::error::Error;
-use crate::ids::{AccountId, ChatId, DeliveryId, RunId};
+use crate::ids::{AccountId, ChatId, DeliveryId, MessageId, RunId, TurnId};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -59,7 +59,7 @@ pub struct Chat {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChatMessage {
-    pub id: String,
+    pub id: MessageId,
     pub chat_id: ChatId,
     pub account_id: AccountId,
     /// `user` or `assistant`.
@@ -144,16 +144,16 @@ impl TurnSource {
 /// One user message through the agent, start to finish.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Turn {
-    /// `turn_...`, time-ordered: turns of a chat run in id order.
-    pub id: String,
+    /// Time-ordered: turns of a chat run in id order.
+    pub id: TurnId,
     pub chat_id: ChatId,
     pub account_id: AccountId,
     pub status: TurnStatus,
     pub source: TurnSource,
     /// The user message this turn answers.
-    pub user_message_id: String,
+    pub user_message_id: MessageId,
     /// The id of the assistant message it produces (the stream's `messageId`).
-    pub assistant_message_id: String,
+    pub assistant_message_id: MessageId,
     pub error: Option<String>,
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,
@@ -165,20 +165,15 @@ pub struct Turn {
 pub struct ChatEvent {
     /// Increasing per chat: the SSE `id:`.
     pub seq: u64,
-    pub turn_id: String,
-    /// A [`Chunk`] as JSON (what the store keeps and the stream sends).
-    pub data: Value,
+    /// The turn that wrote it ([`TurnId::summary`] for the chat's summary).
+    pub turn_id: TurnId,
+    pub data: Chunk,
 }
 
 impl ChatEvent {
-    /// The stored chunk; `None` for a chunk this version does not know.
-    pub fn chunk(&self) -> Option<Chunk> {
-        Chunk::from_value(&self.data)
-    }
-
     /// The turn's stream ends after this event.
     pub fn is_terminal(&self) -> bool {
-        self.chunk().is_some_and(|c| c.is_terminal())
+        self.data.is_terminal()
     }
 }
 
@@ -196,7 +191,7 @@ pub enum Chunk {
     #[serde(rename_all = "camelCase")]
     Start {
         /// The assistant message this turn writes.
-        message_id: String,
+        message_id: MessageId,
         message_metadata: StartMetadata,
     },
     StartStep,
@@ -237,7 +232,7 @@ pub enum Chunk {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartMetadata {
-    pub chat_id: String,
+    pub chat_id: ChatId,
 }
 
 /// `data` of `data-summary`: the summary and the key of the newest turn it covers.

@@ -203,7 +203,7 @@ pub trait ChatStore: Send + Sync + 'static {
 pub trait TurnStore: Send + Sync + 'static {
     /// Idempotent on the turn id: a repeat returns `Existing`.
     async fn insert_turn(&self, turn: &Turn) -> StoreResult<Inserted<Turn>>;
-    async fn get_turn(&self, account: &AccountId, id: &str) -> StoreResult<Turn>;
+    async fn get_turn(&self, account: &AccountId, id: &TurnId) -> StoreResult<Turn>;
     async fn update_turn(&self, turn: &Turn) -> StoreResult<()>;
     /// The oldest turn of the chat that is queued or running.
     async fn next_open_turn(&self, account: &AccountId, chat: &ChatId)
@@ -215,8 +215,8 @@ pub trait TurnStore: Send + Sync + 'static {
         &self,
         account: &AccountId,
         chat: &ChatId,
-        turn_id: &str,
-        data: &serde_json::Value,
+        turn_id: &TurnId,
+        data: &Chunk,
     ) -> StoreResult<u64>;
     /// Events with `seq > after`, in order, at most `limit`.
     async fn chat_events(

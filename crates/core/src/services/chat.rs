@@ -146,7 +146,7 @@ impl Platform {
     ) -> Result<Turn> {
         let now = self.clock.now();
         let turn_id = turn_id.unwrap_or_else(TurnId::generate);
-        let user_message_id = turn_id.user_message().to_string();
+        let user_message_id = turn_id.user_message();
         self.store
             .insert_chat_message(&ChatMessage {
                 id: user_message_id.clone(),
@@ -158,13 +158,13 @@ impl Platform {
             })
             .await?;
         let turn = Turn {
-            id: turn_id.to_string(),
+            id: turn_id.clone(),
             chat_id: chat.id.clone(),
             account_id: chat.account_id.clone(),
             status: TurnStatus::Queued,
             source,
             user_message_id,
-            assistant_message_id: turn_id.assistant_message().to_string(),
+            assistant_message_id: turn_id.assistant_message(),
             error: None,
             created_at: now,
             started_at: None,

@@ -139,7 +139,7 @@ impl ChatStore for SqliteStore {
                     params![
                         m.account_id.as_str(),
                         m.chat_id.as_str(),
-                        m.id,
+                        m.id.as_str(),
                         m.role,
                         m.parts.to_string(),
                         fmt_ts(m.created_at)
@@ -165,7 +165,7 @@ impl ChatStore for SqliteStore {
                 let rows = stmt
                     .query_map(params![account.as_str(), chat.as_str()], |r| {
                         Ok(ChatMessage {
-                            id: r.get("id")?,
+                            id: MessageId::from_trusted(r.get::<_, String>("id")?),
                             chat_id: ChatId::from_trusted(r.get::<_, String>("chat_id")?),
                             account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
                             role: r.get("role")?,

@@ -11,13 +11,13 @@ use rusqlite::{params, OptionalExtension, Row};
 
 fn turn_row(r: &Row) -> rusqlite::Result<Turn> {
     Ok(Turn {
-        id: r.get("id")?,
+        id: TurnId::from_trusted(r.get::<_, String>("id")?),
         chat_id: ChatId::from_trusted(r.get::<_, String>("chat_id")?),
         account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
         status: TurnStatus::parse(&r.get::<_, String>("status")?),
         source: TurnSource::decode(&r.get::<_, String>("source")?),
-        user_message_id: r.get("user_message_id")?,
-        assistant_message_id: r.get("assistant_message_id")?,
+        user_message_id: MessageId::from_trusted(r.get::<_, String>("user_message_id")?),
+        assistant_message_id: MessageId::from_trusted(r.get::<_, String>("assistant_message_id")?),
         error: r.get("error")?,
         created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
         started_at: parse_opt_ts(r.get("started_at")?)?,
@@ -37,13 +37,13 @@ impl TurnStore for SqliteStore {
                         assistant_message_id, error, created_at, started_at, finished_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
-                        t.id,
+                        t.id.as_str(),
                         t.account_id.as_str(),
                         t.chat_id.as_str(),
                         t.status.as_str(),
                         t.source.encode(),
-                        t.user_message_id,
-                        t.assistant_message_id,
+                        t.user_message_id.as_str(),
+                        t.assistant_message_id.as_str(),
                         t.error,
                         fmt_ts(t.created_at),
                         opt_ts(t.started_at),
@@ -54,7 +54,7 @@ impl TurnStore for SqliteStore {
                     Ok(_) => Ok(Inserted::Created(t)),
                     Err(e) if is_constraint(&e) => {
                         let existing = c
-                            .query_row("SELECT * FROM chat_turns WHERE id = ?1", [&t.id], turn_row)
+                            .query_row("SELECT * FROM chat_turns WHERE id = ?1", [t.id.as_str()], turn_row)
                             .map_err(map_err("turn"))?;
                         Ok(Inserted::Existing(existing))
                     }
@@ -65,8 +65,8 @@ impl TurnStore for SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
-    async fn get_turn(&self, account: &AccountId, id: &str) -> R<Turn> {
-        let (account, id) = (account.clone(), id.to_owned());
+    async fn get_turn(&self, account: &AccountId, id: &TurnId) -> R<Turn> {
+        let (account, id) = (account.clone(), id.as_str().to_owned());
         self.db
             .call(move |c| {
                 c.query_row(
@@ -89,7 +89,7 @@ impl TurnStore for SqliteStore {
                         "UPDATE chat_turns SET status = ?3, error = ?4, started_at = ?5, finished_at = ?6
                          WHERE id = ?1 AND account_id = ?2",
                         params![
-                            t.id,
+                            t.id.as_str(),
                             t.account_id.as_str(),
                             t.status.as_str(),
                             t.error,
@@ -141,14 +141,15 @@ impl TurnStore for SqliteStore {
         &self,
         account: &AccountId,
         chat: &ChatId,
-        turn_id: &str,
-        data: &serde_json::Value,
+        turn_id: &TurnId,
+        data: &Chunk,
     ) -> R<u64> {
+        // The chunk's wire form (keys sorted), as the stream sends it.
         let (account, chat, turn_id, data) = (
             account.clone(),
             chat.clone(),
-            turn_id.to_owned(),
-            data.to_string(),
+            turn_id.as_str().to_owned(),
+            data.to_value().to_string(),
         );
         self.db
             .call(move |c| {
@@ -192,7 +193,7 @@ impl TurnStore for SqliteStore {
                     .query_map(params![account.as_str(), chat.as_str(), after as i64, limit], |r| {
                         Ok(ChatEvent {
                             seq: r.get::<_, i64>(0)? as u64,
-                            turn_id: r.get(1)?,
+                            turn_id: TurnId::from_trusted(r.get::<_, String>(1)?),
                             data: json_col(r, "data")?,
                         })
                     })

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::http::views::ListQuery;
-use crate::ids::{AccountId, ChatId};
+use crate::ids::{AccountId, ChatId, TurnId};
 use crate::services::{next_cursor, page_request, Caller, ListKind, Platform};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -73,7 +73,7 @@ pub struct MessageView {
 impl From<ChatMessage> for MessageView {
     fn from(m: ChatMessage) -> Self {
         Self {
-            id: m.id,
+            id: m.id.to_string(),
             role: m.role,
             parts: m.parts,
             created_at: m.created_at,
@@ -142,7 +142,7 @@ struct Follow {
     p: Platform,
     account: AccountId,
     chat: ChatId,
-    turn: Option<String>,
+    turn: Option<TurnId>,
     after: u64,
     done: bool,
     bus: tokio::sync::broadcast::Receiver<(AccountId, ChatId)>,
@@ -155,7 +155,7 @@ impl Follow {
         p: &Platform,
         account: AccountId,
         chat: ChatId,
-        turn: Option<String>,
+        turn: Option<TurnId>,
         after: u64,
     ) -> Self {
         Self {
@@ -209,7 +209,8 @@ impl Follow {
                     if e.turn_id != turn {
                         continue;
                     }
-                    out.push_str(&format!("id: {}\ndata: {}\n\n", e.seq, e.data));
+                    let data = e.data.to_value();
+                    out.push_str(&format!("id: {}\ndata: {data}\n\n", e.seq));
                     if e.is_terminal() {
                         out.push_str("data: [DONE]\n\n");
                         self.done = true;
@@ -248,7 +249,7 @@ fn follow(
     p: Platform,
     account: AccountId,
     chat: ChatId,
-    turn: Option<String>,
+    turn: Option<TurnId>,
     after: u64,
 ) -> axum::body::Body {
     let state = Follow::new(&p, account, chat, turn, after);
@@ -263,14 +264,14 @@ async fn wait_for_turn(
     p: &Platform,
     caller: &Caller,
     chat: &ChatId,
-    turn_id: &str,
+    turn_id: &TurnId,
     after: u64,
 ) -> Option<String> {
     let mut f = Follow::new(
         p,
         caller.account.id.clone(),
         chat.clone(),
-        Some(turn_id.to_owned()),
+        Some(turn_id.clone()),
         after,
     );
     let mut error = None;
