@@ -23,8 +23,14 @@ def load_template() -> dict:
 
 
 def source(path: str) -> str:
-    """A Rust file without its `#[cfg(test)]` module."""
-    text = (ROOT / path).read_text()
+    """A Rust file without its `#[cfg(test)]` module; for a directory (a module tree), every
+    file in it, in name order."""
+    target = ROOT / path
+    if target.is_dir():
+        files = sorted(target.rglob("*.rs"))
+        assert files, f"no Rust files under {path}"
+        return "\n".join(f.read_text().split("#[cfg(test)]", 1)[0] for f in files)
+    text = target.read_text()
     return text.split("#[cfg(test)]", 1)[0]
 
 
@@ -201,7 +207,7 @@ class Environment(unittest.TestCase):
 SDK_CALL = re.compile(r"(?:\bclient|Client::new\([^)]*\))\s*\.\s*([a-z_]+)\(\)")
 
 ADAPTERS = {
-    "store": ("crates/aws/src/dynamo.rs", "dynamodb"),
+    "store": ("crates/aws/src/dynamo", "dynamodb"),
     "queue": ("crates/aws/src/sqs.rs", "sqs"),
     "vault": ("crates/aws/src/secrets.rs", "secretsmanager"),
     "scheduler": ("crates/aws/src/scheduler.rs", "scheduler"),
@@ -456,9 +462,9 @@ def camel(snake: str) -> str:
 
 
 def job_variants() -> dict:
-    """Job variant -> its JSON field names, read from crates/core/src/jobs.rs
+    """Job variant -> its JSON field names, read from crates/core/src/job.rs
     (`#[serde(tag = "type", rename_all_fields = "camelCase")]`)."""
-    text = source("crates/core/src/jobs.rs")
+    text = source("crates/core/src/job.rs")
     assert '#[serde(tag = "type", rename_all_fields = "camelCase")]' in text
     body = text.split("pub enum Job {", 1)[1].split("\n}\n", 1)[0]
     variants = {}
@@ -482,7 +488,7 @@ class Events(unittest.TestCase):
         job = json.loads(rendered)
         variants = job_variants()
         self.assertIn("InstanceProvision", variants)
-        self.assertEqual(set(job) - {"type"}, variants[job["type"]], "the rule's job does not match crates/core/src/jobs.rs")
+        self.assertEqual(set(job) - {"type"}, variants[job["type"]], "the rule's job does not match crates/core/src/job.rs")
         # The instance id is the task's startedBy, as EcsRuntime sets it.
         self.assertEqual(transformer["InputPathsMap"]["instance"], "$.detail.startedBy")
         self.assertIn(".started_by(spec.instance.id.as_str())", source("crates/aws/src/ecs.rs"))

@@ -163,6 +163,11 @@ impl MessageId {
             .or_else(|| self.0.strip_prefix(Self::ASSISTANT))
     }
 
+    /// Conversation order: by turn, a turn's user message before its answer.
+    pub fn conversation_order(&self, other: &Self) -> std::cmp::Ordering {
+        (self.turn_body(), !self.is_user()).cmp(&(other.turn_body(), !other.is_user()))
+    }
+
     /// True when this message belongs to a turn older than `turn`.
     pub fn is_before(&self, turn: &TurnId) -> bool {
         self.turn_body().is_some_and(|b| b < turn.body())
@@ -198,6 +203,25 @@ mod tests {
         assert!(older.user_message().is_before(&turn));
         assert!(!turn.user_message().is_before(&turn));
         assert!(!newer.assistant_message().is_before(&turn));
+        // AND conversation order is by turn, the question before its answer
+        let mut ids = vec![
+            newer.user_message(),
+            turn.assistant_message(),
+            older.assistant_message(),
+            turn.user_message(),
+            older.user_message(),
+        ];
+        ids.sort_by(MessageId::conversation_order);
+        assert_eq!(
+            ids,
+            vec![
+                older.user_message(),
+                older.assistant_message(),
+                turn.user_message(),
+                turn.assistant_message(),
+                newer.user_message(),
+            ]
+        );
         assert_eq!(MessageId::from_trusted("msg_x1").turn_body(), None);
     }
 

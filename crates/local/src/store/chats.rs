@@ -158,11 +158,10 @@ impl ChatStore for SqliteStore {
             .call(move |c| {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2
-                         ORDER BY substr(id, 6), role DESC, rowid",
+                        "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2",
                     )
                     .map_err(unexpected)?;
-                let rows = stmt
+                let mut rows = stmt
                     .query_map(params![account.as_str(), chat.as_str()], |r| {
                         Ok(ChatMessage {
                             id: MessageId::from_trusted(r.get::<_, String>("id")?),
@@ -174,8 +173,10 @@ impl ChatStore for SqliteStore {
                         })
                     })
                     .map_err(unexpected)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .collect::<rusqlite::Result<Vec<ChatMessage>>>()
                     .map_err(unexpected)?;
+                // The order is the ids' (MessageId says what it is), not a slice of them here.
+                rows.sort_by(|a, b| a.id.conversation_order(&b.id));
                 Ok(rows)
             })
             .await
