@@ -4,6 +4,7 @@
 //! and count the outcomes. Each contract is written once against `Arc<dyn Store>` and listed
 //! once below, which runs it on SQLite and on DynamoDB (the emulator).
 
+use crate::store::{account, automation, instance, now, secret, webhook};
 use chrono::Utc;
 use futures::future::join_all;
 use operator_core::domain::*;
@@ -17,10 +18,6 @@ use tokio::sync::Barrier;
 
 /// How many writers race in each contract.
 const N: usize = 8;
-
-fn now() -> Timestamp {
-    ts(Utc::now())
-}
 
 /// Runs `n` copies of `f(i)` at once (released together by a barrier) and returns their
 /// results in index order.
@@ -50,71 +47,6 @@ fn oks<T>(results: &[Result<T, StoreError>]) -> usize {
     results.iter().filter(|r| r.is_ok()).count()
 }
 
-async fn account(s: &Arc<dyn Store>) -> Account {
-    let a = Account {
-        id: AccountId::generate(),
-        user_id: UserId::generate(),
-        plan: PlanSlug::Pro,
-        instance_limit: None,
-        token_limit: None,
-        created_at: now(),
-    };
-    s.insert_account(&a).await.unwrap();
-    a
-}
-
-fn instance(account: &AccountId, name: &str) -> Instance {
-    Instance {
-        id: InstanceId::generate(),
-        account_id: account.clone(),
-        name: InstanceName::parse(name).unwrap(),
-        kind: InstanceKind::Prebuilt,
-        status: InstanceStatus::Provisioning,
-        status_reason: None,
-        image_tag: "t".into(),
-        checkpoint_repo: None,
-        env: EnvMap::default(),
-        config: serde_json::json!({}),
-        fqdn: None,
-        endpoint: None,
-        restarts: 0,
-        active_since: None,
-        active_seconds: 0,
-        created_at: now(),
-        updated_at: now(),
-        deleted_at: None,
-    }
-}
-
-fn secret(account: &AccountId, name: &str) -> Secret {
-    Secret {
-        id: SecretId::generate(),
-        account_id: account.clone(),
-        name: SecretName::parse(name).unwrap(),
-        description: None,
-        is_global: false,
-        grants: vec![],
-        created_at: now(),
-        updated_at: now(),
-    }
-}
-
-fn automation(account: &AccountId, next: Option<Timestamp>) -> Automation {
-    Automation {
-        id: AutomationId::generate(),
-        account_id: account.clone(),
-        name: "a".into(),
-        prompt: "p".into(),
-        cron: CronExpr::parse("0 9 * * *").unwrap(),
-        timezone: TimeZoneName::utc(),
-        enabled: true,
-        next_run_at: next,
-        chat_id: ChatId::generate(),
-        created_at: now(),
-        updated_at: now(),
-    }
-}
-
 fn scheduled_run(a: &Automation, slot: Timestamp) -> AutomationRun {
     AutomationRun {
         id: RunId::generate(),
@@ -128,20 +60,6 @@ fn scheduled_run(a: &Automation, slot: Timestamp) -> AutomationRun {
         chat_id: None,
         error: None,
         created_at: now(),
-    }
-}
-
-fn webhook(account: &AccountId) -> Webhook {
-    Webhook {
-        id: WebhookId::generate(),
-        account_id: account.clone(),
-        name: "w".into(),
-        prompt_template: "{{payload}}".into(),
-        token: mint_webhook_token(),
-        enabled: true,
-        chat_id: ChatId::generate(),
-        created_at: now(),
-        updated_at: now(),
     }
 }
 

@@ -24,7 +24,7 @@ contracts! {
     ],
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     ts(Utc::now())
 }
 
@@ -41,7 +41,7 @@ pub async fn account(s: &Arc<dyn Store>) -> Account {
     a
 }
 
-fn instance(account: &AccountId, name: &str) -> Instance {
+pub(crate) fn instance(account: &AccountId, name: &str) -> Instance {
     Instance {
         id: InstanceId::generate(),
         account_id: account.clone(),
@@ -64,7 +64,7 @@ fn instance(account: &AccountId, name: &str) -> Instance {
     }
 }
 
-fn secret(account: &AccountId, name: &str) -> Secret {
+pub(crate) fn secret(account: &AccountId, name: &str) -> Secret {
     Secret {
         id: SecretId::generate(),
         account_id: account.clone(),
@@ -77,7 +77,7 @@ fn secret(account: &AccountId, name: &str) -> Secret {
     }
 }
 
-fn automation(account: &AccountId, next: Option<Timestamp>) -> Automation {
+pub(crate) fn automation(account: &AccountId, next: Option<Timestamp>) -> Automation {
     Automation {
         id: AutomationId::generate(),
         account_id: account.clone(),
@@ -109,7 +109,7 @@ fn run(a: &Automation, trigger: RunTrigger, slot: Timestamp) -> AutomationRun {
     }
 }
 
-fn webhook(account: &AccountId) -> Webhook {
+pub(crate) fn webhook(account: &AccountId) -> Webhook {
     Webhook {
         id: WebhookId::generate(),
         account_id: account.clone(),

@@ -8,6 +8,24 @@ use std::collections::BTreeMap;
 /// Field name → what is wrong with it.
 pub type FieldErrors = BTreeMap<String, String>;
 
+/// The field a `serde_path_to_error` failure is about, as API errors name it (`env.FOO`,
+/// `name`): serde reports a missing field at its parent, so the field itself is appended;
+/// an error about the whole document is `root`.
+pub fn failing_field(path: &str, message: &str, root: &str) -> String {
+    match message.strip_prefix("missing field `") {
+        Some(rest) => {
+            let name = rest.split('`').next().unwrap_or_default();
+            if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            }
+        }
+        None if path == "." => root.to_owned(),
+        None => path.to_owned(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Input failed validation; `details` names each offending field.

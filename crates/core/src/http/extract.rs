@@ -93,19 +93,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return ApiError::bad_request(format!("request body is not valid JSON: {inner}"));
         }
         let msg = inner.to_string();
-        // serde reports a missing field at the parent path; name the field itself.
-        let field = match msg.strip_prefix("missing field `") {
-            Some(rest) => {
-                let name = rest.split('`').next().unwrap_or_default();
-                if path == "." {
-                    name.to_owned()
-                } else {
-                    format!("{path}.{name}")
-                }
-            }
-            None if path == "." => "body".to_owned(),
-            None => path,
-        };
+        let field = crate::error::failing_field(&path, &msg, "body");
         let clean = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
         let mut details = crate::error::FieldErrors::new();
         details.insert(field.clone(), clean.clone());

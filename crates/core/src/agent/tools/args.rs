@@ -30,20 +30,7 @@ impl<T: DeserializeOwned + utoipa::PartialSchema> Args for T {
         serde_path_to_error::deserialize(input).map_err(|e| {
             let path = e.path().to_string();
             let msg = e.into_inner().to_string();
-            // serde reports a missing field at its parent; name the field itself.
-            let field = match msg.strip_prefix("missing field `") {
-                Some(rest) => {
-                    let name = rest.split('`').next().unwrap_or_default();
-                    if path == "." {
-                        name.to_owned()
-                    } else {
-                        format!("{path}.{name}")
-                    }
-                }
-                None if path == "." => "input".to_owned(),
-                None => path,
-            };
-            Error::invalid(&field, msg)
+            Error::invalid(&crate::error::failing_field(&path, &msg, "input"), msg)
         })
     }
 }
