@@ -23,13 +23,7 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     ApiJson(b): ApiJson<CreateAutomationBody>,
 ) -> ApiResult<(StatusCode, Json<AutomationEnvelope>)> {
-    let req = CreateAutomation {
-        name: b.name,
-        prompt: b.prompt,
-        cron_expression: b.cron_expression,
-        timezone: b.timezone,
-        enabled: b.enabled,
-    };
+    let req: CreateAutomation = b.into();
     Ok((
         StatusCode::CREATED,
         wrap(p.create_automation(&caller, req).await?),
@@ -75,13 +69,7 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateAutomationBody>,
 ) -> ApiResult<Json<AutomationEnvelope>> {
-    let req = UpdateAutomation {
-        name: b.name,
-        prompt: b.prompt,
-        cron_expression: b.cron_expression,
-        timezone: b.timezone,
-        enabled: b.enabled,
-    };
+    let req: UpdateAutomation = b.into();
     Ok(wrap(p.update_automation(&caller, &id, req).await?))
 }
 

@@ -25,12 +25,7 @@ pub async fn create(
     ApiJson(b): ApiJson<CreateSecretBody>,
 ) -> ApiResult<(StatusCode, Extension<ReplayBody>, Json<SecretEnvelope>)> {
     let value = b.value.expose_secret().to_owned();
-    let req = CreateSecret {
-        name: b.name,
-        value: b.value,
-        description: b.description,
-        is_global: b.is_global,
-    };
+    let req: CreateSecret = b.into();
     let mut view: SecretView = p.create_secret(&caller, req).await?.into();
     let redacted = ReplayBody::json(&SecretEnvelope {
         secret: SecretView {
@@ -85,11 +80,7 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateSecretBody>,
 ) -> ApiResult<Json<SecretEnvelope>> {
-    let req = UpdateSecret {
-        value: b.value,
-        description: b.description.map(|d| Some(d).filter(|d| !d.is_empty())),
-        is_global: b.is_global,
-    };
+    let req: UpdateSecret = b.into();
     Ok(wrap(p.update_secret(&caller, &id, req).await?))
 }
 

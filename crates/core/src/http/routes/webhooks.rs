@@ -23,11 +23,7 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     ApiJson(b): ApiJson<CreateWebhookBody>,
 ) -> ApiResult<(StatusCode, Json<WebhookEnvelope>)> {
-    let req = CreateWebhook {
-        name: b.name,
-        prompt_template: b.prompt_template,
-        enabled: b.enabled,
-    };
+    let req: CreateWebhook = b.into();
     let wh = p.create_webhook(&caller, req).await?;
     Ok((StatusCode::CREATED, wrap(&p, wh)))
 }
@@ -76,12 +72,7 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<UpdateWebhookBody>,
 ) -> ApiResult<Json<WebhookEnvelope>> {
-    let req = UpdateWebhook {
-        name: b.name,
-        prompt_template: b.prompt_template,
-        enabled: b.enabled,
-        regenerate_token: b.regenerate_token,
-    };
+    let req: UpdateWebhook = b.into();
     let wh = p.update_webhook(&caller, &id, req).await?;
     Ok(wrap(&p, wh))
 }
