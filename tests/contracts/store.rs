@@ -14,6 +14,7 @@ contracts! {
     aws: crate::backends::store_on_dynamodb,
     contracts: [
         accounts_and_keys,
+        cli_logins_are_taken_once_and_expire,
         instances_capacity_names_and_scope,
         secrets_and_grants,
         automations_due_and_runs_once_per_slot,
@@ -137,6 +138,51 @@ fn delivery(w: &Webhook, dedup: Option<&str>) -> Delivery {
         chat_id: None,
         error: None,
     }
+}
+
+pub async fn cli_logins_are_taken_once_and_expire(s: Arc<dyn Store>) {
+    let a = account(&s).await;
+    let t0 = now();
+    // Each test has its own database or table: a fixed session id cannot collide.
+    let session = CliSession::parse("1b4e28ba-2fa1-41d2-883f-0016d3cca427").unwrap();
+    let login = |at: Timestamp| CliLogin {
+        session: session.clone(),
+        account_id: a.id.clone(),
+        approved_at: at,
+        expires_at: at + CLI_LOGIN_TTL,
+    };
+    // Nothing to take before an approval
+    assert!(matches!(
+        s.take_cli_login(&session, t0).await,
+        Err(StoreError::NotFound)
+    ));
+    // GIVEN an approval WHEN it is approved again while live THEN Conflict
+    s.insert_cli_login(&login(t0)).await.unwrap();
+    assert!(matches!(
+        s.insert_cli_login(&login(t0 + Duration::minutes(1))).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // WHEN it is taken THEN it comes back once
+    let taken = s
+        .take_cli_login(&session, t0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(taken.account_id, a.id);
+    assert_eq!(taken.expires_at, login(t0).expires_at);
+    assert!(matches!(
+        s.take_cli_login(&session, t0 + Duration::minutes(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    // GIVEN an approval left to expire THEN it cannot be taken, and a new one replaces it
+    s.insert_cli_login(&login(t0)).await.unwrap();
+    let late = t0 + CLI_LOGIN_TTL + Duration::seconds(1);
+    s.insert_cli_login(&login(late)).await.unwrap();
+    assert!(s.take_cli_login(&session, late).await.is_ok());
+    s.insert_cli_login(&login(t0)).await.unwrap();
+    assert!(matches!(
+        s.take_cli_login(&session, late).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 pub async fn accounts_and_keys(s: Arc<dyn Store>) {

@@ -16,6 +16,7 @@ mod harness;
 mod automations;
 mod billing;
 mod chat;
+mod cli;
 mod gateway;
 mod health;
 mod instances;

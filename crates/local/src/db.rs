@@ -117,6 +117,12 @@ const MIGRATIONS: &[&str] = &[
         turn_id TEXT NOT NULL, data TEXT NOT NULL,
         PRIMARY KEY (account_id, chat_id, seq));
     "#,
+    // 4: approved CLI logins waiting for their poll
+    r#"
+    CREATE TABLE cli_logins (
+        session TEXT PRIMARY KEY, account_id TEXT NOT NULL,
+        approved_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+    "#,
 ];
 
 /// A handle to the database; clones share the connection.

@@ -2,7 +2,7 @@
 //! lookups. Revocation flags the key item and deletes the hash lookup in one transaction, so
 //! a revoked key stops authenticating at once.
 
-use super::codec::{doc, item, json, s, ts, unexpected, R};
+use super::codec::{doc, item, json, n, s, ts, unexpected, R};
 use super::keys;
 use super::retry::{on_contention, Attempt, Backoff};
 use super::tx::TxError;
@@ -180,5 +180,58 @@ impl AccountStore for DynamoStore {
                 }
             }
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %login.account_id))]
+    async fn insert_cli_login(&self, login: &CliLogin) -> R<()> {
+        let mut i = item(keys::cli_login(&login.session), login)?;
+        // The table's TTL attribute: DynamoDB removes approvals nobody polled.
+        i.insert("expires_at".into(), n(login.expires_at.timestamp()));
+        i.insert("expires".into(), s(ts(login.expires_at)));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(i))
+            // An expired approval of the same session is replaced; a live one is kept.
+            .condition_expression("attribute_not_exists(pk) OR expires <= :now")
+            .expression_attribute_values(":now", s(ts(login.approved_at)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Err(StoreError::Conflict(
+                        "this CLI login is already approved".into(),
+                    ))
+                } else {
+                    Err(unexpected(e))
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn take_cli_login(&self, session: &CliSession, now: Timestamp) -> R<CliLogin> {
+        // One delete returning what it removed: of two racing polls, one gets the item.
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::cli_login(session).item()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| unexpected(e.into_service_error()))?;
+        let Some(old) = res.attributes.filter(|a| !a.is_empty()) else {
+            return Err(StoreError::NotFound);
+        };
+        let login: CliLogin = doc(&old)?;
+        if login.expires_at <= now {
+            return Err(StoreError::NotFound);
+        }
+        Ok(login)
     }
 }

@@ -25,6 +25,7 @@
 //! | delivery / dedup lock | `WH#<wh>` | `DLV#<id>` / `DEDUP#<key>` | [`delivery`], range [`deliveries`] / [`delivery_dedup_lock`]; all: [`webhook_children`] |
 //! | delivery id lookup | `DLVID#<id>` | `D` | [`delivery_lookup`] |
 //! | idempotency record (TTL) | `ACCT#<a>` | `IDEM#<key>` | [`idempotency`] |
+//! | approved CLI login (TTL) | `CLILOGIN#<session>` | `L` | [`cli_login`] |
 //! | billing events (runs, deliveries, turns) | `ACCTEVT#<a>` | `<time>#<kind>#<id>` | [`billing_event`], range [`billing_events`] |
 //! | LLM usage by instance | `USAGE#<inst>` | `<time>#<rand>` | [`llm_usage_of_instance`], range [`llm_usage_by_instance`] |
 //! | LLM usage by account | `ACCTUSAGE#<a>` | `<time>#<inst>#<rand>` | [`llm_usage_of_account`], range [`llm_usage_by_account`] |
@@ -224,6 +225,10 @@ pub(crate) fn webhook_children(webhook: &WebhookId) -> Range {
 
 pub(crate) fn delivery_lookup(id: &DeliveryId) -> Key {
     Key::new(format!("DLVID#{id}"), "D")
+}
+
+pub(crate) fn cli_login(session: &operator_core::domain::CliSession) -> Key {
+    Key::new(format!("CLILOGIN#{}", session.as_str()), "L")
 }
 
 pub(crate) fn idempotency(a: &AccountId, key: &str) -> Key {

@@ -6,6 +6,7 @@
 mod account;
 mod automation;
 mod chat;
+mod cli_login;
 mod instance;
 mod schedule;
 mod secret;
@@ -14,6 +15,7 @@ mod webhook;
 pub use account::*;
 pub use automation::*;
 pub use chat::*;
+pub use cli_login::*;
 pub use instance::*;
 pub use schedule::*;
 pub use secret::*;

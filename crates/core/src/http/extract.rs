@@ -140,7 +140,19 @@ fn serde_urlencoded_de<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> 
             .map_err(|_| ApiError::bad_request("malformed query string"))?,
     )
     .map(|q| q.0)
-    .map_err(|e| ApiError::bad_request(format!("invalid query parameters: {}", e.body_text())))
+    .map_err(|e| {
+        let text = e.body_text();
+        // A missing parameter is named in `details`, as a missing body field is.
+        match text.split("missing field `").nth(1) {
+            Some(rest) => {
+                let field = rest.split('`').next().unwrap_or_default().to_owned();
+                let mut details = crate::error::FieldErrors::new();
+                details.insert(field.clone(), "is required".to_owned());
+                ApiError::bad_request(format!("{field}: is required")).with_details(details)
+            }
+            None => ApiError::bad_request(format!("invalid query parameters: {text}")),
+        }
+    })
 }
 
 /// Path parameters; axum's rejection (e.g. bad percent-encoding) becomes a 400 body.

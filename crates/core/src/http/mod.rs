@@ -21,6 +21,7 @@ use routes::*;
 pub fn router(platform: Platform) -> Router {
     let authed = Router::new()
         .route("/api/cli/health", get(health::cli_health))
+        .route("/api/cli/approve", post(cli::approve))
         .route("/api/chat-keys", post(keys::create).get(keys::list))
         .route("/api/chat-keys/{id}", axum::routing::delete(keys::revoke))
         .route(
@@ -101,6 +102,7 @@ pub fn router(platform: Platform) -> Router {
 
     let public = Router::new()
         .route("/api/health", get(health::health))
+        .route("/api/cli/poll", get(cli::poll))
         .route(
             "/api/webhooks/trigger/{token}",
             post(webhooks::trigger).get(webhooks::trigger),

@@ -40,7 +40,7 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     security(("apiKey" = [])),
     paths(
-        health::health, health::cli_health,
+        health::health, health::cli_health, cli::approve, cli::poll,
         keys::create, keys::list, keys::revoke,
         instances::create, instances::list, instances::get, instances::update,
         instances::restart, instances::clone, instances::delete,

@@ -31,6 +31,12 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Revokes at once; `NotFound` if absent or already revoked.
     async fn delete_key(&self, account: &AccountId, id: &KeyId, at: Timestamp) -> StoreResult<()>;
     async fn touch_key(&self, id: &KeyId, at: Timestamp) -> StoreResult<()>;
+    /// Records an approved CLI login. `Conflict` if the session already has an approval that
+    /// has not expired at `login.approved_at` (an expired one is replaced).
+    async fn insert_cli_login(&self, login: &CliLogin) -> StoreResult<()>;
+    /// Removes and returns the session's approval, atomically (two polls never both get it).
+    /// `NotFound` if there is none, or it expired before `now` (it is removed either way).
+    async fn take_cli_login(&self, session: &CliSession, now: Timestamp) -> StoreResult<CliLogin>;
 }
 
 /// Instances (the control plane's record; the runtime owns the process).

@@ -64,6 +64,48 @@ impl Platform {
         Ok((key, minted.plaintext))
     }
 
+    /// The signed-in `caller` approves the CLI login `session`: the CLI's next poll (within
+    /// [`CLI_LOGIN_TTL`]) receives a new key of the caller's account.
+    ///
+    /// # Errors
+    /// `InvalidRequest` for a malformed session id, `Conflict` if it is already approved.
+    pub async fn approve_cli_login(&self, caller: &Caller, session: &str) -> Result<()> {
+        let session = CliSession::parse(session)?;
+        let now = self.clock.now();
+        let login = CliLogin {
+            session,
+            account_id: caller.account.id.clone(),
+            approved_at: now,
+            expires_at: now + CLI_LOGIN_TTL,
+        };
+        match self.store.insert_cli_login(&login).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict(m)) => Err(Error::Conflict(m)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A CLI's poll for `session`: once approved, a new API key of the approving account,
+    /// exactly once.
+    ///
+    /// # Errors
+    /// `InvalidRequest` for a malformed session id; `NotFound` while it is not approved, after
+    /// its approval expired, and once its key was handed out.
+    pub async fn redeem_cli_login(&self, session: &str) -> Result<(ApiKey, SecretString)> {
+        let session = CliSession::parse(session)?;
+        let now = self.clock.now();
+        let login = match self.store.take_cli_login(&session, now).await {
+            Ok(l) => l,
+            Err(StoreError::NotFound) => return Err(Error::NotFound(
+                "no approved login for this session (not approved yet, expired, or already used)"
+                    .into(),
+            )),
+            Err(e) => return Err(e.into()),
+        };
+        let name = format!("CLI login {}", now.format("%Y-%m-%d %H:%M UTC"));
+        self.create_key(&login.account_id, Some(name)).await
+    }
+
     async fn store_key(
         &self,
         id: KeyId,

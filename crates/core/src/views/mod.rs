@@ -50,6 +50,30 @@ pub struct CliHealthBody {
     pub token_limit: u64,
 }
 
+/// `POST /api/cli/approve`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CliApproveBody {
+    /// The session id the CLI chose (a UUID), from the approve page's URL.
+    #[schema(example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")]
+    pub session: String,
+}
+
+/// `GET /api/cli/poll`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct CliPollQuery {
+    /// The session id the CLI chose (a UUID).
+    pub session: String,
+}
+
+/// The key a CLI login hands out (shown once).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CliPollBody {
+    pub operator_api_key: String,
+}
+
 /// Query of every list route.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]

@@ -5,6 +5,7 @@ use super::{map_err, page, require_changed, unexpected, SqliteStore, R};
 use crate::db::{fmt_ts, parse_opt_ts, parse_ts};
 use async_trait::async_trait;
 use operator_core::domain::*;
+use operator_core::error::StoreError;
 use operator_core::ids::*;
 use operator_core::ports::*;
 use rusqlite::{named_params, params, OptionalExtension, Row};
@@ -175,6 +176,69 @@ impl AccountStore for SqliteStore {
                 )
                 .map_err(unexpected)?;
                 Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %login.account_id))]
+    async fn insert_cli_login(&self, login: &CliLogin) -> R<()> {
+        let login = login.clone();
+        self.db
+            .call(move |c| {
+                // An expired approval of the same session is replaced; a live one is kept.
+                let n = c
+                    .execute(
+                        "INSERT INTO cli_logins (session, account_id, approved_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (session) DO UPDATE SET
+                           account_id = excluded.account_id, approved_at = excluded.approved_at,
+                           expires_at = excluded.expires_at
+                         WHERE cli_logins.expires_at <= excluded.approved_at",
+                        params![
+                            login.session.as_str(),
+                            login.account_id.as_str(),
+                            fmt_ts(login.approved_at),
+                            fmt_ts(login.expires_at)
+                        ],
+                    )
+                    .map_err(unexpected)?;
+                if n == 0 {
+                    return Err(StoreError::Conflict(
+                        "this CLI login is already approved".into(),
+                    ));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn take_cli_login(&self, session: &CliSession, now: Timestamp) -> R<CliLogin> {
+        let session = session.clone();
+        self.db
+            .call(move |c| {
+                let row: Option<(String, String, String)> = c
+                    .query_row(
+                        "DELETE FROM cli_logins WHERE session = ?1
+                         RETURNING account_id, approved_at, expires_at",
+                        [session.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(unexpected)?;
+                let Some((account, approved, expires)) = row else {
+                    return Err(StoreError::NotFound);
+                };
+                let login = CliLogin {
+                    session,
+                    account_id: AccountId::from_trusted(account),
+                    approved_at: parse_ts(&approved).map_err(unexpected)?,
+                    expires_at: parse_ts(&expires).map_err(unexpected)?,
+                };
+                if login.expires_at <= now {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(login)
             })
             .await
     }

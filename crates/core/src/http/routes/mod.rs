@@ -3,6 +3,7 @@
 pub mod automations;
 pub mod billing;
 pub mod chat;
+pub mod cli;
 pub mod gateway;
 pub mod health;
 pub mod instances;
