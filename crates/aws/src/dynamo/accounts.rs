@@ -188,29 +188,14 @@ impl AccountStore for DynamoStore {
         // The table's TTL attribute: DynamoDB removes approvals nobody polled.
         i.insert("expires_at".into(), n(login.expires_at.timestamp()));
         i.insert("expires".into(), s(ts(login.expires_at)));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(i))
-            // An expired approval of the same session is replaced; a live one is kept.
-            .condition_expression("attribute_not_exists(pk) OR expires <= :now")
-            .expression_attribute_values(":now", s(ts(login.approved_at)))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Err(StoreError::Conflict(
-                        "this CLI login is already approved".into(),
-                    ))
-                } else {
-                    Err(unexpected(e))
-                }
-            }
-        }
+        // An expired approval of the same session is replaced; a live one is kept.
+        self.put_item_with(
+            i,
+            Some("attribute_not_exists(pk) OR expires <= :now"),
+            [(":now".to_owned(), s(ts(login.approved_at)))].into(),
+            || StoreError::Conflict("this CLI login is already approved".into()),
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all)]

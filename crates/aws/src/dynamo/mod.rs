@@ -113,12 +113,25 @@ impl DynamoStore {
         condition: Option<&str>,
         on_condition: impl FnOnce() -> StoreError,
     ) -> R<()> {
+        self.put_item_with(i, condition, Item::new(), on_condition)
+            .await
+    }
+
+    /// [`Self::put_item`] with `values` for the placeholders (`:name`) of `condition`.
+    async fn put_item_with(
+        &self,
+        i: Item,
+        condition: Option<&str>,
+        values: Item,
+        on_condition: impl FnOnce() -> StoreError,
+    ) -> R<()> {
         let res = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(i))
             .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .send()
             .await;
         match res {
