@@ -77,8 +77,12 @@ pub fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
 
 /// A fresh DynamoDB table on the emulator.
 pub async fn dynamo_store() -> Arc<dyn Store> {
-    let cfg = aws_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&cfg);
+    dynamo_store_with(&aws_config().await).await
+}
+
+/// A fresh DynamoDB table reached with `cfg`.
+pub async fn dynamo_store_with(cfg: &aws_config::SdkConfig) -> Arc<dyn Store> {
+    let client = aws_sdk_dynamodb::Client::new(cfg);
     let table = unique("operator");
     operator_aws::DynamoStore::create_table(&client, &table)
         .await

@@ -589,20 +589,8 @@ macro_rules! concurrency_contracts {
 /// A fresh table on the emulator, reached through [`one_request_at_a_time`].
 async fn dynamo_store() -> Arc<dyn Store> {
     let endpoint = one_request_at_a_time(&crate::support::emulator::emulator().url).await;
-    let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&cfg);
-    let table = crate::support::emulator::unique("concurrency");
-    operator_aws::DynamoStore::create_table(&client, &table)
+    crate::backends::dynamo_store_with(&crate::support::emulator::aws_config_at(&endpoint).await)
         .await
-        .unwrap();
-    Arc::new(operator_aws::DynamoStore::new(client, table))
 }
 
 /// A loopback proxy to `upstream` that forwards one request at a time.

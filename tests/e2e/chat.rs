@@ -7,37 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 /// One SSE frame: its `id:` and `data:`.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub id: Option<u64>,
-    pub data: String,
-}
-
-impl Frame {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.data).unwrap_or(Value::Null)
-    }
-}
-
-pub fn parse_sse(body: &str) -> Vec<Frame> {
-    body.split("\n\n")
-        .filter_map(|block| {
-            let mut id = None;
-            let mut data = vec![];
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id: ") {
-                    id = v.trim().parse().ok();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push(v);
-                }
-            }
-            (!data.is_empty()).then(|| Frame {
-                id,
-                data: data.join("\n"),
-            })
-        })
-        .collect()
-}
+pub use crate::support::sse::{parse_sse, Frame};
 
 fn user(text: &str) -> Value {
     json!({"role": "user", "parts": [{"type": "text", "text": text}]})

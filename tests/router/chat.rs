@@ -159,24 +159,17 @@ async fn unknown_and_other_accounts_chats_are_404s() {
 
 /// The events of an SSE body, in order: each `id:` (if any) and `data:` payload.
 fn sse_frames(body: &[u8]) -> Vec<(Option<String>, serde_json::Value)> {
-    let text = String::from_utf8_lossy(body);
-    let mut out = vec![];
-    for event in text.split("\n\n").filter(|e| !e.trim().is_empty()) {
-        let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
-            continue; // a comment (heartbeat)
-        };
-        let id = event
-            .lines()
-            .find_map(|l| l.strip_prefix("id: "))
-            .map(str::to_owned);
-        let data = if data == "[DONE]" {
-            json!("[DONE]")
-        } else {
-            serde_json::from_str(data).unwrap()
-        };
-        out.push((id, data));
-    }
-    out
+    crate::sse::parse_sse(&String::from_utf8_lossy(body))
+        .into_iter()
+        .map(|f| {
+            let data = if f.data == "[DONE]" {
+                json!("[DONE]")
+            } else {
+                f.json()
+            };
+            (f.id.map(|id| id.to_string()), data)
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -12,6 +12,8 @@
 #[path = "../support/fake_llm.rs"]
 mod fake_llm;
 mod harness;
+#[path = "../support/sse.rs"]
+mod sse;
 
 mod automations;
 mod billing;

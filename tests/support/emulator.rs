@@ -58,9 +58,13 @@ pub fn emulator() -> &'static Emulator {
 
 /// SDK configuration pointed at the emulator with static test credentials.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    let e = emulator();
+    aws_config_at(&emulator().url).await
+}
+
+/// SDK configuration for an emulator reached at `url` (e.g. through a test proxy).
+pub async fn aws_config_at(url: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&e.url)
+        .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "test", "test", None, None, "tests",

@@ -6,6 +6,7 @@ pub mod aws_env;
 pub mod emulator;
 pub mod fake_llm;
 pub mod lambda;
+pub mod sse;
 
 use rand::distributions::{Alphanumeric, DistString};
 use reqwest::{Method, StatusCode};

@@ -185,14 +185,14 @@ impl AccountStore for DynamoStore {
     #[tracing::instrument(skip_all, fields(account = %login.account_id))]
     async fn insert_cli_login(&self, login: &CliLogin) -> R<()> {
         let mut i = item(keys::cli_login(&login.session), login)?;
-        // The table's TTL attribute: DynamoDB removes approvals nobody polled.
+        // The table's TTL attribute: DynamoDB removes approvals nobody polled; the condition
+        // below reads it too.
         i.insert("expires_at".into(), n(login.expires_at.timestamp()));
-        i.insert("expires".into(), s(ts(login.expires_at)));
         // An expired approval of the same session is replaced; a live one is kept.
         self.put_item_with(
             i,
-            Some("attribute_not_exists(pk) OR expires <= :now"),
-            [(":now".to_owned(), s(ts(login.approved_at)))].into(),
+            Some("attribute_not_exists(pk) OR expires_at <= :now"),
+            [(":now".to_owned(), n(login.approved_at.timestamp()))].into(),
             || StoreError::Conflict("this CLI login is already approved".into()),
         )
         .await

@@ -7,7 +7,6 @@ use crate::domain::*;
 use crate::error::{Result, StoreError};
 use crate::ids::{AccountId, ChatId, KeyId, TurnId};
 use crate::jobs::{Job, JobError, JobHandler};
-use crate::ports::Inserted;
 use crate::services::{llm_unavailable_message, new_id, Caller, Platform};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -207,22 +206,9 @@ impl Platform {
                     None => {
                         // EventBridge sends the automation only: the run is made here, once per slot.
                         let slot = scheduled_for.unwrap_or_else(|| self.clock.now());
-                        let run = AutomationRun {
-                            id: crate::ids::RunId::generate(),
-                            automation_id: a.id.clone(),
-                            account_id: a.account_id.clone(),
-                            trigger: RunTrigger::Schedule,
-                            status: RunStatus::Queued,
-                            scheduled_for: slot,
-                            started_at: None,
-                            finished_at: None,
-                            chat_id: None,
-                            error: None,
-                            created_at: self.clock.now(),
-                        };
-                        match self.store.insert_run(&run).await? {
-                            Inserted::Created(r) | Inserted::Existing(r) => r,
-                        }
+                        let run =
+                            AutomationRun::queued(&a, RunTrigger::Schedule, slot, self.clock.now());
+                        self.store.insert_run(&run).await?.into_inner()
                     }
                 };
                 if matches!(run.status, RunStatus::Succeeded | RunStatus::Failed) {

@@ -147,6 +147,30 @@ pub struct AutomationRun {
     pub created_at: Timestamp,
 }
 
+impl AutomationRun {
+    /// A new run of `automation` for `scheduled_for`, queued at `now`.
+    pub fn queued(
+        automation: &Automation,
+        trigger: RunTrigger,
+        scheduled_for: Timestamp,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: RunId::generate(),
+            automation_id: automation.id.clone(),
+            account_id: automation.account_id.clone(),
+            trigger,
+            status: RunStatus::Queued,
+            scheduled_for,
+            started_at: None,
+            finished_at: None,
+            chat_id: None,
+            error: None,
+            created_at: now,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use super::{Caller, Platform};
 use crate::domain::*;
 use crate::error::{Error, OrNotFound, Result};
-use crate::ids::{AutomationId, ChatId, RunId};
+use crate::ids::{AutomationId, ChatId};
 use crate::jobs::Job;
 use crate::ports::{Inserted, SweepStore};
 
@@ -197,19 +197,7 @@ impl Platform {
         trigger: RunTrigger,
         scheduled_for: Timestamp,
     ) -> Result<AutomationRun> {
-        let run = AutomationRun {
-            id: RunId::generate(),
-            automation_id: a.id.clone(),
-            account_id: a.account_id.clone(),
-            trigger,
-            status: RunStatus::Queued,
-            scheduled_for,
-            started_at: None,
-            finished_at: None,
-            chat_id: None,
-            error: None,
-            created_at: self.clock.now(),
-        };
+        let run = AutomationRun::queued(a, trigger, scheduled_for, self.clock.now());
         let run = match self.store.insert_run(&run).await? {
             Inserted::Created(r) => r,
             Inserted::Existing(r) if r.status != RunStatus::Queued => return Ok(r),
