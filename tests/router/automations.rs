@@ -131,3 +131,54 @@ async fn another_accounts_automation_is_a_404() {
     api.assert_requires_key(Method::GET, "/api/automations")
         .await;
 }
+
+#[tokio::test]
+async fn next_runs_previews_a_schedule_in_its_zone_and_names_what_is_wrong() {
+    let api = Api::start().await;
+    api.assert_requires_key(
+        Method::GET,
+        "/api/automations/next-runs?cronExpression=*%20*%20*%20*%20*",
+    )
+    .await;
+    // WHEN weekday 09:00 in New York is previewed
+    let v = api
+        .get("/api/automations/next-runs?cronExpression=0%209%20*%20*%201-5&timezone=America/New_York")
+        .await
+        .ok(200);
+    // THEN five UTC instants, strictly increasing, each 09:00 on a weekday New York time
+    // (13:00 UTC in summer time, 14:00 in winter)
+    assert_eq!(v["cronExpression"], "0 9 * * 1-5");
+    assert_eq!(v["timezone"], "America/New_York");
+    let runs: Vec<chrono::DateTime<chrono::Utc>> = v["nextRuns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 5, "{v}");
+    assert!(runs.windows(2).all(|w| w[0] < w[1]), "{v}");
+    assert!(runs[0] > chrono::Utc::now());
+    for t in &runs {
+        use chrono::{Datelike, Timelike};
+        assert!([13, 14].contains(&t.hour()) && t.minute() == 0, "{t}");
+        assert!(t.weekday().number_from_monday() <= 5, "{t}");
+    }
+    // AND count is honoured; the zone defaults to UTC
+    let v = api
+        .get("/api/automations/next-runs?cronExpression=*/15%20*%20*%20*%20*&count=3")
+        .await
+        .ok(200);
+    assert_eq!(v["timezone"], "UTC");
+    assert_eq!(v["nextRuns"].as_array().unwrap().len(), 3);
+    // WHEN the expression, zone or count is wrong THEN 400 naming each field with the reason
+    let e = api
+        .get("/api/automations/next-runs?cronExpression=61%20*%20*%20*%20*&timezone=Mars/Olympus&count=0")
+        .await
+        .invalid("cronExpression");
+    for field in ["timezone", "count"] {
+        assert!(e["error"]["details"][field].is_string(), "{e}");
+    }
+    api.get("/api/automations/next-runs")
+        .await
+        .invalid("cronExpression");
+}

@@ -75,6 +75,7 @@ pub fn router(platform: Platform) -> Router {
                 .put(automations::update)
                 .delete(automations::delete),
         )
+        .route("/api/automations/next-runs", get(automations::next_runs))
         .route("/api/automations/{id}/run", post(automations::run_now))
         .route("/api/automations/{id}/runs", get(automations::runs))
         .route("/api/webhooks", post(webhooks::create).get(webhooks::list))

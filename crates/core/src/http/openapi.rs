@@ -51,7 +51,7 @@ impl Modify for BearerAuth {
         secrets::create, secrets::list, secrets::get, secrets::update, secrets::delete,
         secrets::grant, secrets::revoke,
         automations::create, automations::list, automations::get, automations::update,
-        automations::delete, automations::run_now, automations::runs,
+        automations::delete, automations::run_now, automations::runs, automations::next_runs,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::deliveries, webhooks::trigger, webhooks::trigger_get_doc,
         billing::get,

@@ -52,7 +52,50 @@ impl Checks {
     }
 }
 
+/// Most fire times [`Platform::next_runs`] computes at once.
+pub const MAX_NEXT_RUNS: usize = 20;
+
 impl Platform {
+    /// The next `count` fire times of a schedule from now (a preview before creating an
+    /// automation: the console's cron helper). Validates like `create_automation`, so an
+    /// expression this accepts is one creation accepts.
+    pub fn next_runs(
+        &self,
+        cron_expression: &str,
+        timezone: Option<&str>,
+        count: Option<usize>,
+    ) -> Result<(TimeZoneName, Vec<chrono::DateTime<chrono::Utc>>)> {
+        let mut checks = Checks::default();
+        let cron = checks.check(CronExpr::parse(cron_expression));
+        let timezone = checks.check(match timezone {
+            None => Ok(TimeZoneName::utc()),
+            Some(tz) => TimeZoneName::parse(tz),
+        });
+        let count = checks.check(match count.unwrap_or(5) {
+            n @ 1..=MAX_NEXT_RUNS => Ok(n),
+            _ => Err(Error::invalid(
+                "count",
+                format!("must be between 1 and {MAX_NEXT_RUNS}"),
+            )),
+        });
+        checks.finish()?;
+        let (Some(cron), Some(timezone), Some(count)) = (cron, timezone, count) else {
+            return Err(Error::Unexpected(anyhow::anyhow!("validation state")));
+        };
+        let mut at = self.clock.now();
+        let mut runs = Vec::with_capacity(count);
+        while runs.len() < count {
+            match cron.next_after(at, timezone.tz()) {
+                Some(t) => {
+                    runs.push(t);
+                    at = t;
+                }
+                None => break,
+            }
+        }
+        Ok((timezone, runs))
+    }
+
     #[tracing::instrument(skip(self, caller, req), fields(account = %caller.account.id))]
     pub async fn create_automation(
         &self,

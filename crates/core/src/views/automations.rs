@@ -144,3 +144,28 @@ pub struct RunList {
     pub runs: Vec<RunView>,
     pub next_cursor: Option<String>,
 }
+
+/// `GET /api/automations/next-runs`: a schedule to preview.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct NextRunsQuery {
+    /// 5-field cron.
+    #[param(example = "0 9 * * 1-5")]
+    pub cron_expression: String,
+    /// IANA name, default `UTC`.
+    #[param(example = "America/New_York")]
+    pub timezone: Option<String>,
+    /// How many fire times, 1–20, default 5.
+    pub count: Option<usize>,
+}
+
+/// The next fire times of a schedule, soonest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NextRuns {
+    pub cron_expression: String,
+    pub timezone: String,
+    /// UTC instants; render them in `timezone` for the wall-clock times.
+    pub next_runs: Vec<DateTime<Utc>>,
+}

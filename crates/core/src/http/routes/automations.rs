@@ -118,3 +118,22 @@ pub async fn runs(
         next_cursor: next_cursor(ListKind::Runs, page.next_cursor),
     }))
 }
+
+#[utoipa::path(get, path = "/api/automations/next-runs", tag = "automations", params(NextRunsQuery),
+    responses((status = 200, body = NextRuns, description = "the next fire times from now, to preview a schedule before creating it"),
+        (status = 400, body = ErrorBody, description = "invalid cron expression, time zone or count (the reason in `details`)")))]
+pub async fn next_runs(
+    State(p): State<Platform>,
+    ApiQuery(q): ApiQuery<NextRunsQuery>,
+) -> ApiResult<Json<NextRuns>> {
+    let (timezone, next_runs) = p.next_runs(&q.cron_expression, q.timezone.as_deref(), q.count)?;
+    Ok(Json(NextRuns {
+        cron_expression: q
+            .cron_expression
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        timezone: timezone.as_str().to_owned(),
+        next_runs,
+    }))
+}
