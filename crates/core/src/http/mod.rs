@@ -1,6 +1,7 @@
 //! The one HTTP application: `router(platform)` is hosted by axum locally, by lambda_http on
 //! AWS and by `oneshot` in tests.
 
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -115,6 +116,7 @@ pub fn router(platform: Platform) -> Router {
         .route("/docs", get(openapi::docs));
 
     public
+        .merge(console::routes())
         .merge(authed)
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)

@@ -1,0 +1,105 @@
+//! The web console: a small single-page application served by the binary itself, so a
+//! self-hoster needs no CDN, no build step and no other server.
+//!
+//! The sources in `assets/` are what the browser runs — plain ES modules, no bundler, no
+//! framework — embedded at compile time. Every page path serves the same `index.html`; the
+//! script routes on `location.pathname`. The console only talks to this server's `/api`
+//! with the signed-in key, like any other client: it adds no operation of its own.
+//!
+//! Everything agents, instances or users wrote is untrusted. The scripts build the DOM with
+//! `textContent` and element constructors (markdown included, see `markdown.js`) and never
+//! parse HTML from data; the Content-Security-Policy below backs that up: no inline script,
+//! nothing loaded from another origin, no framing.
+
+use axum::extract::Path;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+/// Sent with every console response. `connect-src 'self'` keeps the API calls on this
+/// origin; `img-src blob:` lets the browser panel show a screenshot fetched with the key.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; font-src 'self'; \
+     manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The page paths (each serves `index.html`).
+pub const PAGES: &[&str] = &[
+    "/",
+    "/chat",
+    "/chat/{id}",
+    "/instances",
+    "/instances/{id}",
+    "/secrets",
+    "/automations",
+    "/webhooks",
+    "/keys",
+    "/billing",
+    "/auth/cli",
+];
+
+/// Every asset: `/console/<name>` → (content type, bytes).
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.js", JS, include_str!("assets/app.js")),
+    ("api.js", JS, include_str!("assets/api.js")),
+    ("dom.js", JS, include_str!("assets/dom.js")),
+    ("markdown.js", JS, include_str!("assets/markdown.js")),
+    ("chat.js", JS, include_str!("assets/chat.js")),
+    ("instances.js", JS, include_str!("assets/instances.js")),
+    ("instance.js", JS, include_str!("assets/instance.js")),
+    ("resources.js", JS, include_str!("assets/resources.js")),
+    ("billing.js", JS, include_str!("assets/billing.js")),
+    ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
+    ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
+];
+
+const JS: &str = "text/javascript; charset=utf-8";
+const INDEX: &str = include_str!("assets/index.html");
+
+/// The console's routes, merged into the platform router (public: the page itself holds
+/// no data; every API call it makes carries the key).
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let mut r = Router::new().route("/console/{name}", get(asset));
+    for page in PAGES {
+        r = r.route(page, get(index));
+    }
+    r
+}
+
+async fn index() -> Response {
+    with_headers(
+        "text/html; charset=utf-8",
+        INDEX.as_bytes().to_vec(),
+        StatusCode::OK,
+    )
+}
+
+async fn asset(Path(name): Path<String>, uri: axum::http::Uri) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => {
+            with_headers(content_type, body.as_bytes().to_vec(), StatusCode::OK)
+        }
+        None => crate::http::error::not_found_fallback(uri)
+            .await
+            .into_response(),
+    }
+}
+
+fn with_headers(content_type: &'static str, body: Vec<u8>, status: StatusCode) -> Response {
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Small and embedded in the binary: revalidate each load so an upgrade shows at once.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
