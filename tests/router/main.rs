@@ -19,6 +19,7 @@ mod automations;
 mod billing;
 mod chat;
 mod cli;
+mod console;
 mod gateway;
 mod health;
 mod instances;

@@ -49,8 +49,16 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("instance.js", JS, include_str!("assets/instance.js")),
     ("resources.js", JS, include_str!("assets/resources.js")),
     ("billing.js", JS, include_str!("assets/billing.js")),
-    ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
-    ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/app.css"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("assets/favicon.svg"),
+    ),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -97,7 +105,10 @@ fn with_headers(content_type: &'static str, body: Vec<u8>, status: StatusCode) -
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Small and embedded in the binary: revalidate each load so an upgrade shows at once.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

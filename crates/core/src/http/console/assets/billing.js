@@ -37,7 +37,7 @@ function chart(rows, names, limit) {
   const W = 640;
   const rowH = 30;
   const label = 150;
-  const H = Math.max(1, data.length) * rowH + 24;
+  const H = data.length ? data.length * rowH + 24 : 32;
   const max = Math.max(limit || 0, ...data.map((d) => d.tokens), 1);
   const x = (v) => label + ((W - label - 70) * v) / max;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Tokens per instance', class: 'chart', width: '100%' });
@@ -52,7 +52,7 @@ function chart(rows, names, limit) {
       s('rect', { x: label, y, width: Math.max(1, x(d.tokens) - label), height: rowH - 10, rx: 3, class: d.tokens >= limit ? 'bar over' : 'bar' }, s('title', {}, `${d.name}: ${d.tokens} tokens`)),
       s('text', { x: x(d.tokens) + 6, y: y + 15 }, fmtNumber(d.tokens)));
   });
-  if (limit) {
+  if (limit && data.length) {
     svg.append(s('line', { x1: x(limit), x2: x(limit), y1: 0, y2: H - 18, class: 'limit' }),
       s('text', { x: x(limit), y: H - 4, 'text-anchor': 'middle', class: 'muted' }, `limit ${fmtNumber(limit)}`));
   }
