@@ -275,7 +275,7 @@ async fn serve(
     if platform.config.llm.is_none() {
         println!("No LLM configured: set OPERATOR_LLM, OPERATOR_LLM_MODEL and OPENAI_API_KEY (or ANTHROPIC_API_KEY) for model calls.");
     }
-    println!("Listening on {base}  (try: curl {base}/api/health; reference at {base}/docs)");
+    println!("Listening on {base}  (console: open {base}/ and sign in with the key; reference at {base}/docs)");
 
     // SIGTERM/SIGINT: one signal stops intake everywhere at once (HTTP accepting, job
     // receiving, the scheduler); running work then gets `workers.grace`.
