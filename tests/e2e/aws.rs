@@ -161,6 +161,14 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
     let unauth = lambda.invoke("GET", "/api/instances", &[], None).await;
     assert_eq!(unauth.status, 401);
     assert_eq!(unauth.json().await["error"]["code"], "unauthorized");
+    // The web console comes through the same function, with its policy
+    let console = lambda.invoke("GET", "/instances", &[], None).await;
+    assert_eq!(console.status, 200);
+    assert!(console.headers["content-security-policy"].contains("script-src 'self'"));
+    assert!(console.text().await.contains("/console/app.js"));
+    let module = lambda.invoke("GET", "/console/app.js", &[], None).await;
+    assert_eq!(module.status, 200);
+    assert!(module.headers["content-type"].starts_with("text/javascript"));
 
     // A chat turn: queued on SQS, run by the worker, streamed back by the function
     let chat = lambda

@@ -96,7 +96,8 @@ export async function chatPage(ctx) {
         try { await del(`/api/chat/${enc(chatId)}`); ctx.go('/chat'); } catch (e) { errors.append(alertBox(e)); }
       },
     }, 'Delete chat');
-    ctx.main.querySelector('#chat-title').after(actions);
+    const title = ctx.main.querySelector('#chat-title');
+    title.replaceWith(h('div', { class: 'row chat-head' }, title, actions));
     for (const m of messages) log.append(m.role === 'user' ? userMessage(textOf(m.parts)) : storedAssistant(m.parts));
     log.scrollTop = log.scrollHeight;
     // The last word is the user's: a turn is queued or running. Re-attach to it.

@@ -66,21 +66,24 @@ export function markdown(src) {
   return root;
 }
 
-const INLINE = /(`+)([\s\S]*?[^`])\1(?!`)|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|\[([^\]]+)\]\(([^)\s]+)\)/;
+// Emphasis with `_` only at word edges (as CommonMark: `snake_case` and `__dunder__` inside
+// words stay text); `*` may sit inside words.
+const INLINE = /(`+)([\s\S]*?[^`])\1(?!`)|\*\*(?=\S)([^*]+?)(?<=\S)\*\*|(?<![\p{L}\p{N}_])__(?=\S)([^_]+?)(?<=\S)__(?![\p{L}\p{N}_])|\*(?=[^*\s])([^*]+?)(?<=\S)\*|(?<![\p{L}\p{N}_])_(?=[^_\s])([^_]+?)(?<=\S)_(?![\p{L}\p{N}_])|\[([^\]]+)\]\(([^)\s]+)\)/gu;
 
 export function inline(text) {
   const out = document.createDocumentFragment();
-  let rest = text;
-  while (rest) {
-    const m = rest.match(INLINE);
-    if (!m) { out.append(rest); break; }
-    if (m.index) out.append(rest.slice(0, m.index));
+  const re = new RegExp(INLINE.source, INLINE.flags);
+  let at = 0;
+  let m;
+  while ((m = re.exec(text))) {
+    if (m.index > at) out.append(text.slice(at, m.index));
     if (m[1]) out.append(h('code', {}, m[2]));
     else if (m[3] || m[4]) out.append(h('strong', {}, inline(m[3] || m[4])));
     else if (m[5] || m[6]) out.append(h('em', {}, inline(m[5] || m[6])));
     else out.append(link(m[7], m[8]));
-    rest = rest.slice(m.index + m[0].length);
+    at = re.lastIndex;
   }
+  if (at < text.length) out.append(text.slice(at));
   return out;
 }
 
