@@ -156,11 +156,16 @@ async function activity(panel, ctx) {
 function activityLine(line) {
   let v = null;
   try { v = JSON.parse(line); } catch { /* raw */ }
+  if (v && v.type === 'session') {
+    return h('li', { class: 'session-start' }, h('span', { class: 'actor' }, 'session'), ' ', `${v.title || v.id} started `, v.createdAt ? new Date(v.createdAt).toLocaleString() : '');
+  }
   if (v && typeof v === 'object') {
     const who = v.role || v.type || (v.message && v.message.role) || 'event';
-    const content = v.text ?? v.content ?? (v.message && v.message.content) ?? v;
-    const text = typeof content === 'string' ? content : JSON.stringify(content);
-    return h('li', {}, h('span', { class: `actor ${String(who).replace(/[^a-z]/gi, '')}` }, who), ' ', text.length > 4000 ? `${text.slice(0, 4000)}…` : text);
+    const calls = Array.isArray(v.tool_calls) ? v.tool_calls.map((c) => `→ ${c.function ? c.function.name : 'tool'}(${c.function ? c.function.arguments : ''})`).join('\n') : '';
+    const content = v.text ?? v.content ?? (v.message && v.message.content) ?? (calls ? '' : v);
+    const said = typeof content === 'string' ? content : JSON.stringify(content);
+    const text = [said, calls].filter(Boolean).join('\n');
+    return h('li', {}, h('span', { class: `actor role-${String(who).replace(/[^a-z]/gi, '')}` }, who), ' ', text.length > 4000 ? `${text.slice(0, 4000)}…` : text);
   }
   return h('li', {}, line);
 }
