@@ -59,6 +59,14 @@ if [ ! -d tests/aisdk/node_modules/ai ]; then
 fi
 echo "node $(node --version), ai $(node -p "require('./tests/aisdk/node_modules/ai/package.json').version")"
 
+# puppeteer-core (pinned in tests/console/package-lock.json; it downloads no browser) drives
+# Debian's chromium through the web console in tests/e2e/console.rs.
+step "puppeteer-core for the console's browser suite"
+if [ ! -d tests/console/node_modules/puppeteer-core ]; then
+  npm ci --prefix tests/console --no-audit --no-fund --loglevel=error
+fi
+echo "puppeteer-core $(node -p "require('./tests/console/node_modules/puppeteer-core/package.json').version")"
+
 # The AWS template, and the plain CloudFormation SAM expands it into: both linters, no
 # failed check allowed (suppressions carry their reason in the template; a test checks).
 step "lint infra/template.yaml (cfn-lint, checkov)"

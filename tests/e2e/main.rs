@@ -9,6 +9,7 @@ mod aws;
 mod basics;
 mod browser;
 mod chat;
+mod console;
 mod durability;
 mod hardening;
 mod idempotency;

@@ -97,7 +97,9 @@ export async function chatPage(ctx) {
       },
     }, 'Delete chat');
     const title = ctx.main.querySelector('#chat-title');
-    title.replaceWith(h('div', { class: 'row chat-head' }, title, actions));
+    const row = h('div', { class: 'row chat-head' });
+    title.replaceWith(row);
+    row.append(title, actions);
     for (const m of messages) log.append(m.role === 'user' ? userMessage(textOf(m.parts)) : storedAssistant(m.parts));
     log.scrollTop = log.scrollHeight;
     // The last word is the user's: a turn is queued or running. Re-attach to it.

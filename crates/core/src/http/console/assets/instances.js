@@ -9,7 +9,7 @@ const MOVING = ['provisioning', 'restarting'];
 export async function instancesPage(ctx) {
   const errors = h('div');
   const tbody = h('tbody');
-  const name = h('input', { name: 'name', required: true, pattern: '[a-z0-9-]{1,63}', maxlength: 63, autocomplete: 'off', placeholder: 'weather-desk' });
+  const name = h('input', { name: 'name', required: true, pattern: '[\\-a-z0-9]{1,63}', maxlength: 63, autocomplete: 'off', placeholder: 'weather-desk' });
   const kind = h('select', { name: 'kind' }, h('option', { value: 'prebuilt' }, 'prebuilt'), h('option', { value: 'blank' }, 'blank'));
   const capacity = h('p', { class: 'muted' });
   const form = h('form', { class: 'card inline-form', 'aria-label': 'New instance' },
@@ -38,7 +38,7 @@ export async function instancesPage(ctx) {
     h('td', { class: 'actions' },
       h('button', { type: 'button', class: 'secondary small', 'aria-label': `Restart ${i.name}`, disabled: i.status !== 'active' && i.status !== 'failed', onclick: () => act(() => post(`/api/instances/${enc(i.id)}/restart`)) }, 'Restart'),
       h('button', { type: 'button', class: 'secondary small', 'aria-label': `Clone ${i.name}`, onclick: () => act(async () => {
-        const v = await ask(`Clone ${i.name}`, [['New name', h('input', { required: true, pattern: '[a-z0-9-]{1,63}', value: `${i.name}-copy`.slice(0, 63) })]], 'Clone');
+        const v = await ask(`Clone ${i.name}`, [['New name', h('input', { required: true, pattern: '[\\-a-z0-9]{1,63}', value: `${i.name}-copy`.slice(0, 63) })]], 'Clone');
         if (v) await post(`/api/instances/${enc(i.id)}/clone`, { name: v['New name'] });
       }) }, 'Clone'),
       h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete ${i.name}`, onclick: () => act(async () => {

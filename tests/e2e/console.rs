@@ -1,0 +1,292 @@
+//! The web console in a real browser: runs the browser suite (`tests/console/suite.mjs`,
+//! puppeteer-core driving Debian's chromium) against the real binary whose Operator agent
+//! talks to the scripted fake LLM, then checks over HTTP what the suite did through the
+//! pages, so a suite that skipped its work cannot pass.
+
+use crate::support::fake_llm::{FakeLlm, Reply};
+use crate::support::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The whole browser run; the suite's own waits are far shorter (60 s at most each).
+const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console")
+}
+
+fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots")
+}
+
+/// The fake model's replies, one per LLM request, in the order the suite makes them: two
+/// chat turns (each a tool call, then the answer after the tool's result), then one message
+/// to an instance's agent.
+fn script() -> Vec<Reply> {
+    vec![
+        // "Create an instance called weather-desk."
+        Reply::ToolCalls(vec![(
+            "create_instance".into(),
+            json!({"name": "weather-desk"}),
+        )]),
+        // slow enough (frames 300 ms apart) for the suite to see the turn's progress status
+        Reply::SlowText("Created weather-desk.".into(), 300),
+        // "Read notes.md of weather-desk." — the file holds injected HTML, and so does the reply
+        Reply::ToolCalls(vec![(
+            "read_file".into(),
+            json!({"instance": "weather-desk", "path": "notes.md"}),
+        )]),
+        Reply::Text(
+            r#"Here is what the file says: **bold** [click me](javascript:alert(1)) <script>window.__pwned=3</script><img src=x onerror="window.__pwned=4">"#
+                .into(),
+        ),
+        // the suite's message to docs-desk: its agent's model call, through the gateway
+        Reply::Text("Hello from docs-desk.".into()),
+    ]
+}
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the suite with node, killing its whole process group (node and chromium) if it
+/// outlives `SUITE_TIMEOUT`.
+async fn run_suite(app: &App) -> Run {
+    let dir = suite_dir();
+    let shots = screenshot_dir();
+    // Screenshots of an earlier run must not count for this one.
+    if shots.exists() {
+        std::fs::remove_dir_all(&shots).expect("clear the screenshot dir");
+    }
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let shots = shots.canonicalize().expect("screenshot dir path");
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(dir.join("suite.mjs"))
+        .current_dir(&dir)
+        .env("OPERATOR_URL", &app.base)
+        .env("OPERATOR_KEY", &app.key)
+        .env("SCREENSHOT_DIR", &shots)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("node is needed for the console suite");
+    let pgid = child.id().expect("node's pid") as i32;
+    match tokio::time::timeout(SUITE_TIMEOUT, child.wait_with_output()).await {
+        Ok(out) => {
+            let out = out.expect("wait for node");
+            // Whatever the suite left behind (a chromium after a crash) goes too; a group
+            // already gone (ESRCH, the usual case) is fine.
+            // SAFETY: kill(2) on the process group this test created for the suite.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            Run {
+                ok: out.status.success(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on the process group this test created for the suite.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            panic!(
+                "the console suite did not finish within {} s; killed it",
+                SUITE_TIMEOUT.as_secs()
+            );
+        }
+    }
+}
+
+/// The suite's `SUMMARY {json}` line.
+fn summary(stdout: &str) -> Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("SUMMARY "))
+        .unwrap_or_else(|| panic!("the suite printed no SUMMARY line:\n{stdout}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("SUMMARY is not JSON ({e}): {line}"))
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_console_works_in_a_real_browser_against_the_real_server() {
+    assert!(
+        suite_dir()
+            .join("node_modules/puppeteer-core/package.json")
+            .exists(),
+        "puppeteer-core is not installed: run `npm ci --prefix tests/console` (scripts/test.sh does)"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "chromium is not installed: apt-get install chromium (scripts/test.sh does)"
+    );
+    // GIVEN the real server whose Operator agent talks to the scripted fake model
+    let llm = FakeLlm::start(script()).await;
+    let app = App::spawn_with(Options {
+        env: llm.anthropic_env(),
+        ..Options::default()
+    })
+    .await;
+
+    // WHEN the browser suite signs in and walks every page
+    let run = run_suite(&app).await;
+    println!("{}", run.stdout);
+    assert!(
+        run.ok,
+        "the console suite failed:\n{}\n--- stderr ---\n{}\n--- server log (tail) ---\n{}",
+        run.stdout,
+        run.stderr,
+        tail(&app.server_log(), 60)
+    );
+    let s = summary(&run.stdout);
+
+    // THEN the CLI login it approved handed out a working key of the same account, once
+    let cli_key = s["cliKey"].as_str().expect("cliKey in SUMMARY").to_owned();
+    let session = s["cliSession"].as_str().expect("cliSession").to_owned();
+    assert_eq!(s["pollBefore"], 404, "{s}");
+    assert_eq!(s["pollAfter"], 404, "{s}");
+    let (st, me) = app.get("/api/cli/health").await;
+    assert_eq!(st, 200, "{me}");
+    let (st, cli) = app
+        .call_as(&cli_key, Method::GET, "/api/cli/health", None)
+        .await;
+    assert_eq!(st, 200, "the CLI key does not work: {cli}");
+    assert_eq!(cli["userId"], me["userId"], "{cli} vs {me}");
+    let (st, v) = send(app.request(
+        Method::GET,
+        &format!("/api/cli/poll?session={session}"),
+        None,
+    ))
+    .await;
+    assert_eq!(st, 404, "a later poll still hands out a key: {v}");
+
+    // AND what was done through the pages is there, over REST
+    let (_, keys) = app.get("/api/chat-keys").await;
+    let key_names = names(&keys["keys"]);
+    assert!(
+        !key_names.iter().any(|n| n == "ci-key"),
+        "ci-key was revoked through the page: {keys}"
+    );
+    assert!(
+        key_names.iter().any(|n| n.starts_with("CLI login")),
+        "{keys}"
+    );
+    let (_, instances) = app.get("/api/instances").await;
+    let instance_names = names(&instances["instances"]);
+    for n in ["weather-desk", "docs-desk"] {
+        assert!(instance_names.iter().any(|i| i == n), "{instances}");
+    }
+    assert!(
+        !instance_names.iter().any(|i| i == "docs-desk-copy"),
+        "cloned, then deleted through the page: {instances}"
+    );
+    let (st, file) = app
+        .get("/api/instances/docs-desk/files?path=hello.txt")
+        .await;
+    assert_eq!(st, 200, "{file}");
+    let marker = s["uploadMarker"].as_str().expect("uploadMarker");
+    assert!(
+        file.to_string().contains(marker),
+        "the uploaded file lacks {marker}: {file}"
+    );
+    let (_, secrets) = app.get("/api/secrets").await;
+    let secret = secrets["secrets"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == "API_TOKEN"))
+        .unwrap_or_else(|| panic!("no secret API_TOKEN: {secrets}"));
+    assert_eq!(
+        secret["grants"],
+        json!([]),
+        "granted, then revoked: {secret}"
+    );
+    assert!(secret.get("value").is_none(), "{secret}");
+    let (_, autos) = app.get("/api/automations").await;
+    let auto = autos["automations"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == "weekday-report"))
+        .unwrap_or_else(|| panic!("no automation weekday-report: {autos}"));
+    assert_eq!(auto["cronExpression"], "0 9 * * 1-5");
+    assert_eq!(auto["timezone"], "America/New_York");
+    assert_eq!(
+        auto["enabled"],
+        json!(false),
+        "disabled through the page: {auto}"
+    );
+    let (_, hooks) = app.get("/api/webhooks").await;
+    let hook = hooks["webhooks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == "deploy-hook"))
+        .unwrap_or_else(|| panic!("no webhook deploy-hook: {hooks}"));
+    assert_eq!(
+        hook["enabled"],
+        json!(false),
+        "disabled through the page: {hook}"
+    );
+
+    // AND the injected HTML really reached the model as the tool's output (the suite saw it
+    // rendered inert), and the chat the suite re-attached to holds both turns
+    let reqs = serde_json::to_string(&llm.requests()).expect("requests as JSON");
+    assert!(llm.requests().len() >= 5, "{reqs}");
+    assert!(
+        reqs.contains("<script>window.__pwned=1</script>"),
+        "no model request carried the read_file output: {reqs}"
+    );
+    let chat_path = s["chatPath"].as_str().expect("chatPath");
+    let chat_id = chat_path.trim_start_matches("/chat/");
+    let (st, chat) = app.get(&format!("/api/chat/{chat_id}")).await;
+    assert_eq!(st, 200, "{chat}");
+    let stored = chat.to_string();
+    assert!(stored.contains("Created weather-desk."), "{chat}");
+    assert!(stored.contains("window.__pwned=3"), "{chat}");
+
+    // AND neither a key nor the secret's value is in the server's log
+    let log = app.server_log();
+    for (what, v) in [
+        ("the bootstrap key", app.key.as_str()),
+        ("the CLI key", cli_key.as_str()),
+        ("the secret value", "s3cr3t-value-123"),
+    ] {
+        assert!(!log.contains(v), "the server log holds {what}");
+    }
+
+    // AND the run left a screenshot of every page
+    for f in [
+        "signin.png",
+        "chat.png",
+        "chat-injection.png",
+        "instances.png",
+        "instance.png",
+        "instance-activity.png",
+        "secrets.png",
+        "automations.png",
+        "webhooks.png",
+        "keys.png",
+        "billing.png",
+        "cli-login.png",
+        "chat-phone.png",
+        "instances-phone.png",
+    ] {
+        let p = screenshot_dir().join(f);
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 0, "no screenshot {}", p.display());
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
