@@ -765,14 +765,16 @@ async function main() {
       const { used, limit } = billing.capacity;
       await until(`capacity "${used} / ${limit}"`, async () =>
         new RegExp(`\\b${used}\\s*/\\s*${limit}\\b`).test(await bodyText(page)));
-      const chart = await visible(page, aria(undefined, 'Tokens per instance'), SHORT, 'svg "Tokens per instance"');
-      assert.equal(await chart.evaluate((e) => e.tagName.toLowerCase()), 'svg', '"Tokens per instance" is not an svg');
-      // one bar per instance with usage in the window (docs-desk's agent used the model)
+      const charts = await visible(page, aria(undefined, 'Tokens per instance'), SHORT, 'the "Tokens per instance" section');
+      // one chart per instance with usage in the window (docs-desk's agent used the model),
+      // each an svg of one bar per bucket of the window
       const withUsage = billing.usage.byInstance.length;
       if (summary.instanceMessaged) assert.ok(withUsage >= 1, `no instance usage in /api/billing: ${JSON.stringify(billing.usage)}`);
-      const bars = await chart.$$eval('rect', (rs) => rs.map((r) => r.textContent));
-      assert.equal(bars.length, withUsage, `bars ${JSON.stringify(bars)} for byInstance ${JSON.stringify(billing.usage.byInstance)}`);
-      if (summary.instanceMessaged) assert.ok(bars.some((t) => t.includes('docs-desk')), `no bar for docs-desk: ${JSON.stringify(bars)}`);
+      const svgs = await charts.$$eval('svg[role="img"]', (ss) => ss.map((x) => ({ label: x.getAttribute('aria-label'), bars: x.querySelectorAll('rect').length })));
+      assert.equal(svgs.length, withUsage, `charts ${JSON.stringify(svgs)} for byInstance ${JSON.stringify(billing.usage.byInstance)}`);
+      const buckets = (billing.usage.windowHours * 60) / billing.usage.bucketMinutes;
+      for (const c of svgs) assert.equal(c.bars, buckets, `${c.label}: ${c.bars} bars, want ${buckets}`);
+      if (summary.instanceMessaged) assert.ok(svgs.some((c) => c.label === `Tokens of docs-desk over the last ${billing.usage.windowHours} hours`), `no chart for docs-desk: ${JSON.stringify(svgs)}`);
       await shot(page, 'billing.png');
     }, current);
 

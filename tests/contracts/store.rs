@@ -786,9 +786,22 @@ pub async fn llm_usage_is_summed_per_instance_over_the_window(s: Arc<dyn Store>)
     let a = account(&s).await;
     let (i1, i2) = (InstanceId::generate(), InstanceId::generate());
     let t0 = now();
+    let since = t0 - Duration::hours(6);
     for (inst, at, input, output) in [
+        // before the window: not counted
         (&i1, t0 - Duration::hours(7), 1000, 100),
+        // the first bucket, up to its last millisecond
+        (&i1, since, 1, 0),
+        (
+            &i1,
+            since + Duration::minutes(15) - Duration::milliseconds(1),
+            2,
+            0,
+        ),
+        // the second bucket from its first instant
+        (&i1, since + Duration::minutes(15), 4, 0),
         (&i1, t0 - Duration::hours(1), 10, 2),
+        // `now` itself: the last bucket
         (&i2, t0, 5, 1),
     ] {
         s.record_llm_usage(&LlmUsage {
@@ -801,15 +814,33 @@ pub async fn llm_usage_is_summed_per_instance_over_the_window(s: Arc<dyn Store>)
         .await
         .unwrap();
     }
-    let since = t0 - Duration::hours(6);
     let (used, oldest) = s.llm_usage_of_instance(&i1, since).await.unwrap();
-    assert_eq!(used, 10 + 5 * 2);
-    assert_eq!(oldest, Some(t0 - Duration::hours(1)));
-    let mut by = s.llm_usage_by_instance(&a.id, since).await.unwrap();
+    assert_eq!(used, 1 + 2 + 4 + 10 + 5 * 2);
+    assert_eq!(oldest, Some(since));
+    let buckets = UsageBuckets {
+        since,
+        width: Duration::minutes(15),
+        count: 24,
+    };
+    let mut by = s.llm_usage_by_instance(&a.id, buckets).await.unwrap();
     by.sort();
-    let mut want = vec![(i1.clone(), 20), (i2.clone(), 10)];
+    let series = |cells: &[(usize, u64)]| {
+        let mut v = vec![0u64; 24];
+        for &(i, t) in cells {
+            v[i] += t;
+        }
+        v
+    };
+    // 5 h after `since` is bucket 20; `now` (6 h) falls in the last one
+    let mut want = vec![
+        (i1.clone(), series(&[(0, 1 + 2), (1, 4), (20, 20)])),
+        (i2.clone(), series(&[(23, 10)])),
+    ];
     want.sort();
     assert_eq!(by, want);
+    // AND the record-side rule agrees
+    assert_eq!(buckets.index(since + Duration::minutes(15)), 1);
+    assert_eq!(buckets.index(t0 + Duration::hours(1)), 23);
 }
 
 /// The embedded-only cross-account queries ([`SweepStore`]): DynamoDB has no cheap answer

@@ -8,7 +8,7 @@ use super::DynamoStore;
 use async_trait::async_trait;
 use operator_core::domain::Timestamp;
 use operator_core::ids::*;
-use operator_core::ports::{LlmUsage, UsageCounts, UsageStore};
+use operator_core::ports::{LlmUsage, UsageBuckets, UsageCounts, UsageStore};
 
 const BY_INSTANCE: &str = "usage by instance";
 const BY_ACCOUNT: &str = "usage by account";
@@ -60,19 +60,22 @@ impl UsageStore for DynamoStore {
     async fn llm_usage_by_instance(
         &self,
         a: &AccountId,
-        since: Timestamp,
-    ) -> R<Vec<(InstanceId, u64)>> {
-        let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+        buckets: UsageBuckets,
+    ) -> R<Vec<(InstanceId, Vec<u64>)>> {
+        let count = buckets.count.max(1);
+        let mut series: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
         for i in self
             .query(&keys::llm_usage_by_account(a), None, true)
             .await?
         {
             let u: LlmUsage = doc(&i)?;
-            if u.at >= since {
-                *totals.entry(u.instance_id.to_string()).or_default() += u.weighted();
+            if u.at >= buckets.since {
+                series
+                    .entry(u.instance_id.to_string())
+                    .or_insert_with(|| vec![0; count])[buckets.index(u.at)] += u.weighted();
             }
         }
-        Ok(totals
+        Ok(series
             .into_iter()
             .map(|(k, v)| (InstanceId::from_trusted(k), v))
             .collect())

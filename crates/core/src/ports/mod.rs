@@ -54,6 +54,27 @@ impl LlmUsage {
     }
 }
 
+/// How a usage window is cut for a chart: `count` consecutive buckets of `width`, the first
+/// starting at `since` (the last one also takes whatever is later).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageBuckets {
+    pub since: Timestamp,
+    pub width: chrono::Duration,
+    pub count: usize,
+}
+
+impl UsageBuckets {
+    /// The bucket a record at `at` (not before `since`) falls in, by whole milliseconds (the
+    /// precision timestamps are stored with), so every adapter agrees.
+    pub fn index(&self, at: Timestamp) -> usize {
+        let ms = (at.timestamp_millis() - self.since.timestamp_millis()).max(0);
+        let width = self.width.num_milliseconds().max(1);
+        usize::try_from(ms / width)
+            .unwrap_or(usize::MAX)
+            .min(self.count.saturating_sub(1))
+    }
+}
+
 /// Counters for the billing period.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UsageCounts {

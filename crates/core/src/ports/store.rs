@@ -6,7 +6,7 @@
 //! `tests/contracts` holds both backends to them. Adapters never read the clock: every time
 //! they store comes in as an argument.
 
-use super::{Inserted, LlmUsage, StoredResponse, UsageCounts};
+use super::{Inserted, LlmUsage, StoredResponse, UsageBuckets, UsageCounts};
 use crate::domain::*;
 use crate::error::StoreError;
 use crate::ids::*;
@@ -259,12 +259,13 @@ pub trait UsageStore: Send + Sync + 'static {
         -> StoreResult<UsageCounts>;
     /// Records one metered model call of an instance.
     async fn record_llm_usage(&self, usage: &LlmUsage) -> StoreResult<()>;
-    /// Per instance of the account: weighted tokens (`input + 5 × output`) since `since`.
+    /// Per instance of the account with usage since `buckets.since`: its weighted tokens
+    /// (`input + 5 × output`) per bucket (`buckets.count` of them, see [`UsageBuckets::index`]).
     async fn llm_usage_by_instance(
         &self,
         account: &AccountId,
-        since: Timestamp,
-    ) -> StoreResult<Vec<(InstanceId, u64)>>;
+        buckets: UsageBuckets,
+    ) -> StoreResult<Vec<(InstanceId, Vec<u64>)>>;
     /// One instance's weighted tokens since `since`, and its oldest record in that window.
     async fn llm_usage_of_instance(
         &self,

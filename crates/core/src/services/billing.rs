@@ -3,7 +3,11 @@
 use super::{Caller, Platform};
 use crate::domain::*;
 use crate::error::Result;
+use crate::ports::UsageBuckets;
 use chrono::{Datelike, TimeZone, Utc};
+
+/// The token window is charted in buckets of this many minutes (24 over 6 hours).
+pub const USAGE_BUCKET_MINUTES: u32 = 15;
 
 /// Usage rolled up for one account.
 #[derive(Debug, Clone)]
@@ -13,7 +17,10 @@ pub struct Billing {
     pub window_hours: u32,
     /// `input + 5 × output` over the rolling window (metered by the LLM gateway).
     pub tokens: u64,
-    pub by_instance: Vec<(String, u64)>,
+    /// Per instance with usage in the window: its tokens per bucket of `bucket_minutes`,
+    /// oldest first.
+    pub by_instance: Vec<(String, Vec<u64>)>,
+    pub bucket_minutes: u32,
     pub period_start: Timestamp,
     pub instance_seconds: u64,
     pub chat_turns: u64,
@@ -32,12 +39,17 @@ impl Platform {
         let used = self.store.count_capacity(account).await?;
         let counts = self.store.usage_counts(account, period_start).await?;
         let window = chrono::Duration::hours(super::QUOTA_WINDOW_HOURS);
-        let by_instance: Vec<(String, u64)> = self
+        let buckets = UsageBuckets {
+            since: now - window,
+            width: chrono::Duration::minutes(i64::from(USAGE_BUCKET_MINUTES)),
+            count: (super::QUOTA_WINDOW_HOURS * 60 / i64::from(USAGE_BUCKET_MINUTES)) as usize,
+        };
+        let by_instance: Vec<(String, Vec<u64>)> = self
             .store
-            .llm_usage_by_instance(account, now - window)
+            .llm_usage_by_instance(account, buckets)
             .await?
             .into_iter()
-            .map(|(id, tokens)| (id.to_string(), tokens))
+            .map(|(id, series)| (id.to_string(), series))
             .collect();
         // Instance-seconds: accumulated active time plus the current active stretch.
         let mut instance_seconds = 0u64;
@@ -59,8 +71,9 @@ impl Platform {
             plan: caller.account.effective_plan(),
             capacity_used: used,
             window_hours: 6,
-            tokens: by_instance.iter().map(|(_, t)| t).sum(),
+            tokens: by_instance.iter().flat_map(|(_, s)| s).sum(),
             by_instance,
+            bucket_minutes: USAGE_BUCKET_MINUTES,
             period_start,
             instance_seconds,
             chat_turns: counts.chat_turns,

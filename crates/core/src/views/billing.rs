@@ -26,7 +26,10 @@ pub struct CapacityView {
 #[serde(rename_all = "camelCase")]
 pub struct InstanceUsage {
     pub instance_id: String,
+    /// Weighted tokens (`input + 5 × output`) over the window.
     pub tokens: u64,
+    /// The same per `bucketMinutes`, oldest first, the last bucket ending now.
+    pub series: Vec<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -34,7 +37,10 @@ pub struct InstanceUsage {
 pub struct UsageView {
     pub window_hours: u32,
     pub tokens: u64,
+    /// Instances with model usage in the window.
     pub by_instance: Vec<InstanceUsage>,
+    /// The width of each `byInstance[].series` bucket.
+    pub bucket_minutes: u32,
     pub period_start: DateTime<Utc>,
     pub instance_seconds: u64,
     pub chat_turns: u64,
@@ -71,11 +77,13 @@ impl From<Billing> for BillingView {
                 by_instance: b
                     .by_instance
                     .into_iter()
-                    .map(|(instance_id, tokens)| InstanceUsage {
+                    .map(|(instance_id, series)| InstanceUsage {
                         instance_id,
-                        tokens,
+                        tokens: series.iter().sum(),
+                        series,
                     })
                     .collect(),
+                bucket_minutes: b.bucket_minutes,
                 period_start: b.period_start,
                 instance_seconds: b.instance_seconds,
                 chat_turns: b.chat_turns,

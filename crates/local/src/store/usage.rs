@@ -64,28 +64,56 @@ impl UsageStore for SqliteStore {
     async fn llm_usage_by_instance(
         &self,
         account: &AccountId,
-        since: Timestamp,
-    ) -> R<Vec<(InstanceId, u64)>> {
+        buckets: UsageBuckets,
+    ) -> R<Vec<(InstanceId, Vec<u64>)>> {
         let account = account.clone();
+        let count = buckets.count.max(1);
         self.db
             .call(move |c| {
+                // The bucket as UsageBuckets::index computes it, in whole milliseconds: `at` is
+                // stored as `YYYY-MM-DDTHH:MM:SS.mmmZ` (db::fmt_ts), so its milliseconds are
+                // characters 21-23.
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT instance_id, SUM(weighted) FROM llm_usage WHERE account_id = ?1 AND at >= ?2
-                         GROUP BY instance_id ORDER BY instance_id",
+                        "SELECT instance_id,
+                                MIN((CAST(strftime('%s', at) AS INTEGER) * 1000
+                                     + CAST(substr(at, 21, 3) AS INTEGER) - ?3) / ?4, ?5) AS bucket,
+                                SUM(weighted)
+                         FROM llm_usage WHERE account_id = ?1 AND at >= ?2
+                         GROUP BY instance_id, bucket ORDER BY instance_id",
                     )
                     .map_err(unexpected)?;
                 let rows = stmt
-                    .query_map(params![account.as_str(), fmt_ts(since)], |r| {
-                        Ok((
-                            InstanceId::from_trusted(r.get::<_, String>(0)?),
-                            u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                        ))
-                    })
+                    .query_map(
+                        params![
+                            account.as_str(),
+                            fmt_ts(buckets.since),
+                            buckets.since.timestamp_millis(),
+                            buckets.width.num_milliseconds().max(1),
+                            SqliteStore::to_i64(count as u64 - 1),
+                        ],
+                        |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, i64>(1)?,
+                                u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                            ))
+                        },
+                    )
                     .map_err(unexpected)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(unexpected)?;
-                Ok(rows)
+                let mut out: Vec<(InstanceId, Vec<u64>)> = vec![];
+                for (instance, bucket, tokens) in rows {
+                    if out.last().is_none_or(|(i, _)| i.as_str() != instance) {
+                        out.push((InstanceId::from_trusted(instance), vec![0; count]));
+                    }
+                    if let Some((_, series)) = out.last_mut() {
+                        let b = usize::try_from(bucket.max(0)).unwrap_or(0).min(count - 1);
+                        series[b] += tokens;
+                    }
+                }
+                Ok(out)
             })
             .await
     }

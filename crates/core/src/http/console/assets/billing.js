@@ -12,16 +12,23 @@ export async function billingPage(ctx) {
   ]);
   const names = new Map(instances.map((i) => [i.id, i.name]));
   const u = b.usage;
-  const pct = b.plan.tokenLimit ? Math.min(100, (100 * u.tokens) / b.plan.tokenLimit) : 0;
+  const top = [...u.byInstance].sort((x, y) => y.tokens - x.tokens)[0];
+  const busiest = top && { name: names.get(top.instanceId) || top.instanceId, tokens: top.tokens };
+  const pct = busiest && b.plan.tokenLimit ? (100 * busiest.tokens) / b.plan.tokenLimit : 0;
   put(ctx.main,
     h('h1', {}, 'Billing'),
     h('div', { class: 'cards' },
       h('section', { class: 'card stat', 'aria-label': 'Plan' }, h('h2', {}, 'Plan'), h('p', { class: 'big' }, b.plan.name), h('p', { class: 'muted' }, `status ${b.status}`)),
       h('section', { class: 'card stat', 'aria-label': 'Capacity' }, h('h2', {}, 'Capacity'), h('p', { class: 'big' }, `${b.capacity.used} / ${b.capacity.limit}`), h('p', { class: 'muted' }, 'active and provisioning instances')),
       h('section', { class: 'card stat', 'aria-label': 'Token window' }, h('h2', {}, `Tokens, last ${u.windowHours} h`), h('p', { class: 'big' }, fmtNumber(u.tokens)),
-        h('progress', { max: 100, value: pct.toFixed(1), 'aria-label': 'Share of the per-instance limit used by all instances' }),
+        h('p', { class: 'muted' }, busiest ? `busiest: ${busiest.name}, ${percent(pct)} of its limit` : 'no model calls in the window'),
         h('p', { class: 'muted' }, `limit ${fmtNumber(b.plan.tokenLimit)} per instance (input + 5 × output)`))),
-    h('section', { class: 'card' }, h('h2', {}, `Tokens per instance over the last ${u.windowHours} hours`), chart(u.byInstance, names, b.plan.tokenLimit)),
+    h('section', { class: 'card', 'aria-label': 'Tokens per instance' },
+      h('h2', {}, `Tokens per instance over the last ${u.windowHours} hours`),
+      h('p', { class: 'muted small' }, `Each bar is ${u.bucketMinutes} minutes; the window rolls, so the oldest bar drops off as time passes. Over ${fmtNumber(b.plan.tokenLimit)} in the window, an instance's model calls get 429.`),
+      u.byInstance.length
+        ? h('div', { class: 'charts' }, [...u.byInstance].sort((x, y) => y.tokens - x.tokens).map((r) => instanceChart(r, names.get(r.instanceId) || r.instanceId, b.plan.tokenLimit, u)))
+        : h('p', { class: 'muted' }, 'No model usage in the window.')),
     h('section', { class: 'card' }, h('h2', {}, 'This period'),
       h('dl', { class: 'facts' },
         h('dt', {}, 'Since'), h('dd', {}, when(u.periodStart)),
@@ -31,32 +38,36 @@ export async function billingPage(ctx) {
         h('dt', {}, 'Webhook deliveries'), h('dd', {}, fmtNumber(u.webhookDeliveries)))));
 }
 
-/// One horizontal bar per instance against the per-instance limit.
-function chart(rows, names, limit) {
-  const data = rows.map((r) => ({ name: names.get(r.instanceId) || r.instanceId, tokens: r.tokens }));
-  const W = 640;
-  const rowH = 30;
-  const label = 150;
-  const H = data.length ? data.length * rowH + 24 : 32;
-  const max = Math.max(limit || 0, ...data.map((d) => d.tokens), 1);
-  const x = (v) => label + ((W - label - 70) * v) / max;
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Tokens per instance', class: 'chart', width: '100%' });
-  svg.append(s('title', {}, 'Tokens per instance'));
-  if (!data.length) {
-    svg.append(s('text', { x: 8, y: 20, class: 'muted' }, 'No model usage in the window.'));
-  }
-  data.forEach((d, n) => {
-    const y = n * rowH + 6;
-    svg.append(
-      s('text', { x: label - 8, y: y + 15, 'text-anchor': 'end' }, d.name.length > 20 ? `${d.name.slice(0, 19)}…` : d.name),
-      s('rect', { x: label, y, width: Math.max(1, x(d.tokens) - label), height: rowH - 10, rx: 3, class: d.tokens >= limit ? 'bar over' : 'bar' }, s('title', {}, `${d.name}: ${d.tokens} tokens`)),
-      s('text', { x: x(d.tokens) + 6, y: y + 15 }, fmtNumber(d.tokens)));
+/// One instance's tokens across the window: a bar per bucket (oldest left, now right), its
+/// total and its share of the limit.
+function instanceChart(row, name, limit, u) {
+  const W = 480;
+  const H = 90;
+  const n = row.series.length || 1;
+  const max = Math.max(...row.series, 1);
+  const bw = W / n;
+  const label = `Tokens of ${name} over the last ${u.windowHours} hours`;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H + 16}`, role: 'img', 'aria-label': label, class: 'chart' });
+  svg.append(s('title', {}, `${label}: ${row.tokens} tokens`));
+  const end = Date.now();
+  row.series.forEach((t, i) => {
+    const hgt = t ? Math.max(2, (H * t) / max) : 0;
+    const from = new Date(end - (n - i) * u.bucketMinutes * 60000);
+    const tip = `${from.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}: ${t} tokens`;
+    svg.append(s('rect', { x: i * bw + 1, y: H - hgt, width: bw - 2, height: hgt, rx: 2, class: 'bar' }, s('title', {}, tip)));
   });
-  if (limit && data.length) {
-    svg.append(s('line', { x1: x(limit), x2: x(limit), y1: 0, y2: H - 18, class: 'limit' }),
-      s('text', { x: x(limit), y: H - 4, 'text-anchor': 'middle', class: 'muted' }, `limit ${fmtNumber(limit)}`));
-  }
-  return svg;
+  svg.append(s('line', { x1: 0, x2: W, y1: H + 0.5, y2: H + 0.5, class: 'axis' }),
+    s('text', { x: 0, y: H + 13, class: 'muted' }, `${u.windowHours} h ago`),
+    s('text', { x: W, y: H + 13, 'text-anchor': 'end', class: 'muted' }, 'now'));
+  const share = limit ? (100 * row.tokens) / limit : 0;
+  return h('figure', { class: 'instance-chart' },
+    h('figcaption', {}, h('strong', {}, name), ' ', h('span', { class: 'muted' }, `${fmtNumber(row.tokens)} tokens · ${percent(share)} of the limit`)),
+    svg,
+    h('progress', { max: 100, value: Math.min(100, share).toFixed(2), 'aria-label': `${name}: share of the token limit used` }));
+}
+
+function percent(p) {
+  return p > 0 && p < 0.01 ? '<0.01%' : `${p.toFixed(2)}%`;
 }
 
 export async function cliLoginPage(ctx) {

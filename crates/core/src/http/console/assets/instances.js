@@ -35,7 +35,7 @@ export async function instancesPage(ctx) {
       i.statusReason ? h('div', { class: 'muted small' }, i.statusReason) : null),
     h('td', { class: 'wide' }, i.kind),
     h('td', { class: 'wide' }, ago(i.createdAt)),
-    h('td', { class: 'actions' },
+    h('td', { class: 'row-actions' },
       h('button', { type: 'button', class: 'secondary small', 'aria-label': `Restart ${i.name}`, disabled: i.status !== 'active' && i.status !== 'failed', onclick: () => act(() => post(`/api/instances/${enc(i.id)}/restart`)) }, 'Restart'),
       h('button', { type: 'button', class: 'secondary small', 'aria-label': `Clone ${i.name}`, onclick: () => act(async () => {
         const v = await ask(`Clone ${i.name}`, [['New name', h('input', { required: true, pattern: '[\\-a-z0-9]{1,63}', value: `${i.name}-copy`.slice(0, 63) })]], 'Clone');

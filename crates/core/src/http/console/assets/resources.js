@@ -57,7 +57,7 @@ export async function secretsPage(ctx) {
       h('td', {}, s.isGlobal ? badge('global') : null, s.grants.map((g) => h('span', { class: 'chip' }, names.get(g) || g,
         h('button', { type: 'button', class: 'chip-x', 'aria-label': `Revoke ${s.name} from ${names.get(g) || g}`, onclick: () => p.act(() => del(`/api/secrets/${enc(s.id)}/grants/${enc(g)}`), load) }, '×')))),
       h('td', { class: 'wide' }, ago(s.updatedAt)),
-      h('td', { class: 'actions' },
+      h('td', { class: 'row-actions' },
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Rotate ${s.name}`, onclick: () => p.act(async () => {
           const v = await ask(`Rotate ${s.name}`, [['New value', h('input', { type: 'password', required: true, autocomplete: 'new-password' })]], 'Rotate');
           if (v) await update(`/api/secrets/${enc(s.id)}`, { value: v['New value'] });
@@ -135,7 +135,7 @@ export async function automationsPage(ctx) {
       h('td', {}, h('code', {}, a.cronExpression), h('div', { class: 'muted small' }, a.timezone)),
       h('td', { class: 'wide' }, a.enabled ? when(a.nextRunAt) : '—'),
       h('td', {}, h('input', { type: 'checkbox', checked: a.enabled, 'aria-label': `Enabled ${a.name}`, onchange: (ev) => p.act(() => update(`/api/automations/${enc(a.id)}`, { enabled: ev.target.checked }), load) })),
-      h('td', { class: 'actions' },
+      h('td', { class: 'row-actions' },
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Run ${a.name} now`, onclick: () => p.act(async () => { await post(`/api/automations/${enc(a.id)}/run`); await showRuns(a); }, load) }, 'Run now'),
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Runs of ${a.name}`, onclick: () => p.act(() => showRuns(a), load) }, 'Runs'),
         h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete ${a.name}`, onclick: () => p.act(async () => {
@@ -180,7 +180,7 @@ export async function webhooksPage(ctx) {
       h('td', {}, h('code', { class: 'url' }, w.url), ' ',
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Copy URL of ${w.name}`, onclick: (ev) => copy(w.url, ev.currentTarget) }, 'Copy')),
       h('td', {}, h('input', { type: 'checkbox', checked: w.enabled, 'aria-label': `Enabled ${w.name}`, onchange: (ev) => p.act(() => update(`/api/webhooks/${enc(w.id)}`, { enabled: ev.target.checked }), load) })),
-      h('td', { class: 'actions' },
+      h('td', { class: 'row-actions' },
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Deliveries of ${w.name}`, onclick: () => p.act(() => showDeliveries(w), load) }, 'Deliveries'),
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Rotate token of ${w.name}`, onclick: () => p.act(async () => {
           if (await ask(`Rotate the token of ${w.name}? The old URL stops working at once.`, [], 'Rotate')) await update(`/api/webhooks/${enc(w.id)}`, { regenerateToken: true });
@@ -212,7 +212,7 @@ export async function keysPage(ctx) {
       h('td', {}, h('code', {}, `${k.prefix}…`)),
       h('td', { class: 'wide' }, ago(k.createdAt)),
       h('td', {}, ago(k.lastUsedAt)),
-      h('td', { class: 'actions' }, h('button', { type: 'button', class: 'danger small', 'aria-label': `Revoke ${k.name || k.prefix}`, onclick: () => p.act(async () => {
+      h('td', { class: 'row-actions' }, h('button', { type: 'button', class: 'danger small', 'aria-label': `Revoke ${k.name || k.prefix}`, onclick: () => p.act(async () => {
         if (await ask(`Revoke ${k.name || k.prefix}? Clients using it get 401 at once.`, [], 'Revoke')) await del(`/api/chat-keys/${enc(k.id)}`);
       }, load) }, 'Revoke')))));
   };
