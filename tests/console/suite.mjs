@@ -522,6 +522,16 @@ async function main() {
       await click(page, 'button', 'Run');
       await withText(page, aria(undefined, 'Terminal output'), 'hi-from-terminal', 30_000);
       await shot(page, 'instance.png');
+
+      // the instance's own headless browser (server side) opens a page; the console shows
+      // its title and a screenshot fetched with the key (a blob: image, no URL with a key)
+      await click(page, 'tab', 'Browser');
+      await fill(page, aria('textbox', 'URL'), `${BASE}/docs`);
+      await click(page, 'button', 'Open');
+      const img = await visible(page, 'img[alt="Browser screenshot"]', PROVISION, 'the browser screenshot');
+      await until('the screenshot decoded', async () => img.evaluate((e) => e.complete && e.naturalWidth > 100));
+      assert.ok((await img.evaluate((e) => e.src)).startsWith('blob:'), 'the screenshot is not a blob: image');
+      await shot(page, 'instance-browser.png');
       summary.uploadMarker = UPLOAD_MARKER;
     }, current);
 

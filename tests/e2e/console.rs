@@ -276,6 +276,7 @@ async fn the_console_works_in_a_real_browser_against_the_real_server() {
         "webhooks.png",
         "keys.png",
         "billing.png",
+        "instance-browser.png",
         "cli-login.png",
         "chat-phone.png",
         "instances-phone.png",

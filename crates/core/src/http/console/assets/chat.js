@@ -3,7 +3,7 @@
 // A turn streams over /api/chat; after a reload the page re-attaches to a running turn with
 // /api/chat/{id}/stream (replayed from the start of that turn, then live).
 
-import { h, put, alertBox, ago } from './dom.js';
+import { h, put, alertBox, ago, ask } from './dom.js';
 import { get, del, stream, enc } from './api.js';
 import { markdown } from './markdown.js';
 
@@ -92,7 +92,7 @@ export async function chatPage(ctx) {
     const actions = h('button', {
       type: 'button', class: 'secondary small', 'aria-label': `Delete chat ${chat.title || ''}`.trim(),
       onclick: async () => {
-        if (!confirm('Delete this chat and its history?')) return;
+        if (!(await ask('Delete this chat and its history?', [], 'Delete'))) return;
         try { await del(`/api/chat/${enc(chatId)}`); ctx.go('/chat'); } catch (e) { errors.append(alertBox(e)); }
       },
     }, 'Delete chat');

@@ -2,7 +2,7 @@
 // agent's activity log (followed as it grows), a terminal (exec), the headless browser
 // (open a page, take a screenshot) and the secrets granted to it.
 
-import { h, put, alertBox, badge, ago, field } from './dom.js';
+import { h, put, alertBox, badge, ago, field, ask } from './dom.js';
 import { get, post, del, api, enc } from './api.js';
 
 const TABS = ['Files', 'Activity', 'Terminal', 'Browser', 'Secrets'];
@@ -105,7 +105,7 @@ async function files(panel, ctx) {
         : h('pre', { 'aria-label': 'File content', class: 'file-content' }, node.content);
       put(viewer, h('div', { class: 'row' }, h('h3', {}, node.path), h('small', { class: 'muted' }, size(node.size)),
         h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete file ${node.path}`, onclick: async () => {
-          if (!confirm(`Delete ${node.path}?`)) return;
+          if (!(await ask(`Delete ${node.path}?`, [], 'Delete'))) return;
           try { await del(`${ctx.base}/files?path=${enc(node.path)}`); put(viewer); show(dir); } catch (e) { errors.append(alertBox(e)); }
         } }, 'Delete')), content);
     }
@@ -175,7 +175,7 @@ async function terminal(panel, ctx) {
   const cmd = h('input', { autocomplete: 'off', spellcheck: 'false', placeholder: 'ls -la', class: 'mono' });
   const out = h('pre', { class: 'terminal', 'aria-label': 'Terminal output', 'aria-live': 'polite' });
   const run = h('button', { type: 'submit' }, 'Run');
-  const form = h('form', { class: 'row' }, field('Command', cmd), run);
+  const form = h('form', { class: 'row wide-input' }, field('Command', cmd), run);
   panel.append(form, out);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -204,7 +204,7 @@ async function browser(panel, ctx) {
   const info = h('div', {});
   const shot = h('div', { class: 'shot' });
   const errors = h('div');
-  const form = h('form', { class: 'row' }, field('URL', url), h('button', { type: 'submit' }, 'Open'),
+  const form = h('form', { class: 'row wide-input' }, field('URL', url), h('button', { type: 'submit' }, 'Open'),
     h('button', { type: 'button', class: 'secondary', onclick: () => screenshot() }, 'Screenshot'));
   panel.append(h('p', { class: 'muted' }, "The instance's headless browser: open a page, then take a screenshot of what it shows."), form, errors, info, shot);
   let objectUrl = null;
@@ -235,7 +235,7 @@ async function secrets(panel, ctx) {
   const errors = h('div');
   const list = h('ul', { class: 'granted', 'aria-label': 'Granted secrets' });
   const choice = h('select', {});
-  const form = h('form', { class: 'row' }, field('Secret to grant', choice), h('button', { type: 'submit' }, 'Grant'));
+  const form = h('form', { class: 'row wide-input' }, field('Secret to grant', choice), h('button', { type: 'submit' }, 'Grant'));
   panel.append(h('p', { class: 'muted' }, 'Secrets this instance can read (granted, or global). Values are never shown here.'), list, form, errors);
   const id = ctx.inst().id;
   const load = async () => {
