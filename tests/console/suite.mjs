@@ -4,11 +4,13 @@
 // tests/e2e/console.rs starts both and runs this file with OPERATOR_URL, OPERATOR_KEY and
 // SCREENSHOT_DIR; the fake LLM's script there must match the model calls below, in order:
 //   1. chat "Create an instance called weather-desk." → create_instance, then
-//      "Created weather-desk." (streamed slowly, so the turn's progress status can be seen);
+//      "Created weather-desk. …" (streamed slowly: the turn's progress status is seen, and a
+//      reload in the middle of it re-attaches to the running turn);
 //   2. chat "Read notes.md of weather-desk." → read_file (notes.md holds injected HTML), then a
 //      reply holding markdown and injected HTML;
 //   3. a message to docs-desk's own agent (step "activity") → "Hello from docs-desk.".
-// Selectors follow console-contract.md (accessible names, puppeteer's `::-p-aria`).
+// Selectors are accessible names (puppeteer's `::-p-aria`) as the pages in
+// crates/core/src/http/console/assets/ give them.
 //
 // Every request that leaves the server's origin is aborted and fails the suite; so do an API
 // key in a request URL, an uncaught page error and any browser console error other than the
@@ -394,12 +396,19 @@ async function main() {
       await withText(page, 'article.msg.user', 'Create an instance called weather-desk.', TURN);
       // a running turn shows its progress (the fake model streams this answer slowly)
       await withText(page, aria('status'), 'Working', TURN);
+      await doneTool(page, 'create_instance');
+      await until('the URL /chat/chat_…', async () => /\/chat\/chat_[A-Za-z0-9_-]+$/.test(new URL(page.url()).pathname));
+      // reload while the answer is still streaming: the page re-attaches to the running turn
+      // (replayed from its start, then live) and still shows its progress
+      await page.reload({ waitUntil: 'domcontentloaded' });
+      await withText(page, 'article.msg.user', 'Create an instance called weather-desk.');
+      await withText(page, aria('status'), 'Working', SHORT);
       const card = await doneTool(page, 'create_instance');
       const input = await toolPre(page, card, 'Input');
       assert.ok((await innerText(input)).includes('weather-desk'), 'the tool card\'s Input lacks the name');
       const output = await toolPre(page, card, 'Output');
       assert.ok((await innerText(output)).includes('weather-desk'), 'the tool card\'s Output lacks the instance');
-      await withText(page, 'article.msg.assistant', 'Created weather-desk.', TURN);
+      await withText(page, 'article.msg.assistant', 'will be active in a moment.', TURN);
       await until('the "Working…" status to go away', async () => {
         for (const s of await page.$$(aria('status'))) {
           if ((await innerText(s)).includes('Working')) return false;

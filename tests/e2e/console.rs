@@ -32,8 +32,12 @@ fn script() -> Vec<Reply> {
             "create_instance".into(),
             json!({"name": "weather-desk"}),
         )]),
-        // slow enough (frames 300 ms apart) for the suite to see the turn's progress status
-        Reply::SlowText("Created weather-desk.".into(), 300),
+        // slow (14 words, 400 ms apart) so the suite can see the turn's progress and reload
+        // the page in the middle of it
+        Reply::SlowText(
+            "Created weather-desk. It is provisioning now and will be active in a moment.".into(),
+            400,
+        ),
         // "Read notes.md of weather-desk." — the file holds injected HTML, and so does the reply
         Reply::ToolCalls(vec![(
             "read_file".into(),
