@@ -2,7 +2,8 @@
 # Runs every check CI runs: formatting, clippy with warnings as errors, the AWS template's
 # linters, and all tests (unit, port contracts, end-to-end against the real binaries, the
 # template against the code and deployed into the AWS emulator). Installs what the suites
-# need: system packages with apt, Python tools into .venv/, the AI SDK with npm.
+# need: system packages with apt, Python tools into .venv/, the AI SDK and puppeteer-core
+# (for the web console's browser suite, driving Debian's chromium) with npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
