@@ -41,6 +41,19 @@ async function fail(res) {
   return err;
 }
 
+/// fetch, with an unreachable server and a non-2xx answer as ApiErrors.
+async function send(path, init) {
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check that it is running.');
+  }
+  if (!res.ok) throw await fail(res);
+  return res;
+}
+
 /// `api('GET', '/api/instances')` → the parsed JSON body, or throws an ApiError.
 export async function api(method, path, body, opts = {}) {
   const init = { method, headers: headers(opts.headers), signal: opts.signal };
@@ -53,14 +66,7 @@ export async function api(method, path, body, opts = {}) {
       init.headers['Content-Type'] = 'application/json';
     }
   }
-  let res;
-  try {
-    res = await fetch(path, init);
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'network', 'The server cannot be reached. Check that it is running.');
-  }
-  if (!res.ok) throw await fail(res);
+  const res = await send(path, init);
   if (opts.raw) return res;
   const type = res.headers.get('content-type') || '';
   return type.includes('json') ? res.json() : res.text();
@@ -82,14 +88,7 @@ export async function stream(path, body, onEvent, signal) {
     init.body = JSON.stringify(body);
     init.headers['Content-Type'] = 'application/json';
   }
-  let res;
-  try {
-    res = await fetch(path, init);
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'network', 'The server cannot be reached. Check that it is running.');
-  }
-  if (!res.ok) throw await fail(res);
+  const res = await send(path, init);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {

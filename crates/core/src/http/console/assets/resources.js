@@ -22,6 +22,15 @@ function scaffold(ctx, title, intro, form, headings) {
   return { errors, once, tbody, act };
 }
 
+/// A destructive row action: asks first (a dialog whose button is `verb`), then runs `f`
+/// and reloads the table.
+function confirmed(p, reload, label, question, f, verb = 'Delete') {
+  return h('button', {
+    type: 'button', class: 'danger small', 'aria-label': label,
+    onclick: () => p.act(async () => { if (await ask(question, [], verb)) await f(); }, reload),
+  }, verb);
+}
+
 function empty(tbody, cols, text) {
   put(tbody, h('tr', {}, h('td', { colspan: cols + 1, class: 'muted' }, text)));
 }
@@ -66,9 +75,7 @@ export async function secretsPage(ctx) {
           const v = await ask(`Grant ${s.name} to an instance`, [['Instance', h('select', {}, instances.filter((i) => !s.grants.includes(i.id)).map((i) => h('option', { value: i.id }, i.name)))]], 'Grant');
           if (v && v.Instance) await post(`/api/secrets/${enc(s.id)}/grants`, { instanceId: v.Instance });
         }, load) }, 'Grant'),
-        h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete ${s.name}`, onclick: () => p.act(async () => {
-          if (await ask(`Delete ${s.name}? Instances lose access at once.`, [], 'Delete')) await del(`/api/secrets/${enc(s.id)}`);
-        }, load) }, 'Delete')))));
+        confirmed(p, load, `Delete ${s.name}`, `Delete ${s.name}? Instances lose access at once.`, () => del(`/api/secrets/${enc(s.id)}`))))));
   };
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -138,9 +145,7 @@ export async function automationsPage(ctx) {
       h('td', { class: 'row-actions' },
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Run ${a.name} now`, onclick: () => p.act(async () => { await post(`/api/automations/${enc(a.id)}/run`); await showRuns(a); }, load) }, 'Run now'),
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Runs of ${a.name}`, onclick: () => p.act(() => showRuns(a), load) }, 'Runs'),
-        h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete ${a.name}`, onclick: () => p.act(async () => {
-          if (await ask(`Delete ${a.name}?`, [], 'Delete')) await del(`/api/automations/${enc(a.id)}`);
-        }, load) }, 'Delete')))));
+        confirmed(p, load, `Delete ${a.name}`, `Delete ${a.name}?`, () => del(`/api/automations/${enc(a.id)}`))))));
   };
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -185,9 +190,7 @@ export async function webhooksPage(ctx) {
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Rotate token of ${w.name}`, onclick: () => p.act(async () => {
           if (await ask(`Rotate the token of ${w.name}? The old URL stops working at once.`, [], 'Rotate')) await update(`/api/webhooks/${enc(w.id)}`, { regenerateToken: true });
         }, load) }, 'Rotate token'),
-        h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete ${w.name}`, onclick: () => p.act(async () => {
-          if (await ask(`Delete ${w.name}?`, [], 'Delete')) await del(`/api/webhooks/${enc(w.id)}`);
-        }, load) }, 'Delete')))));
+        confirmed(p, load, `Delete ${w.name}`, `Delete ${w.name}?`, () => del(`/api/webhooks/${enc(w.id)}`))))));
   };
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -212,9 +215,8 @@ export async function keysPage(ctx) {
       h('td', {}, h('code', {}, `${k.prefix}…`)),
       h('td', { class: 'wide' }, ago(k.createdAt)),
       h('td', {}, ago(k.lastUsedAt)),
-      h('td', { class: 'row-actions' }, h('button', { type: 'button', class: 'danger small', 'aria-label': `Revoke ${k.name || k.prefix}`, onclick: () => p.act(async () => {
-        if (await ask(`Revoke ${k.name || k.prefix}? Clients using it get 401 at once.`, [], 'Revoke')) await del(`/api/chat-keys/${enc(k.id)}`);
-      }, load) }, 'Revoke')))));
+      h('td', { class: 'row-actions' },
+        confirmed(p, load, `Revoke ${k.name || k.prefix}`, `Revoke ${k.name || k.prefix}? Clients using it get 401 at once.`, () => del(`/api/chat-keys/${enc(k.id)}`), 'Revoke')))));
   };
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
