@@ -55,15 +55,23 @@ pub struct CliHealthBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CliApproveBody {
     /// The session id the CLI chose (a UUID), from the approve page's URL.
-    #[schema(example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")]
+    #[schema(
+        example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+        pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+    )]
     pub session: String,
 }
 
 /// `GET /api/cli/poll`.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct CliPollQuery {
     /// The session id the CLI chose (a UUID).
+    #[param(
+        pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+        example = "6f1c2b8e-6a0e-4d8b-9a52-1d2c3e4f5a6b"
+    )]
     pub session: String,
 }
 

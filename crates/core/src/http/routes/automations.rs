@@ -16,7 +16,12 @@ fn wrap(a: crate::domain::Automation) -> Json<AutomationEnvelope> {
     })
 }
 
-#[utoipa::path(post, path = "/api/automations", tag = "automations", request_body = CreateAutomationBody,
+/// Create an automation
+///
+/// Schedules a prompt for the Operator agent on a standard 5-field cron expression in an IANA
+/// time zone (default `UTC`). Each fire runs the prompt in the automation's own chat thread with
+/// full tool access. An invalid cron expression or zone is a 400 whose `details` give the reason.
+#[utoipa::path(post, path = "/api/automations", operation_id = "createAutomation", tag = "automations", request_body = CreateAutomationBody,
     responses((status = 201, body = AutomationEnvelope), (status = 400, body = ErrorBody)))]
 pub async fn create(
     State(p): State<Platform>,
@@ -30,7 +35,10 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/automations", tag = "automations", params(ListQuery),
+/// List automations
+///
+/// The account's automations, newest first, a page at a time (`limit`, `cursor` → `nextCursor`).
+#[utoipa::path(get, path = "/api/automations", operation_id = "listAutomations", tag = "automations", params(ListQuery),
     responses((status = 200, body = AutomationList)))]
 pub async fn list(
     State(p): State<Platform>,
@@ -49,7 +57,10 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/automations/{id}", tag = "automations",
+/// Get an automation
+///
+/// One automation with its next fire time.
+#[utoipa::path(get, path = "/api/automations/{id}", operation_id = "getAutomation", tag = "automations",
     params(("id" = String, Path, description = "auto_...")),
     responses((status = 200, body = AutomationEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -60,7 +71,10 @@ pub async fn get(
     Ok(wrap(p.get_automation(&caller, &id).await?))
 }
 
-#[utoipa::path(put, path = "/api/automations/{id}", tag = "automations", request_body = UpdateAutomationBody,
+/// Update an automation
+///
+/// Changes any field; `enabled: false` pauses it. The next fire time is recomputed.
+#[utoipa::path(put, path = "/api/automations/{id}", operation_id = "updateAutomation", tag = "automations", request_body = UpdateAutomationBody,
     params(("id" = String, Path, description = "auto_...")),
     responses((status = 200, body = AutomationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
@@ -73,7 +87,11 @@ pub async fn update(
     Ok(wrap(p.update_automation(&caller, &id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/automations/{id}", tag = "automations",
+/// Delete an automation
+///
+/// Removes the automation and its schedule; past runs and their chats stay readable through the
+/// chat API.
+#[utoipa::path(delete, path = "/api/automations/{id}", operation_id = "deleteAutomation", tag = "automations",
     params(("id" = String, Path, description = "auto_...")),
     responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -85,7 +103,10 @@ pub async fn delete(
     Ok(Json(OK))
 }
 
-#[utoipa::path(post, path = "/api/automations/{id}/run", tag = "automations",
+/// Run an automation now
+///
+/// Queues one run immediately, outside the schedule (202 with the run).
+#[utoipa::path(post, path = "/api/automations/{id}/run", operation_id = "runAutomation", tag = "automations",
     params(("id" = String, Path, description = "auto_...")),
     responses((status = 202, body = RunEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn run_now(
@@ -97,7 +118,11 @@ pub async fn run_now(
     Ok((StatusCode::ACCEPTED, Json(RunEnvelope { run: run.into() })))
 }
 
-#[utoipa::path(get, path = "/api/automations/{id}/runs", tag = "automations",
+/// List an automation's runs
+///
+/// Its runs, newest first: status, when it was due, when it ran, the chat it ran in, and the
+/// error if it failed.
+#[utoipa::path(get, path = "/api/automations/{id}/runs", operation_id = "listAutomationRuns", tag = "automations",
     params(("id" = String, Path, description = "auto_..."), ListQuery),
     responses((status = 200, body = RunList), (status = 404, body = ErrorBody)))]
 pub async fn runs(
@@ -119,7 +144,11 @@ pub async fn runs(
     }))
 }
 
-#[utoipa::path(get, path = "/api/automations/next-runs", tag = "automations", params(NextRunsQuery),
+/// Preview a schedule
+///
+/// The next fire times of a cron expression in a time zone, from now, validated exactly as
+/// creating an automation validates it — for a schedule helper before creating one.
+#[utoipa::path(get, path = "/api/automations/next-runs", operation_id = "previewAutomationSchedule", tag = "automations", params(NextRunsQuery),
     responses((status = 200, body = NextRuns, description = "the next fire times from now, to preview a schedule before creating it"),
         (status = 400, body = ErrorBody, description = "invalid cron expression, time zone or count (the reason in `details`)")))]
 pub async fn next_runs(

@@ -294,7 +294,15 @@ fn parse_frames(bytes: &[u8]) -> Vec<Chunk> {
         .collect()
 }
 
-#[utoipa::path(post, path = "/api/chat", tag = "chat", request_body = ChatRequest,
+/// Send a message to the Operator agent
+///
+/// Runs one turn of the Operator agent. Omit `id` to start a chat, pass a `chatId` to continue
+/// one; only the last user message is new input (clients that resend history are fine). By
+/// default the answer streams as `text/event-stream` in the AI SDK UI message stream protocol v1
+/// (`x-vercel-ai-ui-message-stream: v1`); every event carries an SSE `id` for resuming with `GET
+/// /api/chat/{id}/stream`. With `x-response-format: json` the call returns `{chatId, text}` once
+/// the turn ends. A message to a chat whose turn is running is queued behind it.
+#[utoipa::path(post, path = "/api/chat", operation_id = "sendChatMessage", tag = "chat", request_body = ChatRequest,
     params(("x-response-format" = Option<String>, Header, description = "`json` for `{chatId, text}` once the turn ends")),
     responses(
         (status = 200, content_type = "text/event-stream", description = "AI SDK UI message stream v1: start, start-step, text-*, tool-input-available, tool-output-available, finish-step, finish, then `data: [DONE]`; each event has an SSE `id:`"),
@@ -357,7 +365,11 @@ pub struct StreamQuery {
     pub after: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/chat/{id}/stream", tag = "chat",
+/// Re-attach to a chat's turn
+///
+/// Replays the running (or last) turn of the chat after the given event id (`Last-Event-ID`
+/// header or `after` query), then follows it live until it ends.
+#[utoipa::path(get, path = "/api/chat/{id}/stream", operation_id = "streamChat", tag = "chat",
     params(("id" = String, Path, description = "chat id"), StreamQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "the last SSE id received")),
     responses((status = 200, content_type = "text/event-stream", description = "replays the running (or last) turn after the cursor, then follows it live"),
@@ -389,7 +401,10 @@ pub async fn stream(
     Ok(res)
 }
 
-#[utoipa::path(get, path = "/api/chat/history", tag = "chat", params(ListQuery),
+/// List chats
+///
+/// The account's chats, most recently active first.
+#[utoipa::path(get, path = "/api/chat/history", operation_id = "listChats", tag = "chat", params(ListQuery),
     responses((status = 200, body = ChatList)))]
 pub async fn history(
     State(p): State<Platform>,
@@ -405,7 +420,11 @@ pub async fn history(
     }))
 }
 
-#[utoipa::path(get, path = "/api/chat/{id}", tag = "chat",
+/// Get a chat with its messages
+///
+/// The chat and all its messages; assistant messages carry their text and tool parts (input and
+/// output).
+#[utoipa::path(get, path = "/api/chat/{id}", operation_id = "getChat", tag = "chat",
     params(("id" = String, Path, description = "chat id")),
     responses((status = 200, body = ChatWithMessages), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -420,7 +439,10 @@ pub async fn get(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/chat/{id}", tag = "chat",
+/// Delete a chat
+///
+/// Deletes the chat and its history.
+#[utoipa::path(delete, path = "/api/chat/{id}", operation_id = "deleteChat", tag = "chat",
     params(("id" = String, Path, description = "chat id")),
     responses((status = 200, body = crate::http::views::OkBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(

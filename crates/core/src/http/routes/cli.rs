@@ -14,9 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use secrecy::ExposeSecret;
 
-#[utoipa::path(post, path = "/api/cli/approve", tag = "cli", request_body = CliApproveBody,
-    summary = "Approve a CLI login",
-    description = "The signed-in user approves the CLI session: the CLI's next poll (within 10 minutes) receives a new API key of this account.",
+/// Approve a CLI login
+///
+/// Records that the signed-in caller approves the CLI session (a UUID the CLI generated and
+/// showed its user). The CLI then receives a new API key of this account, once, from `GET
+/// /api/cli/poll`. Approvals expire after 10 minutes; a live approval of the same session is a
+/// 409.
+#[utoipa::path(post, path = "/api/cli/approve", operation_id = "approveCliLogin", tag = "cli", request_body = CliApproveBody,
     responses((status = 200, body = OkBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn approve(
@@ -28,9 +32,11 @@ pub async fn approve(
     Ok(Json(OkBody { ok: true }))
 }
 
-#[utoipa::path(get, path = "/api/cli/poll", tag = "cli", security(()), params(CliPollQuery),
-    summary = "Poll for a CLI login's key",
-    description = "Once the session is approved, answers a new API key, exactly once; 404 before the approval, after it expired, and after the key was handed out.",
+/// Collect a CLI login's key
+///
+/// No API key: the session id is the question. 404 until the session is approved, then
+/// `{operatorApiKey}` exactly once (a new key named after the CLI login), then 404 again.
+#[utoipa::path(get, path = "/api/cli/poll", operation_id = "pollCliLogin", tag = "cli", security(()), params(CliPollQuery),
     responses((status = 200, body = CliPollBody), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn poll(

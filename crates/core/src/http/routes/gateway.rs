@@ -22,7 +22,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         })
 }
 
-#[utoipa::path(post, path = "/v1/chat/completions", tag = "gateway",
+/// Model call from an instance (OpenAI-compatible)
+///
+/// For instances, with their instance token: forwards an OpenAI-compatible chat completion
+/// (streaming or not) to the configured provider and meters `input + 5 × output` tokens against
+/// the instance's 6-hour window; over the plan's limit the call gets 429 with `Retry-After`.
+#[utoipa::path(post, path = "/v1/chat/completions", operation_id = "instanceChatCompletions", tag = "gateway",
     security(("instanceToken" = [])),
     request_body(content = Object, description = "OpenAI Chat Completions request; `stream: true` answers with SSE"),
     responses((status = 200, description = "OpenAI Chat Completions response or SSE stream"),
@@ -51,7 +56,11 @@ pub async fn chat_completions(
     })
 }
 
-#[utoipa::path(get, path = "/v1/secrets", tag = "gateway",
+/// Secrets visible to an instance
+///
+/// For instances, with their instance token: the names of the secrets granted to it (and global
+/// ones).
+#[utoipa::path(get, path = "/v1/secrets", operation_id = "instanceListSecrets", tag = "gateway",
     security(("instanceToken" = [])),
     responses((status = 200, description = "`{secrets: [{name, value}]}`: every secret granted to the instance, and the global ones"),
         (status = 401, body = crate::http::error::ErrorBody)))]
@@ -69,7 +78,11 @@ pub async fn secrets(State(p): State<Platform>, headers: HeaderMap) -> ApiResult
     Ok(res)
 }
 
-#[utoipa::path(get, path = "/v1/secrets/{name}", tag = "gateway",
+/// Read a secret from an instance
+///
+/// For instances, with their instance token: the current value of a secret granted to it (or
+/// global), so rotation is seen without a restart.
+#[utoipa::path(get, path = "/v1/secrets/{name}", operation_id = "instanceGetSecret", tag = "gateway",
     security(("instanceToken" = [])),
     params(("name" = String, Path, description = "the secret's name")),
     responses((status = 200, description = "`{name, value}`: the current value"),

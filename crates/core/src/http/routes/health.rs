@@ -6,7 +6,10 @@ use crate::services::{Caller, Platform};
 use axum::extract::State;
 use axum::{Extension, Json};
 
-#[utoipa::path(get, path = "/api/health", tag = "health", security(()),
+/// Health check
+///
+/// No key needed: `{ok, version}`.
+#[utoipa::path(get, path = "/api/health", operation_id = "health", tag = "health", security(()),
     responses((status = 200, body = HealthBody)))]
 pub async fn health() -> Json<HealthBody> {
     Json(HealthBody {
@@ -15,7 +18,10 @@ pub async fn health() -> Json<HealthBody> {
     })
 }
 
-#[utoipa::path(get, path = "/api/cli/health", tag = "health",
+/// Who am I
+///
+/// The caller's user, plan and token limit — what a CLI shows after login.
+#[utoipa::path(get, path = "/api/cli/health", operation_id = "whoami", tag = "health",
     responses((status = 200, body = CliHealthBody), (status = 401, body = crate::http::error::ErrorBody)))]
 pub async fn cli_health(
     State(_p): State<Platform>,

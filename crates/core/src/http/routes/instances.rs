@@ -20,7 +20,13 @@ fn wrap(i: crate::domain::Instance) -> Json<InstanceEnvelope> {
     Json(InstanceEnvelope { instance: i.into() })
 }
 
-#[utoipa::path(post, path = "/api/instances", tag = "instances", request_body = CreateInstanceBody,
+/// Create an instance
+///
+/// Provisions an isolated workspace (filesystem, terminal, headless browser, metered model
+/// access). It starts as `provisioning` and becomes `active` (or `failed` with a `statusReason`).
+/// Names are 1–63 of `[a-z0-9-]`, unique among the account's instances that are not deleted; over
+/// the plan's capacity the answer is 402.
+#[utoipa::path(post, path = "/api/instances", operation_id = "createInstance", tag = "instances", request_body = CreateInstanceBody,
     responses((status = 201, body = InstanceEnvelope), (status = 400, body = ErrorBody),
         (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
@@ -34,7 +40,10 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/instances", tag = "instances", params(InstanceListQuery),
+/// List instances
+///
+/// The account's instances, newest first; `includeDeleted` adds the inactive ones.
+#[utoipa::path(get, path = "/api/instances", operation_id = "listInstances", tag = "instances", params(InstanceListQuery),
     responses((status = 200, body = InstanceList)))]
 pub async fn list(
     State(p): State<Platform>,
@@ -49,7 +58,10 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/instances/{id}", tag = "instances",
+/// Get an instance
+///
+/// By id (`inst_...`) or by name.
+#[utoipa::path(get, path = "/api/instances/{id}", operation_id = "getInstance", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, body = InstanceEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -60,7 +72,10 @@ pub async fn get(
     Ok(wrap(p.get_instance(&caller, &id).await?))
 }
 
-#[utoipa::path(put, path = "/api/instances/{id}", tag = "instances", request_body = UpdateInstanceBody,
+/// Update an instance
+///
+/// Renames it or replaces its `env` or `config`.
+#[utoipa::path(put, path = "/api/instances/{id}", operation_id = "updateInstance", tag = "instances", request_body = UpdateInstanceBody,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, body = InstanceEnvelope), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -73,7 +88,10 @@ pub async fn update(
     Ok(wrap(p.update_instance(&caller, &id, b.into()).await?))
 }
 
-#[utoipa::path(post, path = "/api/instances/{id}/restart", tag = "instances",
+/// Restart an instance
+///
+/// Stops and starts its container (status `restarting`, then `active`); the workspace is kept.
+#[utoipa::path(post, path = "/api/instances/{id}/restart", operation_id = "restartInstance", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 202, body = InstanceEnvelope), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
@@ -88,7 +106,10 @@ pub async fn restart(
     ))
 }
 
-#[utoipa::path(post, path = "/api/instances/{id}/clone", tag = "instances", request_body = CloneInstanceBody,
+/// Clone an instance
+///
+/// A new instance with a copy of this one's workspace and settings, under a new name.
+#[utoipa::path(post, path = "/api/instances/{id}/clone", operation_id = "cloneInstance", tag = "instances", request_body = CloneInstanceBody,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 201, body = InstanceEnvelope), (status = 402, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -104,7 +125,10 @@ pub async fn clone(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/instances/{id}", tag = "instances",
+/// Delete an instance
+///
+/// Stops its container; the status becomes `inactive` and the name is free again.
+#[utoipa::path(delete, path = "/api/instances/{id}", operation_id = "deleteInstance", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -125,7 +149,11 @@ fn relay<T>(r: Relayed<T>) -> Response {
     (status, [(header::CONTENT_TYPE, r.content_type)], r.body).into_response()
 }
 
-#[utoipa::path(get, path = "/api/instances/{id}/files", tag = "instances",
+/// Read a workspace file or folder
+///
+/// A folder listing (`type: directory` with entries) or a file with its content (`utf-8`, or
+/// `base64` for binary files), by path relative to the workspace root (empty for the root).
+#[utoipa::path(get, path = "/api/instances/{id}/files", operation_id = "readInstanceFiles", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name"), FilesQuery),
     responses((status = 200, description = "a directory listing `{path, type: directory, entries}` or a file `{path, type: file, size, encoding, content}`"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "instance not active")))]
@@ -139,7 +167,10 @@ pub async fn read_files(
     Ok(relay(client.read_files(&q).await?))
 }
 
-#[utoipa::path(put, path = "/api/instances/{id}/files", tag = "instances",
+/// Write a workspace file
+///
+/// The raw request body (up to 10 MiB) becomes the file at `path`; folders are created as needed.
+#[utoipa::path(put, path = "/api/instances/{id}/files", operation_id = "writeInstanceFile", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name"), FilesQuery),
     request_body(content = String, description = "the raw file content (up to 10 MiB)"),
     responses((status = 200, description = "`{path, size}`"), (status = 400, body = ErrorBody),
@@ -156,7 +187,10 @@ pub async fn write_file(
     Ok(relay(client.write_file(&q, bytes).await?))
 }
 
-#[utoipa::path(delete, path = "/api/instances/{id}/files", tag = "instances",
+/// Delete a workspace file
+///
+/// Removes a file or an empty folder.
+#[utoipa::path(delete, path = "/api/instances/{id}/files", operation_id = "deleteInstanceFile", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name"), FilesQuery),
     responses((status = 200, body = OkBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_file(
@@ -169,7 +203,11 @@ pub async fn delete_file(
     Ok(relay(client.delete_file(&q).await?))
 }
 
-#[utoipa::path(get, path = "/api/instances/{id}/activity", tag = "instances",
+/// Read the instance agent's activity
+///
+/// The instance agent's sessions and the lines (JSONL) of one of them, a page at a time: pass the
+/// returned `cursor` to get only new lines.
+#[utoipa::path(get, path = "/api/instances/{id}/activity", operation_id = "getInstanceActivity", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name"), ActivityQuery),
     responses((status = 200, description = "`{sessions, selectedSession, lineCount, lines, sessionChanged, cursor}`"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -183,7 +221,10 @@ pub async fn activity(
     Ok(relay(client.activity(&q).await?))
 }
 
-#[utoipa::path(post, path = "/api/instances/{id}/messages", tag = "instances", request_body = MessageRequest,
+/// Message the instance's agent
+///
+/// Sends text to the agent running in the instance and returns its reply and session id.
+#[utoipa::path(post, path = "/api/instances/{id}/messages", operation_id = "messageInstance", tag = "instances", request_body = MessageRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, description = "`{text, sessionId}`: the instance agent's reply"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -216,7 +257,11 @@ pub async fn message(
     Ok(relay(r))
 }
 
-#[utoipa::path(post, path = "/api/instances/{id}/exec", tag = "instances", request_body = ExecRequest,
+/// Run a command in the instance
+///
+/// Runs the command with `bash -c` in the workspace and returns exit code, stdout and stderr
+/// (each capped), and whether it timed out.
+#[utoipa::path(post, path = "/api/instances/{id}/exec", operation_id = "execInInstance", tag = "instances", request_body = ExecRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, description = "`{exitCode, stdout, stderr, timedOut, truncated, durationMs}`"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -244,7 +289,11 @@ pub async fn exec(
     Ok(relay(client.exec(&b).await?))
 }
 
-#[utoipa::path(post, path = "/api/instances/{id}/browser/open", tag = "instances", request_body = BrowserOpenRequest,
+/// Open a page in the instance's browser
+///
+/// Loads an http(s) URL in the instance's headless browser and returns the page's URL, title and
+/// text.
+#[utoipa::path(post, path = "/api/instances/{id}/browser/open", operation_id = "openInstanceBrowser", tag = "instances", request_body = BrowserOpenRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, description = "`{url, title, text}` of the loaded page"),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -259,7 +308,10 @@ pub async fn browser_open(
     Ok(relay(client.browser_open(&b).await?))
 }
 
-#[utoipa::path(get, path = "/api/instances/{id}/browser/screenshot", tag = "instances",
+/// Screenshot the instance's browser
+///
+/// A PNG of the page the instance's browser shows.
+#[utoipa::path(get, path = "/api/instances/{id}/browser/screenshot", operation_id = "screenshotInstanceBrowser", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name")),
     responses((status = 200, content_type = "image/png", description = "PNG of the current page"),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]

@@ -10,7 +10,11 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use secrecy::ExposeSecret;
 
-#[utoipa::path(post, path = "/api/chat-keys", tag = "keys", request_body = CreateKeyBody,
+/// Create an API key
+///
+/// A new key with full access to the account. The key is in this response only; it is stored as a
+/// hash.
+#[utoipa::path(post, path = "/api/chat-keys", operation_id = "createKey", tag = "keys", request_body = CreateKeyBody,
     responses((status = 201, body = CreatedKeyBody), (status = 400, body = ErrorBody)))]
 pub async fn create(
     State(p): State<Platform>,
@@ -34,7 +38,10 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/chat-keys", tag = "keys", params(ListQuery),
+/// List API keys
+///
+/// Names, prefixes and last use of the account's keys (never the keys).
+#[utoipa::path(get, path = "/api/chat-keys", operation_id = "listKeys", tag = "keys", params(ListQuery),
     responses((status = 200, body = KeyList)))]
 pub async fn list(
     State(p): State<Platform>,
@@ -50,7 +57,10 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/chat-keys/{id}", tag = "keys",
+/// Revoke an API key
+///
+/// The key fails with 401 on its very next use.
+#[utoipa::path(delete, path = "/api/chat-keys/{id}", operation_id = "revokeKey", tag = "keys",
     params(("id" = String, Path, description = "key_...")),
     responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke(

@@ -16,7 +16,12 @@ fn wrap(s: crate::domain::Secret) -> Json<SecretEnvelope> {
     Json(SecretEnvelope { secret: s.into() })
 }
 
-#[utoipa::path(post, path = "/api/secrets", tag = "secrets", request_body = CreateSecretBody,
+/// Create a secret
+///
+/// Stores the value encrypted. Names are environment-variable names (`[A-Z_][A-Z0-9_]*`), unique
+/// per account. The value is in this response only; it is never shown again, never logged and
+/// never given to the Operator agent's model.
+#[utoipa::path(post, path = "/api/secrets", operation_id = "createSecret", tag = "secrets", request_body = CreateSecretBody,
     responses((status = 201, body = SecretEnvelope, description = "the only response that contains `value`"),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
@@ -41,7 +46,10 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/secrets", tag = "secrets", params(ListQuery),
+/// List secrets
+///
+/// Metadata and grants, never values.
+#[utoipa::path(get, path = "/api/secrets", operation_id = "listSecrets", tag = "secrets", params(ListQuery),
     responses((status = 200, body = SecretList)))]
 pub async fn list(
     State(p): State<Platform>,
@@ -60,7 +68,10 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/secrets/{id}", tag = "secrets",
+/// Get a secret's metadata
+///
+/// Its description, grants and dates, never the value.
+#[utoipa::path(get, path = "/api/secrets/{id}", operation_id = "getSecret", tag = "secrets",
     params(("id" = String, Path, description = "sec_...")),
     responses((status = 200, body = SecretEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -71,7 +82,11 @@ pub async fn get(
     Ok(wrap(p.get_secret(&caller, &id).await?))
 }
 
-#[utoipa::path(put, path = "/api/secrets/{id}", tag = "secrets", request_body = UpdateSecretBody,
+/// Update or rotate a secret
+///
+/// A new `value` rotates it (instances see it on next use); also the description and whether it
+/// is global.
+#[utoipa::path(put, path = "/api/secrets/{id}", operation_id = "updateSecret", tag = "secrets", request_body = UpdateSecretBody,
     params(("id" = String, Path, description = "sec_...")),
     responses((status = 200, body = SecretEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
@@ -84,7 +99,10 @@ pub async fn update(
     Ok(wrap(p.update_secret(&caller, &id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/secrets/{id}", tag = "secrets",
+/// Delete a secret
+///
+/// Instances lose access at once.
+#[utoipa::path(delete, path = "/api/secrets/{id}", operation_id = "deleteSecret", tag = "secrets",
     params(("id" = String, Path, description = "sec_...")),
     responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -96,7 +114,10 @@ pub async fn delete(
     Ok(Json(OK))
 }
 
-#[utoipa::path(post, path = "/api/secrets/{id}/grants", tag = "secrets", request_body = GrantBody,
+/// Grant a secret to an instance
+///
+/// The instance can read it from then on.
+#[utoipa::path(post, path = "/api/secrets/{id}/grants", operation_id = "grantSecret", tag = "secrets", request_body = GrantBody,
     params(("id" = String, Path, description = "sec_...")),
     responses((status = 200, body = SecretEnvelope), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn grant(
@@ -108,7 +129,10 @@ pub async fn grant(
     Ok(wrap(p.grant_secret(&caller, &id, &b.instance_id).await?))
 }
 
-#[utoipa::path(delete, path = "/api/secrets/{id}/grants/{instanceId}", tag = "secrets",
+/// Revoke a secret from an instance
+///
+/// The instance can no longer read it.
+#[utoipa::path(delete, path = "/api/secrets/{id}/grants/{instanceId}", operation_id = "revokeSecretGrant", tag = "secrets",
     params(("id" = String, Path, description = "sec_..."), ("instanceId" = String, Path, description = "inst_...")),
     responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke(

@@ -16,7 +16,12 @@ fn wrap(p: &Platform, w: crate::domain::Webhook) -> Json<WebhookEnvelope> {
     })
 }
 
-#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", request_body = CreateWebhookBody,
+/// Create a webhook
+///
+/// An inbound URL whose calls prompt the Operator agent: every `{{payload}}` in the template (it
+/// must contain one) is replaced by the request body. The URL carries the token that authorises
+/// calls.
+#[utoipa::path(post, path = "/api/webhooks", operation_id = "createWebhook", tag = "webhooks", request_body = CreateWebhookBody,
     responses((status = 201, body = WebhookEnvelope), (status = 400, body = ErrorBody)))]
 pub async fn create(
     State(p): State<Platform>,
@@ -28,7 +33,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, wrap(&p, wh)))
 }
 
-#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", params(ListQuery),
+/// List webhooks
+///
+/// The account's webhooks with their URLs.
+#[utoipa::path(get, path = "/api/webhooks", operation_id = "listWebhooks", tag = "webhooks", params(ListQuery),
     responses((status = 200, body = WebhookList)))]
 pub async fn list(
     State(p): State<Platform>,
@@ -51,7 +59,8 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/webhooks/{id}", tag = "webhooks",
+/// Get a webhook
+#[utoipa::path(get, path = "/api/webhooks/{id}", operation_id = "getWebhook", tag = "webhooks",
     params(("id" = String, Path, description = "wh_...")),
     responses((status = 200, body = WebhookEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -63,7 +72,11 @@ pub async fn get(
     Ok(wrap(&p, wh))
 }
 
-#[utoipa::path(put, path = "/api/webhooks/{id}", tag = "webhooks", request_body = UpdateWebhookBody,
+/// Update a webhook
+///
+/// Changes the name, template or `enabled`; `regenerateToken: true` rotates the token (the old
+/// URL stops working at once).
+#[utoipa::path(put, path = "/api/webhooks/{id}", operation_id = "updateWebhook", tag = "webhooks", request_body = UpdateWebhookBody,
     params(("id" = String, Path, description = "wh_...")),
     responses((status = 200, body = WebhookEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
@@ -77,7 +90,8 @@ pub async fn update(
     Ok(wrap(&p, wh))
 }
 
-#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks",
+/// Delete a webhook
+#[utoipa::path(delete, path = "/api/webhooks/{id}", operation_id = "deleteWebhook", tag = "webhooks",
     params(("id" = String, Path, description = "wh_...")),
     responses((status = 200, body = OkBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -89,7 +103,10 @@ pub async fn delete(
     Ok(Json(OK))
 }
 
-#[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks",
+/// List a webhook's deliveries
+///
+/// Each call received: status, when, the chat it ran in, the error if it failed.
+#[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", operation_id = "listWebhookDeliveries", tag = "webhooks",
     params(("id" = String, Path, description = "wh_..."), ListQuery),
     responses((status = 200, body = DeliveryList), (status = 404, body = ErrorBody)))]
 pub async fn deliveries(
@@ -119,7 +136,13 @@ const DEDUP_HEADERS: [&str; 4] = [
     "x-shopify-webhook-id",
 ];
 
-#[utoipa::path(post, path = "/api/webhooks/trigger/{token}", tag = "webhooks", security(()),
+/// Trigger a webhook
+///
+/// No API key: the token in the path is the credential. The raw body (up to 10 KB) replaces
+/// `{{payload}}`. A repeated `Idempotency-Key` (or a provider delivery id such as
+/// `X-GitHub-Delivery`) returns the first delivery instead of a new one. Unknown or rotated
+/// token: 404; disabled webhook: 409 `webhook_disabled`.
+#[utoipa::path(post, path = "/api/webhooks/trigger/{token}", operation_id = "triggerWebhook", tag = "webhooks", security(()),
     params(("token" = String, Path, description = "the webhook's token (the credential)")),
     request_body(content = String, description = "any body up to 10 KB; replaces every {{payload}}"),
     responses((status = 202, body = TriggerAccepted), (status = 404, body = ErrorBody),
@@ -171,7 +194,10 @@ fn query_as_json(query: Option<&str>) -> String {
     }
 }
 
-#[utoipa::path(get, path = "/api/webhooks/trigger/{token}", tag = "webhooks", security(()),
+/// Trigger a webhook without a body
+///
+/// As `POST`, for providers that call with GET; `{{payload}}` becomes empty.
+#[utoipa::path(get, path = "/api/webhooks/trigger/{token}", operation_id = "triggerWebhookWithoutBody", tag = "webhooks", security(()),
     params(("token" = String, Path, description = "the webhook's token (the credential)")),
     responses((status = 202, body = TriggerAccepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[allow(dead_code)]
