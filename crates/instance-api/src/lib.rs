@@ -127,6 +127,7 @@ impl ExecRequest {
 }
 
 /// `exec`'s answer.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecResult {
@@ -152,6 +153,7 @@ pub struct MessageRequest {
 }
 
 /// The instance agent's reply.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageReply {
@@ -169,6 +171,7 @@ pub struct BrowserOpenRequest {
 }
 
 /// The page the browser shows (`/browser/open`, `/browser/text`).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageInfo {
     pub url: String,
@@ -177,6 +180,7 @@ pub struct PageInfo {
 }
 
 /// What a directory entry is. Symlinks are reported as links (never followed).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
@@ -187,6 +191,7 @@ pub enum EntryKind {
 }
 
 /// One entry of a directory listing.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DirEntry {
@@ -198,6 +203,7 @@ pub struct DirEntry {
 }
 
 /// `GET /files`: a directory's entries or a file's content.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum FileNode {
@@ -217,6 +223,7 @@ pub enum FileNode {
 }
 
 /// `PUT /files`' answer.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileWritten {
     pub path: String,
@@ -230,6 +237,7 @@ pub struct Done {
 }
 
 /// A session of the instance agent.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionMeta {
@@ -241,6 +249,7 @@ pub struct SessionMeta {
 }
 
 /// The session an activity reply shows.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SelectedSession {
     pub id: String,
@@ -248,6 +257,7 @@ pub struct SelectedSession {
 }
 
 /// `GET /activity`: a session's transcript lines (JSONL) after the cursor.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {

@@ -143,7 +143,9 @@ fn path_error(e: workspace::PathError) -> ApiError {
     match e {
         PathError::Invalid(_) | PathError::Outside | PathError::NotAFile(_) => bad(e),
         PathError::NotFound(_) => not_found(e),
-        PathError::IsDirectory(_) => ApiError(StatusCode::CONFLICT, "conflict", e.to_string()),
+        PathError::IsDirectory(_) | PathError::InTheWay(_) => {
+            ApiError(StatusCode::CONFLICT, "conflict", e.to_string())
+        }
         PathError::TooLarge => ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",

@@ -185,6 +185,9 @@ pub enum PathError {
     NotFound(String),
     #[error("{0} is a directory")]
     IsDirectory(String),
+    /// The workspace's current content is in the way (a file where a folder must be).
+    #[error("{0}")]
+    InTheWay(&'static str),
     #[error("{0} is not a regular file or directory")]
     NotAFile(String),
     #[error("file is larger than 10 MiB")]
@@ -330,7 +333,7 @@ impl Workspace {
                 return Err(match self.dir.metadata(parent) {
                     Err(e) => PathError::from_io(e, rel),
                     Ok(m) if !m.is_dir() => {
-                        PathError::Invalid("a parent of the path is not a folder")
+                        PathError::InTheWay("a parent of the path is a file, not a folder")
                     }
                     Ok(_) => PathError::from_io(e, rel),
                 });

@@ -165,7 +165,7 @@ pub fn hash_key(plaintext: &str) -> String {
 /// control, bidirectional or invisible formatting characters).
 pub fn validate_key_name(name: Option<String>) -> Result<Option<String>, Error> {
     match name {
-        Some(n) if n.trim().is_empty() => Ok(None),
+        Some(n) if n.trim().is_empty() && n.chars().count() <= 100 => Ok(None),
         Some(n) => super::validate_title("name", &n).map(Some),
         None => Ok(None),
     }

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 
 pub const MAX_PROMPT_CHARS: usize = 20_000;
 
-/// 1–100 characters, any text without control or invisible formatting characters.
+/// 1–100 characters (as sent, so the documented `maxLength` is exact), not all white space,
+/// without control or invisible formatting characters; stored trimmed.
 pub fn validate_title(field: &str, s: &str) -> Result<String, Error> {
     let t = s.trim();
-    if t.is_empty() || t.chars().count() > 100 || t.chars().any(is_hidden_or_control) {
+    if t.is_empty() || s.chars().count() > 100 || s.chars().any(is_hidden_or_control) {
         Err(Error::invalid(
             field,
             "must be 1-100 characters without control, bidirectional or invisible formatting characters",

@@ -113,7 +113,8 @@ pub fn router(platform: Platform) -> Router {
         .route("/v1/secrets", get(gateway::secrets))
         .route("/v1/secrets/{name}", get(gateway::secret))
         .route("/api/openapi.json", get(openapi::spec))
-        .route("/docs", get(openapi::docs));
+        .route("/docs", get(openapi::docs))
+        .route("/docs/{name}", get(openapi::docs_asset));
 
     public
         .merge(console::routes())

@@ -3,7 +3,6 @@
 use super::error::{ErrorBody, ErrorDetail};
 use super::routes::*;
 use super::views::*;
-use axum::response::Html;
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -63,6 +62,30 @@ impl Modify for Conventions {
                     .build(),
             )
         };
+        // The validation rules of request fields, as patterns (views::patterns).
+        if let Some(components) = openapi.components.as_mut() {
+            for (schema, property, pattern) in crate::views::patterns::FIELDS {
+                if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(o))) =
+                    components.schemas.get_mut(*schema)
+                {
+                    if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(field))) =
+                        o.properties.get_mut(*property)
+                    {
+                        field.pattern = Some((*pattern).to_owned());
+                    }
+                }
+            }
+        }
+        // Component schemas with no required field.
+        let optional_bodies: std::collections::HashSet<String> = openapi
+            .components
+            .iter()
+            .flat_map(|c| c.schemas.iter())
+            .filter(|(_, s)| {
+                matches!(s, RefOr::T(utoipa::openapi::schema::Schema::Object(o)) if o.required.is_empty())
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
         for item in openapi.paths.paths.values_mut() {
             for op in [
                 &mut item.get,
@@ -74,6 +97,81 @@ impl Modify for Conventions {
             .into_iter()
             .flatten()
             {
+                // A body whose fields are all optional may be left out (the JSON extractor
+                // reads an empty body as `{}`).
+                if let Some(body) = op.request_body.as_mut() {
+                    let all_optional =
+                        body.content
+                            .get("application/json")
+                            .is_some_and(|c| match &c.schema {
+                                Some(RefOr::Ref(r)) => {
+                                    let name =
+                                        r.ref_location.rsplit('/').next().unwrap_or_default();
+                                    optional_bodies.contains(name)
+                                }
+                                _ => false,
+                            });
+                    if all_optional {
+                        body.required = Some(utoipa::openapi::Required::False);
+                    }
+                }
+                // A parameter is absent or a value: `null` cannot be sent in a query or header.
+                for p in op.parameters.iter_mut().flatten() {
+                    if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(o))) =
+                        p.schema.as_mut()
+                    {
+                        if let utoipa::openapi::schema::SchemaType::Array(types) = &o.schema_type {
+                            let without_null: Vec<_> = types
+                                .iter()
+                                .filter(|t| !matches!(t, utoipa::openapi::schema::Type::Null))
+                                .cloned()
+                                .collect();
+                            if let [only] = without_null.as_slice() {
+                                o.schema_type =
+                                    utoipa::openapi::schema::SchemaType::Type(only.clone());
+                            }
+                        }
+                    }
+                }
+                // Raw bodies: any bytes (text or binary); an empty one is an empty content.
+                if let Some(body) = op.request_body.as_mut() {
+                    if let Some(text) = body.content.get("text/plain").cloned() {
+                        body.content.insert(
+                            "application/octet-stream".to_owned(),
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(
+                                    utoipa::openapi::ObjectBuilder::new()
+                                        .schema_type(utoipa::openapi::schema::Type::String)
+                                        .content_media_type("application/octet-stream"),
+                                ))
+                                .build(),
+                        );
+                        body.content.insert("text/plain".to_owned(), text);
+                        body.required = Some(utoipa::openapi::Required::False);
+                    }
+                }
+                for (id, name, pattern, required) in crate::views::patterns::PARAMETERS {
+                    if op.operation_id.as_deref() != Some(*id) {
+                        continue;
+                    }
+                    for p in op.parameters.iter_mut().flatten() {
+                        if p.name == *name {
+                            p.required = if *required {
+                                utoipa::openapi::Required::True
+                            } else {
+                                utoipa::openapi::Required::False
+                            };
+                            if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(o))) =
+                                p.schema.as_mut()
+                            {
+                                o.pattern = Some((*pattern).to_owned());
+                                if *required {
+                                    o.min_length = Some(1);
+                                }
+                            }
+                        }
+                    }
+                }
                 let public = op.security.as_ref().is_some_and(|reqs| {
                     reqs.iter()
                         .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
@@ -154,7 +252,60 @@ pub async fn spec() -> Json<utoipa::openapi::OpenApi> {
     Json(doc)
 }
 
-/// `GET /docs`: a self-contained reference (no CDN) with a "try it" form per operation.
-pub async fn docs() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
+/// `GET /docs`: the API reference, served by the binary (no CDN). `docs.html` loads the
+/// plain ES modules of `docs/` (`GET /docs/{name}`), which read `/api/openapi.json` and build
+/// a "try it" form per operation; see `docs/docs.js`. Everything goes out with the console's
+/// Content-Security-Policy: only this origin's scripts, no inline script, no other origin.
+pub async fn docs() -> axum::response::Response {
+    docs_response("text/html; charset=utf-8", DOCS_PAGE)
+}
+
+/// `GET /docs/{name}`: the page's scripts and stylesheet.
+pub async fn docs_asset(
+    axum::extract::Path(name): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match DOCS_ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => docs_response(content_type, body),
+        None => super::error::not_found_fallback(uri).await.into_response(),
+    }
+}
+
+const DOCS_PAGE: &str = include_str!("docs.html");
+const DOCS_JS: &str = "text/javascript; charset=utf-8";
+
+/// `/docs/<name>` → (content type, text).
+const DOCS_ASSETS: &[(&str, &str, &str)] = &[
+    ("docs.js", DOCS_JS, include_str!("docs/docs.js")),
+    ("spec.js", DOCS_JS, include_str!("docs/spec.js")),
+    ("http.js", DOCS_JS, include_str!("docs/http.js")),
+    ("dom.js", DOCS_JS, include_str!("docs/dom.js")),
+    (
+        "docs.css",
+        "text/css; charset=utf-8",
+        include_str!("docs/docs.css"),
+    ),
+];
+
+fn docs_response(content_type: &'static str, body: &'static str) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, content_type),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            super::console::CONTENT_SECURITY_POLICY,
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // embedded in the binary: revalidate each load so an upgrade shows at once
+        (header::CACHE_CONTROL, "no-cache"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    res
 }

@@ -10,14 +10,19 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAutomationBody {
+    #[schema(example = "morning-brief", max_length = 100)]
     pub name: String,
     /// What the Operator agent is asked each time.
+    #[schema(
+        example = "Summarise what every instance did overnight.",
+        max_length = 20000
+    )]
     pub prompt: String,
-    /// 5-field cron.
-    #[schema(example = "0 9 * * 1-5")]
+    /// 5-field cron (minute hour day-of-month month day-of-week).
+    #[schema(example = "0 9 * * 1-5", format = "cron")]
     pub cron_expression: String,
     /// IANA name, default `UTC`.
-    #[schema(example = "America/New_York")]
+    #[schema(example = "America/New_York", format = "iana-time-zone")]
     pub timezone: Option<String>,
     pub enabled: Option<bool>,
 }
@@ -25,9 +30,13 @@ pub struct CreateAutomationBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateAutomationBody {
+    #[schema(max_length = 100)]
     pub name: Option<String>,
+    #[schema(max_length = 20000)]
     pub prompt: Option<String>,
+    #[schema(example = "0 9 * * 1-5", format = "cron")]
     pub cron_expression: Option<String>,
+    #[schema(example = "America/New_York", format = "iana-time-zone")]
     pub timezone: Option<String>,
     pub enabled: Option<bool>,
 }
@@ -151,12 +160,13 @@ pub struct RunList {
 #[into_params(parameter_in = Query)]
 pub struct NextRunsQuery {
     /// 5-field cron.
-    #[param(example = "0 9 * * 1-5")]
+    #[param(example = "0 9 * * 1-5", format = "cron")]
     pub cron_expression: String,
     /// IANA name, default `UTC`.
-    #[param(example = "America/New_York")]
+    #[param(example = "America/New_York", format = "iana-time-zone")]
     pub timezone: Option<String>,
-    /// How many fire times, 1–20, default 5.
+    /// How many fire times, default 5.
+    #[param(minimum = 1, maximum = 20)]
     pub count: Option<usize>,
 }
 

@@ -1,5 +1,6 @@
 //! Instances on the wire: the REST bodies (also the Operator agent's tool arguments) and views.
 
+use super::patterns;
 use crate::domain::*;
 use crate::services::{CreateInstance, UpdateInstance};
 use chrono::{DateTime, Utc};
@@ -14,10 +15,15 @@ pub struct CreateInstanceBody {
     #[schema(example = "weather-desk")]
     pub name: String,
     /// `prebuilt` (default) or `blank`.
+    #[schema(value_type = Option<InstanceKind>)]
     pub kind: Option<String>,
-    /// Git URL, `owner/repo` or an allowed local path to clone into the workspace.
+    /// A repository to clone into the workspace: `owner/repo` (GitHub) or an `https://` URL
+    /// (the server also takes `ssh://` and `user@host:path`, and configured local paths).
+    #[schema(example = "owner/repo", max_length = 512)]
     pub checkpoint_repo: Option<String>,
-    /// Environment variables of the instance.
+    /// Environment variables of the instance (at most 100; names `[A-Z_][A-Z0-9_]*` other
+    /// than PATH, HOME, SHELL, IFS, BASH_ENV, ENV, LD_* and OPERATOR_*; values without NUL).
+    #[schema(value_type = Option<EnvVars>)]
     pub env: Option<BTreeMap<String, String>>,
 }
 
@@ -38,6 +44,7 @@ pub struct UpdateInstanceBody {
     /// A new name.
     pub name: Option<String>,
     /// Replaces the environment variables.
+    #[schema(value_type = Option<EnvVars>)]
     pub env: Option<BTreeMap<String, String>>,
     /// Replaces the instance's config object.
     #[schema(value_type = Option<Object>)]
@@ -58,6 +65,7 @@ impl From<UpdateInstanceBody> for UpdateInstance {
 #[serde(rename_all = "camelCase")]
 pub struct CloneInstanceBody {
     /// The copy's name.
+    #[schema(example = "weather-desk-copy")]
     pub name: String,
 }
 
@@ -113,3 +121,30 @@ pub struct InstanceList {
     pub instances: Vec<InstanceView>,
     pub next_cursor: Option<String>,
 }
+
+/// An instance's environment variables, as [`EnvMap::parse`] accepts them: at most 100,
+/// names `[A-Z_][A-Z0-9_]*` (a few reserved for the runtime are refused), values without NUL
+/// of at most 32 KiB.
+pub struct EnvVars;
+
+impl utoipa::PartialSchema for EnvVars {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let value = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(patterns::NO_NUL))
+            .max_length(Some(EnvMap::MAX_VALUE_BYTES));
+        let name = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(patterns::ENV_NAME));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(name))
+            .additional_properties(Some(value))
+            .max_properties(Some(EnvMap::MAX_ENTRIES))
+            .examples([serde_json::json!({"REGION": "eu-west-1"})])
+            .into()
+    }
+}
+
+impl ToSchema for EnvVars {}

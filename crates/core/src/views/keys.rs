@@ -8,6 +8,8 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateKeyBody {
+    /// A label (blank: none).
+    #[schema(example = "laptop", max_length = 100)]
     pub name: Option<String>,
 }
 

@@ -8,6 +8,7 @@ mod billing;
 pub mod error;
 mod instances;
 mod keys;
+pub mod patterns;
 mod secrets;
 mod webhooks;
 
@@ -87,9 +88,10 @@ pub struct CliPollBody {
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// 1–200, default 50.
+    /// Page size, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page (opaque: pass it back unchanged).
     pub cursor: Option<String>,
 }
 
@@ -97,7 +99,10 @@ pub struct ListQuery {
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct InstanceListQuery {
+    /// Page size, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// `nextCursor` of the previous page (opaque: pass it back unchanged).
     pub cursor: Option<String>,
     /// Also list deleted (`inactive`) instances.
     #[serde(default)]

@@ -13,10 +13,11 @@ pub struct CreateSecretBody {
     /// `ENV_VAR_STYLE`: the variable instances read it as.
     #[schema(example = "GITHUB_TOKEN")]
     pub name: String,
-    /// The secret value (write-only: never shown again).
-    #[schema(value_type = String)]
+    /// The secret value (write-only: never shown again), at most 64 KiB.
+    #[schema(value_type = String, example = "ghp_example", min_length = 1, max_length = 65536)]
     pub value: secrecy::SecretString,
     /// What it is for.
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     /// Readable by every instance of the account.
     #[serde(default)]
@@ -27,9 +28,10 @@ pub struct CreateSecretBody {
 #[serde(rename_all = "camelCase")]
 pub struct UpdateSecretBody {
     /// A new value (rotation).
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 65536)]
     pub value: Option<secrecy::SecretString>,
     /// An empty string clears it.
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     pub is_global: Option<bool>,
 }

@@ -10,9 +10,13 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateWebhookBody {
+    #[schema(example = "github-push", max_length = 100)]
     pub name: String,
     /// Must contain `{{payload}}`.
-    #[schema(example = "A GitHub event arrived: {{payload}}. Summarise it.")]
+    #[schema(
+        example = "A GitHub event arrived: {{payload}}. Summarise it.",
+        max_length = 20000
+    )]
     pub prompt_template: String,
     pub enabled: Option<bool>,
 }
@@ -20,7 +24,9 @@ pub struct CreateWebhookBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateWebhookBody {
+    #[schema(max_length = 100)]
     pub name: Option<String>,
+    #[schema(max_length = 20000)]
     pub prompt_template: Option<String>,
     pub enabled: Option<bool>,
     /// Replace the token; the old trigger URL stops working at once.

@@ -28,8 +28,10 @@ const POLL: Duration = Duration::from_millis(500);
 pub struct ChatRequest {
     /// Continue this chat; omit to start a new one.
     pub id: Option<String>,
-    /// AI SDK UIMessages; only the last (a user message) is new input.
-    #[schema(value_type = Vec<Object>)]
+    /// AI SDK UIMessages (`{role, parts: [{type: "text", text}]}`); the last must be the
+    /// user's, with text: it is the new input (earlier ones are ignored: the server keeps the
+    /// history).
+    #[schema(value_type = Vec<Object>, min_items = 1)]
     pub messages: Vec<Value>,
 }
 
@@ -305,7 +307,8 @@ fn parse_frames(bytes: &[u8]) -> Vec<Chunk> {
 #[utoipa::path(post, path = "/api/chat", operation_id = "sendChatMessage", tag = "chat", request_body = ChatRequest,
     params(("x-response-format" = Option<String>, Header, description = "`json` for `{chatId, text}` once the turn ends")),
     responses(
-        (status = 200, content_type = "text/event-stream", description = "AI SDK UI message stream v1: start, start-step, text-*, tool-input-available, tool-output-available, finish-step, finish, then `data: [DONE]`; each event has an SSE `id:`"),
+        (status = 200, description = "the turn: streamed by default (AI SDK UI message stream v1: `start`, `start-step`, `text-start`/`text-delta`/`text-end`, `tool-input-available`, `tool-output-available`, `finish-step`, `finish` or `error`, then `data: [DONE]`; each event has an SSE `id:`); with `x-response-format: json`, `{chatId, text}` once it ends",
+            content(("text/event-stream"), (ChatJsonReply = "application/json"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "llm_unavailable: no LLM provider configured")))]
 pub async fn post(
@@ -371,7 +374,7 @@ pub struct StreamQuery {
 /// header or `after` query), then follows it live until it ends.
 #[utoipa::path(get, path = "/api/chat/{id}/stream", operation_id = "streamChat", tag = "chat",
     params(("id" = String, Path, description = "chat id"), StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "the last SSE id received")),
+        ("Last-Event-ID" = Option<u64>, Header, description = "the last SSE id received")),
     responses((status = 200, content_type = "text/event-stream", description = "replays the running (or last) turn after the cursor, then follows it live"),
         (status = 404, body = ErrorBody)))]
 pub async fn stream(

@@ -155,7 +155,7 @@ fn relay<T>(r: Relayed<T>) -> Response {
 /// `base64` for binary files), by path relative to the workspace root (empty for the root).
 #[utoipa::path(get, path = "/api/instances/{id}/files", operation_id = "readInstanceFiles", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name"), FilesQuery),
-    responses((status = 200, description = "a directory listing `{path, type: directory, entries}` or a file `{path, type: file, size, encoding, content}`"),
+    responses((status = 200, body = operator_instance_api::FileNode, description = "a directory listing (`type: directory`, its entries) or a file (`type: file`, its content as `utf-8` text or `base64`)"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "instance not active")))]
 pub async fn read_files(
     State(p): State<Platform>,
@@ -173,7 +173,7 @@ pub async fn read_files(
 #[utoipa::path(put, path = "/api/instances/{id}/files", operation_id = "writeInstanceFile", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name"), FilesQuery),
     request_body(content = String, description = "the raw file content (up to 10 MiB)"),
-    responses((status = 200, description = "`{path, size}`"), (status = 400, body = ErrorBody),
+    responses((status = 200, body = operator_instance_api::FileWritten, description = "the file written"), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn write_file(
     State(p): State<Platform>,
@@ -209,7 +209,7 @@ pub async fn delete_file(
 /// returned `cursor` to get only new lines.
 #[utoipa::path(get, path = "/api/instances/{id}/activity", operation_id = "getInstanceActivity", tag = "instances",
     params(("id" = String, Path, description = "inst_... or the instance name"), ActivityQuery),
-    responses((status = 200, description = "`{sessions, selectedSession, lineCount, lines, sessionChanged, cursor}`"),
+    responses((status = 200, body = operator_instance_api::Activity, description = "the sessions and the new lines of the selected one"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn activity(
     State(p): State<Platform>,
@@ -226,7 +226,7 @@ pub async fn activity(
 /// Sends text to the agent running in the instance and returns its reply and session id.
 #[utoipa::path(post, path = "/api/instances/{id}/messages", operation_id = "messageInstance", tag = "instances", request_body = MessageRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
-    responses((status = 200, description = "`{text, sessionId}`: the instance agent's reply"),
+    responses((status = 200, body = operator_instance_api::MessageReply, description = "the instance agent's reply"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "the instance is over its token quota"),
         (status = 503, body = ErrorBody, description = "llm_unavailable: no LLM provider configured")))]
@@ -263,7 +263,7 @@ pub async fn message(
 /// (each capped), and whether it timed out.
 #[utoipa::path(post, path = "/api/instances/{id}/exec", operation_id = "execInInstance", tag = "instances", request_body = ExecRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
-    responses((status = 200, description = "`{exitCode, stdout, stderr, timedOut, truncated, durationMs}`"),
+    responses((status = 200, body = operator_instance_api::ExecResult, description = "how the command ended and what it wrote"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody, description = "the command is larger than 100 KiB")))]
 pub async fn exec(
@@ -295,7 +295,7 @@ pub async fn exec(
 /// text.
 #[utoipa::path(post, path = "/api/instances/{id}/browser/open", operation_id = "openInstanceBrowser", tag = "instances", request_body = BrowserOpenRequest,
     params(("id" = String, Path, description = "inst_... or the instance name")),
-    responses((status = 200, description = "`{url, title, text}` of the loaded page"),
+    responses((status = 200, body = operator_instance_api::PageInfo, description = "the loaded page"),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "browser_unavailable: chromium is not installed")))]
 pub async fn browser_open(
