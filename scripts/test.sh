@@ -52,6 +52,24 @@ if $install; then
 fi
 echo "moto $(.venv/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p'), $(.venv/bin/cfn-lint --version), checkov $(.venv/bin/checkov --version)"
 
+# The API reference's checkers, pinned, in their own .venv-reference/ (schemathesis needs a
+# newer `packaging` than checkov allows): openapi-spec-validator (a router test runs it on the
+# document) and schemathesis (tests/reference/fuzz.sh, below).
+step "OpenAPI validator and fuzzer"
+ref_install=false
+[ -x .venv-reference/bin/python ] || ref_install=true
+if ! $ref_install; then
+  frozen=$(.venv-reference/bin/pip freeze 2>/dev/null | tr 'A-Z_' 'a-z-')
+  for pin in $(grep -hv '^#' tests/reference/requirements.txt | tr 'A-Z_' 'a-z-'); do
+    grep -qxF "$pin" <<<"$frozen" || ref_install=true
+  done
+fi
+if $ref_install; then
+  python3 -m venv .venv-reference
+  .venv-reference/bin/pip install --quiet --disable-pip-version-check -r tests/reference/requirements.txt
+fi
+echo "schemathesis $(.venv-reference/bin/pip show schemathesis 2>/dev/null | sed -n 's/^Version: //p'), openapi-spec-validator $(.venv-reference/bin/pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')"
+
 # The AI SDK (pinned in tests/aisdk/package-lock.json) parses /api/chat streams in a test.
 step "AI SDK for the stream-compatibility test"
 command -v node >/dev/null 2>&1 || { echo "node is required (Node 20+)" >&2; exit 1; }
@@ -91,6 +109,16 @@ cargo build --workspace --locked
 
 step "cargo test (unit, contracts, end-to-end)"
 cargo test --workspace --locked
+
+# The running server against its own OpenAPI document: no 5xx, every answer as documented,
+# schema-valid requests accepted and schema-violating ones refused (fixed seed).
+step "API fuzzing (schemathesis)"
+tests/reference/fuzz.sh
+
+# The Python SDK (sdks/python): its own venv, pinned test deps, the package installed as users
+# get it (pip install ./sdks/python), pytest against the embedded server and a fake model.
+step "Python SDK (pytest)"
+bash sdks/python/run-tests.sh
 
 # The template against the code (env vars, IAM), then deployed into the emulator's
 # CloudFormation with the real worker and api binaries run on what it created.

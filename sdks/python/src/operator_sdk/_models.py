@@ -1,0 +1,451 @@
+"""Typed models of the API's JSON, snake_case in Python, camelCase on the wire.
+
+Each model names the OpenAPI schema it mirrors in ``openapi``: a component name
+(``"InstanceView"``) or, for responses the document describes inline, the operation and
+status (``"POST /api/instances/{id}/exec 200"``) optionally followed by a path into the
+body (``sessions[]``). ``tests/test_openapi_drift.py`` checks every model's fields, and
+which of them are required, against that schema, so the models cannot drift from the API.
+
+Unknown fields sent by a newer server are kept (``model_extra``), never rejected.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+try:  # Python 3.8+: typing.Literal
+    from typing import Literal
+except ImportError:  # pragma: no cover
+    from typing_extensions import Literal  # type: ignore
+
+__all__ = [
+    "InstanceStatus",
+    "InstanceKind",
+    "RunStatus",
+    "DeliveryStatus",
+    "PlanSlug",
+    "Model",
+    "Health",
+    "WhoAmI",
+    "Instance",
+    "ExecResult",
+    "MessageReply",
+    "PageInfo",
+    "DirEntry",
+    "DirectoryListing",
+    "FileContent",
+    "FileWritten",
+    "SessionMeta",
+    "SelectedSession",
+    "Activity",
+    "Secret",
+    "Automation",
+    "AutomationRun",
+    "NextRuns",
+    "Webhook",
+    "Delivery",
+    "TriggerAccepted",
+    "ApiKey",
+    "CreatedKey",
+    "Plan",
+    "Capacity",
+    "InstanceUsage",
+    "Usage",
+    "Billing",
+    "Chat",
+    "ChatMessage",
+    "ChatThread",
+    "ChatReply",
+    "ErrorDetail",
+]
+
+InstanceStatus = Literal["provisioning", "active", "restarting", "inactive", "suspended", "failed"]
+InstanceKind = Literal["prebuilt", "blank"]
+RunStatus = Literal["queued", "running", "succeeded", "failed"]
+DeliveryStatus = Literal["queued", "running", "succeeded", "failed"]
+PlanSlug = Literal["basic", "pro", "max", "enterprise"]
+
+#: Literal aliases and the OpenAPI enum schema each one mirrors (checked by the drift test).
+ENUMS: Dict[str, Tuple[Any, str]] = {
+    "InstanceStatus": (InstanceStatus, "InstanceStatus"),
+    "InstanceKind": (InstanceKind, "InstanceKind"),
+    "RunStatus": (RunStatus, "RunStatus"),
+    "DeliveryStatus": (DeliveryStatus, "DeliveryStatus"),
+    "PlanSlug": (PlanSlug, "PlanSlug"),
+}
+
+
+class Model(BaseModel):
+    """Base of every model: camelCase aliases, snake_case attributes, unknown fields kept."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="allow",
+        frozen=False,
+    )
+
+    #: The OpenAPI schema this model mirrors (see the module doc).
+    openapi: ClassVar[str] = ""
+    #: Locators to try when ``openapi`` names an operation the document gives no schema.
+    openapi_fallback: ClassVar[Tuple[str, ...]] = ()
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The model as the API's JSON (camelCase keys)."""
+        return self.model_dump(by_alias=True, mode="json")
+
+
+# --- health ---------------------------------------------------------------------------
+
+
+class Health(Model):
+    openapi = "HealthBody"
+    ok: bool
+    version: str
+
+
+class WhoAmI(Model):
+    """``GET /api/cli/health``: who the API key belongs to."""
+
+    openapi = "CliHealthBody"
+    authenticated: bool
+    user_id: str
+    account_id: str
+    plan_slug: str
+    has_plan: bool
+    token_limit: int
+
+
+# --- instances ------------------------------------------------------------------------
+
+
+class Instance(Model):
+    openapi = "InstanceView"
+    id: str
+    name: str
+    kind: str
+    status: str
+    image_tag: str
+    env: Dict[str, str]
+    config: Dict[str, Any]
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+    avatar_url: Optional[str] = None
+    checkpoint_repo: Optional[str] = None
+    deleted_at: Optional[_dt.datetime] = None
+    fqdn: Optional[str] = None
+    status_reason: Optional[str] = None
+
+
+class ExecResult(Model):
+    openapi = "POST /api/instances/{id}/exec 200"
+    openapi_fallback = ("ExecResult", "ExecView")
+    #: ``None`` when the command was killed (timeout).
+    exit_code: Optional[int] = None
+    stdout: str
+    stderr: str
+    timed_out: bool
+    truncated: bool
+    duration_ms: int
+
+
+class MessageReply(Model):
+    openapi = "POST /api/instances/{id}/messages 200"
+    openapi_fallback = ("MessageReply", "MessageReplyView")
+    text: str
+    session_id: str
+
+
+class PageInfo(Model):
+    openapi = "POST /api/instances/{id}/browser/open 200"
+    openapi_fallback = ("PageInfo", "PageView")
+    url: str
+    title: str
+    text: str
+
+
+class DirEntry(Model):
+    openapi = "GET /api/instances/{id}/files 200 |type=directory entries[]"
+    openapi_fallback = ("DirEntry", "FileNode |type=directory entries[]")
+    name: str
+    type: str
+    size: int
+    modified_at: Optional[str] = None
+
+
+class DirectoryListing(Model):
+    """``GET /files`` on a directory."""
+
+    openapi = "GET /api/instances/{id}/files 200 |type=directory"
+    openapi_fallback = ("FileNode |type=directory", "DirectoryListing")
+    path: str
+    type: Literal["directory"]
+    entries: List[DirEntry]
+
+
+class FileContent(Model):
+    """``GET /files`` on a file; ``content`` is text (``utf-8``) or ``base64``."""
+
+    openapi = "GET /api/instances/{id}/files 200 |type=file"
+    openapi_fallback = ("FileNode |type=file", "FileContent")
+    path: str
+    type: Literal["file"]
+    size: int
+    modified_at: Optional[str] = None
+    encoding: str
+    content: str
+
+    def data(self) -> bytes:
+        """The file's bytes, whatever the encoding."""
+        if self.encoding == "base64":
+            return base64.b64decode(self.content)
+        return self.content.encode("utf-8")
+
+    @property
+    def text(self) -> str:
+        """The file as text (base64 content decoded as UTF-8 with replacement)."""
+        return self.data().decode("utf-8", errors="replace")
+
+
+class FileWritten(Model):
+    openapi = "PUT /api/instances/{id}/files 200"
+    openapi_fallback = ("FileWritten", "FileWrittenView")
+    path: str
+    size: int
+
+
+class SessionMeta(Model):
+    openapi = "GET /api/instances/{id}/activity 200 sessions[]"
+    openapi_fallback = ("SessionMeta",)
+    id: str
+    title: str
+    #: RFC 3339 as the session file says (kept as text: the workspace is the instance's).
+    created_at: str
+    updated_at: str
+    parent_id: Optional[str] = None
+
+
+class SelectedSession(Model):
+    openapi = "GET /api/instances/{id}/activity 200 selectedSession"
+    openapi_fallback = ("SelectedSession",)
+    id: str
+    title: str
+
+
+class Activity(Model):
+    openapi = "GET /api/instances/{id}/activity 200"
+    openapi_fallback = ("Activity", "ActivityView")
+    sessions: List[SessionMeta]
+    line_count: int
+    lines: List[str]
+    session_changed: bool
+    selected_session: Optional[SelectedSession] = None
+    #: Pass back as ``cursor`` to get only newer lines.
+    cursor: Optional[str] = None
+
+
+# --- secrets --------------------------------------------------------------------------
+
+
+class Secret(Model):
+    """A secret's metadata; ``value`` is set only on the object ``secrets.create`` returns."""
+
+    openapi = "SecretView"
+    id: str
+    name: str
+    is_global: bool
+    grants: List[str]
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+    description: Optional[str] = None
+    value: Optional[str] = None
+
+
+# --- automations ----------------------------------------------------------------------
+
+
+class Automation(Model):
+    openapi = "AutomationView"
+    id: str
+    name: str
+    prompt: str
+    cron_expression: str
+    timezone: str
+    enabled: bool
+    chat_id: str
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+    next_run_at: Optional[_dt.datetime] = None
+
+
+class AutomationRun(Model):
+    openapi = "RunView"
+    id: str
+    automation_id: str
+    status: str
+    trigger: str
+    scheduled_for: _dt.datetime
+    created_at: _dt.datetime
+    chat_id: Optional[str] = None
+    error: Optional[str] = None
+    started_at: Optional[_dt.datetime] = None
+    finished_at: Optional[_dt.datetime] = None
+
+
+class NextRuns(Model):
+    openapi = "NextRuns"
+    cron_expression: str
+    timezone: str
+    next_runs: List[_dt.datetime]
+
+
+# --- webhooks -------------------------------------------------------------------------
+
+
+class Webhook(Model):
+    openapi = "WebhookView"
+    id: str
+    name: str
+    prompt_template: str
+    token: str
+    url: str
+    enabled: bool
+    chat_id: str
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+
+
+class Delivery(Model):
+    openapi = "DeliveryView"
+    id: str
+    status: str
+    received_at: _dt.datetime
+    chat_id: Optional[str] = None
+    error: Optional[str] = None
+    started_at: Optional[_dt.datetime] = None
+    finished_at: Optional[_dt.datetime] = None
+
+
+class TriggerAccepted(Model):
+    openapi = "TriggerAccepted"
+    delivery_id: str
+
+
+# --- API keys -------------------------------------------------------------------------
+
+
+class ApiKey(Model):
+    openapi = "KeyView"
+    id: str
+    prefix: str
+    created_at: _dt.datetime
+    name: Optional[str] = None
+    last_used_at: Optional[_dt.datetime] = None
+
+
+class CreatedKey(Model):
+    """A new key: ``key`` is the full secret, shown only this once."""
+
+    openapi = "CreatedKeyBody"
+    id: str
+    key: str
+
+
+# --- billing --------------------------------------------------------------------------
+
+
+class Plan(Model):
+    openapi = "PlanView"
+    slug: str
+    name: str
+    instance_limit: int
+    token_limit: int
+
+
+class Capacity(Model):
+    openapi = "CapacityView"
+    used: int
+    limit: int
+
+
+class InstanceUsage(Model):
+    openapi = "InstanceUsage"
+    instance_id: str
+    tokens: int
+    series: List[int]
+
+
+class Usage(Model):
+    openapi = "UsageView"
+    window_hours: int
+    tokens: int
+    by_instance: List[InstanceUsage]
+    bucket_minutes: int
+    period_start: _dt.datetime
+    instance_seconds: int
+    chat_turns: int
+    automation_runs: int
+    webhook_deliveries: int
+
+
+class Billing(Model):
+    openapi = "BillingView"
+    plan: Plan
+    status: str
+    capacity: Capacity
+    usage: Usage
+
+
+# --- chat -----------------------------------------------------------------------------
+
+
+class Chat(Model):
+    openapi = "ChatView"
+    id: str
+    title: str
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+
+
+class ChatMessage(Model):
+    """A stored message; ``parts`` are AI SDK UI message parts (``text``, ``tool-*``...)."""
+
+    openapi = "MessageView"
+    id: str
+    role: str
+    parts: List[Dict[str, Any]]
+    created_at: _dt.datetime
+
+    @property
+    def text(self) -> str:
+        """The concatenated text parts."""
+        return "".join(p.get("text", "") for p in self.parts if p.get("type") == "text")
+
+
+class ChatThread(Model):
+    """``chat.get(id)``: a chat and its messages, oldest first."""
+
+    openapi = "ChatWithMessages"
+    chat: Chat
+    messages: List[ChatMessage]
+
+
+class ChatReply(Model):
+    """``chat.send``: the turn's final assistant text."""
+
+    openapi = "POST /api/chat 200"
+    openapi_fallback = ("ChatJsonReply", "ChatReply")
+    chat_id: str
+    text: str
+
+
+class ErrorDetail(Model):
+    openapi = "ErrorDetail"
+    code: str
+    message: str
+    details: Optional[Dict[str, Any]] = None
