@@ -194,3 +194,59 @@ async fn the_document_validates_and_states_the_field_rules() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_api_guide_and_the_document_name_the_same_operations() {
+    // docs/api.md is the guide a reader of the repository gets; every `METHOD /path` it
+    // names is an operation of the document, and every operation is named in it.
+    let guide = include_str!("../../docs/api.md");
+    let api = Api::start().await;
+    let v = spec(&api).await;
+    let shape = |p: &str| {
+        p.split('?')
+            .next()
+            .unwrap()
+            .split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut named = std::collections::HashSet::new();
+    for code in guide.split('`').skip(1).step_by(2) {
+        let Some((method, path)) = code.split_once(' ') else {
+            continue;
+        };
+        if METHODS.contains(&method.to_ascii_lowercase().as_str()) && path.starts_with('/') {
+            let path = path.split_whitespace().next().unwrap();
+            named.insert((method.to_ascii_lowercase(), shape(path)));
+        }
+    }
+    let mut documented = std::collections::HashSet::new();
+    for (path, item) in v["paths"].as_object().unwrap() {
+        for m in METHODS {
+            if item.get(m).is_some() {
+                documented.insert((m.to_owned(), shape(path)));
+            }
+        }
+    }
+    let reference = [
+        ("get".to_owned(), "/api/openapi.json".to_owned()),
+        ("get".to_owned(), "/docs".to_owned()),
+    ];
+    for op in &named {
+        assert!(
+            documented.contains(op) || reference.contains(op),
+            "docs/api.md names {} {}, which the OpenAPI document lacks",
+            op.0.to_uppercase(),
+            op.1
+        );
+    }
+    for op in &documented {
+        assert!(
+            named.contains(op),
+            "docs/api.md does not name {} {}",
+            op.0.to_uppercase(),
+            op.1
+        );
+    }
+}
