@@ -120,6 +120,11 @@ tests/reference/fuzz.sh
 step "Python SDK (pytest)"
 bash sdks/python/run-tests.sh
 
+# The TypeScript SDK (sdks/typescript, @operator/sdk): pinned dev deps (package-lock.json), tsc
+# build, then node's test runner on the built dist against the embedded server and a fake model.
+step "TypeScript SDK (node --test)"
+bash sdks/typescript/run-tests.sh
+
 # The template against the code (env vars, IAM), then deployed into the emulator's
 # CloudFormation with the real worker and api binaries run on what it created.
 step "infrastructure tests"
