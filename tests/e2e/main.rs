@@ -10,6 +10,7 @@ mod basics;
 mod browser;
 mod chat;
 mod console;
+mod docs_ui;
 mod durability;
 mod hardening;
 mod idempotency;

@@ -548,7 +548,7 @@ function showText(buf, ct, out) {
 async function showStream(res, status, statusLine, out, ctl, t0) {
   const assembled = h('pre', { class: 'stream-text', 'aria-label': 'Streamed text', hidden: true });
   const events = h('ol', { class: 'events', 'aria-label': 'Events' });
-  out.append(h('div', { class: 'stream-label', text: 'Text so far' }), assembled, events);
+  out.append(h('div', { class: 'stream-label', text: 'Streamed text' }), assembled, events);
   out.firstChild.hidden = true;
   let count = 0;
   const render = (state) => {
@@ -577,7 +577,7 @@ async function showStream(res, status, statusLine, out, ctl, t0) {
     if (count <= MAX_EVENTS) {
       const nearBottom = events.scrollHeight - events.scrollTop - events.clientHeight < 40;
       events.append(h('li', { class: 'event', dataset: { type, id: ev.id ?? '' } },
-        ev.id !== null ? h('span', { class: 'ev-id', text: `#${ev.id}` }) : null,
+        h('span', { class: 'ev-id', text: ev.id !== null ? `#${ev.id}` : '' }),
         h('span', { class: 'ev-type', text: type }),
         h('code', { class: 'ev-data', text: shown })));
       if (nearBottom) events.scrollTop = events.scrollHeight;
