@@ -914,6 +914,17 @@ export interface components {
              * @description AI SDK UIMessages (`{role, parts: [{type: "text", text}]}`); the last must be the
              *     user's, with text: it is the new input (earlier ones are ignored: the server keeps the
              *     history).
+             * @example [
+             *       {
+             *         "parts": [
+             *           {
+             *             "text": "Create an instance called weather-desk.",
+             *             "type": "text"
+             *           }
+             *         ],
+             *         "role": "user"
+             *       }
+             *     ]
              */
             messages: Record<string, unknown>[];
         };

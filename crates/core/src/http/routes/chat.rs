@@ -31,7 +31,8 @@ pub struct ChatRequest {
     /// AI SDK UIMessages (`{role, parts: [{type: "text", text}]}`); the last must be the
     /// user's, with text: it is the new input (earlier ones are ignored: the server keeps the
     /// history).
-    #[schema(value_type = Vec<Object>, min_items = 1)]
+    #[schema(value_type = Vec<Object>, min_items = 1,
+        example = json!([{"role": "user", "parts": [{"type": "text", "text": "Create an instance called weather-desk."}]}]))]
     pub messages: Vec<Value>,
 }
 
