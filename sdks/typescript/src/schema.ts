@@ -998,8 +998,15 @@ export interface components {
              * @example owner/repo
              */
             checkpointRepo?: string | null;
-            env?: null | components["schemas"]["EnvVars"];
-            kind?: null | components["schemas"]["InstanceKind"];
+            /**
+             * @description Environment variables of the instance (at most 100; names `[A-Z_][A-Z0-9_]*` other
+             *     than PATH, HOME, SHELL, IFS, BASH_ENV, ENV, LD_* and OPERATOR_*; values without NUL).
+             */
+            env?: null | {
+                [key: string]: string;
+            };
+            /** @description `prebuilt` (default) or `blank`. */
+            kind?: null | ("prebuilt" | "blank");
             /**
              * @description 1-63 characters of `[a-z0-9-]`, unique in the account.
              * @example weather-desk
@@ -1075,14 +1082,6 @@ export interface components {
          * @enum {string}
          */
         EntryKind: "file" | "directory" | "symlink" | "other";
-        /**
-         * @example {
-         *       "REGION": "eu-west-1"
-         *     }
-         */
-        EnvVars: {
-            [key: string]: string;
-        };
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
@@ -1325,7 +1324,10 @@ export interface components {
         UpdateInstanceBody: {
             /** @description Replaces the instance's config object. */
             config?: Record<string, unknown> | null;
-            env?: null | components["schemas"]["EnvVars"];
+            /** @description Replaces the environment variables. */
+            env?: null | {
+                [key: string]: string;
+            };
             /** @description A new name. */
             name?: string | null;
         };

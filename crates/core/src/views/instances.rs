@@ -15,7 +15,7 @@ pub struct CreateInstanceBody {
     #[schema(example = "weather-desk")]
     pub name: String,
     /// `prebuilt` (default) or `blank`.
-    #[schema(value_type = Option<InstanceKind>)]
+    #[schema(value_type = Option<InstanceKind>, inline)]
     pub kind: Option<String>,
     /// A repository to clone into the workspace: `owner/repo` (GitHub) or an `https://` URL
     /// (the server also takes `ssh://` and `user@host:path`, and configured local paths).
@@ -23,7 +23,7 @@ pub struct CreateInstanceBody {
     pub checkpoint_repo: Option<String>,
     /// Environment variables of the instance (at most 100; names `[A-Z_][A-Z0-9_]*` other
     /// than PATH, HOME, SHELL, IFS, BASH_ENV, ENV, LD_* and OPERATOR_*; values without NUL).
-    #[schema(value_type = Option<EnvVars>)]
+    #[schema(value_type = Option<EnvVars>, inline)]
     pub env: Option<BTreeMap<String, String>>,
 }
 
@@ -44,7 +44,7 @@ pub struct UpdateInstanceBody {
     /// A new name.
     pub name: Option<String>,
     /// Replaces the environment variables.
-    #[schema(value_type = Option<EnvVars>)]
+    #[schema(value_type = Option<EnvVars>, inline)]
     pub env: Option<BTreeMap<String, String>>,
     /// Replaces the instance's config object.
     #[schema(value_type = Option<Object>)]

@@ -3,6 +3,17 @@ use std::collections::BTreeSet;
 
 /// A value of the schema's type (enough for the arguments to deserialise).
 fn sample(schema: &Value) -> Value {
+    // An optional field of a named type is `oneOf: [null, T]`: sample T.
+    for key in ["oneOf", "anyOf"] {
+        if let Some(alternatives) = schema[key].as_array() {
+            if let Some(t) = alternatives.iter().find(|a| a["type"] != "null") {
+                return sample(t);
+            }
+        }
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
     let ty = match &schema["type"] {
         Value::Array(types) => types.iter().find(|t| *t != "null").cloned(),
         t => Some(t.clone()),
