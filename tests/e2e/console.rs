@@ -3,24 +3,15 @@
 //! talks to the scripted fake LLM, then checks over HTTP what the suite did through the
 //! pages, so a suite that skipped its work cannot pass.
 
+use crate::browser_suite;
 use crate::support::fake_llm::{FakeLlm, Reply};
 use crate::support::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 /// The whole browser run; the suite's own waits are far shorter (60 s at most each).
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn suite_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console")
-}
-
-fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots")
-}
 
 /// The fake model's replies, one per LLM request, in the order the suite makes them: two
 /// chat turns (each a tool call, then the answer after the tool's result), then one message
@@ -52,70 +43,6 @@ fn script() -> Vec<Reply> {
     ]
 }
 
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the suite with node, killing its whole process group (node and chromium) if it
-/// outlives `SUITE_TIMEOUT`.
-async fn run_suite(app: &App) -> Run {
-    let dir = suite_dir();
-    let shots = screenshot_dir();
-    // Screenshots of an earlier run must not count for this one.
-    if shots.exists() {
-        std::fs::remove_dir_all(&shots).expect("clear the screenshot dir");
-    }
-    std::fs::create_dir_all(&shots).expect("screenshot dir");
-    let shots = shots.canonicalize().expect("screenshot dir path");
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(dir.join("suite.mjs"))
-        .current_dir(&dir)
-        .env("OPERATOR_URL", &app.base)
-        .env("OPERATOR_KEY", &app.key)
-        .env("SCREENSHOT_DIR", &shots)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let child = cmd.spawn().expect("node is needed for the console suite");
-    let pgid = child.id().expect("node's pid") as i32;
-    match tokio::time::timeout(SUITE_TIMEOUT, child.wait_with_output()).await {
-        Ok(out) => {
-            let out = out.expect("wait for node");
-            // Whatever the suite left behind (a chromium after a crash) goes too; a group
-            // already gone (ESRCH, the usual case) is fine.
-            // SAFETY: kill(2) on the process group this test created for the suite.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            Run {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        }
-        Err(_) => {
-            // SAFETY: kill(2) on the process group this test created for the suite.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            panic!(
-                "the console suite did not finish within {} s; killed it",
-                SUITE_TIMEOUT.as_secs()
-            );
-        }
-    }
-}
-
-/// The suite's `SUMMARY {json}` line.
-fn summary(stdout: &str) -> Value {
-    let line = stdout
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("SUMMARY "))
-        .unwrap_or_else(|| panic!("the suite printed no SUMMARY line:\n{stdout}"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("SUMMARY is not JSON ({e}): {line}"))
-}
-
 fn names(list: &Value) -> Vec<String> {
     list.as_array()
         .map(|a| {
@@ -128,16 +55,7 @@ fn names(list: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn the_console_works_in_a_real_browser_against_the_real_server() {
-    assert!(
-        suite_dir()
-            .join("node_modules/puppeteer-core/package.json")
-            .exists(),
-        "puppeteer-core is not installed: run `npm ci --prefix tests/console` (scripts/test.sh does)"
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "chromium is not installed: apt-get install chromium (scripts/test.sh does)"
-    );
+    browser_suite::assert_installed();
     // GIVEN the real server whose Operator agent talks to the scripted fake model
     let llm = FakeLlm::start(script()).await;
     let app = App::spawn_with(Options {
@@ -147,7 +65,8 @@ async fn the_console_works_in_a_real_browser_against_the_real_server() {
     .await;
 
     // WHEN the browser suite signs in and walks every page
-    let run = run_suite(&app).await;
+    let shots = browser_suite::fresh_screenshot_dir("console-screenshots");
+    let run = browser_suite::run("suite.mjs", &app, &shots, &[], SUITE_TIMEOUT).await;
     println!("{}", run.stdout);
     assert!(
         run.ok,
@@ -156,7 +75,7 @@ async fn the_console_works_in_a_real_browser_against_the_real_server() {
         run.stderr,
         tail(&app.server_log(), 60)
     );
-    let s = summary(&run.stdout);
+    let s = browser_suite::summary(&run.stdout);
 
     // THEN the CLI login it approved handed out a working key of the same account, once
     let cli_key = s["cliKey"].as_str().expect("cliKey in SUMMARY").to_owned();
@@ -285,7 +204,7 @@ async fn the_console_works_in_a_real_browser_against_the_real_server() {
         "chat-phone.png",
         "instances-phone.png",
     ] {
-        let p = screenshot_dir().join(f);
+        let p = shots.join(f);
         let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         assert!(size > 0, "no screenshot {}", p.display());
     }

@@ -3,11 +3,10 @@
 //! scripted fake LLM, then checks over HTTP what the page did, so a run that skipped its work
 //! cannot pass.
 
+use crate::browser_suite;
 use crate::support::fake_llm::{FakeLlm, Reply};
 use crate::support::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 /// The whole browser run; its own waits are far shorter (60 s at most each).
@@ -20,97 +19,13 @@ const JSON_REPLY: &str = "Hello from the docs page.";
 const SLOW_REPLY: &str =
     "Streaming live: every word of this answer reaches the reference page while the turn is still running.";
 
-fn suite_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/console")
-}
-
-fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/docs-screenshots")
-}
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the suite with node, killing its whole process group (node and chromium) if it
-/// outlives `SUITE_TIMEOUT`.
-async fn run_suite(app: &App, marker: &str) -> Run {
-    let shots = screenshot_dir();
-    // Screenshots of an earlier run must not count for this one.
-    if shots.exists() {
-        std::fs::remove_dir_all(&shots).expect("clear the screenshot dir");
-    }
-    std::fs::create_dir_all(&shots).expect("screenshot dir");
-    let shots = shots.canonicalize().expect("screenshot dir path");
-    let dir = suite_dir();
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(dir.join("docs.mjs"))
-        .current_dir(&dir)
-        .env("OPERATOR_URL", &app.base)
-        .env("OPERATOR_KEY", &app.key)
-        .env("SCREENSHOT_DIR", &shots)
-        .env("DOCS_MARKER", marker)
-        .env("DOCS_JSON_REPLY", JSON_REPLY)
-        .env("DOCS_SLOW_REPLY", SLOW_REPLY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let child = cmd.spawn().expect("node is needed for the docs suite");
-    let pgid = child.id().expect("node's pid") as i32;
-    match tokio::time::timeout(SUITE_TIMEOUT, child.wait_with_output()).await {
-        Ok(out) => {
-            let out = out.expect("wait for node");
-            // Whatever the suite left behind (a chromium after a crash) goes too; a group
-            // already gone (ESRCH, the usual case) is fine.
-            // SAFETY: kill(2) on the process group this test created for the suite.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            Run {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        }
-        Err(_) => {
-            // SAFETY: kill(2) on the process group this test created for the suite.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            panic!(
-                "the docs suite did not finish within {} s; killed it",
-                SUITE_TIMEOUT.as_secs()
-            );
-        }
-    }
-}
-
-/// The suite's `SUMMARY {json}` line.
-fn summary(stdout: &str) -> Value {
-    let line = stdout
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("SUMMARY "))
-        .unwrap_or_else(|| panic!("the suite printed no SUMMARY line:\n{stdout}"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("SUMMARY is not JSON ({e}): {line}"))
-}
-
 fn text_of(chat: &Value) -> String {
     chat["messages"].to_string()
 }
 
 #[tokio::test]
 async fn the_api_reference_sends_real_requests_from_a_real_browser() {
-    assert!(
-        suite_dir()
-            .join("node_modules/puppeteer-core/package.json")
-            .exists(),
-        "puppeteer-core is not installed: run `npm ci --prefix tests/console` (scripts/test.sh does)"
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "chromium is not installed: apt-get install chromium (scripts/test.sh does)"
-    );
+    browser_suite::assert_installed();
     // GIVEN the real server whose Operator agent talks to the scripted fake model: a plain
     // answer for the JSON chat, then a slow one for the streamed chat
     let llm = FakeLlm::start(vec![
@@ -126,7 +41,13 @@ async fn the_api_reference_sends_real_requests_from_a_real_browser() {
     let marker = format!("docs-marker-{}", &random_key()[8..24]);
 
     // WHEN the browser suite uses the reference's forms
-    let run = run_suite(&app, &marker).await;
+    let shots = browser_suite::fresh_screenshot_dir("docs-screenshots");
+    let env = [
+        ("DOCS_MARKER", marker.as_str()),
+        ("DOCS_JSON_REPLY", JSON_REPLY),
+        ("DOCS_SLOW_REPLY", SLOW_REPLY),
+    ];
+    let run = browser_suite::run("docs.mjs", &app, &shots, &env, SUITE_TIMEOUT).await;
     println!("{}", run.stdout);
     assert!(
         run.ok,
@@ -135,7 +56,7 @@ async fn the_api_reference_sends_real_requests_from_a_real_browser() {
         run.stderr,
         tail(&app.server_log(), 60)
     );
-    let s = summary(&run.stdout);
+    let s = browser_suite::summary(&run.stdout);
 
     // THEN the instance created through the page exists
     let name = s["instanceName"].as_str().expect("instanceName in SUMMARY");
@@ -216,7 +137,7 @@ async fn the_api_reference_sends_real_requests_from_a_real_browser() {
 
     // AND the run left its screenshots
     for f in ["docs.png", "docs-chat.png"] {
-        let p = screenshot_dir().join(f);
+        let p = shots.join(f);
         let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         assert!(size > 0, "no screenshot {}", p.display());
     }

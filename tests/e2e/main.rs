@@ -8,6 +8,7 @@ mod automations;
 mod aws;
 mod basics;
 mod browser;
+mod browser_suite;
 mod chat;
 mod console;
 mod docs_ui;
