@@ -21,6 +21,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
+import { required, until as waitUntil, scriptSrc, Steps } from './lib.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
@@ -38,14 +39,6 @@ const PROVISION = 60_000; // an instance from provisioning to active
 const FILE_PATH = 'notes/from-the-docs page.txt';
 const FILE_CONTENT = `first line ${MARKER}\nünïcødé ✓ — <b>not html</b> 'single' "double" $HOME \\ back\n\n  indented, no newline at the end`;
 
-function required(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`${name} is not set (tests/e2e/docs_ui.rs sets it)`);
-    process.exit(2);
-  }
-  return v;
-}
 
 // ---------------------------------------------------------------- guards and bookkeeping
 
@@ -94,22 +87,6 @@ async function guard(page) {
 
 // ---------------------------------------------------------------- helpers
 
-async function until(what, check, timeout = SHORT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function api(method, p, { body, headers = {} } = {}) {
   const h = { authorization: `Bearer ${KEY}`, ...headers };
@@ -204,46 +181,10 @@ async function shot(page, name) {
 
 // ---------------------------------------------------------------- steps
 
-const results = [];
-async function step(name, needs, fn, page) {
-  const failedDep = needs.find((n) => !results.some((r) => r.name === n && r.ok));
-  if (failedDep) {
-    results.push({ name, ok: false, skipped: true });
-    console.log(`skip ${name} (needs ${failedDep})`);
-    return;
-  }
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    summary.steps[name] = 'ok';
-    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    summary.steps[name] = 'failed';
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-    if (page) {
-      try {
-        await page.screenshot({ path: path.join(SHOTS, `failure-${name}.png`), fullPage: true });
-        console.log(`  screenshot: ${path.join(SHOTS, `failure-${name}.png`)}`);
-        const text = await page.evaluate(() => document.body.innerText);
-        console.log(`  visible text (start):\n    ${text.slice(0, 2000).replace(/\n/g, '\n    ')}`);
-      } catch (se) {
-        console.log(`  (no screenshot: ${se.message})`);
-      }
-    }
-  }
-}
+const steps = new Steps(SHOTS, summary);
+const step = (name, needs, fn, page) => steps.run(name, needs, fn, page);
+const until = (what, check, timeout = SHORT) => waitUntil(what, check, timeout);
 
-function scriptSrc(csp) {
-  const dirs = Object.fromEntries(
-    csp.split(';').map((d) => d.trim()).filter(Boolean).map((d) => {
-      const [k, ...v] = d.split(/\s+/);
-      return [k.toLowerCase(), v];
-    }),
-  );
-  return dirs['script-src'] ?? dirs['default-src'] ?? null;
-}
 
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -655,9 +596,7 @@ async function main() {
   }
 
   if (failedLoads.length) console.log(`failed loads (expected from the 404 step):\n  ${failedLoads.join('\n  ')}`);
-  const passed = results.filter((r) => r.ok).length;
-  const skipped = results.filter((r) => r.skipped).length;
-  const failed = results.length - passed - skipped;
+  const { passed, skipped, failed } = steps.counts();
   console.log(`docs suite: ${passed} passed, ${failed} failed, ${skipped} skipped; screenshots in ${SHOTS}`);
   console.log(`SUMMARY ${JSON.stringify(summary)}`);
   return failed + skipped === 0;

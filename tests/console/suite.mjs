@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
+import { required, until as waitUntil, scriptSrc, Steps } from './lib.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
@@ -40,14 +41,6 @@ const INJECTED_FILE = '<script>window.__pwned=1</script><img src=x onerror="wind
 const UPLOAD_MARKER = `uploaded-through-the-console-${randomUUID()}`;
 const SECRET_VALUE = 's3cr3t-value-123';
 
-function required(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`${name} is not set (tests/e2e/console.rs sets it)`);
-    process.exit(2);
-  }
-  return v;
-}
 
 // ---------------------------------------------------------------- guards and bookkeeping
 
@@ -105,22 +98,6 @@ function aria(role, name) {
 }
 
 /** Polls `check` (async, returns a truthy value when done) until `timeout`; fails with `what`. */
-async function until(what, check, timeout = SHORT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The visible element matching `selector` (waits for it). */
 async function visible(page, selector, timeout = SHORT, what = selector) {
@@ -274,52 +251,10 @@ async function assertInert(page) {
 
 // ---------------------------------------------------------------- steps
 
-const results = [];
-async function step(name, needs, fn, page) {
-  const failedDep = needs.find((n) => !results.some((r) => r.name === n && r.ok));
-  if (failedDep) {
-    results.push({ name, ok: false, skipped: true });
-    console.log(`skip ${name} (needs ${failedDep})`);
-    return;
-  }
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    summary.steps[name] = 'ok';
-    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    summary.steps[name] = 'failed';
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-    const p = page();
-    if (p) {
-      try {
-        await p.screenshot({ path: path.join(SHOTS, `failure-${name}.png`), fullPage: true });
-        console.log(`  screenshot: ${path.join(SHOTS, `failure-${name}.png`)}`);
-      } catch (se) {
-        console.log(`  (no screenshot: ${se.message})`);
-      }
-      try {
-        const text = await bodyText(p);
-        console.log(`  url: ${p.url()}`);
-        console.log(`  visible text:\n    ${text.slice(0, 3000).replace(/\n/g, '\n    ')}`);
-      } catch (te) {
-        console.log(`  (no page text: ${te.message})`);
-      }
-    }
-  }
-}
+const steps = new Steps(SHOTS, summary);
+const step = (name, needs, fn, page) => steps.run(name, needs, fn, page);
+const until = (what, check, timeout = SHORT) => waitUntil(what, check, timeout);
 
-function scriptSrc(csp) {
-  const dirs = Object.fromEntries(
-    csp.split(';').map((d) => d.trim()).filter(Boolean).map((d) => {
-      const [k, ...v] = d.split(/\s+/);
-      return [k.toLowerCase(), v];
-    }),
-  );
-  return dirs['script-src'] ?? dirs['default-src'] ?? null;
-}
 
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -915,9 +850,7 @@ async function main() {
   if (failedLoads.length) {
     console.log(`failed loads (expected from the negative steps):\n  ${failedLoads.slice(0, 30).join('\n  ')}`);
   }
-  const passed = results.filter((r) => r.ok).length;
-  const skipped = results.filter((r) => r.skipped).length;
-  const failed = results.length - passed - skipped;
+  const { passed, skipped, failed } = steps.counts();
   console.log(`console suite: ${passed} passed, ${failed} failed, ${skipped} skipped; screenshots in ${SHOTS}`);
   console.log(`SUMMARY ${JSON.stringify(summary)}`);
   return failed + skipped === 0;

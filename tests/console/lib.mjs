@@ -1,0 +1,101 @@
+// What the browser suites (suite.mjs: the console; docs.mjs: the API reference) share:
+// environment, condition waits with deadlines, the CSP's script sources, and named steps
+// that depend on earlier ones and leave a screenshot and the page's text when they fail.
+
+import path from 'node:path';
+
+/** An environment variable the Rust side sets; exits with a clear message without it. */
+export function required(name) {
+  const v = process.env[name];
+  if (!v) {
+    console.error(`${name} is not set (tests/e2e/console.rs and docs_ui.rs set it)`);
+    process.exit(2);
+  }
+  return v;
+}
+
+/** Polls `check` until it returns something truthy; throws after `timeout` ms, naming `what`. */
+export async function until(what, check, timeout) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The `script-src` sources of a Content-Security-Policy (or `default-src`'s). */
+export function scriptSrc(csp) {
+  const dirs = Object.fromEntries(
+    csp.split(';').map((d) => d.trim()).filter(Boolean).map((d) => {
+      const [k, ...v] = d.split(/\s+/);
+      return [k.toLowerCase(), v];
+    }),
+  );
+  return dirs['script-src'] ?? dirs['default-src'] ?? null;
+}
+
+/** Named steps: one whose `needs` did not pass is skipped; a failure is reported with a
+ *  screenshot and the page's visible text, and the run goes on. */
+export class Steps {
+  constructor(shots, summary) {
+    this.shots = shots;
+    this.summary = summary;
+    this.results = [];
+  }
+
+  /** `page`: the page to report on a failure, or a function returning it. */
+  async run(name, needs, fn, page) {
+    const failedDep = needs.find((n) => !this.results.some((r) => r.name === n && r.ok));
+    if (failedDep) {
+      this.results.push({ name, ok: false, skipped: true });
+      console.log(`skip ${name} (needs ${failedDep})`);
+      return;
+    }
+    const t0 = Date.now();
+    try {
+      await fn();
+      this.results.push({ name, ok: true });
+      this.summary.steps[name] = 'ok';
+      console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    } catch (e) {
+      this.results.push({ name, ok: false });
+      this.summary.steps[name] = 'failed';
+      console.log(`FAIL ${name}: ${e.stack || e}`);
+      const p = typeof page === 'function' ? page() : page;
+      if (p) await this.report(name, p);
+    }
+  }
+
+  async report(name, p) {
+    const file = path.join(this.shots, `failure-${name}.png`);
+    try {
+      await p.screenshot({ path: file, fullPage: true });
+      console.log(`  screenshot: ${file}`);
+    } catch (se) {
+      console.log(`  (no screenshot: ${se.message})`);
+    }
+    try {
+      const text = await p.evaluate(() => document.body.innerText);
+      console.log(`  url: ${p.url()}`);
+      console.log(`  visible text:\n    ${text.slice(0, 3000).replace(/\n/g, '\n    ')}`);
+    } catch (te) {
+      console.log(`  (no page text: ${te.message})`);
+    }
+  }
+
+  /** Passed, skipped and failed counts. */
+  counts() {
+    const passed = this.results.filter((r) => r.ok).length;
+    const skipped = this.results.filter((r) => r.skipped).length;
+    return { passed, skipped, failed: this.results.length - passed - skipped };
+  }
+}
