@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
-import { required, until as waitUntil, scriptSrc, Steps } from './lib.mjs';
+import { required, until as waitUntil, scriptSrc, Steps, Guard } from './lib.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
@@ -42,47 +42,17 @@ const FILE_CONTENT = `first line ${MARKER}\nünïcødé ✓ — <b>not html</b> 
 
 // ---------------------------------------------------------------- guards and bookkeeping
 
-const offOrigin = [];
-const pageErrors = [];
-const consoleErrors = [];
-const failedLoads = [];
-const keyInUrl = [];
+const guards = new Guard(ORIGIN, KEY, SHORT);
+const { offOrigin, pageErrors, consoleErrors, failedLoads, keyInUrl } = guards;
 const apiRequests = []; // { method, url, headers, body } of every /api request the page made
 const summary = { steps: {} };
 
 async function guard(page) {
-  await page.setRequestInterception(true);
-  page.on('request', (req) => {
-    const url = req.url();
-    if (url.startsWith('data:') || url.startsWith('blob:')) return req.continue();
-    let origin = null;
-    try {
-      origin = new URL(url).origin;
-    } catch {
-      origin = null;
-    }
-    if (origin !== ORIGIN) {
-      offOrigin.push(`${req.method()} ${url}`);
-      return req.abort('blockedbyclient');
-    }
-    if (url.includes(KEY) || /ck_live_/.test(url)) keyInUrl.push(`${req.method()} ${url}`);
+  await guards.attach(page, 'docs', (req, url) => {
     if (new URL(url).pathname.startsWith('/api/')) {
       apiRequests.push({ method: req.method(), url, headers: req.headers(), body: req.postData() ?? null });
     }
-    return req.continue();
   });
-  page.on('pageerror', (err) => pageErrors.push(String(err.message || err)));
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const text = msg.text();
-    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) {
-      failedLoads.push(`${text} (${msg.location()?.url ?? '?'})`);
-    } else {
-      consoleErrors.push(text);
-    }
-  });
-  page.setDefaultTimeout(SHORT);
-  page.setDefaultNavigationTimeout(SHORT);
 }
 
 // ---------------------------------------------------------------- helpers

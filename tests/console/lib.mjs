@@ -99,3 +99,50 @@ export class Steps {
     return { passed, skipped, failed: this.results.length - passed - skipped };
   }
 }
+
+/** Watches pages: every request leaving `origin` is aborted and recorded, so are URLs that
+ *  carry an API key, uncaught page errors and console errors (a failed load of a 4xx the
+ *  suite provoked is only noted). `onRequest(req, url)` sees every same-origin request. */
+export class Guard {
+  constructor(origin, key, timeout) {
+    Object.assign(this, { origin, key, timeout });
+    this.offOrigin = [];
+    this.keyInUrl = [];
+    this.pageErrors = [];
+    this.consoleErrors = [];
+    this.failedLoads = [];
+  }
+
+  async attach(page, label, onRequest = () => {}) {
+    await page.setRequestInterception(true);
+    page.on('request', (req) => {
+      const url = req.url();
+      if (url.startsWith('data:') || url.startsWith('blob:')) return req.continue();
+      let origin = null;
+      try {
+        origin = new URL(url).origin;
+      } catch {
+        origin = null;
+      }
+      if (origin !== this.origin) {
+        this.offOrigin.push(`${label}: ${req.method()} ${url}`);
+        return req.abort('blockedbyclient');
+      }
+      if (url.includes(this.key) || /ck_live_/.test(url)) this.keyInUrl.push(`${label}: ${req.method()} ${url}`);
+      onRequest(req, url);
+      return req.continue();
+    });
+    page.on('pageerror', (err) => this.pageErrors.push(`${label}: ${err.message || err}`));
+    page.on('console', (msg) => {
+      if (msg.type() !== 'error') return;
+      const text = msg.text();
+      if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) {
+        this.failedLoads.push(`${label}: ${text} (${msg.location()?.url ?? '?'})`);
+      } else {
+        this.consoleErrors.push(`${label}: ${text}`);
+      }
+    });
+    page.setDefaultTimeout(this.timeout);
+    page.setDefaultNavigationTimeout(this.timeout);
+  }
+}

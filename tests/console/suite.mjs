@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
-import { required, until as waitUntil, scriptSrc, Steps } from './lib.mjs';
+import { required, until as waitUntil, scriptSrc, Steps, Guard } from './lib.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
@@ -44,47 +44,16 @@ const SECRET_VALUE = 's3cr3t-value-123';
 
 // ---------------------------------------------------------------- guards and bookkeeping
 
-const offOrigin = []; // requests that tried to leave the origin (aborted)
-const pageErrors = []; // uncaught exceptions in any page
-const consoleErrors = []; // console errors other than expected failed loads (fatal)
-const failedLoads = []; // "Failed to load resource": the negative steps cause some (reported)
 const requestsToX = []; // same-origin loads of the injected `<img src=x>`
-const keyInUrl = []; // requests whose URL holds an API key
+const guards = new Guard(ORIGIN, KEY, SHORT);
+const { offOrigin, pageErrors, consoleErrors, failedLoads, keyInUrl } = guards;
 const summary = { steps: {} };
 
 /** Aborts and records every request of `page` that is not to the server's origin. */
 async function guard(page, label) {
-  await page.setRequestInterception(true);
-  page.on('request', (req) => {
-    const url = req.url();
-    if (url.startsWith('data:') || url.startsWith('blob:')) return req.continue();
-    let origin = null;
-    try {
-      origin = new URL(url).origin;
-    } catch {
-      origin = null;
-    }
-    if (origin !== ORIGIN) {
-      offOrigin.push(`${label}: ${req.method()} ${url}`);
-      return req.abort('blockedbyclient');
-    }
+  await guards.attach(page, label, (req, url) => {
     if (/\/x(\?|$)/.test(new URL(url).pathname)) requestsToX.push(url);
-    if (url.includes(KEY) || /ck_live_/.test(url)) keyInUrl.push(`${label}: ${req.method()} ${url}`);
-    return req.continue();
   });
-  page.on('pageerror', (err) => pageErrors.push(`${label}: ${err.message || err}`));
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const text = msg.text();
-    // a 4xx answer the suite provokes (wrong key, bad cron, conflict) logs a failed load
-    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) {
-      failedLoads.push(`${label}: ${text} (${msg.location()?.url ?? '?'})`);
-    } else {
-      consoleErrors.push(`${label}: ${text}`);
-    }
-  });
-  page.setDefaultTimeout(SHORT);
-  page.setDefaultNavigationTimeout(SHORT);
 }
 
 // ---------------------------------------------------------------- helpers
