@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
-import { required, until as waitUntil, scriptSrc, Steps, Guard } from './lib.mjs';
+import { required, until as waitUntil, scriptSrc, Steps, Guard, finish, runMain } from './lib.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
@@ -43,7 +43,6 @@ const FILE_CONTENT = `first line ${MARKER}\nünïcødé ✓ — <b>not html</b> 
 // ---------------------------------------------------------------- guards and bookkeeping
 
 const guards = new Guard(ORIGIN, KEY, SHORT);
-const { offOrigin, pageErrors, consoleErrors, failedLoads, keyInUrl } = guards;
 const apiRequests = []; // { method, url, headers, body } of every /api request the page made
 const summary = { steps: {} };
 
@@ -556,26 +555,13 @@ async function main() {
     }, page);
 
     await step('guards', [], async () => {
-      assert.deepEqual(offOrigin, [], 'requests left the server\'s origin');
-      assert.deepEqual(keyInUrl, [], 'an API key in a request URL');
-      assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
-      assert.deepEqual(consoleErrors, [], 'errors on the browser console');
+      guards.assertClean();
     }, null);
   } finally {
     await browser.close().catch(() => {});
   }
 
-  if (failedLoads.length) console.log(`failed loads (expected from the 404 step):\n  ${failedLoads.join('\n  ')}`);
-  const { passed, skipped, failed } = steps.counts();
-  console.log(`docs suite: ${passed} passed, ${failed} failed, ${skipped} skipped; screenshots in ${SHOTS}`);
-  console.log(`SUMMARY ${JSON.stringify(summary)}`);
-  return failed + skipped === 0;
+  return finish('docs suite', steps, guards, summary, SHOTS);
 }
 
-main().then(
-  (ok) => process.exit(ok ? 0 : 1),
-  (e) => {
-    console.log(`suite crashed: ${e.stack || e}`);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -2,6 +2,7 @@
 // environment, condition waits with deadlines, the CSP's script sources, and named steps
 // that depend on earlier ones and leave a screenshot and the page's text when they fail.
 
+import assert from 'node:assert/strict';
 import path from 'node:path';
 
 /** An environment variable the Rust side sets; exits with a clear message without it. */
@@ -145,4 +146,35 @@ export class Guard {
     page.setDefaultTimeout(this.timeout);
     page.setDefaultNavigationTimeout(this.timeout);
   }
+
+  /** Nothing left the origin, no key in a URL, no page or console error. */
+  assertClean() {
+    assert.deepEqual(this.offOrigin, [], 'requests left the server\'s origin');
+    assert.deepEqual(this.keyInUrl, [], 'an API key in a request URL');
+    assert.deepEqual(this.pageErrors, [], 'uncaught errors in the page');
+    assert.deepEqual(this.consoleErrors, [], 'errors on the browser console');
+  }
+}
+
+/** The end of a suite: the provoked failed loads, the counts, the SUMMARY line the Rust side
+ *  reads; true when every step passed. */
+export function finish(label, steps, guards, summary, shots) {
+  if (guards.failedLoads.length) {
+    console.log(`failed loads (expected from the negative steps):\n  ${guards.failedLoads.slice(0, 30).join('\n  ')}`);
+  }
+  const { passed, skipped, failed } = steps.counts();
+  console.log(`${label}: ${passed} passed, ${failed} failed, ${skipped} skipped; screenshots in ${shots}`);
+  console.log(`SUMMARY ${JSON.stringify(summary)}`);
+  return failed + skipped === 0;
+}
+
+/** Runs a suite's `main` and exits 0 only when it returned true. */
+export function runMain(main) {
+  main().then(
+    (ok) => process.exit(ok ? 0 : 1),
+    (e) => {
+      console.log(`suite crashed: ${e.stack || e}`);
+      process.exit(1);
+    },
+  );
 }

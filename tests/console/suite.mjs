@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
-import { required, until as waitUntil, scriptSrc, Steps, Guard } from './lib.mjs';
+import { required, until as waitUntil, scriptSrc, Steps, Guard, finish, runMain } from './lib.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
@@ -46,7 +46,6 @@ const SECRET_VALUE = 's3cr3t-value-123';
 
 const requestsToX = []; // same-origin loads of the injected `<img src=x>`
 const guards = new Guard(ORIGIN, KEY, SHORT);
-const { offOrigin, pageErrors, consoleErrors, failedLoads, keyInUrl } = guards;
 const summary = { steps: {} };
 
 /** Aborts and records every request of `page` that is not to the server's origin. */
@@ -807,28 +806,13 @@ async function main() {
     }, current);
 
     await step('guards', [], async () => {
-      assert.deepEqual(offOrigin, [], 'requests left the server\'s origin');
-      assert.deepEqual(keyInUrl, [], 'an API key in a request URL');
-      assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
-      assert.deepEqual(consoleErrors, [], 'errors on the browser console');
+      guards.assertClean();
     }, () => null);
   } finally {
     await browser.close().catch(() => {});
   }
 
-  if (failedLoads.length) {
-    console.log(`failed loads (expected from the negative steps):\n  ${failedLoads.slice(0, 30).join('\n  ')}`);
-  }
-  const { passed, skipped, failed } = steps.counts();
-  console.log(`console suite: ${passed} passed, ${failed} failed, ${skipped} skipped; screenshots in ${SHOTS}`);
-  console.log(`SUMMARY ${JSON.stringify(summary)}`);
-  return failed + skipped === 0;
+  return finish('console suite', steps, guards, summary, SHOTS);
 }
 
-main().then(
-  (ok) => process.exit(ok ? 0 : 1),
-  (e) => {
-    console.log(`suite crashed: ${e.stack || e}`);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -3,7 +3,6 @@
 use super::error::{ErrorBody, ErrorDetail};
 use super::routes::*;
 use super::views::*;
-use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -245,11 +244,23 @@ impl Modify for Conventions {
 )]
 pub struct ApiDoc;
 
-/// `GET /api/openapi.json`
-pub async fn spec() -> Json<utoipa::openapi::OpenApi> {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    Json(doc)
+/// `GET /api/openapi.json`: built and serialised once (the document is fixed at compile
+/// time), then served from memory.
+pub async fn spec() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static DOCUMENT: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        serde_json::to_vec(&doc)
+            .expect("the OpenAPI document serialises")
+            .into()
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+        .into_response()
 }
 
 /// `GET /docs`: the API reference, served by the binary (no CDN). `docs.html` loads the
@@ -257,7 +268,7 @@ pub async fn spec() -> Json<utoipa::openapi::OpenApi> {
 /// a "try it" form per operation; see `docs/docs.js`. Everything goes out with the console's
 /// Content-Security-Policy: only this origin's scripts, no inline script, no other origin.
 pub async fn docs() -> axum::response::Response {
-    docs_response("text/html; charset=utf-8", DOCS_PAGE)
+    super::console::embedded_page("text/html; charset=utf-8", DOCS_PAGE)
 }
 
 /// `GET /docs/{name}`: the page's scripts and stylesheet.
@@ -265,11 +276,7 @@ pub async fn docs_asset(
     axum::extract::Path(name): axum::extract::Path<String>,
     uri: axum::http::Uri,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match DOCS_ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, body)) => docs_response(content_type, body),
-        None => super::error::not_found_fallback(uri).await.into_response(),
-    }
+    super::console::embedded_asset(DOCS_ASSETS, &name, uri).await
 }
 
 const DOCS_PAGE: &str = include_str!("docs.html");
@@ -287,25 +294,3 @@ const DOCS_ASSETS: &[(&str, &str, &str)] = &[
         include_str!("docs/docs.css"),
     ),
 ];
-
-fn docs_response(content_type: &'static str, body: &'static str) -> axum::response::Response {
-    use axum::http::{header, HeaderValue};
-    use axum::response::IntoResponse;
-    let mut res = body.into_response();
-    let h = res.headers_mut();
-    for (name, value) in [
-        (header::CONTENT_TYPE, content_type),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            super::console::CONTENT_SECURITY_POLICY,
-        ),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        // embedded in the binary: revalidate each load so an upgrade shows at once
-        (header::CACHE_CONTROL, "no-cache"),
-    ] {
-        h.insert(name, HeaderValue::from_static(value));
-    }
-    res
-}

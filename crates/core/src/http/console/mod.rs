@@ -75,42 +75,43 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 async fn index() -> Response {
-    with_headers(
-        "text/html; charset=utf-8",
-        INDEX.as_bytes().to_vec(),
-        StatusCode::OK,
-    )
+    embedded_page("text/html; charset=utf-8", INDEX)
 }
 
 async fn asset(Path(name): Path<String>, uri: axum::http::Uri) -> Response {
-    match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, content_type, body)) => {
-            with_headers(content_type, body.as_bytes().to_vec(), StatusCode::OK)
-        }
+    embedded_asset(ASSETS, &name, uri).await
+}
+
+/// An embedded asset by name from a table of `(name, content type, text)`, or API.md's 404.
+/// Also serves the `/docs` page's assets.
+pub(crate) async fn embedded_asset(
+    table: &[(&str, &'static str, &'static str)],
+    name: &str,
+    uri: axum::http::Uri,
+) -> Response {
+    match table.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => embedded_page(content_type, body),
         None => crate::http::error::not_found_fallback(uri)
             .await
             .into_response(),
     }
 }
 
-fn with_headers(content_type: &'static str, body: Vec<u8>, status: StatusCode) -> Response {
-    let mut res = (status, body).into_response();
+/// An embedded file with the console's headers: the Content-Security-Policy and the
+/// hardening headers (also used by `/docs`, which runs under the same policy).
+pub(crate) fn embedded_page(content_type: &'static str, body: &'static str) -> Response {
+    let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Small and embedded in the binary: revalidate each load so an upgrade shows at once.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    for (name, value) in [
+        (header::CONTENT_TYPE, content_type),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // Small and embedded in the binary: revalidate each load so an upgrade shows at once.
+        (header::CACHE_CONTROL, "no-cache"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
     res
 }
