@@ -9,24 +9,8 @@
 
 from ._chat_stream import AsyncChatStream, ChatStream
 from ._client import AsyncPaginator, Page, Paginator
-from ._errors import (
-    APIConnectionError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    CapacityError,
-    ConfigurationError,
-    ConflictError,
-    NotFoundError,
-    OperatorError,
-    PayloadTooLargeError,
-    RateLimitError,
-    ServerError,
-    ServiceUnavailableError,
-    StreamError,
-)
+from ._errors import *  # noqa: F401,F403
+from ._errors import __all__ as _errors_all
 from ._models import *  # noqa: F401,F403
 from ._models import __all__ as _models_all
 from ._operator import AsyncOperator, Operator
@@ -55,22 +39,7 @@ __all__ = [
     "AsyncPaginator",
     "ChatStream",
     "AsyncChatStream",
-    "OperatorError",
-    "APIStatusError",
-    "BadRequestError",
-    "AuthenticationError",
-    "CapacityError",
-    "NotFoundError",
-    "ConflictError",
-    "PayloadTooLargeError",
-    "RateLimitError",
-    "ServiceUnavailableError",
-    "ServerError",
-    "APIConnectionError",
-    "APITimeoutError",
-    "APIResponseValidationError",
-    "ConfigurationError",
-    "StreamError",
+    *_errors_all,
     "StreamEvent",
     "StartEvent",
     "StartStepEvent",

@@ -44,7 +44,50 @@ def _stream_timeout(timeout: TimeoutTypes) -> Any:
     return httpx.Timeout(float(timeout), read=max(float(timeout), 60.0))
 
 
-class Operator:
+class _Client:
+    """What both clients share: the resources over a transport, the transport's settings, and
+    the plumbing the resources call."""
+
+    _transport: Any
+
+    def _attach_resources(self) -> None:
+        self.instances = self._resource(r.Instances)
+        self.secrets = self._resource(r.Secrets)
+        self.automations = self._resource(r.Automations)
+        self.webhooks = self._resource(r.Webhooks)
+        self.keys = self._resource(r.Keys)
+        self.billing = self._resource(r.BillingResource)
+        self.chat = self._resource(r.ChatResource)
+
+    def _resource(self, cls: Type[Any]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def api_key(self) -> str:
+        return self._transport.api_key
+
+    @property
+    def base_url(self) -> str:
+        return self._transport.base_url
+
+    @property
+    def max_retries(self) -> int:
+        return self._transport.max_retries
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _transport_run(self, call: Call) -> Any:
+        return self._transport.request(call)
+
+    def _timeout_seconds(self) -> float:
+        return _timeout_seconds(self._transport.timeout)
+
+    def _stream_timeout(self) -> Any:
+        return _stream_timeout(self._transport.timeout)
+
+
+class Operator(_Client):
     """The Operator API client.
 
     ``api_key`` and ``base_url`` default to ``OPERATOR_API_KEY`` / ``OPERATOR_URL``, then to
@@ -81,47 +124,17 @@ class Operator:
             default_headers=default_headers,
             http_client=http_client,
         )
-        self.instances = self._resource(r.Instances)
-        self.secrets = self._resource(r.Secrets)
-        self.automations = self._resource(r.Automations)
-        self.webhooks = self._resource(r.Webhooks)
-        self.keys = self._resource(r.Keys)
-        self.billing = self._resource(r.BillingResource)
-        self.chat = self._resource(r.ChatResource)
-
-    @property
-    def api_key(self) -> str:
-        return self._transport.api_key
-
-    @property
-    def base_url(self) -> str:
-        return self._transport.base_url
-
-    @property
-    def max_retries(self) -> int:
-        return self._transport.max_retries
-
-    def __repr__(self) -> str:
-        return f"Operator(base_url={self.base_url!r})"
+        self._attach_resources()
 
     # plumbing used by the resources
     def _resource(self, cls: Type[R]) -> R:
         return cls(self)  # type: ignore[call-arg]
-
-    def _transport_run(self, call: Call) -> Any:
-        return self._transport.request(call)
 
     def _paginate(self, make: Callable[[Optional[str]], Call], cursor: Optional[str]) -> Paginator[Any]:
         return Paginator(lambda c: self._transport.request(make(c)), cursor)
 
     def _stream(self, call: Call) -> ChatStream:
         return ChatStream(self._transport, call)
-
-    def _timeout_seconds(self) -> float:
-        return _timeout_seconds(self._transport.timeout)
-
-    def _stream_timeout(self) -> Any:
-        return _stream_timeout(self._transport.timeout)
 
     # top-level calls
     def health(self) -> Health:
@@ -142,7 +155,7 @@ class Operator:
         self.close()
 
 
-class AsyncOperator:
+class AsyncOperator(_Client):
     """``Operator`` for asyncio: ``await client.instances.get(...)``, ``async for`` over
     ``list()`` and ``chat.stream()``."""
 
@@ -174,46 +187,16 @@ class AsyncOperator:
             default_headers=default_headers,
             http_client=http_client,
         )
-        self.instances = self._resource(r.Instances)
-        self.secrets = self._resource(r.Secrets)
-        self.automations = self._resource(r.Automations)
-        self.webhooks = self._resource(r.Webhooks)
-        self.keys = self._resource(r.Keys)
-        self.billing = self._resource(r.BillingResource)
-        self.chat = self._resource(r.ChatResource)
-
-    @property
-    def api_key(self) -> str:
-        return self._transport.api_key
-
-    @property
-    def base_url(self) -> str:
-        return self._transport.base_url
-
-    @property
-    def max_retries(self) -> int:
-        return self._transport.max_retries
-
-    def __repr__(self) -> str:
-        return f"AsyncOperator(base_url={self.base_url!r})"
+        self._attach_resources()
 
     def _resource(self, cls: Type[Any]) -> Any:
         return r._ASYNC[cls](self)
-
-    def _transport_run(self, call: Call) -> Any:
-        return self._transport.request(call)
 
     def _paginate(self, make: Callable[[Optional[str]], Call], cursor: Optional[str]) -> AsyncPaginator[Any]:
         return AsyncPaginator(lambda c: self._transport.request(make(c)), cursor)
 
     def _stream(self, call: Call) -> AsyncChatStream:
         return AsyncChatStream(self._transport, call)
-
-    def _timeout_seconds(self) -> float:
-        return _timeout_seconds(self._transport.timeout)
-
-    def _stream_timeout(self) -> Any:
-        return _stream_timeout(self._transport.timeout)
 
     async def health(self) -> Health:
         return await self._transport.request(Call("GET", "/api/health", plain(Health), auth=False))
