@@ -2,6 +2,7 @@
 //! AWS and by `oneshot` in tests.
 
 pub mod console;
+mod conventions;
 pub mod error;
 pub mod extract;
 pub mod middleware;
