@@ -1,7 +1,7 @@
 // The console shell: sign-in, navigation and a router over `location.pathname` (the server
 // serves index.html at every page path, so reloads and shared links work).
 
-import { h, put, alertBox } from './dom.js';
+import { h, put, alertBox, repeat } from './dom.js';
 import { key, get, whenUnauthorized } from './api.js';
 import { chatPage } from './chat.js';
 import { instancesPage } from './instances.js';
@@ -53,17 +53,7 @@ function context(main, params, ctl) {
     account,
     go,
     /// Runs `f` every `ms` until the page is left; `f` may return a different delay.
-    every(ms, f) {
-      let t = null;
-      const tick = async () => {
-        if (ctl.signal.aborted) return;
-        let next = ms;
-        try { next = (await f()) || ms; } catch { /* shown by the page */ }
-        if (!ctl.signal.aborted) t = setTimeout(tick, next);
-      };
-      t = setTimeout(tick, ms);
-      ctl.signal.addEventListener('abort', () => clearTimeout(t));
-    },
+    every: (ms, f) => repeat(ctl.signal, ms, f),
   };
 }
 

@@ -139,3 +139,17 @@ function flash(button, text) {
 export function fmtNumber(n) {
   return new Intl.NumberFormat().format(n);
 }
+
+/// Runs `f` every `ms` until `signal` aborts; `f` may return a different delay for the next
+/// run, and a failure (shown by the page itself) does not stop the repetition.
+export function repeat(signal, ms, f) {
+  let t = null;
+  const tick = async () => {
+    if (signal.aborted) return;
+    let next = ms;
+    try { next = (await f()) || ms; } catch { /* shown by the page */ }
+    if (!signal.aborted) t = setTimeout(tick, next);
+  };
+  t = setTimeout(tick, ms);
+  signal.addEventListener('abort', () => clearTimeout(t));
+}

@@ -2,7 +2,7 @@
 // agent's activity log (followed as it grows), a terminal (exec), the headless browser
 // (open a page, take a screenshot) and the secrets granted to it.
 
-import { h, put, alertBox, badge, ago, field, ask } from './dom.js';
+import { h, put, alertBox, badge, ago, field, ask, repeat } from './dom.js';
 import { get, post, del, api, enc } from './api.js';
 
 const TABS = ['Files', 'Activity', 'Terminal', 'Browser', 'Secrets'];
@@ -47,12 +47,7 @@ export async function instancePage(ctx) {
     tabCtl = new AbortController();
     ctx.signal.addEventListener('abort', () => tabCtl.abort());
     const sub = { ...ctx, signal: tabCtl.signal, base, inst: () => inst };
-    sub.every = (ms, f) => {
-      let t = null;
-      const tick = async () => { if (sub.signal.aborted) return; let next = ms; try { next = (await f()) || ms; } catch { /* shown */ } if (!sub.signal.aborted) t = setTimeout(tick, next); };
-      t = setTimeout(tick, ms);
-      sub.signal.addEventListener('abort', () => clearTimeout(t));
-    };
+    sub.every = (ms, f) => repeat(sub.signal, ms, f);
     put(panel);
     [files, activity, terminal, browser, secrets][n](panel, sub).catch((e) => { if (e.name !== 'AbortError') panel.append(alertBox(e)); });
   };
