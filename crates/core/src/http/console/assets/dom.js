@@ -63,10 +63,14 @@ export function field(label, control, hint) {
   return h('div', { class: 'field' }, parts);
 }
 
-export function when(date) {
+/// A timestamp as local time, or as wall-clock time in `zone` (an IANA name) when given.
+export function when(date, zone) {
   if (!date) return '—';
   const d = new Date(date);
-  return h('time', { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleString());
+  const text = zone
+    ? new Intl.DateTimeFormat(undefined, { timeZone: zone, year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' }).format(d)
+    : d.toLocaleString();
+  return h('time', { datetime: d.toISOString(), title: d.toISOString() }, text);
 }
 
 export function ago(date) {

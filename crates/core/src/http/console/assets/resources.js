@@ -140,7 +140,7 @@ export async function automationsPage(ctx) {
     put(p.tbody, automations.map((a) => h('tr', { 'data-automation-id': a.id },
       h('td', {}, h('strong', {}, a.name), h('div', { class: 'muted small clip' }, a.prompt)),
       h('td', {}, h('code', {}, a.cronExpression), h('div', { class: 'muted small' }, a.timezone)),
-      h('td', { class: 'wide' }, a.enabled ? when(a.nextRunAt) : '—'),
+      h('td', { class: 'wide' }, a.enabled ? when(a.nextRunAt, a.timezone) : '—'),
       h('td', {}, h('input', { type: 'checkbox', checked: a.enabled, 'aria-label': `Enabled ${a.name}`, onchange: (ev) => p.act(() => update(`/api/automations/${enc(a.id)}`, { enabled: ev.target.checked }), load) })),
       h('td', { class: 'row-actions' },
         h('button', { type: 'button', class: 'secondary small', 'aria-label': `Run ${a.name} now`, onclick: () => p.act(async () => { await post(`/api/automations/${enc(a.id)}/run`); await showRuns(a); }, load) }, 'Run now'),
