@@ -693,6 +693,28 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
         .map(|m| m.id.to_string())
         .collect();
     assert_eq!(order, ["msg_u0001", "msg_a0001", "msg_u0002", "msg_a0002"]);
+    // a regenerated turn's messages go (an id that is not there is skipped), the rest stay
+    s.delete_chat_messages(
+        &a.id,
+        &c1.id,
+        &[
+            MessageId::from_trusted("msg_u0002"),
+            MessageId::from_trusted("msg_a0002"),
+            MessageId::from_trusted("msg_a0003"),
+        ],
+    )
+    .await
+    .unwrap();
+    let order: Vec<String> = s
+        .chat_messages(&a.id, &c1.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert_eq!(order, ["msg_u0001", "msg_a0001"]);
+    s.insert_chat_message(&msg("msg_u0002", "user")).await.unwrap();
+    s.insert_chat_message(&msg("msg_a0002", "assistant")).await.unwrap();
     // the event log numbers events 1, 2, 3 and reads after a cursor
     for k in 1..=3u64 {
         let seq = s

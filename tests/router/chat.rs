@@ -198,8 +198,9 @@ async fn a_turn_that_calls_a_tool_streams_the_ui_message_protocol_and_is_kept() 
         .handle(&job, 1)
         .await
         .expect("the turn runs");
-    // THEN the turn replays as API.md's stream: tool call, its output, then the text
-    let r = api.get(&format!("/api/chat/{chat}/stream")).await;
+    // THEN the turn replays as API.md's stream (from its start: `after=0`): tool call, its
+    // output, then the text
+    let r = api.get(&format!("/api/chat/{chat}/stream?after=0")).await;
     assert_eq!(r.status.as_u16(), 200);
     assert_eq!(r.headers["x-vercel-ai-ui-message-stream"], "v1");
     let events = sse_frames(&r.body);
@@ -286,5 +287,138 @@ async fn a_turn_that_calls_a_tool_streams_the_ui_message_protocol_and_is_kept() 
         rest,
         [json!({"type": "finish"}), json!("[DONE]")],
         "{rest:?}"
+    );
+}
+
+/// Runs the chat's queued turns in the test (no worker runs here).
+async fn run_turn(api: &Api, chat: &str) {
+    let job = Job::ChatTurn {
+        account_id: api.account.clone(),
+        chat_id: operator_core::ids::ChatId::parse(chat).unwrap(),
+    };
+    AgentJobs(api.platform.clone())
+        .handle(&job, 1)
+        .await
+        .expect("the turn runs");
+}
+
+/// `(role, text)` of the chat's stored messages.
+async fn transcript(api: &Api, chat: &str) -> Vec<(String, String)> {
+    let v = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text: Vec<&str> = m["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect();
+            (m["role"].as_str().unwrap().to_owned(), text.join(""))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn regenerating_replaces_the_last_answer_and_a_finished_turn_is_not_resumed() {
+    // GIVEN a chat whose one turn was answered
+    let model = FakeLlm::start(vec![
+        Model::Text("First answer.".into()),
+        Model::Text("Second answer.".into()),
+    ])
+    .await;
+    let api = Api::start_with_model_at(&format!("{}/v1", model.url)).await;
+    let r = api.post_stream_as(&api.key, "/api/chat", user("hello")).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let chat = newest_chat(&api, &api.key).await;
+    run_turn(&api, &chat).await;
+    let v = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    let answer = v["messages"][1]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        transcript(&api, &chat).await,
+        [("user".into(), "hello".into()), ("assistant".into(), "First answer.".into())]
+    );
+    // WHEN a client re-attaches without a cursor to the finished turn THEN 204: nothing to resume
+    let r = api.get(&format!("/api/chat/{chat}/stream")).await;
+    assert_eq!(r.status.as_u16(), 204, "{r:?}");
+    assert!(r.body.is_empty());
+    // WHEN the AI SDK regenerates that answer (its history, trigger and the answer's id)
+    let regenerate = json!({
+        "id": chat,
+        "messages": [{"id": "client-1", "role": "user", "parts": [{"type": "text", "text": "hello"}]}],
+        "trigger": "regenerate-message",
+        "messageId": answer,
+    });
+    let r = api.post_stream_as(&api.key, "/api/chat", regenerate.clone()).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    // THEN while the new answer is queued, re-attaching without a cursor follows it, and a
+    // second regenerate is a 409
+    api.post("/api/chat", regenerate.clone())
+        .await
+        .error(409, "conflict");
+    run_turn(&api, &chat).await;
+    // AND the history holds the question once and the new answer in place of the old
+    assert_eq!(
+        transcript(&api, &chat).await,
+        [("user".into(), "hello".into()), ("assistant".into(), "Second answer.".into())]
+    );
+    // AND a cursor still replays the finished turn
+    let r = api.get(&format!("/api/chat/{chat}/stream?after=0")).await;
+    assert_eq!(r.status.as_u16(), 200);
+    let deltas: String = sse_frames(&r.body)
+        .iter()
+        .filter_map(|(_, f)| f["delta"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(deltas, "Second answer.");
+    // WHEN regenerate names no chat, an unknown chat, or the trigger is not one of the SDK's
+    let mut no_chat = regenerate.clone();
+    no_chat.as_object_mut().unwrap().remove("id");
+    api.post("/api/chat", no_chat).await.invalid("id");
+    let mut unknown = regenerate.clone();
+    unknown["id"] = json!("chat_doesnotexist");
+    api.post("/api/chat", unknown)
+        .await
+        .error(404, "not_found");
+    let mut bogus = regenerate;
+    bogus["trigger"] = json!("rewind");
+    api.post("/api/chat", bogus).await.invalid("trigger");
+}
+
+#[tokio::test]
+async fn editing_an_earlier_message_replaces_it_and_what_followed() {
+    // GIVEN a chat with two answered turns
+    let model = FakeLlm::start(vec![
+        Model::Text("One.".into()),
+        Model::Text("Two.".into()),
+        Model::Text("Edited.".into()),
+    ])
+    .await;
+    let api = Api::start_with_model_at(&format!("{}/v1", model.url)).await;
+    api.post_stream_as(&api.key, "/api/chat", user("first")).await;
+    let chat = newest_chat(&api, &api.key).await;
+    run_turn(&api, &chat).await;
+    let mut second = user("second");
+    second["id"] = json!(chat);
+    api.post_stream_as(&api.key, "/api/chat", second).await;
+    run_turn(&api, &chat).await;
+    let v = api.get(&format!("/api/chat/{chat}")).await.ok(200);
+    let first_question = v["messages"][0]["id"].as_str().unwrap().to_owned();
+    // WHEN the first message is sent again with new text under its id (the AI SDK's edit)
+    let mut edit = user("first, reworded");
+    edit["id"] = json!(chat);
+    edit["trigger"] = json!("submit-message");
+    edit["messageId"] = json!(first_question);
+    let r = api.post_stream_as(&api.key, "/api/chat", edit).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    run_turn(&api, &chat).await;
+    // THEN the history is the edited question and its answer only
+    assert_eq!(
+        transcript(&api, &chat).await,
+        [
+            ("user".into(), "first, reworded".into()),
+            ("assistant".into(), "Edited.".into())
+        ]
     );
 }

@@ -7,6 +7,7 @@
 //! own Function URL, so the platform is then built on the first request, with
 //! `https://<Host>` as its public URL.
 
+use operator_core::http::cors::Cors;
 use axum::body::Body;
 use axum::http::Request;
 use operator_aws::platform::Startup;
@@ -28,17 +29,19 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     let startup = Startup::load().await?;
+    let cors = Cors::from_env()?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         if startup.settings.public_url.is_some() {
-            let app = operator_core::http::router(startup.build(None)?);
+            let app = operator_core::http::router_with(startup.build(None)?, cors);
             return lambda_http::run_with_streaming_response(app)
                 .await
                 .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
         }
         let startup = Arc::new(startup);
+        let cors = Arc::new(cors);
         let app = Arc::new(OnceCell::<axum::Router>::new());
         let service = tower::service_fn(move |req: lambda_http::Request| {
-            let (startup, app) = (startup.clone(), app.clone());
+            let (startup, app, cors) = (startup.clone(), app.clone(), cors.clone());
             async move {
                 let router = app
                     .get_or_try_init(|| async {
@@ -49,7 +52,7 @@ async fn run() -> anyhow::Result<()> {
                             .filter(|h| !h.is_empty())
                             .ok_or_else(|| anyhow::anyhow!("first request has no Host header"))?;
                         let platform = startup.build(Some(format!("https://{host}")))?;
-                        anyhow::Ok(operator_core::http::router(platform))
+                        anyhow::Ok(operator_core::http::router_with(platform, (*cors).clone()))
                     })
                     .await
                     .map_err(|e| lambda_http::Error::from(format!("{e:#}")))?
@@ -65,7 +68,7 @@ async fn run() -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
     } else {
-        let app = operator_core::http::router(startup.build(None)?);
+        let app = operator_core::http::router_with(startup.build(None)?, cors);
         let addr = std::env::var("OPERATOR_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         println!("Listening on http://{}", listener.local_addr()?);

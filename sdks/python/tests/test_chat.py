@@ -76,9 +76,12 @@ def test_stream_yields_typed_events_with_a_tool_step(client: Operator, fake_llm,
     replay = client.chat.reattach(stream.chat_id, after=events[2].event_id).until_done()
     assert [e.type for e in replay.events] == types[3:]
     assert replay.text == "You have some instances."
-    # AND a full re-attach replays the whole turn
-    with client.chat.reattach(stream.chat_id) as full:
+    # AND a re-attach from the start (after=0) replays the whole turn
+    with client.chat.reattach(stream.chat_id, after=0) as full:
         assert [e.type for e in full] == types
+    # AND without a cursor there is nothing to resume once the turn has ended (204)
+    idle = client.chat.reattach(stream.chat_id).until_done()
+    assert idle.events == [] and not idle.finished
 
 
 def test_stream_continues_a_chat_as_a_context_manager(client: Operator, fake_llm):

@@ -6,7 +6,7 @@
 // The server speaks the UI message stream protocol v1, accepts useChat's chat ids as `id`, and
 // serves `GET /api/chat/{id}/stream`, the path DefaultChatTransport re-attaches (resume) with.
 import type { Operator } from './client.js';
-import type { ChatRequestMessage } from './resources/chat.js';
+import type { ChatRequestMessage, ChatStreamParams } from './resources/chat.js';
 import type { UIMessageChunk } from './types.js';
 
 /** Options for the AI SDK's `new DefaultChatTransport(...)`: our `/api/chat` and the bearer key. */
@@ -36,15 +36,22 @@ export interface OperatorChatTransport {
 /** A `ChatTransport` for `useChat` that goes through this SDK (its key, errors and 429 retries). */
 export function operatorChatTransport(client: Operator): OperatorChatTransport {
   return {
-    async sendMessages({ chatId, messages, abortSignal }) {
+    async sendMessages({ chatId, messages, abortSignal, trigger, messageId }) {
       const stream = client.chat.stream(
-        { chatId, messages: messages as ChatRequestMessage[] },
+        {
+          chatId,
+          messages: messages as ChatRequestMessage[],
+          trigger: trigger as ChatStreamParams['trigger'],
+          messageId: typeof messageId === 'string' ? messageId : undefined,
+        },
         { signal: abortSignal ?? undefined },
       );
       return stream.toReadableStream();
     },
     async reconnectToStream({ chatId }) {
-      return client.chat.reattach(chatId).toReadableStream();
+      // 204 (no turn running): null tells the AI SDK there is nothing to resume.
+      const stream = client.chat.reattach(chatId);
+      return (await stream.isEmpty()) ? null : stream.toReadableStream();
     },
   };
 }

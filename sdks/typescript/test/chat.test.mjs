@@ -139,11 +139,16 @@ describe('chat', () => {
     await assert.rejects(collect(stream), /only once/);
   });
 
-  test('reattach replays the turn, or only what came after an event id', async () => {
-    const all = client.chat.reattach(streamedChatId);
+  test('reattach replays the turn, or only what came after an event id; a finished turn is not resumed', async () => {
+    // no cursor and no turn running: nothing to resume (204), what useChat's `resume` asks
+    const none = client.chat.reattach(streamedChatId);
+    assert.equal(await none.isEmpty(), true);
+    assert.deepEqual(await collect(none), []);
+    assert.equal(none.response.status, 204);
+    const all = client.chat.reattach(streamedChatId, { after: 0 });
     assert.deepEqual(await collect(all), streamedChunks);
     const ids = [];
-    const probe = client.chat.reattach(streamedChatId);
+    const probe = client.chat.reattach(streamedChatId, { after: 0 });
     for await (const _chunk of probe) ids.push(Number(probe.lastEventId));
     const afterThird = ids[2];
     const rest = await collect(client.chat.reattach(streamedChatId, { after: afterThird }));

@@ -147,6 +147,15 @@ impl ChatStore for DynamoStore {
     async fn chat_messages(&self, a: &AccountId, chat: &ChatId) -> R<Vec<ChatMessage>> {
         self.docs(&keys::chat_messages(a, chat)).await
     }
+
+    #[tracing::instrument(skip_all, fields(account = %a, chat = %chat))]
+    async fn delete_chat_messages(&self, a: &AccountId, chat: &ChatId, ids: &[MessageId]) -> R<()> {
+        // One item each (deleting an absent item succeeds): a regenerate removes two or four.
+        for id in ids {
+            self.delete_item(keys::chat_message(a, chat, id)).await?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod console;
 mod conventions;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -19,8 +20,13 @@ use axum::Router;
 use routes::*;
 
 /// Every route of API.md implemented so far, with auth, idempotency, JSON errors for
-/// unknown routes and methods, and request tracing.
+/// unknown routes and methods, and request tracing; no cross-origin browser calls.
 pub fn router(platform: Platform) -> Router {
+    router_with(platform, cors::Cors::none())
+}
+
+/// [`router`], answering browsers on the origins `cors` lists (`OPERATOR_CORS_ORIGINS`).
+pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
     let authed = Router::new()
         .route("/api/cli/health", get(health::cli_health))
         .route("/api/cli/approve", post(cli::approve))
@@ -93,6 +99,11 @@ pub fn router(platform: Platform) -> Router {
         .route("/api/chat/history", get(chat::history))
         .route("/api/chat/{id}", get(chat::get).delete(chat::delete))
         .route("/api/chat/{id}/stream", get(chat::stream))
+        .route(
+            "/api/v1/chat/completions",
+            post(completions::chat_completions),
+        )
+        .route("/api/v1/models", get(completions::models))
         // Layers run outside-in: authenticate first, then idempotency (it needs the caller).
         .route_layer(from_fn_with_state(
             platform.clone(),
@@ -123,6 +134,7 @@ pub fn router(platform: Platform) -> Router {
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(from_fn_with_state(std::sync::Arc::new(cors), cors::layer))
         .layer(from_fn(trace_request))
         .with_state(platform)
 }

@@ -55,6 +55,7 @@ impl Modify for BearerAuth {
         webhooks::deliveries, webhooks::trigger, webhooks::trigger_get_doc,
         billing::get,
         chat::post, chat::stream, chat::history, chat::get, chat::delete,
+        completions::chat_completions, completions::models,
     ),
     components(schemas(ErrorBody, ErrorDetail, OkBody))
 )]

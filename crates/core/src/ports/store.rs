@@ -201,6 +201,14 @@ pub trait ChatStore: Send + Sync + 'static {
         account: &AccountId,
         chat: &ChatId,
     ) -> StoreResult<Vec<ChatMessage>>;
+    /// Removes these messages of the chat (a regenerated or edited answer and what followed
+    /// it); ids that are not there are skipped.
+    async fn delete_chat_messages(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        ids: &[MessageId],
+    ) -> StoreResult<()>;
 }
 
 /// Chat turns, the event log clients re-attach to, and the lease that lets one worker run

@@ -5,7 +5,7 @@
 use super::{Caller, Platform};
 use crate::domain::*;
 use crate::error::{Error, OrNotFound, Result, StoreError};
-use crate::ids::{AccountId, ChatId, TurnId};
+use crate::ids::{AccountId, ChatId, MessageId, TurnId};
 use crate::jobs::{Job, JobError};
 
 /// Wakes stream followers when a chat's log grows (in-process; Lambda polls instead).
@@ -43,6 +43,18 @@ pub(crate) fn new_id(prefix: &str) -> String {
         "{prefix}{}",
         crate::ids::ulid_body(u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0))
     )
+}
+
+/// The text parts of a stored message, joined.
+fn text_of(parts: &serde_json::Value) -> String {
+    parts
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter(|p| p["type"] == "text")
+        .filter_map(|p| p["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A posted message: where its turn's events will appear.
@@ -124,6 +136,83 @@ impl Platform {
             .await?;
         let after_seq = self.store.last_chat_seq(account, &id).await?;
         let turn = self.queue_turn(&chat, text, TurnSource::Chat, None).await?;
+        self.enqueue(Job::ChatTurn {
+            account_id: account.clone(),
+            chat_id: id,
+        })
+        .await?;
+        Ok(Posted {
+            chat,
+            turn,
+            after_seq,
+        })
+    }
+
+    /// Answers a chat's turn again: the AI SDK's `regenerate` (`text` = `None`: the turn's own
+    /// message) and its edit of an earlier message (`text` = the new wording). The turn is the
+    /// one `message_id` (its user or assistant message) belongs to, else the last; its
+    /// messages and every later turn's are removed before the new turn is queued, so the
+    /// history reads as the client now shows it. 409 while a turn of the chat is queued or
+    /// running: the answer being replaced must be finished.
+    #[tracing::instrument(skip(self, caller, text), fields(account = %caller.account.id))]
+    pub async fn rewrite_chat(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        message_id: Option<&str>,
+        text: Option<&str>,
+    ) -> Result<Posted> {
+        self.require_llm()?;
+        let id = parse_chat_id(chat_id).map_err(|_| Error::not_found("chat", chat_id))?;
+        let account = &caller.account.id;
+        let chat = self
+            .store
+            .get_chat(account, &id)
+            .await
+            .or_not_found("chat", chat_id)?;
+        if self.store.next_open_turn(account, &id).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "chat {id} has a turn queued or running: wait for it to finish (GET /api/chat/{id}/stream follows it) before regenerating"
+            )));
+        }
+        let messages = self.store.chat_messages(account, &id).await?;
+        let named = message_id.and_then(|m| {
+            messages
+                .iter()
+                .find(|stored| stored.id.as_str() == m)
+                .and_then(|stored| stored.id.turn_body())
+        });
+        if let (Some(text), None) = (text, named) {
+            // An edit of a message this chat does not hold: a new message after all.
+            return self.post_chat_message(caller, Some(chat_id), text).await;
+        }
+        let Some(from) = named.or_else(|| messages.last().and_then(|m| m.id.turn_body())) else {
+            return Err(Error::invalid(
+                "messages",
+                "this chat has no answer to regenerate yet",
+            ));
+        };
+        let text = match text {
+            Some(t) => t.to_owned(),
+            None => messages
+                .iter()
+                .find(|m| m.id.is_user() && m.id.turn_body() == Some(from))
+                .map(|m| text_of(&m.parts))
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    Error::invalid("messageId", "that answer has no user message to answer again")
+                })?,
+        };
+        let replaced: Vec<MessageId> = messages
+            .iter()
+            .filter(|m| m.id.turn_body().is_some_and(|t| t >= from))
+            .map(|m| m.id.clone())
+            .collect();
+        self.store
+            .delete_chat_messages(account, &id, &replaced)
+            .await?;
+        let after_seq = self.store.last_chat_seq(account, &id).await?;
+        let turn = self.queue_turn(&chat, &text, TurnSource::Chat, None).await?;
         self.enqueue(Job::ChatTurn {
             account_id: account.clone(),
             chat_id: id,

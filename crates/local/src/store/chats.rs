@@ -181,6 +181,29 @@ impl ChatStore for SqliteStore {
             })
             .await
     }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn delete_chat_messages(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        ids: &[MessageId],
+    ) -> R<()> {
+        let (account, chat, ids) = (account.clone(), chat.clone(), ids.to_vec());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(unexpected)?;
+                for id in &ids {
+                    tx.execute(
+                        "DELETE FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2 AND id = ?3",
+                        params![account.as_str(), chat.as_str(), id.as_str()],
+                    )
+                    .map_err(unexpected)?;
+                }
+                tx.commit().map_err(unexpected)
+            })
+            .await
+    }
 }
 
 impl SqliteStore {

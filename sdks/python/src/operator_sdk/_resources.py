@@ -652,8 +652,9 @@ class ChatResource(Resource):
 
     @iterator
     def reattach(self, chat_id: str, after: Optional[Union[str, int]] = None) -> Any:
-        """Re-attaches to the chat's running (or last) turn: replays the events after event id
-        ``after`` (all when ``None``), then streams live."""
+        """Re-attaches to the chat's running turn: replays its events after event id ``after``
+        (from its start when ``None``), then streams live. With no turn running and no ``after``
+        the stream is empty (the server answers 204); ``after=0`` replays the last turn."""
         return self._client._stream(
             Call(
                 "GET",

@@ -35,6 +35,13 @@ export interface ChatStreamParams {
   chatId?: string | undefined;
   /** AI SDK UIMessages, as `useChat` sends them, instead of `text`. */
   messages?: ChatRequestMessage[] | undefined;
+  /**
+   * `regenerate-message`: answer the last turn (or the one of `messageId`) again, replacing the
+   * old answer; `submit-message` with `messageId`: replace that stored user message (an edit).
+   */
+  trigger?: ChatRequest['trigger'];
+  /** The stored message (`msg_...`) `trigger` is about. */
+  messageId?: string | undefined;
 }
 
 export interface ReattachParams {
@@ -63,6 +70,7 @@ export class ChatStream implements AsyncIterable<UIMessageChunk> {
   /** The HTTP response, once it arrived. */
   response: Response | undefined;
   private started = false;
+  private sent: Promise<Sent> | undefined;
 
   constructor(
     private readonly open: () => Promise<Sent>,
@@ -74,9 +82,13 @@ export class ChatStream implements AsyncIterable<UIMessageChunk> {
   async *[Symbol.asyncIterator](): AsyncGenerator<UIMessageChunk, void, undefined> {
     if (this.started) throw new OperatorError({ code: 'stream_consumed', message: 'a ChatStream can be read only once' });
     this.started = true;
-    const sent = await this.open();
-    this.response = sent.response;
+    const sent = await this.start();
     const body = sent.response.body;
+    // 204: re-attached to a chat with no turn running (nothing to resume).
+    if (sent.response.status === 204) {
+      sent.done();
+      return;
+    }
     try {
       if (!body) throw new OperatorError({ status: sent.response.status, code: 'invalid_stream', message: 'the response has no body' });
       for await (const event of parseSse(body)) {
@@ -99,6 +111,23 @@ export class ChatStream implements AsyncIterable<UIMessageChunk> {
     } finally {
       sent.done();
     }
+  }
+
+  /** Makes the request (once) and waits for the response's head. */
+  private start(): Promise<Sent> {
+    this.sent ??= this.open().then((sent) => {
+      this.response = sent.response;
+      return sent;
+    });
+    return this.sent;
+  }
+
+  /**
+   * True when the server had nothing to stream: a `reattach` to a chat whose last turn has
+   * ended (204). Makes the request if it was not made yet.
+   */
+  async isEmpty(): Promise<boolean> {
+    return (await this.start()).response.status === 204;
   }
 
   /**
@@ -164,6 +193,8 @@ export class ChatResource {
     if (!messages) throw new OperatorError({ code: 'invalid_request', message: 'chat.stream needs `text` or `messages`' });
     const body: ChatRequest = { messages };
     if (params.chatId) body.id = params.chatId;
+    if (params.trigger) body.trigger = params.trigger;
+    if (params.messageId) body.messageId = params.messageId;
     return new ChatStream(
       () =>
         this.http.stream({
@@ -178,7 +209,11 @@ export class ChatResource {
     );
   }
 
-  /** Re-attaches to the chat's running (or last) turn: replays what came after `after`, then follows it live. */
+  /**
+   * Re-attaches to the chat's running turn: replays what came after `after` (from its start
+   * without), then follows it live. With no turn running the stream is empty (`isEmpty()`),
+   * unless `after` is given: then the last turn is replayed after it (`after: 0`: all of it).
+   */
   reattach(chatId: string, params?: ReattachParams, options?: RequestOptions): ChatStream {
     const headers: Record<string, string> = { ...options?.headers };
     if (params?.after !== undefined) headers['last-event-id'] = String(params.after);

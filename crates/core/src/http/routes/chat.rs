@@ -1,7 +1,7 @@
 //! `/api/chat`: the Operator agent over the AI SDK UI message stream protocol (v1), JSON
 //! mode, history, and re-attaching to a turn by event id.
 
-use crate::domain::{Chat, ChatMessage, Chunk};
+use crate::domain::{Chat, ChatMessage};
 use crate::error::Error;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
@@ -16,13 +16,8 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::convert::Infallible;
-use std::time::Duration;
+use super::turns::{answer_text, Follow, Step};
 use utoipa::ToSchema;
-
-/// Comment line sent when nothing else was sent for this long.
-const HEARTBEAT: Duration = Duration::from_secs(15);
-/// Re-read the log at least this often even without a wake-up (other processes write too).
-const POLL: Duration = Duration::from_millis(500);
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChatRequest {
@@ -34,6 +29,22 @@ pub struct ChatRequest {
     #[schema(value_type = Vec<Object>, min_items = 1,
         example = json!([{"role": "user", "parts": [{"type": "text", "text": "Create an instance called weather-desk."}]}]))]
     pub messages: Vec<Value>,
+    /// What the AI SDK asks for: `submit-message` (the default: a new message, or with
+    /// `messageId` of a stored message, an edit that replaces it and what followed) or
+    /// `regenerate-message` (answer the last turn, or the one of `messageId`, again: the old
+    /// answer and any later turns are replaced, not appended to).
+    pub trigger: Option<Trigger>,
+    /// With `trigger`: the stored message (`msg_...`, user or assistant) whose turn is answered
+    /// again; ids the server did not issue are ignored.
+    #[serde(rename = "messageId")]
+    pub message_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    SubmitMessage,
+    RegenerateMessage,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -141,113 +152,8 @@ fn sse_headers(res: &mut Response) {
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
 }
 
-struct Follow {
-    p: Platform,
-    account: AccountId,
-    chat: ChatId,
-    turn: Option<TurnId>,
-    after: u64,
-    done: bool,
-    bus: tokio::sync::broadcast::Receiver<(AccountId, ChatId)>,
-    /// When something was last sent (the heartbeat counts from here).
-    last_sent: tokio::time::Instant,
-}
-
-impl Follow {
-    fn new(
-        p: &Platform,
-        account: AccountId,
-        chat: ChatId,
-        turn: Option<TurnId>,
-        after: u64,
-    ) -> Self {
-        Self {
-            bus: p.bus.subscribe(),
-            p: p.clone(),
-            account,
-            chat,
-            turn,
-            after,
-            done: false,
-            last_sent: tokio::time::Instant::now(),
-        }
-    }
-
-    async fn next_chunk(&mut self) -> Option<Bytes> {
-        let chunk = self.next_inner().await;
-        self.last_sent = tokio::time::Instant::now();
-        chunk
-    }
-
-    async fn next_inner(&mut self) -> Option<Bytes> {
-        if self.done {
-            return None;
-        }
-        let Some(turn) = self.turn.clone() else {
-            self.done = true;
-            return Some(Bytes::from_static(b"data: [DONE]\n\n"));
-        };
-        loop {
-            let events = match self
-                .p
-                .store
-                .chat_events(&self.account, &self.chat, self.after, 500)
-                .await
-            {
-                Ok(e) => e,
-                Err(e) => {
-                    self.done = true;
-                    tracing::error!(error = %e, "reading the chat log failed");
-                    let err = Chunk::Error {
-                        error_text: "the chat log could not be read".into(),
-                    }
-                    .to_value();
-                    return Some(Bytes::from(format!("data: {err}\n\ndata: [DONE]\n\n")));
-                }
-            };
-            if !events.is_empty() {
-                let mut out = String::new();
-                for e in events {
-                    self.after = e.seq;
-                    if e.turn_id != turn {
-                        continue;
-                    }
-                    let data = e.data.to_value();
-                    out.push_str(&format!("id: {}\ndata: {data}\n\n", e.seq));
-                    if e.is_terminal() {
-                        out.push_str("data: [DONE]\n\n");
-                        self.done = true;
-                        break;
-                    }
-                }
-                if !out.is_empty() {
-                    return Some(Bytes::from(out));
-                }
-                continue;
-            }
-            // Nothing new: wait for a wake-up for this chat, a poll tick, or the heartbeat.
-            let deadline = self.last_sent + HEARTBEAT;
-            let mut poll = tokio::time::Instant::now() + POLL;
-            loop {
-                let now = tokio::time::Instant::now();
-                if now >= deadline {
-                    return Some(Bytes::from_static(b": keepalive\n\n"));
-                }
-                if now >= poll {
-                    break;
-                }
-                match tokio::time::timeout(poll.min(deadline) - now, self.bus.recv()).await {
-                    Ok(Ok((a, c))) if a == self.account && c == self.chat => break,
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => break,
-                    Ok(Err(_)) => poll = deadline,
-                    Err(_) => break,
-                }
-            }
-        }
-    }
-}
-
+/// The turn's events as the UI message stream: each with its SSE id, a comment line as
+/// keepalive, and `data: [DONE]` at the end.
 fn follow(
     p: Platform,
     account: AccountId,
@@ -255,46 +161,26 @@ fn follow(
     turn: Option<TurnId>,
     after: u64,
 ) -> axum::body::Body {
-    let state = Follow::new(&p, account, chat, turn, after);
-    let stream = futures::stream::unfold(state, |mut f| async move {
-        f.next_chunk().await.map(|b| (Ok::<_, Infallible>(b), f))
+    let state = Some(Follow::new(&p, account, chat, turn, after));
+    let stream = futures::stream::unfold(state, |state| async move {
+        let mut f = state?;
+        let bytes = match f.next().await {
+            Some(Step::Keepalive) => Bytes::from_static(b": keepalive\n\n"),
+            Some(Step::Events(events)) => {
+                let mut out = String::new();
+                for (seq, chunk) in events {
+                    if let Some(seq) = seq {
+                        out.push_str(&format!("id: {seq}\n"));
+                    }
+                    out.push_str(&format!("data: {}\n\n", chunk.to_value()));
+                }
+                Bytes::from(out)
+            }
+            None => return Some((Ok::<_, Infallible>(Bytes::from_static(b"data: [DONE]\n\n")), None)),
+        };
+        Some((Ok(bytes), Some(f)))
     });
     axum::body::Body::from_stream(stream)
-}
-
-/// Follows a turn to its end; returns the error text if it failed.
-async fn wait_for_turn(
-    p: &Platform,
-    caller: &Caller,
-    chat: &ChatId,
-    turn_id: &TurnId,
-    after: u64,
-) -> Option<String> {
-    let mut f = Follow::new(
-        p,
-        caller.account.id.clone(),
-        chat.clone(),
-        Some(turn_id.clone()),
-        after,
-    );
-    let mut error = None;
-    while let Some(bytes) = f.next_chunk().await {
-        for chunk in parse_frames(&bytes) {
-            if let Chunk::Error { error_text } = chunk {
-                error = Some(error_text);
-            }
-        }
-    }
-    error
-}
-
-/// The chunks in a piece of the SSE body (comments and `[DONE]` skipped).
-fn parse_frames(bytes: &[u8]) -> Vec<Chunk> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .collect()
 }
 
 /// Send a message to the Operator agent
@@ -318,35 +204,33 @@ pub async fn post(
     headers: HeaderMap,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> ApiResult<Response> {
-    let text = last_user_text(&req.messages)?;
-    let posted = p
-        .post_chat_message(&caller, req.id.as_deref(), &text)
-        .await?;
+    let posted = match (req.trigger, req.id.as_deref()) {
+        (Some(Trigger::RegenerateMessage), Some(chat)) => {
+            p.rewrite_chat(&caller, chat, req.message_id.as_deref(), None)
+                .await?
+        }
+        (Some(Trigger::RegenerateMessage), None) => {
+            return Err(Error::invalid("id", "regenerating needs the chat's id").into())
+        }
+        (_, Some(chat)) if req.message_id.as_deref().is_some_and(|m| m.starts_with("msg_")) => {
+            let text = last_user_text(&req.messages)?;
+            p.rewrite_chat(&caller, chat, req.message_id.as_deref(), Some(&text))
+                .await?
+        }
+        (_, chat) => {
+            let text = last_user_text(&req.messages)?;
+            p.post_chat_message(&caller, chat, &text).await?
+        }
+    };
     let json_mode = headers
         .get("x-response-format")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("json"));
     if json_mode {
-        let failed = wait_for_turn(
-            &p,
-            &caller,
-            &posted.chat.id,
-            &posted.turn.id,
-            posted.after_seq,
-        )
-        .await;
-        if let Some(err) = failed {
-            return Err(Error::BadGateway(format!("the agent could not finish: {err}")).into());
-        }
-        let (_, messages) = p.get_chat(&caller, posted.chat.id.as_str()).await?;
-        let parts = messages
-            .into_iter()
-            .find(|m| m.id == posted.turn.assistant_message_id)
-            .and_then(|m| m.parts.as_array().cloned())
-            .unwrap_or_default();
+        let text = answer_text(&p, &caller, &posted).await?;
         return Ok(Json(ChatJsonReply {
             chat_id: posted.chat.id.to_string(),
-            text: crate::agent::final_text(&parts),
+            text,
         })
         .into_response());
     }
@@ -372,11 +256,14 @@ pub struct StreamQuery {
 /// Re-attach to a chat's turn
 ///
 /// Replays the running (or last) turn of the chat after the given event id (`Last-Event-ID`
-/// header or `after` query), then follows it live until it ends.
+/// header or `after` query), then follows it live until it ends. Without a cursor and with no
+/// turn queued or running the answer is 204 (nothing to resume), as the AI SDK's `resume`
+/// expects; `after=0` replays the last turn from its start.
 #[utoipa::path(get, path = "/api/chat/{id}/stream", operation_id = "streamChat", tag = "chat",
     params(("id" = String, Path, description = "chat id"), StreamQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "the last SSE id received")),
     responses((status = 200, content_type = "text/event-stream", description = "replays the running (or last) turn after the cursor, then follows it live"),
+        (status = 204, description = "no cursor was given and no turn is queued or running: nothing to resume"),
         (status = 404, body = ErrorBody)))]
 pub async fn stream(
     State(p): State<Platform>,
@@ -385,14 +272,22 @@ pub async fn stream(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<StreamQuery>,
 ) -> ApiResult<Response> {
-    let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| Error::invalid("Last-Event-ID", "must be an event id from this stream"))?,
-        None => q.after.unwrap_or(0),
+    let cursor = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        Some(v) => Some(
+            v.trim().parse::<u64>().map_err(|_| {
+                Error::invalid("Last-Event-ID", "must be an event id from this stream")
+            })?,
+        ),
+        None => q.after,
     };
     let (chat, turn) = p.current_turn(&caller, &id).await?;
+    let finished = turn.as_ref().is_none_or(|t| t.status.is_terminal());
+    if finished && cursor.is_none() {
+        // Nothing to resume (the AI SDK's `resume` asks on every page load): 204, as its
+        // transport expects; a cursor asks for a replay of the last turn.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let after = cursor.unwrap_or(0);
     let body = follow(
         p,
         caller.account.id.clone(),

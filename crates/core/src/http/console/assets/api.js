@@ -89,6 +89,8 @@ export async function stream(path, body, onEvent, signal) {
     init.headers['Content-Type'] = 'application/json';
   }
   const res = await send(path, init);
+  // 204: re-attached after the turn ended, nothing to follow.
+  if (res.status === 204 || !res.body) return;
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {

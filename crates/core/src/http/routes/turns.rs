@@ -1,0 +1,164 @@
+//! Following one turn in a chat's event log: what `/api/chat` streams (the AI SDK's UI message
+//! stream), what `/api/v1/chat/completions` streams (OpenAI chunks), and waiting for a turn to
+//! end. The log is the truth; the in-process bus only wakes a follower early.
+
+use crate::domain::Chunk;
+use crate::error::Error;
+use crate::ids::{AccountId, ChatId, TurnId};
+use crate::services::{Caller, Platform, Posted};
+use std::time::Duration;
+
+/// A keepalive is due when nothing else was sent for this long.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Re-read the log at least this often even without a wake-up (other processes write too).
+const POLL: Duration = Duration::from_millis(500);
+
+/// What a follower gets next.
+pub enum Step {
+    /// Events of the turn in order, each with its log sequence (the SSE id) when it has one;
+    /// the batch that ends the turn ends with its terminal chunk (`finish` or `error`).
+    Events(Vec<(Option<u64>, Chunk)>),
+    /// Nothing happened for a while: time to show the connection is alive.
+    Keepalive,
+}
+
+pub struct Follow {
+    p: Platform,
+    account: AccountId,
+    chat: ChatId,
+    turn: Option<TurnId>,
+    after: u64,
+    done: bool,
+    bus: tokio::sync::broadcast::Receiver<(AccountId, ChatId)>,
+    /// When something was last handed out (the heartbeat counts from here).
+    last_sent: tokio::time::Instant,
+}
+
+impl Follow {
+    /// Follows `turn` (none: there is nothing to follow) from the event after `after`.
+    pub fn new(
+        p: &Platform,
+        account: AccountId,
+        chat: ChatId,
+        turn: Option<TurnId>,
+        after: u64,
+    ) -> Self {
+        Self {
+            bus: p.bus.subscribe(),
+            p: p.clone(),
+            account,
+            chat,
+            turn,
+            after,
+            done: false,
+            last_sent: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The next step; `None` once the turn has ended.
+    pub async fn next(&mut self) -> Option<Step> {
+        let step = self.next_inner().await;
+        self.last_sent = tokio::time::Instant::now();
+        step
+    }
+
+    async fn next_inner(&mut self) -> Option<Step> {
+        if self.done {
+            return None;
+        }
+        let Some(turn) = self.turn.clone() else {
+            self.done = true;
+            return None;
+        };
+        loop {
+            let events = match self
+                .p
+                .store
+                .chat_events(&self.account, &self.chat, self.after, 500)
+                .await
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    self.done = true;
+                    tracing::error!(error = %e, "reading the chat log failed");
+                    let failed = Chunk::Error {
+                        error_text: "the chat log could not be read".into(),
+                    };
+                    return Some(Step::Events(vec![(None, failed)]));
+                }
+            };
+            if !events.is_empty() {
+                let mut out = vec![];
+                for e in events {
+                    self.after = e.seq;
+                    if e.turn_id != turn {
+                        continue;
+                    }
+                    let terminal = e.is_terminal();
+                    out.push((Some(e.seq), e.data));
+                    if terminal {
+                        self.done = true;
+                        break;
+                    }
+                }
+                if !out.is_empty() {
+                    return Some(Step::Events(out));
+                }
+                continue;
+            }
+            // Nothing new: wait for a wake-up for this chat, a poll tick, or the heartbeat.
+            let deadline = self.last_sent + HEARTBEAT;
+            let mut poll = tokio::time::Instant::now() + POLL;
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Some(Step::Keepalive);
+                }
+                if now >= poll {
+                    break;
+                }
+                match tokio::time::timeout(poll.min(deadline) - now, self.bus.recv()).await {
+                    Ok(Ok((a, c))) if a == self.account && c == self.chat => break,
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => break,
+                    Ok(Err(_)) => poll = deadline,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a posted message's turn to end and returns the answer's text (its text parts);
+/// a failed turn is a 502 naming why.
+pub async fn answer_text(p: &Platform, caller: &Caller, posted: &Posted) -> Result<String, Error> {
+    let mut f = Follow::new(
+        p,
+        caller.account.id.clone(),
+        posted.chat.id.clone(),
+        Some(posted.turn.id.clone()),
+        posted.after_seq,
+    );
+    let mut failed = None;
+    while let Some(step) = f.next().await {
+        if let Step::Events(events) = step {
+            for (_, chunk) in events {
+                if let Chunk::Error { error_text } = chunk {
+                    failed = Some(error_text);
+                }
+            }
+        }
+    }
+    if let Some(err) = failed {
+        return Err(Error::BadGateway(format!(
+            "the agent could not finish: {err}"
+        )));
+    }
+    let (_, messages) = p.get_chat(caller, posted.chat.id.as_str()).await?;
+    let parts = messages
+        .into_iter()
+        .find(|m| m.id == posted.turn.assistant_message_id)
+        .and_then(|m| m.parts.as_array().cloned())
+        .unwrap_or_default();
+    Ok(crate::agent::final_text(&parts))
+}
