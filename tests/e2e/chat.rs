@@ -667,11 +667,7 @@ async fn secret_values_never_reach_events_logs_or_model_requests() {
 
 #[tokio::test]
 async fn the_ai_sdk_parses_the_stream_into_an_assistant_message_with_the_tool_part() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/aisdk");
-    assert!(
-        std::path::Path::new(dir).join("node_modules/ai").exists(),
-        "the AI SDK is not installed: run `npm ci --prefix tests/aisdk` (scripts/test.sh does)"
-    );
+    let node = crate::clients::node();
     let llm = FakeLlm::start(vec![
         Reply::ToolCalls(vec![(
             "create_instance".into(),
@@ -692,8 +688,8 @@ async fn the_ai_sdk_parses_the_stream_into_an_assistant_message_with_the_tool_pa
         .await
         .unwrap();
     let body = res.bytes().await.unwrap();
-    let mut child = std::process::Command::new("node")
-        .arg(format!("{dir}/check-stream.mjs"))
+    let mut child = std::process::Command::new(node)
+        .arg(crate::clients::script("check-stream.mjs"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

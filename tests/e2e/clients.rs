@@ -18,10 +18,15 @@ pub fn node() -> String {
     node
 }
 
+/// The path of `tests/clients/<name>`.
+pub fn script(name: &str) -> String {
+    format!("{CLIENTS}/{name}")
+}
+
 /// Runs `tests/clients/<script>` against `app` with its key; returns the JSON it prints.
 pub async fn run_client(app: &App, script: &str) -> Value {
     let out = tokio::process::Command::new(node())
-        .arg(format!("{CLIENTS}/{script}"))
+        .arg(self::script(script))
         .env("OPERATOR_URL", &app.base)
         .env("OPERATOR_API_KEY", &app.key)
         .kill_on_drop(true)
