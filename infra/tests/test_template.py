@@ -52,6 +52,7 @@ BINARY_SOURCES = {
         "crates/aws/src/platform.rs",
         "crates/core/src/services/mod.rs",
         "crates/core/src/llm/config.rs",
+        "crates/core/src/http/cors.rs",
         "crates/telemetry/src/lib.rs",
     ],
     "worker": [
