@@ -20,6 +20,7 @@ mod instances;
 mod isolation;
 mod limits;
 mod live;
+mod mcp;
 mod readme;
 mod sandbox;
 mod secrets;

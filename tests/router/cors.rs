@@ -119,3 +119,32 @@ async fn another_origin_is_refused_and_gets_no_cors_headers() {
         .unwrap();
     assert_eq!(res.status(), 403);
 }
+
+#[tokio::test]
+async fn mcp_accepts_a_listed_origin_and_refuses_another() {
+    let api = Api::start().await;
+    let initialize = |origin: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/mcp")
+            .header(header::ORIGIN, origin)
+            .header(header::AUTHORIZATION, format!("Bearer {}", api.key))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(Body::from(
+                serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "browser-app", "version": "1"}}})
+                .to_string(),
+            ))
+            .unwrap()
+    };
+    // WHEN a browser app on a listed origin opens an MCP session THEN it gets one
+    let res = send(&api, initialize(APP)).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("mcp-session-id"));
+    assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], APP);
+    // AND one on another origin is refused (the transport's DNS-rebinding guard)
+    let res = send(&api, initialize("https://evil.example")).await;
+    assert_eq!(res.status(), 403);
+}

@@ -26,6 +26,7 @@ mod gateway;
 mod health;
 mod instances;
 mod keys;
+mod mcp;
 mod reference;
 mod secrets;
 mod webhooks;

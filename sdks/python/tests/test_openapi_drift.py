@@ -37,6 +37,11 @@ NOT_WRAPPED = {
     "POST /api/cli/approve": "browser login flow of the CLI (a signed-in user approves a CLI session)",
     "GET /api/cli/poll": "the CLI's side of the login flow (no API key yet)",
     "GET /api/webhooks/trigger/{token}": "documentation twin of the POST trigger (webhooks.trigger sends POST)",
+    "POST /api/v1/chat/completions": "the OpenAI-compatible endpoint: the official `openai` client is its SDK",
+    "GET /api/v1/models": "the OpenAI-compatible endpoint: the official `openai` client is its SDK",
+    "POST /mcp": "the MCP endpoint: MCP clients (the `mcp` SDK) speak it",
+    "GET /mcp": "the MCP endpoint: MCP clients (the `mcp` SDK) speak it",
+    "DELETE /mcp": "the MCP endpoint: MCP clients (the `mcp` SDK) speak it",
 }
 
 # (SDK method, positional args, the operation it must call, path parameters among the args)

@@ -265,7 +265,9 @@ export interface paths {
         /**
          * Re-attach to a chat's turn
          * @description Replays the running (or last) turn of the chat after the given event id (`Last-Event-ID`
-         *     header or `after` query), then follows it live until it ends.
+         *     header or `after` query), then follows it live until it ends. Without a cursor and with no
+         *     turn queued or running the answer is 204 (nothing to resume), as the AI SDK's `resume`
+         *     expects; `after=0` replays the last turn from its start.
          */
         get: operations["streamChat"];
         put?: never;
@@ -682,6 +684,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Chat with the Operator agent (OpenAI-compatible)
+         * @description One turn of the Operator agent in the OpenAI Chat Completions shape, for the official
+         *     `openai` clients (base URL `<server>/api/v1`, API key = an Operator key, `model:
+         *     "operator"`). The last user message is the input; the server keeps the history, so pass
+         *     the chat id from the `x-operator-chat-id` header (or the completion's `metadata.chatId`)
+         *     back in `metadata.chatId` to continue a chat. With `stream: true` the answer's text
+         *     streams as `chat.completion.chunk` events, then `data: [DONE]`; tool calls the agent makes
+         *     run on the server and are not streamed (they are in `GET /api/chat/{id}`).
+         */
+        post: operations["createChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List models (OpenAI-compatible)
+         * @description The one model of the OpenAI-compatible endpoint: `operator`, the Operator agent.
+         */
+        get: operations["listModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/webhooks": {
         parameters: {
             query?: never;
@@ -773,6 +821,46 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Listen for MCP server messages (not offered)
+         * @description This server sends no messages of its own (every answer comes with its request), so it
+         *     offers no server stream: 405 with `Allow: POST`, which the transport allows and MCP
+         *     clients expect.
+         */
+        get: operations["openMcpStream"];
+        put?: never;
+        /**
+         * Send an MCP message
+         * @description The MCP endpoint (Streamable HTTP transport; protocol `2025-11-25`, also `2025-06-18` and
+         *     `2025-03-26`). The body is one JSON-RPC message; a request is answered with one
+         *     `application/json` JSON-RPC response, a notification or response with 202 and no body.
+         *     `initialize` negotiates the protocol version and returns the session in the
+         *     `Mcp-Session-Id` header, which every later message carries. Methods: `initialize`, `ping`,
+         *     `tools/list` (the Operator agent's tools, with their input schemas) and `tools/call` (a
+         *     tool's failure, invalid arguments included, is a result with `isError: true` and API.md's
+         *     error body as text). JSON-RPC errors come in a 200 answer: -32700 the body is not JSON,
+         *     -32600 not one valid message (batches included), -32601 unknown method, -32602 invalid
+         *     params or unknown tool.
+         */
+        post: operations["sendMcpMessage"];
+        /**
+         * End an MCP session (not offered)
+         * @description Sessions are signed and expire on their own; nothing is kept to end early: 405 with
+         *     `Allow: POST`, which the transport allows. A client simply stops using the session.
+         */
+        delete: operations["endMcpSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -911,6 +999,11 @@ export interface components {
             /** @description Continue this chat; omit to start a new one. */
             id?: string | null;
             /**
+             * @description With `trigger`: the stored message (`msg_...`, user or assistant) whose turn is answered
+             *     again; ids the server did not issue are ignored.
+             */
+            messageId?: string | null;
+            /**
              * @description AI SDK UIMessages (`{role, parts: [{type: "text", text}]}`); the last must be the
              *     user's, with text: it is the new input (earlier ones are ignored: the server keeps the
              *     history).
@@ -927,6 +1020,7 @@ export interface components {
              *     ]
              */
             messages: Record<string, unknown>[];
+            trigger?: null | components["schemas"]["Trigger"];
         };
         ChatView: {
             /** Format: date-time */
@@ -968,6 +1062,59 @@ export interface components {
              * @example weather-desk-copy
              */
             name: string;
+        };
+        Completion: {
+            choices: components["schemas"]["CompletionChoice"][];
+            /**
+             * Format: int64
+             * @description Unix seconds.
+             */
+            created: number;
+            /** @description `chatcmpl-` and the turn's id. */
+            id: string;
+            /** @description `{"chatId"}`: send it back in `metadata` to continue this chat. */
+            metadata: Record<string, unknown>;
+            model: string;
+            /** @description `chat.completion`. */
+            object: string;
+        };
+        CompletionChoice: {
+            /** @description `stop`. */
+            finish_reason: string;
+            /** Format: int32 */
+            index: number;
+            message: components["schemas"]["CompletionReply"];
+        };
+        CompletionMessage: {
+            /** @description A string, or an array of parts (`{"type": "text", "text"}`). */
+            content?: Record<string, unknown> | null;
+            /** @description `system`, `developer`, `user`, `assistant` or `tool`. */
+            role: string;
+        };
+        CompletionReply: {
+            /** @description The agent's answer (its text; the tool calls it made are in the chat's history). */
+            content: string;
+            /** @description `assistant`. */
+            role: string;
+        };
+        CompletionRequest: {
+            /**
+             * @description OpenAI chat messages; the last must be the user's, with text (a string, or `text`
+             *     parts): it is the new input. Earlier ones are not sent again: the server keeps the
+             *     chat's history.
+             */
+            messages: components["schemas"]["CompletionMessage"][];
+            /** @description `chatId` continues that chat. */
+            metadata?: Record<string, unknown> | null;
+            /**
+             * @description `operator` (any case): the Operator agent.
+             * @example operator
+             */
+            model: string;
+            /** @description Stream `chat.completion.chunk`s as server-sent events, then `data: [DONE]`. */
+            stream?: boolean | null;
+            /** @description A chat id (`chat_...`) continues that chat (another value is ignored). */
+            user?: string | null;
         };
         CreateAutomationBody: {
             /**
@@ -1186,6 +1333,58 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
+        /**
+         * @description A JSON-RPC error: -32700 parse error, -32600 invalid request, -32601 method not found,
+         *     -32602 invalid params (also an unknown tool).
+         */
+        JsonRpcError: {
+            /** Format: int64 */
+            code: number;
+            data?: Record<string, unknown> | null;
+            message: string;
+        };
+        /**
+         * @description One JSON-RPC message from the client: a request (`method` and `id`), a notification
+         *     (`method`, no `id`), or a response to a server request (`id` and `result` or `error`;
+         *     this server sends no requests, so these are accepted and dropped).
+         * @example {
+         *       "id": 1,
+         *       "jsonrpc": "2.0",
+         *       "method": "initialize",
+         *       "params": {
+         *         "capabilities": {},
+         *         "clientInfo": {
+         *           "name": "docs",
+         *           "version": "1"
+         *         },
+         *         "protocolVersion": "2025-11-25"
+         *       }
+         *     }
+         */
+        JsonRpcMessage: {
+            /** @description A client's error answer to a server request. */
+            error?: Record<string, unknown> | null;
+            /** @description Absent on notifications; never `null`. */
+            id?: components["schemas"]["RequestId"];
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            /** @description `initialize`, `ping`, `tools/list`, `tools/call`, `notifications/...` */
+            method?: string | null;
+            params?: Record<string, unknown> | null;
+            /** @description A client's answer to a server request. */
+            result?: Record<string, unknown> | null;
+        };
+        /** @description The answer to a request: `result` or `error`. */
+        JsonRpcResponse: {
+            error?: null | components["schemas"]["JsonRpcError"];
+            id?: null | components["schemas"]["RequestId"];
+            jsonrpc: components["schemas"]["JsonRpcVersion"];
+            result?: Record<string, unknown> | null;
+        };
+        /**
+         * @description The `jsonrpc` member: always `"2.0"`.
+         * @enum {string}
+         */
+        JsonRpcVersion: "2.0";
         KeyList: {
             keys: components["schemas"]["KeyView"][];
             nextCursor?: string | null;
@@ -1218,6 +1417,23 @@ export interface components {
             parts: Record<string, unknown>[];
             role: string;
         };
+        ModelList: {
+            data: components["schemas"]["ModelView"][];
+            /** @description `list`. */
+            object: string;
+        };
+        ModelView: {
+            /**
+             * Format: int64
+             * @description Unix seconds: when the account was created.
+             */
+            created: number;
+            /** @description `operator`. */
+            id: string;
+            /** @description `model`. */
+            object: string;
+            owned_by: string;
+        };
         /** @description The next fire times of a schedule, soonest first. */
         NextRuns: {
             cronExpression: string;
@@ -1244,6 +1460,8 @@ export interface components {
             /** Format: int64 */
             tokenLimit: number;
         };
+        /** @description A request id: a string or an integer. */
+        RequestId: number | string;
         RunEnvelope: {
             run: components["schemas"]["RunView"];
         };
@@ -1303,6 +1521,8 @@ export interface components {
             title: string;
             updatedAt: string;
         };
+        /** @enum {string} */
+        Trigger: "submit-message" | "regenerate-message";
         TriggerAccepted: {
             deliveryId: string;
         };
@@ -2171,6 +2391,13 @@ export interface operations {
                 content: {
                     "text/event-stream": unknown;
                 };
+            };
+            /** @description no cursor was given and no turn is queued or running: nothing to resume */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description invalid_request: a query parameter is invalid (`details` names it) */
             400: {
@@ -3705,6 +3932,122 @@ export interface operations {
             };
         };
     };
+    createChatCompletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description the completion; with `stream: true`, `chat.completion.chunk` server-sent events then `data: [DONE]` */
+            200: {
+                headers: {
+                    /** @description the chat this turn belongs to */
+                    "x-operator-chat-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Completion"];
+                    "text/event-stream": unknown;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: the body is over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the agent could not finish the turn */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description llm_unavailable: no LLM provider configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelList"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listWebhooks: {
         parameters: {
             query?: {
@@ -4088,6 +4431,169 @@ export interface operations {
             };
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    openMcpStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description method_not_allowed: no server stream is offered */
+            405: {
+                headers: {
+                    /** @description `POST` */
+                    Allow?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    sendMcpMessage: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the session from the answer to `initialize`; required on every other message */
+                "Mcp-Session-Id"?: string;
+                /** @description the negotiated protocol version (the session's when absent) */
+                "MCP-Protocol-Version"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JsonRpcMessage"];
+            };
+        };
+        responses: {
+            /** @description the JSON-RPC response to a request (`result` or `error`) */
+            200: {
+                headers: {
+                    /** @description the new session, on the answer to `initialize` */
+                    "Mcp-Session-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcResponse"];
+                };
+            };
+            /** @description a notification or a response was accepted (no body) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid_request: no `Mcp-Session-Id` on a message other than `initialize`, or an unsupported `MCP-Protocol-Version` (or not the session's) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description forbidden: an `Origin` other than this server's */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_found: the session is unknown or expired (initialize again) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not_acceptable: `Accept` rules out `application/json` */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: the body is over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    endMcpSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description method_not_allowed: sessions end by expiring */
+            405: {
+                headers: {
+                    /** @description `POST` */
+                    Allow?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -94,6 +94,8 @@ const NOT_IN_SDK = [
   [/^\/api\/cli\//, 'the CLI login flow and its health check (the operator CLI uses them)'],
   [/^\/v1\//, "the instances' gateway, called with an instance token from inside an instance"],
   [/^\/api\/openapi\.json$|^\/docs$/, 'the reference itself'],
+  [/^\/api\/v1\//, 'the OpenAI-compatible endpoint: the official `openai` client is its SDK'],
+  [/^\/mcp$/, 'the MCP endpoint: MCP clients (the MCP SDK) speak it'],
 ];
 
 test('every account operation of the spec has an SDK method, and every SDK route is in the spec', () => {

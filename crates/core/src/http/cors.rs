@@ -71,13 +71,16 @@ impl Cors {
         Ok(Self { origins })
     }
 
-    fn allows(&self, origin: &str) -> bool {
+    /// Whether browser apps on `origin` may call the API.
+    pub fn allows(&self, origin: &str) -> bool {
         self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
     }
 }
 
-/// The middleware (outermost, so a preflight never reaches routing).
-pub async fn layer(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> Response {
+/// The middleware (outermost, so a preflight never reaches routing). It also hands the list
+/// to the handlers (a request extension) for checks of their own (`/mcp`'s Origin guard).
+pub async fn layer(State(cors): State<Arc<Cors>>, mut req: Request, next: Next) -> Response {
+    req.extensions_mut().insert(cors.clone());
     let Some(origin) = req
         .headers()
         .get(header::ORIGIN)

@@ -95,6 +95,7 @@ pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
         )
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/api/billing", get(billing::get))
+        .route("/mcp", post(mcp::post).get(mcp::get).delete(mcp::delete))
         .route("/api/chat", post(chat::post))
         .route("/api/chat/history", get(chat::history))
         .route("/api/chat/{id}", get(chat::get).delete(chat::delete))

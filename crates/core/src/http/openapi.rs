@@ -56,6 +56,7 @@ impl Modify for BearerAuth {
         billing::get,
         chat::post, chat::stream, chat::history, chat::get, chat::delete,
         completions::chat_completions, completions::models,
+        mcp::post, mcp::get, mcp::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, OkBody))
 )]

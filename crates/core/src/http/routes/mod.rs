@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod health;
 pub mod instances;
 pub mod keys;
+pub mod mcp;
 pub mod secrets;
 pub mod turns;
 pub mod webhooks;
