@@ -7,7 +7,7 @@
 use crate::harness::*;
 use axum::body::Body;
 use axum::http::{header, Method};
-use operator_core::agent::tools;
+use operator_core::agent::tools::{self, Effect};
 use operator_core::http::routes::mcp::session;
 use serde_json::{json, Value};
 
@@ -261,6 +261,14 @@ async fn tools_list_serves_the_operator_agents_tools_with_their_schemas() {
     for (t, tool) in listed.iter().zip(tools::ALL) {
         assert_eq!(t["description"], tool.description(), "{}", tool.name());
         assert_eq!(t["inputSchema"], tool.input_schema(), "{}", tool.name());
+        // AND the hints its declared effect gives: reads are read-only, only changes destroy
+        let effect = tool.effect();
+        assert_eq!(
+            t["annotations"],
+            json!({"readOnlyHint": effect == Effect::Reads, "destructiveHint": effect == Effect::Changes}),
+            "{}",
+            tool.name()
+        );
         assert_eq!(t["inputSchema"]["type"], "object", "{}", tool.name());
     }
     let create = listed

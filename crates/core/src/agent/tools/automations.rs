@@ -2,7 +2,7 @@
 //! and views as `/api/automations`.
 
 use super::args::{Automation, NoArgs, On};
-use super::{ok, output, ToolDef};
+use super::{ok, output, Effect, ToolDef};
 use crate::domain::PageRequest;
 use crate::error::Error;
 use crate::services::{Caller, Platform};
@@ -22,6 +22,7 @@ pub struct Create;
 #[async_trait]
 impl ToolDef for Create {
     const NAME: &'static str = "create_automation";
+    const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str =
         "Schedule a prompt for this agent on a 5-field cron in an IANA time zone.";
     type Args = CreateAutomationBody;
@@ -34,6 +35,7 @@ pub struct List;
 #[async_trait]
 impl ToolDef for List {
     const NAME: &'static str = "list_automations";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "List automations with their next run.";
     type Args = NoArgs;
     async fn run(p: &Platform, caller: &Caller, _: NoArgs) -> Result<Value, Error> {
@@ -74,6 +76,7 @@ pub struct Run;
 #[async_trait]
 impl ToolDef for Run {
     const NAME: &'static str = "run_automation";
+    const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str = "Run an automation now.";
     type Args = On<Automation, NoArgs>;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {

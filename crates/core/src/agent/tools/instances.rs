@@ -3,7 +3,7 @@
 //! `/api/billing`.
 
 use super::args::{Instance, NoArgs, On};
-use super::{ok, output, ToolDef};
+use super::{ok, output, Effect, ToolDef};
 use crate::domain::PageRequest;
 use crate::error::Error;
 use crate::services::{Caller, Platform};
@@ -22,6 +22,7 @@ pub struct Create;
 #[async_trait]
 impl ToolDef for Create {
     const NAME: &'static str = "create_instance";
+    const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str = "Create an agent instance (isolated workspace, terminal, browser, LLM). Starts as provisioning, active shortly after.";
     type Args = CreateInstanceBody;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
@@ -33,6 +34,7 @@ pub struct List;
 #[async_trait]
 impl ToolDef for List {
     const NAME: &'static str = "list_instances";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "List the account's instances with their status.";
     type Args = NoArgs;
     async fn run(p: &Platform, caller: &Caller, _: NoArgs) -> Result<Value, Error> {
@@ -47,6 +49,7 @@ pub struct Get;
 #[async_trait]
 impl ToolDef for Get {
     const NAME: &'static str = "get_instance";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "Get one instance.";
     type Args = On<Instance, NoArgs>;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
@@ -83,6 +86,7 @@ pub struct Clone;
 #[async_trait]
 impl ToolDef for Clone {
     const NAME: &'static str = "clone_instance";
+    const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str = "Create a new instance with a copy of another's workspace.";
     type Args = On<Instance, CloneInstanceBody>;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
@@ -106,6 +110,7 @@ pub struct Billing;
 #[async_trait]
 impl ToolDef for Billing {
     const NAME: &'static str = "get_billing";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "Plan, capacity (instances used/limit) and token usage.";
     type Args = NoArgs;
     async fn run(p: &Platform, caller: &Caller, _: NoArgs) -> Result<Value, Error> {

@@ -36,6 +36,18 @@ use serde_json::{json, Value};
 /// Replaced for secret values in stored events and in the model's view of past calls.
 pub const REDACTED: &str = "[redacted]";
 
+/// What a tool does to the account: MCP clients show it (`readOnlyHint`, `destructiveHint`)
+/// and may ask the user before a call that changes or removes something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Only reads.
+    Reads,
+    /// Only adds (creates, grants, starts, sends): nothing existing is changed or removed.
+    Adds,
+    /// May change or remove what exists (updates, deletes, overwrites, commands).
+    Changes,
+}
+
 /// A tool defined by its typed arguments; see the module doc.
 #[async_trait]
 pub trait ToolDef: Send + Sync + 'static {
@@ -46,6 +58,8 @@ pub trait ToolDef: Send + Sync + 'static {
     /// Top-level input fields whose values are secrets: replaced by [`REDACTED`] wherever
     /// the input is stored or shown again.
     const SECRET_FIELDS: &'static [&'static str] = &[];
+    /// What running it does to the account; by default it may change or remove things.
+    const EFFECT: Effect = Effect::Changes;
     type Args: Args + Send;
 
     /// Runs the tool for `caller` with validated arguments.
@@ -62,6 +76,8 @@ pub trait Tool: Send + Sync {
     fn input_schema(&self) -> Value;
     /// Input fields whose values are secrets (declared by the tool).
     fn secret_fields(&self) -> &'static [&'static str];
+    /// What running it does to the account.
+    fn effect(&self) -> Effect;
     /// The input as it may be stored and shown to the model: secret values replaced.
     fn redact(&self, input: &Value) -> Value;
     /// True when a secret field holds [`REDACTED`]: a call replayed from the log after a
@@ -90,6 +106,10 @@ impl<T: ToolDef> Tool for T {
 
     fn secret_fields(&self) -> &'static [&'static str] {
         T::SECRET_FIELDS
+    }
+
+    fn effect(&self) -> Effect {
+        T::EFFECT
     }
 
     fn redact(&self, input: &Value) -> Value {

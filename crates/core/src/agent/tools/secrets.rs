@@ -3,7 +3,7 @@
 //! stored or shown) and never comes out. Secrets are named by id or by name.
 
 use super::args::{Instance, NoArgs, On, Secret};
-use super::{ok, output, ToolDef};
+use super::{ok, output, Effect, ToolDef};
 use crate::domain::{PageRequest, SecretName};
 use crate::error::{Error, StoreError};
 use crate::services::{Caller, Platform};
@@ -36,6 +36,7 @@ pub struct Create;
 #[async_trait]
 impl ToolDef for Create {
     const NAME: &'static str = "create_secret";
+    const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str =
         "Store a secret (encrypted). The value is never shown again, to you or anyone.";
     const SECRET_FIELDS: &'static [&'static str] = &["value"];
@@ -49,6 +50,7 @@ pub struct List;
 #[async_trait]
 impl ToolDef for List {
     const NAME: &'static str = "list_secrets";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "List secrets (names, grants; never values).";
     type Args = NoArgs;
     async fn run(p: &Platform, caller: &Caller, _: NoArgs) -> Result<Value, Error> {
@@ -79,6 +81,7 @@ pub struct Grant;
 #[async_trait]
 impl ToolDef for Grant {
     const NAME: &'static str = "grant_secret";
+    const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str =
         "Let an instance read a secret (as an env var from its next start, and on demand).";
     type Args = On<Secret, On<Instance, NoArgs>>;

@@ -208,3 +208,22 @@ fn the_catalogue_offers_every_tool_with_its_schema() {
         .expect("update_instance");
     assert_eq!(update.schema["required"], json!(["instance"]));
 }
+
+#[test]
+fn tools_declare_what_they_do_to_the_account() {
+    use super::{find, Effect};
+    // Reads only read; adds only add; the rest (updates, deletes, overwrites, commands) change.
+    for (name, effect) in [
+        ("list_instances", Effect::Reads),
+        ("read_file", Effect::Reads),
+        ("get_billing", Effect::Reads),
+        ("create_instance", Effect::Adds),
+        ("grant_secret", Effect::Adds),
+        ("update_secret", Effect::Changes),
+        ("delete_instance", Effect::Changes),
+        ("write_file", Effect::Changes),
+        ("run_command", Effect::Changes),
+    ] {
+        assert_eq!(find(name).unwrap().effect(), effect, "{name}");
+    }
+}

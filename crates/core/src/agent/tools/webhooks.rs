@@ -2,7 +2,7 @@
 //! as `/api/webhooks`.
 
 use super::args::{NoArgs, On, Webhook};
-use super::{ok, output, ToolDef};
+use super::{ok, output, Effect, ToolDef};
 use crate::domain::PageRequest;
 use crate::error::Error;
 use crate::services::{Caller, Platform};
@@ -20,6 +20,7 @@ pub struct Create;
 #[async_trait]
 impl ToolDef for Create {
     const NAME: &'static str = "create_webhook";
+    const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str = "Create an inbound webhook whose requests run a prompt; the template must contain {{payload}}.";
     type Args = CreateWebhookBody;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
@@ -31,6 +32,7 @@ pub struct List;
 #[async_trait]
 impl ToolDef for List {
     const NAME: &'static str = "list_webhooks";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "List webhooks with their URLs.";
     type Args = NoArgs;
     async fn run(p: &Platform, caller: &Caller, _: NoArgs) -> Result<Value, Error> {

@@ -3,7 +3,7 @@
 //! the instance API's own request types as arguments.
 
 use super::args::{Instance, NoArgs, On};
-use super::{ok, output, ToolDef};
+use super::{ok, output, Effect, ToolDef};
 use crate::error::Error;
 use crate::services::{Caller, Platform};
 use async_trait::async_trait;
@@ -21,6 +21,7 @@ pub struct Activity;
 #[async_trait]
 impl ToolDef for Activity {
     const NAME: &'static str = "instance_activity";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "Recent session transcript lines of an instance's own agent.";
     type Args = On<Instance, ActivityQuery>;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
@@ -36,6 +37,7 @@ pub struct ReadFile;
 #[async_trait]
 impl ToolDef for ReadFile {
     const NAME: &'static str = "read_file";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "Read a file or list a folder in an instance's workspace.";
     type Args = On<Instance, FilesQuery>;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
@@ -85,6 +87,7 @@ pub struct Message;
 #[async_trait]
 impl ToolDef for Message {
     const NAME: &'static str = "message_instance";
+    const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str =
         "Send a message to an instance's own agent and get its reply.";
     type Args = On<Instance, MessageRequest>;
@@ -149,6 +152,7 @@ pub struct ListSkills;
 #[async_trait]
 impl ToolDef for ListSkills {
     const NAME: &'static str = "list_skills";
+    const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str = "List the skills installed in an instance.";
     type Args = On<Instance, NoArgs>;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {

@@ -4,7 +4,7 @@
 //! describes a tool a second time.
 
 use super::jsonrpc::{JsonRpcError, INVALID_PARAMS, METHOD_NOT_FOUND};
-use crate::agent::tools::{self, Tool};
+use crate::agent::tools::{self, Effect, Tool};
 use crate::services::{Caller, Platform};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -107,12 +107,17 @@ pub async fn handle(
     }
 }
 
-/// A tool as `tools/list` shows it.
+/// A tool as `tools/list` shows it, with the hints its declared [`Effect`] gives (without
+/// them a client must assume every tool may destroy something).
 fn describe(tool: &dyn Tool) -> Value {
     json!({
         "name": tool.name(),
         "description": tool.description(),
         "inputSchema": tool.input_schema(),
+        "annotations": {
+            "readOnlyHint": tool.effect() == Effect::Reads,
+            "destructiveHint": tool.effect() == Effect::Changes,
+        },
     })
 }
 
