@@ -372,6 +372,17 @@ async fn regenerating_replaces_the_last_answer_and_a_finished_turn_is_not_resume
         .filter_map(|(_, f)| f["delta"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(deltas, "Second answer.");
+    // AND a cursor at the finished turn's end gets its end at once, not keepalives forever
+    let last = sse_frames(&r.body)
+        .iter()
+        .filter_map(|(id, _)| id.clone())
+        .next_back()
+        .unwrap();
+    for cursor in [last.as_str(), "999999"] {
+        let r = api.get(&format!("/api/chat/{chat}/stream?after={cursor}")).await;
+        assert_eq!(r.status.as_u16(), 200);
+        assert_eq!(sse_frames(&r.body), [(None, json!("[DONE]"))], "after={cursor}");
+    }
     // WHEN regenerate names no chat, an unknown chat, or the trigger is not one of the SDK's
     let mut no_chat = regenerate.clone();
     no_chat.as_object_mut().unwrap().remove("id");

@@ -29,6 +29,11 @@ pub struct Follow {
     turn: Option<TurnId>,
     after: u64,
     done: bool,
+    /// Whether the turn was looked up once nothing new was found: a cursor at or past a
+    /// finished turn's end would otherwise wait forever for an end it already passed.
+    checked_finished: bool,
+    /// The look-up found the turn finished.
+    finished: bool,
     bus: tokio::sync::broadcast::Receiver<(AccountId, ChatId)>,
     /// When something was last handed out (the heartbeat counts from here).
     last_sent: tokio::time::Instant,
@@ -51,6 +56,8 @@ impl Follow {
             turn,
             after,
             done: false,
+            checked_finished: false,
+            finished: false,
             last_sent: tokio::time::Instant::now(),
         }
     }
@@ -106,7 +113,26 @@ impl Follow {
                 }
                 continue;
             }
-            // Nothing new: wait for a wake-up for this chat, a poll tick, or the heartbeat.
+            // Nothing new. A finished turn writes its last event before it is marked
+            // finished: if it is marked, the cursor is past its end and nothing will come.
+            // (Read the log once more after seeing the mark: the end may have been written
+            // between the read above and the look-up.)
+            if self.finished {
+                self.done = true;
+                return None;
+            }
+            if !self.checked_finished {
+                self.checked_finished = true;
+                match self.p.store.get_turn(&self.account, &turn).await {
+                    Ok(t) if t.status.is_terminal() => {
+                        self.finished = true;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "reading the followed turn failed"),
+                }
+            }
+            // Wait for a wake-up for this chat, a poll tick, or the heartbeat.
             let deadline = self.last_sent + HEARTBEAT;
             let mut poll = tokio::time::Instant::now() + POLL;
             loop {
