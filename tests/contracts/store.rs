@@ -713,8 +713,12 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
         .map(|m| m.id.to_string())
         .collect();
     assert_eq!(order, ["msg_u0001", "msg_a0001"]);
-    s.insert_chat_message(&msg("msg_u0002", "user")).await.unwrap();
-    s.insert_chat_message(&msg("msg_a0002", "assistant")).await.unwrap();
+    s.insert_chat_message(&msg("msg_u0002", "user"))
+        .await
+        .unwrap();
+    s.insert_chat_message(&msg("msg_a0002", "assistant"))
+        .await
+        .unwrap();
     // the event log numbers events 1, 2, 3 and reads after a cursor
     for k in 1..=3u64 {
         let seq = s

@@ -143,7 +143,12 @@ async fn the_ai_sdk_regenerates_in_place_and_does_not_replay_a_finished_turn_on_
             })
             .collect()
     };
-    let pair = |a: &str| vec![("user".to_owned(), "hello".to_owned()), ("assistant".to_owned(), a.to_owned())];
+    let pair = |a: &str| {
+        vec![
+            ("user".to_owned(), "hello".to_owned()),
+            ("assistant".to_owned(), a.to_owned()),
+        ]
+    };
     assert_eq!(texts("afterSend"), pair("First answer."), "{v}");
     // THEN the regenerated answer replaces the first, on the client
     assert_eq!(texts("afterRegenerate"), pair("Second answer."), "{v}");

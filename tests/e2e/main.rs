@@ -10,6 +10,7 @@ mod basics;
 mod browser;
 mod browser_suite;
 mod chat;
+mod cli;
 mod clients;
 mod console;
 mod docs_ui;

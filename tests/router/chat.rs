@@ -330,7 +330,9 @@ async fn regenerating_replaces_the_last_answer_and_a_finished_turn_is_not_resume
     ])
     .await;
     let api = Api::start_with_model_at(&format!("{}/v1", model.url)).await;
-    let r = api.post_stream_as(&api.key, "/api/chat", user("hello")).await;
+    let r = api
+        .post_stream_as(&api.key, "/api/chat", user("hello"))
+        .await;
     assert_eq!(r.status.as_u16(), 200, "{r:?}");
     let chat = newest_chat(&api, &api.key).await;
     run_turn(&api, &chat).await;
@@ -338,7 +340,10 @@ async fn regenerating_replaces_the_last_answer_and_a_finished_turn_is_not_resume
     let answer = v["messages"][1]["id"].as_str().unwrap().to_owned();
     assert_eq!(
         transcript(&api, &chat).await,
-        [("user".into(), "hello".into()), ("assistant".into(), "First answer.".into())]
+        [
+            ("user".into(), "hello".into()),
+            ("assistant".into(), "First answer.".into())
+        ]
     );
     // WHEN a client re-attaches without a cursor to the finished turn THEN 204: nothing to resume
     let r = api.get(&format!("/api/chat/{chat}/stream")).await;
@@ -351,7 +356,9 @@ async fn regenerating_replaces_the_last_answer_and_a_finished_turn_is_not_resume
         "trigger": "regenerate-message",
         "messageId": answer,
     });
-    let r = api.post_stream_as(&api.key, "/api/chat", regenerate.clone()).await;
+    let r = api
+        .post_stream_as(&api.key, "/api/chat", regenerate.clone())
+        .await;
     assert_eq!(r.status.as_u16(), 200, "{r:?}");
     // THEN while the new answer is queued, re-attaching without a cursor follows it, and a
     // second regenerate is a 409
@@ -362,7 +369,10 @@ async fn regenerating_replaces_the_last_answer_and_a_finished_turn_is_not_resume
     // AND the history holds the question once and the new answer in place of the old
     assert_eq!(
         transcript(&api, &chat).await,
-        [("user".into(), "hello".into()), ("assistant".into(), "Second answer.".into())]
+        [
+            ("user".into(), "hello".into()),
+            ("assistant".into(), "Second answer.".into())
+        ]
     );
     // AND a cursor still replays the finished turn
     let r = api.get(&format!("/api/chat/{chat}/stream?after=0")).await;
@@ -379,9 +389,15 @@ async fn regenerating_replaces_the_last_answer_and_a_finished_turn_is_not_resume
         .next_back()
         .unwrap();
     for cursor in [last.as_str(), "999999"] {
-        let r = api.get(&format!("/api/chat/{chat}/stream?after={cursor}")).await;
+        let r = api
+            .get(&format!("/api/chat/{chat}/stream?after={cursor}"))
+            .await;
         assert_eq!(r.status.as_u16(), 200);
-        assert_eq!(sse_frames(&r.body), [(None, json!("[DONE]"))], "after={cursor}");
+        assert_eq!(
+            sse_frames(&r.body),
+            [(None, json!("[DONE]"))],
+            "after={cursor}"
+        );
     }
     // WHEN regenerate names no chat, an unknown chat, or the trigger is not one of the SDK's
     let mut no_chat = regenerate.clone();
@@ -389,9 +405,7 @@ async fn regenerating_replaces_the_last_answer_and_a_finished_turn_is_not_resume
     api.post("/api/chat", no_chat).await.invalid("id");
     let mut unknown = regenerate.clone();
     unknown["id"] = json!("chat_doesnotexist");
-    api.post("/api/chat", unknown)
-        .await
-        .error(404, "not_found");
+    api.post("/api/chat", unknown).await.error(404, "not_found");
     let mut bogus = regenerate;
     bogus["trigger"] = json!("rewind");
     api.post("/api/chat", bogus).await.invalid("trigger");
@@ -407,7 +421,8 @@ async fn editing_an_earlier_message_replaces_it_and_what_followed() {
     ])
     .await;
     let api = Api::start_with_model_at(&format!("{}/v1", model.url)).await;
-    api.post_stream_as(&api.key, "/api/chat", user("first")).await;
+    api.post_stream_as(&api.key, "/api/chat", user("first"))
+        .await;
     let chat = newest_chat(&api, &api.key).await;
     run_turn(&api, &chat).await;
     let mut second = user("second");

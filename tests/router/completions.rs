@@ -98,7 +98,10 @@ async fn a_completion_is_the_agents_answer_and_a_stream_is_chunks() {
     let frames = crate::sse::parse_sse(&String::from_utf8_lossy(&r.body));
     // THEN the chunks are the role, the text, then `stop`, and `[DONE]` ends the stream
     assert_eq!(frames.last().unwrap().data, "[DONE]");
-    let chunks: Vec<Value> = frames[..frames.len() - 1].iter().map(|f| f.json()).collect();
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|f| f.json())
+        .collect();
     assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"
         && c["model"] == "operator"
         && c["id"] == chunks[0]["id"]));

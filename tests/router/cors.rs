@@ -34,7 +34,11 @@ async fn a_listed_origin_passes_preflight_and_reads_responses() {
     // WHEN a browser on a listed origin asks before POSTing a chat message
     let res = send(
         &api,
-        preflight(APP, "POST", "authorization, content-type, idempotency-key, x-response-format, last-event-id"),
+        preflight(
+            APP,
+            "POST",
+            "authorization, content-type, idempotency-key, x-response-format, last-event-id",
+        ),
     )
     .await;
     // THEN 204 names that origin (not `*`), the methods and every header the API reads
@@ -47,7 +51,13 @@ async fn a_listed_origin_passes_preflight_and_reads_responses() {
         assert!(methods.contains(m), "{methods}");
     }
     let allowed = h[header::ACCESS_CONTROL_ALLOW_HEADERS].to_str().unwrap();
-    for name in ["authorization", "content-type", "idempotency-key", "x-response-format", "last-event-id"] {
+    for name in [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "x-response-format",
+        "last-event-id",
+    ] {
         assert!(allowed.contains(name), "{name} not in {allowed}");
     }
     assert!(h[header::VARY].to_str().unwrap().contains("Origin"));
@@ -67,7 +77,10 @@ async fn a_listed_origin_passes_preflight_and_reads_responses() {
     let exposed = res.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
         .to_str()
         .unwrap();
-    assert!(exposed.contains("x-vercel-ai-ui-message-stream"), "{exposed}");
+    assert!(
+        exposed.contains("x-vercel-ai-ui-message-stream"),
+        "{exposed}"
+    );
     // AND an error answer (401) still carries them, so the page can read why
     let res = send(
         &api,
@@ -89,11 +102,19 @@ async fn a_listed_origin_passes_preflight_and_reads_responses() {
 async fn another_origin_is_refused_and_gets_no_cors_headers() {
     let api = Api::start().await;
     // WHEN a browser on an origin that is not listed asks
-    let res = send(&api, preflight("https://evil.example", "POST", "authorization")).await;
+    let res = send(
+        &api,
+        preflight("https://evil.example", "POST", "authorization"),
+    )
+    .await;
     // THEN 403 with API.md's error body saying how to allow it
     assert_eq!(res.status(), 403);
-    assert!(!res.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
-    let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+    assert!(!res
+        .headers()
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"]["code"], "cors_origin_refused", "{v}");
     assert!(v["error"]["message"]
@@ -111,7 +132,9 @@ async fn another_origin_is_refused_and_gets_no_cors_headers() {
     )
     .await;
     assert_eq!(res.status(), 200);
-    assert!(!res.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    assert!(!res
+        .headers()
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
     // AND without OPERATOR_CORS_ORIGINS (the default router) no origin is allowed
     let res = operator_core::http::router(api.platform.clone())
         .oneshot(preflight(APP, "GET", "authorization"))

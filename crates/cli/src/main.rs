@@ -1,389 +1,152 @@
-//! `operator`: the embedded, all-in-one platform (`serve`) and admin commands for accounts
-//! and keys. Thin: read configuration, open the adapters, hand them to core, run.
+//! `operator`: one binary for everyone who touches a deployment.
+//! - The command-line client of a running server (`login`, `chat`, `instances`, `secrets`,
+//!   `automations`, `webhooks`, `keys`, `billing`), in [`client`].
+//! - The embedded all-in-one platform (`serve`), in [`serve`].
+//! - Admin commands on a data directory or an AWS deployment's table (`accounts create`,
+//!   `keys create --account`), in [`admin`].
+//! - The instance runtime the platform starts for each instance (`instance-runtime`, internal,
+//!   outside the command tree).
+//!
+//! This file is the command tree and the dispatch; every failure ends as one of the exit codes
+//! of [`exit::Exit`], documented in `--help` and docs/cli.md.
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use operator_core::agent::AgentJobs;
-use operator_core::domain::PlanSlug;
-use operator_core::jobs::{Worker, WorkerConfig};
-use operator_core::llm::LlmConfig;
-use operator_core::services::Bootstrap;
-use operator_core::services::LifecycleJobs;
-use operator_local::{Embedded, Isolation, Settings};
-use secrecy::{ExposeSecret, SecretString};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+mod admin;
+mod client;
+mod exit;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use client::keys::{KeyCreateArgs, KeysCommand};
+use exit::Exit;
+
+const AFTER_HELP: &str = "\
+Start here:  operator login --url https://your-deployment --key ck_live_...   (or without --key: sign in through the browser)
+             operator chat \"Create an instance called my-desk.\"
+Settings:    ~/.operator/config.json (written by login); OPERATOR_API_KEY and OPERATOR_URL override it.
+Exit codes:  0 ok · 1 unexpected or server error · 2 usage error, or no key / the key was refused ·
+             3 not found · 4 invalid request or conflict · 5 server unreachable ·
+             6 capacity, quota or rate limit · 130 interrupted (Ctrl-C)
+Guide:       docs/cli.md";
 
 #[derive(Parser)]
 #[command(
     name = "operator",
     version,
-    about = "Operator: an open, self-hostable agent-operations platform"
+    about = "Operator: an open, self-hostable agent-operations platform — client, server and admin in one binary",
+    after_help = AFTER_HELP
 )]
 struct Cli {
+    /// Print the API's JSON instead of tables and sentences.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Args, Clone)]
-struct DataDir {
-    /// Where the database, master key and instance workspaces live.
-    #[arg(
-        long,
-        env = "OPERATOR_DATA_DIR",
-        default_value = ".operator",
-        global = true
-    )]
-    data_dir: PathBuf,
-}
-
 #[derive(Subcommand)]
 enum Command {
-    /// Run the embedded platform: API, scheduler and worker in one process.
-    Serve {
-        /// Address to listen on (port 0 picks a free one).
-        #[arg(long, env = "OPERATOR_ADDR", default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// Base URL clients use to reach this server (webhook URLs); default http://<addr>.
-        #[arg(long, env = "OPERATOR_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Plan of the default account created on first start.
-        #[arg(long, env = "OPERATOR_DEFAULT_PLAN", default_value = "pro")]
-        plan: String,
-        #[command(flatten)]
-        data: DataDir,
-    },
-    /// Manage accounts.
-    Accounts {
-        #[command(subcommand)]
-        command: AccountsCommand,
-    },
-    /// Manage API keys.
-    Keys {
-        #[command(subcommand)]
-        command: KeysCommand,
-    },
-    /// Run the instance runtime (what the platform starts for each instance).
-    #[command(disable_help_flag = true)]
-    Instance {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    #[command(flatten)]
+    Client(client::Command),
+    /// Admin: manage accounts on a data directory or an AWS deployment's table.
+    #[command(subcommand)]
+    Accounts(admin::AccountsCommand),
+    /// Run the embedded platform: API, console, scheduler and worker in one process.
+    Serve(serve::ServeArgs),
 }
 
-#[derive(Subcommand)]
-enum AccountsCommand {
-    /// Create an account and its first key; prints {"accountId","key"}.
-    Create {
-        /// basic (1 instance), pro (5), max (20) or enterprise (custom).
-        #[arg(long, default_value = "pro")]
-        plan: String,
-        /// Custom instance limit (enterprise, or an override).
-        #[arg(long)]
-        instance_limit: Option<u32>,
-        /// Custom rolling 6-hour token limit.
-        #[arg(long)]
-        token_limit: Option<u64>,
-        #[command(flatten)]
-        data: DataDir,
-    },
+/// The internal command the platform starts each instance with; kept out of the command
+/// tree, so help and "did you mean" never offer it.
+const INSTANCE_RUNTIME: &str = "instance-runtime";
+
+fn main() {
+    let mut argv = std::env::args_os();
+    let runtime_args = match argv.nth(1) {
+        Some(first) if first == INSTANCE_RUNTIME => Some(argv.collect::<Vec<_>>()),
+        _ => None,
+    };
+    let cli = match runtime_args {
+        Some(args) => Err(args),
+        None => Ok(Cli::parse()),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            std::process::exit(Exit::Unexpected.code());
+        }
+    };
+    let code = match cli {
+        Ok(cli) => runtime.block_on(run(cli)),
+        Err(args) => runtime.block_on(instance_runtime(args)),
+    };
+    // Exit here: a thread still blocked on a terminal read (a hidden prompt that lost a race)
+    // must not keep the process alive.
+    std::process::exit(code);
 }
 
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create a key for an account; prints {"accountId","key"}.
-    Create {
-        #[arg(long)]
-        account: String,
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        data: DataDir,
-    },
-}
-
-fn env_secret(name: &str) -> anyhow::Result<Option<SecretString>> {
-    match std::env::var(name) {
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => Ok(Some(SecretString::from(v.trim().to_owned()))),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{name} is not valid UTF-8"),
+async fn run(cli: Cli) -> i32 {
+    let json = cli.json;
+    let result = match cli.command {
+        Command::Serve(args) => {
+            init_logs(true);
+            serve::serve(args).await
+        }
+        Command::Accounts(cmd) => {
+            init_logs(true);
+            admin::accounts(cmd).await
+        }
+        Command::Client(client::Command::Keys(KeysCommand::Create(KeyCreateArgs {
+            name,
+            admin: Some(account),
+            target,
+        }))) => {
+            init_logs(true);
+            admin::create_key(admin::KeyForAccount {
+                account,
+                name,
+                target,
+            })
+            .await
+        }
+        Command::Client(command) => {
+            init_logs(false);
+            client::run(command, json).await
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => exit::report(&e),
     }
 }
 
-fn settings(public_url: String) -> anyhow::Result<Settings> {
-    Ok(Settings {
-        control_url: public_url.clone(),
-        public_url,
-        image_tag: format!("operator-instance:{}", env!("CARGO_PKG_VERSION")),
-        llm: LlmConfig::from_env()?,
-        program: std::env::current_exe().context("locate the operator binary")?,
-        isolation: Isolation::detect(),
-    })
-}
-
-/// Admin commands work beside a running server, on a data directory it made.
-async fn open_admin(data: &DataDir) -> anyhow::Result<Embedded> {
-    let master = env_secret("OPERATOR_MASTER_KEY")?;
-    let shown = std::path::absolute(&data.data_dir).unwrap_or_else(|_| data.data_dir.clone());
-    eprintln!("Using data directory {}", shown.display());
-    Embedded::open_existing(&data.data_dir, master.as_ref(), settings(String::new())?).await
-}
-
-#[tokio::main]
-async fn main() {
-    let cli = Cli::parse();
-    if let Command::Instance { args } = &cli.command {
-        // The instance runtime: same code as the `operator-instance` container binary.
-        // Logs go to stderr, which the local runtime keeps in `instance.log`.
-        if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Instance) {
-            eprintln!("warning: {e}");
-        }
-        let argv = std::iter::once("operator-instance".to_owned()).chain(args.iter().cloned());
-        let icli = operator_instance::cli::Cli::parse_from(argv);
-        if let Err(e) = operator_instance::cli::run(icli).await {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
+/// Server and admin commands log at `info` (or `RUST_LOG`); client commands stay quiet
+/// unless `RUST_LOG` asks, so their output is only what they print.
+fn init_logs(server: bool) {
+    if !server && std::env::var_os("RUST_LOG").is_none() {
         return;
     }
     let json = std::env::var("OPERATOR_LOG_FORMAT").as_deref() == Ok("json");
     if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Cli { json }) {
         eprintln!("warning: {e}");
     }
-    if let Err(e) = run(cli).await {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Instance { .. } => unreachable!("handled in main"),
-        Command::Serve {
-            addr,
-            public_url,
-            plan,
-            data,
-        } => serve(addr, public_url, &plan, data).await,
-        Command::Accounts {
-            command:
-                AccountsCommand::Create {
-                    plan,
-                    instance_limit,
-                    token_limit,
-                    data,
-                },
-        } => {
-            let plan = PlanSlug::parse(&plan)?;
-            let embedded = open_admin(&data).await?;
-            let p = &embedded.platform;
-            let account = p.create_account(plan, instance_limit, token_limit).await?;
-            let (_, key) = p.create_key(&account.id, Some("admin".into())).await?;
-            print_account_key(account.id.as_str(), &key);
-            Ok(())
-        }
-        Command::Keys {
-            command:
-                KeysCommand::Create {
-                    account,
-                    name,
-                    data,
-                },
-        } => {
-            let embedded = open_admin(&data).await?;
-            let p = &embedded.platform;
-            let id = operator_core::ids::AccountId::parse(&account)
-                .with_context(|| format!("{account:?} is not an account id (acct_...)"))?;
-            p.store
-                .get_account(&id)
-                .await
-                .with_context(|| format!("account {account} not found"))?;
-            let (_, key) = p.create_key(&id, name).await?;
-            print_account_key(id.as_str(), &key);
-            Ok(())
-        }
+/// The instance runtime: same code as the `operator-instance` container binary. Logs go to
+/// stderr, which the local runtime keeps in `instance.log`.
+async fn instance_runtime(args: Vec<std::ffi::OsString>) -> i32 {
+    if let Err(e) = operator_telemetry::init(operator_telemetry::Profile::Instance) {
+        eprintln!("warning: {e}");
     }
-}
-
-fn print_account_key(account: &str, key: &SecretString) {
-    println!(
-        "{}",
-        serde_json::json!({"accountId": account, "key": key.expose_secret()})
-    );
-}
-
-async fn serve(
-    addr: SocketAddr,
-    public_url: Option<String>,
-    plan: &str,
-    data: DataDir,
-) -> anyhow::Result<()> {
-    let plan = PlanSlug::parse(plan).context("OPERATOR_DEFAULT_PLAN / --plan")?;
-    let bootstrap_key = env_secret("OPERATOR_BOOTSTRAP_KEY")?;
-    let workers = WorkerConfig::from_env()?;
-    let mut limits = operator_listener::Limits::from_env()?;
-    limits.shutdown_grace = workers.grace;
-    let master = env_secret("OPERATOR_MASTER_KEY")?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    let base = public_url.unwrap_or_else(|| format!("http://{local}"));
-    // Takes the data directory's lock: a second server on it stops here, naming the first.
-    let embedded = Embedded::open(&data.data_dir, master.as_ref(), settings(base.clone())?).await?;
-    let platform = embedded.platform.clone();
-
-    println!(
-        "Operator {} (embedded) — data in {}",
-        env!("CARGO_PKG_VERSION"),
-        data.data_dir.display()
-    );
-    match platform.bootstrap(plan, bootstrap_key.as_ref()).await? {
-        Bootstrap::Created { account, key } => {
-            println!(
-                "Created the default account {} (plan {}).",
-                account.id,
-                account.plan.as_str()
-            );
-            match key {
-                Some(key) => {
-                    println!("Your API key — shown only this once, store it now:");
-                    println!("  {}", key.expose_secret());
-                }
-                None => println!("API key: the one in OPERATOR_BOOTSTRAP_KEY."),
-            }
+    let argv = std::iter::once(std::ffi::OsString::from("operator-instance")).chain(args);
+    let icli = operator_instance::cli::Cli::parse_from(argv);
+    match operator_instance::cli::run(icli).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
         }
-        Bootstrap::Existing { account } => {
-            println!(
-                "Default account {}. Need a key? operator keys create --account {} --data-dir {}",
-                account.id,
-                account.id,
-                data.data_dir.display()
-            );
-        }
-        Bootstrap::Revoked => {
-            tracing::warn!("OPERATOR_BOOTSTRAP_KEY was revoked and stays revoked; starting without it (unset it, or create a key with `operator keys create`)");
-            println!("Warning: OPERATOR_BOOTSTRAP_KEY was revoked; it stays revoked.");
-        }
-    }
-    println!(
-        "Instances run as {}.",
-        embedded.runtime.isolation().describe()
-    );
-    if platform.config.llm.is_none() {
-        println!("No LLM configured: set OPERATOR_LLM, OPERATOR_LLM_MODEL and OPENAI_API_KEY (or ANTHROPIC_API_KEY) for model calls.");
-    }
-    println!("Listening on {base}  (console: open {base}/ and sign in with the key; reference at {base}/docs)");
-
-    // SIGTERM/SIGINT: one signal stops intake everywhere at once (HTTP accepting, job
-    // receiving, the scheduler); running work then gets `workers.grace`.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
-    });
-    let scheduler = tokio::spawn(embedded.scheduler.clone().run(
-        platform.clone(),
-        embedded.sweep.clone(),
-        stop_rx.clone(),
-    ));
-    // Crash reports from the runtime → failed + restart with backoff.
-    let mut events = embedded.runtime_events;
-    let supervisor = {
-        let platform = platform.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                if let Err(e) = platform.handle_runtime_event(event).await {
-                    tracing::error!(error = %e, "handling a runtime event failed");
-                }
-            }
-        })
-    };
-    let lifecycle = Arc::new(Worker::new(
-        platform.lifecycle.clone(),
-        Arc::new(LifecycleJobs(platform.clone())),
-        std::time::Duration::from_secs(60),
-    ));
-    let lifecycle = tokio::spawn(lifecycle.run(workers, stop_rx.clone()));
-    let agent = Arc::new(Worker::new(
-        platform.queue.clone(),
-        Arc::new(AgentJobs(platform.clone())),
-        std::time::Duration::from_secs(120),
-    ));
-    let agent = tokio::spawn(agent.run(workers, stop_rx.clone()));
-    let recovered = platform.recover_instances(embedded.sweep.as_ref()).await?;
-    if recovered > 0 {
-        tracing::info!(
-            instances = recovered,
-            "restarting instances that were running"
-        );
-    }
-    let app = operator_core::http::router(platform);
-    let http = tokio::spawn(serve_http(listener, app, limits, stop_rx.clone()));
-
-    let mut stopped = stop_rx;
-    let _ = stopped.wait_for(|stop| *stop).await;
-    // Open requests (a chat stream can last minutes) get the same grace as jobs; the
-    // listener closes what is left then (the timeout here is only a backstop).
-    let backstop = workers.grace + std::time::Duration::from_secs(5);
-    let (http, lifecycle, agent) =
-        tokio::join!(tokio::time::timeout(backstop, http), lifecycle, agent);
-    match http {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::error!(error = format!("{e:#}"), "HTTP server failed"),
-        Ok(Err(e)) => tracing::error!(error = %e, "HTTP server task failed"),
-        Err(_) => tracing::warn!("HTTP server still closing after the grace period"),
-    }
-    let returned =
-        lifecycle.map(|s| s.returned).unwrap_or(0) + agent.map(|s| s.returned).unwrap_or(0);
-    if returned > 0 {
-        tracing::info!(
-            jobs = returned,
-            "unfinished jobs returned to the queue; they resume on the next start"
-        );
-    }
-    let _ = scheduler.await;
-    embedded.runtime.shutdown_all().await;
-    supervisor.abort();
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Serves the API (with the listener's timeouts and connection cap) until `stop` turns
-/// true, then lets open requests finish for `limits.shutdown_grace`.
-async fn serve_http(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    limits: operator_listener::Limits,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    operator_listener::serve(listener, app, limits, async move {
-        let _ = stop.wait_for(|stop| *stop).await;
-    })
-    .await
-    .context("HTTP server")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
     }
 }

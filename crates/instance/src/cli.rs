@@ -1,4 +1,4 @@
-//! The `operator-instance` command line (also reachable as `operator instance ...`):
+//! The `operator-instance` command line (also reachable as `operator instance-runtime ...`):
 //! `serve` runs the instance API; `secret NAME` prints a granted secret's current value.
 
 use crate::{browser, control, router, workspace, Inner};

@@ -1,5 +1,5 @@
 //! Entry point of `operator-instance`: the container command on Fargate (locally the
-//! `operator` binary runs the same code as `operator instance ...`).
+//! `operator` binary runs the same code as `operator instance-runtime ...`).
 
 use clap::Parser;
 

@@ -39,7 +39,7 @@ pub struct Settings {
     pub control_url: String,
     pub image_tag: String,
     pub llm: Option<LlmConfig>,
-    /// The `operator` binary, which runs instances as `operator instance serve`.
+    /// The `operator` binary, which runs instances as `operator instance-runtime serve`.
     pub program: PathBuf,
     pub isolation: Isolation,
 }

@@ -1,6 +1,7 @@
-//! The local `InstanceRuntime`: one `operator instance serve` child process per instance in
-//! `<data-dir>/instances/<id>/`, on a free loopback port, health-checked before it counts as
-//! running. Crashes are reported as `RuntimeEvent::Exited`; the restart policy lives in core.
+//! The local `InstanceRuntime`: one `operator instance-runtime serve` child process per
+//! instance in `<data-dir>/instances/<id>/`, on a free loopback port, health-checked before it
+//! counts as running. Crashes are reported as `RuntimeEvent::Exited`; the restart policy
+//! lives in core.
 //!
 //! Split by concern: [`sandbox`] (bubblewrap, and what an instance may see), [`launch`]
 //! (its command and environment), [`files`] (the server's own files beside the workspace,
@@ -67,7 +68,7 @@ pub struct LocalRuntime {
 }
 
 impl LocalRuntime {
-    /// `program` is the `operator` binary (it runs instances as `operator instance serve`).
+    /// `program` is the `operator` binary (it runs instances as `operator instance-runtime serve`).
     pub fn new(
         data_dir: &Path,
         program: PathBuf,

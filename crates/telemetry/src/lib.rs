@@ -1,4 +1,4 @@
-//! One tracing setup for every binary (`operator` serve and admin, `operator instance`,
+//! One tracing setup for every binary (`operator` serve and admin, `operator instance-runtime`,
 //! `operator-instance`, the ECS worker, the Lambda API), so the log format and the
 //! `RUST_LOG` filter (default `info`) are decided in one place instead of in each `main`.
 //!
@@ -21,7 +21,7 @@ pub const DEFAULT_FILTER: &str = "info";
 pub enum Profile {
     /// `operator serve` and the admin commands; `json` for JSON lines.
     Cli { json: bool },
-    /// The instance runtime (`operator instance serve`, `operator-instance`).
+    /// The instance runtime (`operator instance-runtime serve`, `operator-instance`).
     Instance,
     /// The ECS worker.
     Worker,

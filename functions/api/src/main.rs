@@ -7,10 +7,10 @@
 //! own Function URL, so the platform is then built on the first request, with
 //! `https://<Host>` as its public URL.
 
-use operator_core::http::cors::Cors;
 use axum::body::Body;
 use axum::http::Request;
 use operator_aws::platform::Startup;
+use operator_core::http::cors::Cors;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 use tower::ServiceExt;

@@ -56,9 +56,9 @@ impl Cors {
             let valid = rest.is_some_and(|hostport| {
                 let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, ""));
                 !host.is_empty()
-                    && host
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+                    && host.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':')
+                    })
                     && port.chars().all(|c| c.is_ascii_digit())
             });
             if !valid {
@@ -150,7 +150,14 @@ mod tests {
         assert!(c.allows("http://localhost:5173"));
         assert!(!c.allows("http://localhost:5174"));
         assert_eq!(Cors::parse("").unwrap(), Cors::none());
-        for bad in ["*", "app.example.com", "https://a.example.com/path", "null", "ftp://x", "https://"] {
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://a.example.com/path",
+            "null",
+            "ftp://x",
+            "https://",
+        ] {
             assert!(Cors::parse(bad).is_err(), "{bad} was accepted");
         }
     }

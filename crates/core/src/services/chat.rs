@@ -200,7 +200,10 @@ impl Platform {
                 .map(|m| text_of(&m.parts))
                 .filter(|t| !t.trim().is_empty())
                 .ok_or_else(|| {
-                    Error::invalid("messageId", "that answer has no user message to answer again")
+                    Error::invalid(
+                        "messageId",
+                        "that answer has no user message to answer again",
+                    )
                 })?,
         };
         let replaced: Vec<MessageId> = messages
@@ -212,7 +215,9 @@ impl Platform {
             .delete_chat_messages(account, &id, &replaced)
             .await?;
         let after_seq = self.store.last_chat_seq(account, &id).await?;
-        let turn = self.queue_turn(&chat, &text, TurnSource::Chat, None).await?;
+        let turn = self
+            .queue_turn(&chat, &text, TurnSource::Chat, None)
+            .await?;
         self.enqueue(Job::ChatTurn {
             account_id: account.clone(),
             chat_id: id,

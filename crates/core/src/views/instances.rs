@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateInstanceBody {
     /// 1-63 characters of `[a-z0-9-]`, unique in the account.
@@ -61,7 +61,7 @@ impl From<UpdateInstanceBody> for UpdateInstance {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CloneInstanceBody {
     /// The copy's name.

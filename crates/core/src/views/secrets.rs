@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateSecretBody {
     /// `ENV_VAR_STYLE`: the variable instances read it as.
@@ -15,6 +15,7 @@ pub struct CreateSecretBody {
     pub name: String,
     /// The secret value (write-only: never shown again), at most 64 KiB.
     #[schema(value_type = String, example = "ghp_example", min_length = 1, max_length = 65536)]
+    #[serde(serialize_with = "write_secret")]
     pub value: secrecy::SecretString,
     /// What it is for.
     #[schema(max_length = 1000)]
@@ -24,16 +25,32 @@ pub struct CreateSecretBody {
     pub is_global: bool,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateSecretBody {
     /// A new value (rotation).
     #[schema(value_type = Option<String>, min_length = 1, max_length = 65536)]
+    #[serde(serialize_with = "write_optional_secret")]
     pub value: Option<secrecy::SecretString>,
     /// An empty string clears it.
     #[schema(max_length = 1000)]
     pub description: Option<String>,
     pub is_global: Option<bool>,
+}
+
+/// A value into a request body: clients (the `operator` CLI) send these same types.
+fn write_secret<S: serde::Serializer>(v: &secrecy::SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secrecy::ExposeSecret::expose_secret(v))
+}
+
+fn write_optional_secret<S: serde::Serializer>(
+    v: &Option<secrecy::SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => write_secret(v, s),
+        None => s.serialize_none(),
+    }
 }
 
 impl From<CreateSecretBody> for CreateSecret {
@@ -57,7 +74,7 @@ impl From<UpdateSecretBody> for UpdateSecret {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantBody {
     pub instance_id: String,

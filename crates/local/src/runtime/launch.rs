@@ -1,5 +1,5 @@
-//! The command that starts one instance: `operator instance serve` (inside bubblewrap when
-//! available) with a cleared environment holding only what the instance needs.
+//! The command that starts one instance: `operator instance-runtime serve` (inside bubblewrap
+//! when available) with a cleared environment holding only what the instance needs.
 
 use super::{private_dir, write_private, Isolation, LocalRuntime, CHECKPOINT_PREFIX_ENV};
 use crate::signal::{set_parent_death_signal, Signal};
@@ -22,7 +22,7 @@ impl LocalRuntime {
         write_private(
             &bin.join("operator-instance"),
             format!(
-                "#!/bin/sh\nexec '{}' instance \"$@\"\n",
+                "#!/bin/sh\nexec '{}' instance-runtime \"$@\"\n",
                 self.program.display()
             )
             .as_bytes(),
@@ -30,7 +30,7 @@ impl LocalRuntime {
         )?;
 
         let instance_args = [
-            "instance".to_owned(),
+            "instance-runtime".to_owned(),
             "serve".to_owned(),
             "--port".to_owned(),
             "0".to_owned(),

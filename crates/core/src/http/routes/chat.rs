@@ -1,6 +1,7 @@
 //! `/api/chat`: the Operator agent over the AI SDK UI message stream protocol (v1), JSON
 //! mode, history, and re-attaching to a turn by event id.
 
+use super::turns::{answer_text, Follow, Step};
 use crate::domain::{Chat, ChatMessage};
 use crate::error::Error;
 use crate::http::error::{ApiResult, ErrorBody};
@@ -16,12 +17,12 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::convert::Infallible;
-use super::turns::{answer_text, Follow, Step};
 use utoipa::ToSchema;
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct ChatRequest {
     /// Continue this chat; omit to start a new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// AI SDK UIMessages (`{role, parts: [{type: "text", text}]}`); the last must be the
     /// user's, with text: it is the new input (earlier ones are ignored: the server keeps the
@@ -33,14 +34,29 @@ pub struct ChatRequest {
     /// `messageId` of a stored message, an edit that replaces it and what followed) or
     /// `regenerate-message` (answer the last turn, or the one of `messageId`, again: the old
     /// answer and any later turns are replaced, not appended to).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Trigger>,
     /// With `trigger`: the stored message (`msg_...`, user or assistant) whose turn is answered
     /// again; ids the server did not issue are ignored.
-    #[serde(rename = "messageId")]
+    #[serde(rename = "messageId", skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+impl ChatRequest {
+    /// A new user message, in chat `id` or a new one (what the CLI and scripts send).
+    pub fn user_text(id: Option<&str>, text: &str) -> Self {
+        Self {
+            id: id.map(str::to_owned),
+            messages: vec![
+                serde_json::json!({"role": "user", "parts": [{"type": "text", "text": text}]}),
+            ],
+            trigger: None,
+            message_id: None,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     SubmitMessage,
@@ -176,7 +192,12 @@ fn follow(
                 }
                 Bytes::from(out)
             }
-            None => return Some((Ok::<_, Infallible>(Bytes::from_static(b"data: [DONE]\n\n")), None)),
+            None => {
+                return Some((
+                    Ok::<_, Infallible>(Bytes::from_static(b"data: [DONE]\n\n")),
+                    None,
+                ))
+            }
         };
         Some((Ok(bytes), Some(f)))
     });
@@ -212,7 +233,12 @@ pub async fn post(
         (Some(Trigger::RegenerateMessage), None) => {
             return Err(Error::invalid("id", "regenerating needs the chat's id").into())
         }
-        (_, Some(chat)) if req.message_id.as_deref().is_some_and(|m| m.starts_with("msg_")) => {
+        (_, Some(chat))
+            if req
+                .message_id
+                .as_deref()
+                .is_some_and(|m| m.starts_with("msg_")) =>
+        {
             let text = last_user_text(&req.messages)?;
             p.rewrite_chat(&caller, chat, req.message_id.as_deref(), Some(&text))
                 .await?
@@ -273,11 +299,9 @@ pub async fn stream(
     ApiQuery(q): ApiQuery<StreamQuery>,
 ) -> ApiResult<Response> {
     let cursor = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
-        Some(v) => Some(
-            v.trim().parse::<u64>().map_err(|_| {
-                Error::invalid("Last-Event-ID", "must be an event id from this stream")
-            })?,
-        ),
+        Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+            Error::invalid("Last-Event-ID", "must be an event id from this stream")
+        })?),
         None => q.after,
     };
     let (chat, turn) = p.current_turn(&caller, &id).await?;

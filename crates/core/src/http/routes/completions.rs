@@ -140,7 +140,10 @@ fn chat_of(req: &CompletionRequest) -> Result<Option<String>, Error> {
             .as_ref()
             .filter(|u| u.starts_with("chat_"))
             .cloned()),
-        Some(_) => Err(Error::invalid("metadata.chatId", "must be a chat id string")),
+        Some(_) => Err(Error::invalid(
+            "metadata.chatId",
+            "must be a chat id string",
+        )),
     }
 }
 
@@ -179,8 +182,8 @@ pub async fn chat_completions(
     let posted = p.post_chat_message(&caller, chat.as_deref(), &text).await?;
     let id = format!("chatcmpl-{}", posted.turn.id);
     let created = posted.turn.created_at.timestamp();
-    let chat_header = HeaderValue::from_str(posted.chat.id.as_str())
-        .map_err(|e| Error::Unexpected(e.into()))?;
+    let chat_header =
+        HeaderValue::from_str(posted.chat.id.as_str()).map_err(|e| Error::Unexpected(e.into()))?;
     let mut res = if req.stream == Some(true) {
         let mut res = (StatusCode::OK, stream(&p, &caller, &posted, id, created)).into_response();
         let h = res.headers_mut();
@@ -253,7 +256,10 @@ fn stream(
                         match c {
                             Chunk::TextDelta { delta, .. } if !delta.is_empty() => {
                                 let sep = if wrote && ended { "\n\n" } else { "" };
-                                out.push_str(&chunk(json!({"content": format!("{sep}{delta}")}), None));
+                                out.push_str(&chunk(
+                                    json!({"content": format!("{sep}{delta}")}),
+                                    None,
+                                ));
                                 (wrote, ended) = (true, false);
                             }
                             Chunk::TextEnd { .. } => ended = true,
@@ -268,7 +274,12 @@ fn stream(
                     }
                     out
                 }
-                None => return Some((Ok::<_, Infallible>(Bytes::from_static(b"data: [DONE]\n\n")), None)),
+                None => {
+                    return Some((
+                        Ok::<_, Infallible>(Bytes::from_static(b"data: [DONE]\n\n")),
+                        None,
+                    ))
+                }
             };
             Some((Ok(Bytes::from(out)), Some((f, wrote, ended))))
         }

@@ -19,7 +19,6 @@ pub mod methods;
 pub mod session;
 
 use crate::http::cors::Cors;
-use std::sync::Arc;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::RawBody;
 use crate::services::{Caller, Platform};
@@ -29,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use jsonrpc::{Incoming, JsonRpcMessage, JsonRpcResponse};
 use methods::SUPPORTED_VERSIONS;
+use std::sync::Arc;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
