@@ -27,21 +27,27 @@ async fn complete(api: &Api, body: Value) -> Reply {
         Body::from(body.to_string()),
     );
     let run = async {
-        // The turn is queued once the chat is there (new) or its last message is the user's.
+        // Its turn is queued once the chat (new, or the one named) has an open turn: the chat
+        // and its user message are written before the turn, so neither is enough to wait on.
         let chat = loop {
             let h = api.get("/api/chat/history").await.ok(200);
             let chats = h["chats"].as_array().unwrap();
-            let found = match &chat {
-                Some(id) => {
-                    let c = api.get(&format!("/api/chat/{id}")).await.ok(200);
-                    let last = c["messages"].as_array().unwrap().last().cloned();
-                    last.filter(|m| m["role"] == "user").map(|_| id.clone())
-                }
+            let candidate = match &chat {
+                Some(id) => Some(id.clone()),
                 None if chats.len() > before => chats[0]["id"].as_str().map(str::to_owned),
                 None => None,
             };
-            if let Some(c) = found {
-                break c;
+            if let Some(c) = candidate {
+                let id = operator_core::ids::ChatId::parse(&c).unwrap();
+                let open = api
+                    .platform
+                    .store
+                    .next_open_turn(&api.account, &id)
+                    .await
+                    .unwrap();
+                if open.is_some() {
+                    break c;
+                }
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         };

@@ -35,7 +35,6 @@ pub fn parse_checkpoint(
     local_prefix: Option<&Path>,
 ) -> Result<CheckpointRef, CheckpointRefused> {
     let refuse = |why: &str| Err(CheckpointRefused(why.to_owned()));
-    let repo = repo.trim();
     if repo.is_empty() || repo.len() > 512 {
         return refuse("it must be 1-512 characters");
     }
@@ -55,21 +54,28 @@ pub fn parse_checkpoint(
             None => refuse("local paths are not allowed on this server"),
         };
     }
-    if let Some(rest) = repo
-        .strip_prefix("https://")
-        .or_else(|| repo.strip_prefix("ssh://"))
-    {
-        let host = rest.split(['/', '@']).next().unwrap_or_default();
-        if rest.is_empty() || host.starts_with('-') || rest.contains("::") {
-            return refuse("not a valid URL");
-        }
-        return Ok(CheckpointRef::Remote(repo.to_owned()));
+    // The remote forms, each exactly as `CHECKPOINT_REPO` (operator-core) documents it.
+    if let Some(rest) = repo.strip_prefix("https://") {
+        return if url_rest(rest, false) {
+            Ok(CheckpointRef::Remote(repo.to_owned()))
+        } else {
+            refuse("not a valid https:// URL (host[:port] then /path segments of letters, digits and ._~%+-)")
+        };
+    }
+    if let Some(rest) = repo.strip_prefix("ssh://") {
+        return if url_rest(rest, true) {
+            Ok(CheckpointRef::Remote(repo.to_owned()))
+        } else {
+            refuse("not a valid ssh:// URL ([user@]host[:port] then /path segments of letters, digits and ._~%+-)")
+        };
     }
     if let Some((user_host, path)) = repo.split_once(':') {
-        let scp_like = user_host.split_once('@').is_some_and(|(user, host)| {
-            is_plain_name(user) && is_plain_name(host) && !path.is_empty() && !path.starts_with('-')
-        });
-        return if scp_like && !repo.contains("::") {
+        let scp_like = user_host
+            .split_once('@')
+            .is_some_and(|(user, host)| is_plain_name(user) && is_plain_name(host))
+            && !path.starts_with('-')
+            && path_segments(path);
+        return if scp_like {
             Ok(CheckpointRef::Remote(repo.to_owned()))
         } else {
             refuse("only https://, ssh:// and user@host:path URLs are allowed, no other schemes or git transports")
@@ -82,6 +88,39 @@ pub fn parse_checkpoint(
         )));
     }
     refuse("not a repository reference")
+}
+
+/// After `https://` or `ssh://`: `[user@]host[:port]` (a user only for ssh), then optional
+/// `/segment`s, optionally ending in `/`.
+fn url_rest(rest: &str, user_allowed: bool) -> bool {
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let authority = match authority.split_once('@') {
+        Some((user, host)) if user_allowed && is_plain_name(user) => host,
+        Some(_) => return false,
+        None => authority,
+    };
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let host_ok = host.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok =
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok && (path.is_empty() || path_segments(path))
+}
+
+/// `segment(/segment)*` with an optional final `/`; a segment is letters, digits and `._~%+-`.
+fn path_segments(path: &str) -> bool {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path.split('/').all(|seg| {
+        !seg.is_empty()
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._~%+-".contains(&b))
+    })
 }
 
 /// `[A-Za-z0-9._-]+`, not starting with `.` or `-` (safe as a file name and as a git/ssh

@@ -4524,7 +4524,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description forbidden: an `Origin` other than this server's */
+            /** @description forbidden: a browser `Origin` other than this server's own or one OPERATOR_CORS_ORIGINS lists */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -298,7 +298,7 @@ pub fn validate_checkpoint_repo(
     local_prefix: Option<&std::path::Path>,
 ) -> Result<String, Error> {
     match operator_wire::parse_checkpoint(s, local_prefix) {
-        Ok(_) => Ok(s.trim().to_owned()),
+        Ok(_) => Ok(s.to_owned()),
         Err(why) => Err(Error::invalid(
             "checkpointRepo",
             format!("must be owner/repo or an https:// or ssh:// git URL; {why}"),

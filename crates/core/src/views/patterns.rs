@@ -33,10 +33,11 @@ pub const NO_NUL: &str = r"^[^\u0000]*$";
 pub const UUID: &str =
     r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
 
-/// The remote forms of [`operator_wire::parse_checkpoint`] a client should use: `owner/repo`
-/// (GitHub) or an `https://` URL. (The server also takes `ssh://`, `user@host:path` and, when
-/// configured, local paths.)
-pub const CHECKPOINT_REPO: &str = r"^(?:https://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+-]+)*/?|[A-Za-z0-9_][A-Za-z0-9._-]*/[A-Za-z0-9_][A-Za-z0-9._-]*)$";
+/// Exactly the remote forms [`operator_wire::parse_checkpoint`] accepts: an `https://` or
+/// `ssh://` URL (host, optional port, path segments of `[A-Za-z0-9._~%+-]`), scp-like
+/// `user@host:path`, or `owner/repo` (GitHub). (Local paths are taken only where the operator
+/// configured a prefix for them, so they are not part of the documented rule.)
+pub const CHECKPOINT_REPO: &str = r"^(?:https://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+-]+)*/?|ssh://(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+-]+)*/?|[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9_][A-Za-z0-9._-]*:[A-Za-z0-9._~%+][A-Za-z0-9._~%+-]*(?:/[A-Za-z0-9._~%+-]+)*/?|[A-Za-z0-9_][A-Za-z0-9._-]*/[A-Za-z0-9_][A-Za-z0-9._-]*)$";
 
 /// A path inside an instance's workspace, as the instance resolves it: relative, no NUL, no
 /// `..` segment, naming something below the root (`.` and empty segments are skipped).
@@ -183,12 +184,18 @@ mod tests {
 
     #[test]
     fn what_the_checkpoint_pattern_allows_the_server_accepts() {
-        // The pattern is the documented subset: everything it matches is accepted.
+        // The pattern states the server's rule for remote repositories exactly.
         for s in [
             "owner/repo",
             "o_w.n-er/re.po",
             "https://github.com/owner/repo.git",
             "https://git.example.com:8443/a/b",
+            "https://host/",
+            "https://host/a/",
+            "ssh://git@example.com/a/b.git",
+            "ssh://example.com:2222/a",
+            "git@github.com:acme/tools.git",
+            "git@host:a/b/",
         ] {
             assert!(matches(CHECKPOINT_REPO, s), "{s}");
             assert!(operator_wire::parse_checkpoint(s, None).is_ok(), "{s}");
@@ -202,6 +209,20 @@ mod tests {
             "file:///etc",
             "a/b/c",
             "https://a::b",
+            "https://2q3t2/70*",
+            "https://host//a",
+            "https://host:123456/a",
+            "https://user@host/a",
+            "https://ho_st/a",
+            " owner/repo",
+            "owner/repo ",
+            "ssh://-x/a",
+            "ssh://u@@h/a",
+            "git@host:-x",
+            "git@host:",
+            "git@host:a b",
+            "http://example.com/a.git",
+            "/srv/repos/a",
         ] {
             assert!(!matches(CHECKPOINT_REPO, s), "{s}");
             assert!(operator_wire::parse_checkpoint(s, None).is_err(), "{s}");

@@ -54,7 +54,7 @@ pub const VERSION_HEADER: &str = "mcp-protocol-version";
             headers(("Mcp-Session-Id" = String, description = "the new session, on the answer to `initialize`"))),
         (status = 202, description = "a notification or a response was accepted (no body)"),
         (status = 400, body = ErrorBody, description = "invalid_request: no `Mcp-Session-Id` on a message other than `initialize`, or an unsupported `MCP-Protocol-Version` (or not the session's)"),
-        (status = 403, body = ErrorBody, description = "forbidden: an `Origin` other than this server's"),
+        (status = 403, body = ErrorBody, description = "forbidden: a browser `Origin` other than this server's own or one OPERATOR_CORS_ORIGINS lists"),
         (status = 404, body = ErrorBody, description = "not_found: the session is unknown or expired (initialize again)"),
         (status = 406, body = ErrorBody, description = "not_acceptable: `Accept` rules out `application/json`")))]
 pub async fn post(
