@@ -2,7 +2,7 @@
 //! and their runs.
 
 use super::http::seg;
-use super::output::{ago, cell, clean_line, print_json, Table};
+use super::output::{ago, cell, clean_line, yes_no};
 use super::{resolve, Ctx};
 use clap::Subcommand;
 use operator_core::views::CreateAutomationBody;
@@ -54,27 +54,12 @@ pub enum AutomationsCommand {
 pub async fn run(ctx: &Ctx, cmd: AutomationsCommand) -> anyhow::Result<()> {
     match cmd {
         AutomationsCommand::Ls { limit } => {
-            let v = ctx
-                .api
-                .list("/api/automations", "automations", limit)
-                .await?;
-            if ctx.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "ID", "CRON", "TIMEZONE", "ENABLED", "NEXT RUN"]);
-            for a in v["automations"].as_array().into_iter().flatten() {
-                t.row(vec![
-                    cell(&a["name"]),
+            ctx.list("/api/automations", "automations", limit, &["NAME", "ID", "CRON", "TIMEZONE", "ENABLED", "NEXT RUN"], |a| vec![cell(&a["name"]),
                     cell(&a["id"]),
                     cell(&a["cronExpression"]),
                     cell(&a["timezone"]),
-                    if a["enabled"] == true { "yes" } else { "no" }.to_owned(),
-                    ago(&a["nextRunAt"]),
-                ]);
-            }
-            t.print_or("No automations yet. Create one: operator automations create NAME --cron \"0 9 * * 1-5\" --prompt \"...\"");
-            Ok(())
+                    yes_no(&a["enabled"]),
+                    ago(&a["nextRunAt"])], "No automations yet. Create one: operator automations create NAME --cron \"0 9 * * 1-5\" --prompt \"...\"").await
         }
         AutomationsCommand::Create {
             name,
@@ -133,31 +118,14 @@ pub async fn run(ctx: &Ctx, cmd: AutomationsCommand) -> anyhow::Result<()> {
         }
         AutomationsCommand::Runs { automation, limit } => {
             let id = resolve::id(ctx, resolve::AUTOMATIONS, &automation).await?;
-            let v = ctx
-                .api
-                .list(
-                    &format!("/api/automations/{}/runs", seg(&id)),
+            ctx.list(&format!("/api/automations/{}/runs", seg(&id)),
                     "runs",
-                    limit,
-                )
-                .await?;
-            if ctx.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let mut t = Table::new(&["ID", "STATUS", "SCHEDULED", "FINISHED", "CHAT", "ERROR"]);
-            for r in v["runs"].as_array().into_iter().flatten() {
-                t.row(vec![
-                    cell(&r["id"]),
+                    limit, &["ID", "STATUS", "SCHEDULED", "FINISHED", "CHAT", "ERROR"], |r| vec![cell(&r["id"]),
                     cell(&r["status"]),
                     ago(&r["scheduledFor"]),
                     ago(&r["finishedAt"]),
                     cell(&r["chatId"]),
-                    cell(&r["error"]),
-                ]);
-            }
-            t.print_or("No runs yet.");
-            Ok(())
+                    cell(&r["error"])], "No runs yet.").await
         }
     }
 }

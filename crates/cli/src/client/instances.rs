@@ -3,7 +3,7 @@
 //! the instance API's answers are read with its types too.
 
 use super::http::seg;
-use super::output::{ago, cell, clean, clean_line, print_fields, print_json, Table};
+use super::output::{ago, cell, clean, clean_line, print_fields, print_json};
 use super::Ctx;
 use crate::exit::{Exit, Failure};
 use clap::{Subcommand, ValueEnum};
@@ -119,23 +119,23 @@ pub async fn run(ctx: &Ctx, cmd: InstancesCommand) -> anyhow::Result<()> {
             } else {
                 "/api/instances"
             };
-            let v = ctx.api.list(path, "instances", limit).await?;
-            if ctx.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "ID", "STATUS", "KIND", "CREATED"]);
-            for i in v["instances"].as_array().into_iter().flatten() {
-                t.row(vec![
-                    cell(&i["name"]),
-                    cell(&i["id"]),
-                    cell(&i["status"]),
-                    cell(&i["kind"]),
-                    ago(&i["createdAt"]),
-                ]);
-            }
-            t.print_or("No instances yet. Create one: operator instances create NAME");
-            Ok(())
+            ctx.list(
+                path,
+                "instances",
+                limit,
+                &["NAME", "ID", "STATUS", "KIND", "CREATED"],
+                |i| {
+                    vec![
+                        cell(&i["name"]),
+                        cell(&i["id"]),
+                        cell(&i["status"]),
+                        cell(&i["kind"]),
+                        ago(&i["createdAt"]),
+                    ]
+                },
+                "No instances yet. Create one: operator instances create NAME",
+            )
+            .await
         }
         InstancesCommand::Get { instance } => {
             let v = ctx.api.get(&path_of(&instance)).await?;

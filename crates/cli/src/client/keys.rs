@@ -2,7 +2,7 @@
 //! admin form that writes to a data directory or an AWS table instead ([`crate::admin`]).
 
 use super::http::seg;
-use super::output::{ago, cell, clean_line, print_json, Table};
+use super::output::{ago, cell, clean_line};
 use super::Ctx;
 use crate::admin;
 use clap::{Args, Subcommand};
@@ -42,23 +42,23 @@ pub struct KeyCreateArgs {
 pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Ls { limit } => {
-            let v = ctx.api.list("/api/chat-keys", "keys", limit).await?;
-            if ctx.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let mut t = Table::new(&["ID", "NAME", "PREFIX", "CREATED", "LAST USED"]);
-            for k in v["keys"].as_array().into_iter().flatten() {
-                t.row(vec![
-                    cell(&k["id"]),
-                    cell(&k["name"]),
-                    cell(&k["prefix"]),
-                    ago(&k["createdAt"]),
-                    ago(&k["lastUsedAt"]),
-                ]);
-            }
-            t.print_or("No keys.");
-            Ok(())
+            ctx.list(
+                "/api/chat-keys",
+                "keys",
+                limit,
+                &["ID", "NAME", "PREFIX", "CREATED", "LAST USED"],
+                |k| {
+                    vec![
+                        cell(&k["id"]),
+                        cell(&k["name"]),
+                        cell(&k["prefix"]),
+                        ago(&k["createdAt"]),
+                        ago(&k["lastUsedAt"]),
+                    ]
+                },
+                "No keys.",
+            )
+            .await
         }
         KeysCommand::Create(args) => {
             if args.target.is_aws() {

@@ -76,6 +76,31 @@ pub async fn run(command: Command, json: bool) -> anyhow::Result<()> {
 }
 
 impl Ctx {
+    /// A list command: every page of `key` from `path` (at most `limit` items), printed as the
+    /// API's JSON with `--json`, else as a table of `headers` with `row` of each item, or the
+    /// `empty` sentence when there is none.
+    pub async fn list(
+        &self,
+        path: &str,
+        key: &str,
+        limit: Option<usize>,
+        headers: &[&'static str],
+        row: impl Fn(&serde_json::Value) -> Vec<String>,
+        empty: &str,
+    ) -> anyhow::Result<()> {
+        let v = self.api.list(path, key, limit).await?;
+        if self.json {
+            output::print_json(&v);
+            return Ok(());
+        }
+        let mut t = output::Table::new(headers);
+        for item in v[key].as_array().into_iter().flatten() {
+            t.row(row(item));
+        }
+        t.print_or(empty);
+        Ok(())
+    }
+
     /// `--json`: the API's answer; otherwise the sentence.
     pub fn done(&self, v: &serde_json::Value, sentence: &str) -> anyhow::Result<()> {
         if self.json {

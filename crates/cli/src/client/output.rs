@@ -37,6 +37,11 @@ pub fn print_json(v: &Value) {
 }
 
 /// A string field, cleaned for a cell; `-` when absent or null.
+/// `yes` for `true`, else `no`.
+pub fn yes_no(v: &Value) -> String {
+    if *v == true { "yes" } else { "no" }.to_owned()
+}
+
 pub fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),

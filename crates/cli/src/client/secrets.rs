@@ -3,7 +3,7 @@
 //! answer's `value` is dropped even with `--json`).
 
 use super::http::seg;
-use super::output::{ago, cell, clean_line, print_json, Table};
+use super::output::{ago, cell, clean_line, yes_no};
 use super::{resolve, terminal, Ctx};
 use crate::exit::Failure;
 use clap::Subcommand;
@@ -56,24 +56,24 @@ pub enum SecretsCommand {
 pub async fn run(ctx: &Ctx, cmd: SecretsCommand) -> anyhow::Result<()> {
     match cmd {
         SecretsCommand::Ls { limit } => {
-            let v = ctx.api.list("/api/secrets", "secrets", limit).await?;
-            if ctx.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "ID", "GLOBAL", "GRANTS", "UPDATED"]);
-            for s in v["secrets"].as_array().into_iter().flatten() {
-                let grants = s["grants"].as_array().map_or(0, Vec::len);
-                t.row(vec![
-                    cell(&s["name"]),
-                    cell(&s["id"]),
-                    if s["isGlobal"] == true { "yes" } else { "no" }.to_owned(),
-                    grants.to_string(),
-                    ago(&s["updatedAt"]),
-                ]);
-            }
-            t.print_or("No secrets yet. Add one: operator secrets set NAME");
-            Ok(())
+            ctx.list(
+                "/api/secrets",
+                "secrets",
+                limit,
+                &["NAME", "ID", "GLOBAL", "GRANTS", "UPDATED"],
+                |s| {
+                    let grants = s["grants"].as_array().map_or(0, Vec::len);
+                    vec![
+                        cell(&s["name"]),
+                        cell(&s["id"]),
+                        yes_no(&s["isGlobal"]),
+                        grants.to_string(),
+                        ago(&s["updatedAt"]),
+                    ]
+                },
+                "No secrets yet. Add one: operator secrets set NAME",
+            )
+            .await
         }
         SecretsCommand::Set {
             name,

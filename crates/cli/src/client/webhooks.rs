@@ -3,7 +3,7 @@
 //! API shows it.
 
 use super::http::seg;
-use super::output::{ago, cell, clean_line, print_json, Table};
+use super::output::{ago, cell, clean_line, yes_no};
 use super::{resolve, Ctx};
 use clap::Subcommand;
 use operator_core::views::CreateWebhookBody;
@@ -44,23 +44,11 @@ pub enum WebhooksCommand {
 pub async fn run(ctx: &Ctx, cmd: WebhooksCommand) -> anyhow::Result<()> {
     match cmd {
         WebhooksCommand::Ls { limit } => {
-            let v = ctx.api.list("/api/webhooks", "webhooks", limit).await?;
-            if ctx.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let mut t = Table::new(&["NAME", "ID", "ENABLED", "CREATED", "URL"]);
-            for w in v["webhooks"].as_array().into_iter().flatten() {
-                t.row(vec![
-                    cell(&w["name"]),
+            ctx.list("/api/webhooks", "webhooks", limit, &["NAME", "ID", "ENABLED", "CREATED", "URL"], |w| vec![cell(&w["name"]),
                     cell(&w["id"]),
-                    if w["enabled"] == true { "yes" } else { "no" }.to_owned(),
+                    yes_no(&w["enabled"]),
                     ago(&w["createdAt"]),
-                    cell(&w["url"]),
-                ]);
-            }
-            t.print_or("No webhooks yet. Create one: operator webhooks create NAME --template \"Summarise: {{payload}}\"");
-            Ok(())
+                    cell(&w["url"])], "No webhooks yet. Create one: operator webhooks create NAME --template \"Summarise: {{payload}}\"").await
         }
         WebhooksCommand::Create {
             name,
@@ -94,31 +82,14 @@ pub async fn run(ctx: &Ctx, cmd: WebhooksCommand) -> anyhow::Result<()> {
         }
         WebhooksCommand::Deliveries { webhook, limit } => {
             let id = resolve::id(ctx, resolve::WEBHOOKS, &webhook).await?;
-            let v = ctx
-                .api
-                .list(
-                    &format!("/api/webhooks/{}/deliveries", seg(&id)),
+            ctx.list(&format!("/api/webhooks/{}/deliveries", seg(&id)),
                     "deliveries",
-                    limit,
-                )
-                .await?;
-            if ctx.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let mut t = Table::new(&["ID", "STATUS", "RECEIVED", "FINISHED", "CHAT", "ERROR"]);
-            for d in v["deliveries"].as_array().into_iter().flatten() {
-                t.row(vec![
-                    cell(&d["id"]),
+                    limit, &["ID", "STATUS", "RECEIVED", "FINISHED", "CHAT", "ERROR"], |d| vec![cell(&d["id"]),
                     cell(&d["status"]),
                     ago(&d["receivedAt"]),
                     ago(&d["finishedAt"]),
                     cell(&d["chatId"]),
-                    cell(&d["error"]),
-                ]);
-            }
-            t.print_or("No deliveries yet.");
-            Ok(())
+                    cell(&d["error"])], "No deliveries yet.").await
         }
     }
 }
