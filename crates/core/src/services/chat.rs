@@ -134,18 +134,7 @@ impl Platform {
         let chat = self
             .ensure_chat(account, &id, ChatKind::Chat, text.trim())
             .await?;
-        let after_seq = self.store.last_chat_seq(account, &id).await?;
-        let turn = self.queue_turn(&chat, text, TurnSource::Chat, None).await?;
-        self.enqueue(Job::ChatTurn {
-            account_id: account.clone(),
-            chat_id: id,
-        })
-        .await?;
-        Ok(Posted {
-            chat,
-            turn,
-            after_seq,
-        })
+        self.post_turn(chat, text).await
     }
 
     /// Answers a chat's turn again: the AI SDK's `regenerate` (`text` = `None`: the turn's own
@@ -214,13 +203,16 @@ impl Platform {
         self.store
             .delete_chat_messages(account, &id, &replaced)
             .await?;
-        let after_seq = self.store.last_chat_seq(account, &id).await?;
-        let turn = self
-            .queue_turn(&chat, &text, TurnSource::Chat, None)
-            .await?;
+        self.post_turn(chat, &text).await
+    }
+
+    /// Queues a chat turn for `text` in `chat` and the job that runs it.
+    async fn post_turn(&self, chat: Chat, text: &str) -> Result<Posted> {
+        let after_seq = self.store.last_chat_seq(&chat.account_id, &chat.id).await?;
+        let turn = self.queue_turn(&chat, text, TurnSource::Chat, None).await?;
         self.enqueue(Job::ChatTurn {
-            account_id: account.clone(),
-            chat_id: id,
+            account_id: chat.account_id.clone(),
+            chat_id: chat.id.clone(),
         })
         .await?;
         Ok(Posted {

@@ -1,7 +1,7 @@
 //! `/api/chat`: the Operator agent over the AI SDK UI message stream protocol (v1), JSON
 //! mode, history, and re-attaching to a turn by event id.
 
-use super::turns::{answer_text, Follow, Step};
+use super::turns::{answer_text, user_input, Follow, Step};
 use crate::domain::{Chat, ChatMessage};
 use crate::error::Error;
 use crate::http::error::{ApiResult, ErrorBody};
@@ -124,34 +124,16 @@ pub struct ChatWithMessages {
     pub messages: Vec<MessageView>,
 }
 
-/// The text of the last message, which must be the user's.
-fn last_user_text(messages: &[Value]) -> Result<String, Error> {
-    let last = messages
-        .last()
-        .ok_or_else(|| Error::invalid("messages", "must contain at least the new user message"))?;
-    if last["role"] != "user" {
-        return Err(Error::invalid(
-            "messages",
-            "the last message must have role \"user\"",
-        ));
-    }
-    let text = match (&last["parts"], &last["content"]) {
-        (Value::Array(parts), _) => parts
-            .iter()
-            .filter(|p| p["type"] == "text")
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        (_, Value::String(s)) => s.clone(),
-        _ => String::new(),
-    };
-    if text.trim().is_empty() {
-        return Err(Error::invalid(
-            "messages",
-            "the last user message has no text",
-        ));
-    }
-    Ok(text)
+/// The last message as `user_input` reads it: its role and its `parts` (or `content`).
+fn last_message(messages: &[Value]) -> Option<(&str, &Value)> {
+    messages.last().map(|m| {
+        let body = if m["parts"].is_array() {
+            &m["parts"]
+        } else {
+            &m["content"]
+        };
+        (m["role"].as_str().unwrap_or_default(), body)
+    })
 }
 
 fn sse_headers(res: &mut Response) {
@@ -239,12 +221,12 @@ pub async fn post(
                 .as_deref()
                 .is_some_and(|m| m.starts_with("msg_")) =>
         {
-            let text = last_user_text(&req.messages)?;
+            let text = user_input(last_message(&req.messages))?;
             p.rewrite_chat(&caller, chat, req.message_id.as_deref(), Some(&text))
                 .await?
         }
         (_, chat) => {
-            let text = last_user_text(&req.messages)?;
+            let text = user_input(last_message(&req.messages))?;
             p.post_chat_message(&caller, chat, &text).await?
         }
     };

@@ -5,7 +5,7 @@
 //! chat id travels in `metadata.chatId` (or `user`, when it is a chat id) and comes back in the
 //! `x-operator-chat-id` header and the completion's `metadata`.
 
-use super::turns::{answer_text, Follow, Step};
+use super::turns::{answer_text, user_input, Follow, Step};
 use crate::domain::Chunk;
 use crate::error::Error;
 use crate::http::error::{ApiResult, ErrorBody};
@@ -101,36 +101,6 @@ pub struct ModelView {
     pub owned_by: &'static str,
 }
 
-/// The new input: the text of the last message, which must be the user's.
-fn last_user_text(messages: &[CompletionMessage]) -> Result<String, Error> {
-    let last = messages
-        .last()
-        .ok_or_else(|| Error::invalid("messages", "must contain at least the new user message"))?;
-    if last.role != "user" {
-        return Err(Error::invalid(
-            "messages",
-            "the last message must have role \"user\"",
-        ));
-    }
-    let text = match &last.content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter(|p| p["type"] == "text")
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    };
-    if text.trim().is_empty() {
-        return Err(Error::invalid(
-            "messages",
-            "the last user message has no text",
-        ));
-    }
-    Ok(text)
-}
-
 /// The chat a request continues: `metadata.chatId`, else `user` when it is a chat id.
 fn chat_of(req: &CompletionRequest) -> Result<Option<String>, Error> {
     match req.metadata.as_ref().and_then(|m| m.get("chatId")) {
@@ -177,7 +147,11 @@ pub async fn chat_completions(
         )
         .into());
     }
-    let text = last_user_text(&req.messages)?;
+    let text = user_input(
+        req.messages
+            .last()
+            .map(|m| (m.role.as_str(), m.content.as_ref().unwrap_or(&Value::Null))),
+    )?;
     let chat = chat_of(&req)?;
     let posted = p.post_chat_message(&caller, chat.as_deref(), &text).await?;
     let id = format!("chatcmpl-{}", posted.turn.id);

@@ -6,6 +6,7 @@ use crate::domain::Chunk;
 use crate::error::Error;
 use crate::ids::{AccountId, ChatId, TurnId};
 use crate::services::{Caller, Platform, Posted};
+use serde_json::Value;
 use std::time::Duration;
 
 /// A keepalive is due when nothing else was sent for this long.
@@ -187,4 +188,35 @@ pub async fn answer_text(p: &Platform, caller: &Caller, posted: &Posted) -> Resu
         .and_then(|m| m.parts.as_array().cloned())
         .unwrap_or_default();
     Ok(crate::agent::final_text(&parts))
+}
+
+/// The new input of a chat request: the text of its last message, which must be the user's.
+/// `last` is that message's role and its text-bearing field (the AI SDK's `parts`, or
+/// OpenAI's `content`): a string, or `text` parts joined by newlines.
+pub fn user_input(last: Option<(&str, &Value)>) -> Result<String, Error> {
+    let (role, body) = last
+        .ok_or_else(|| Error::invalid("messages", "must contain at least the new user message"))?;
+    if role != "user" {
+        return Err(Error::invalid(
+            "messages",
+            "the last message must have role \"user\"",
+        ));
+    }
+    let text = match body {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|p| p["type"] == "text")
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    };
+    if text.trim().is_empty() {
+        return Err(Error::invalid(
+            "messages",
+            "the last user message has no text",
+        ));
+    }
+    Ok(text)
 }
