@@ -15,6 +15,7 @@ mod backends;
 
 mod aws;
 mod concurrency;
+mod experiments;
 mod queue;
 mod runtime;
 mod scheduler;

@@ -15,6 +15,7 @@ mod clients;
 mod console;
 mod docs_ui;
 mod durability;
+mod experiments;
 mod hardening;
 mod idempotency;
 mod instances;

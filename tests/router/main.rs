@@ -22,6 +22,7 @@ mod cli;
 mod completions;
 mod console;
 mod cors;
+mod experiments;
 mod gateway;
 mod health;
 mod instances;

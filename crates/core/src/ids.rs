@@ -115,6 +115,8 @@ id_type!(/// A chat thread with the Operator agent.
     ChatId, "chat_");
 id_type!(/// A queued job.
     JobId, "job_");
+id_type!(/// An experiment: a dataset scored on a set of variants (instances).
+    ExperimentId, "exp_");
 id_type!(/// One user message through the Operator agent. Turns of a chat run in id order; a turn
     /// for an automation run or a webhook delivery shares that id's body
     /// ([`TurnId::for_source`]), so queuing it again is idempotent.

@@ -54,6 +54,13 @@ pub enum Job {
         account_id: AccountId,
         chat_id: ChatId,
     },
+    /// One lane of an experiment: it runs pairs (item × variant) one after another until none
+    /// is left (see `domain::experiment`). A redelivered lane resumes its unfinished pair.
+    ExperimentLane {
+        account_id: AccountId,
+        experiment_id: ExperimentId,
+        lane: u32,
+    },
 }
 
 impl Job {
@@ -79,6 +86,7 @@ impl Job {
             Job::AutomationFire { .. } => "AutomationFire",
             Job::WebhookDelivery { .. } => "WebhookDelivery",
             Job::ChatTurn { .. } => "ChatTurn",
+            Job::ExperimentLane { .. } => "ExperimentLane",
         }
     }
 }

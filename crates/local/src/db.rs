@@ -123,6 +123,26 @@ const MIGRATIONS: &[&str] = &[
         session TEXT PRIMARY KEY, account_id TEXT NOT NULL,
         approved_at TEXT NOT NULL, expires_at TEXT NOT NULL);
     "#,
+    // 5: experiments, their items, the lanes' claims and one result per (variant, item)
+    r#"
+    CREATE TABLE experiments (
+        id TEXT PRIMARY KEY, account_id TEXT NOT NULL, doc TEXT NOT NULL,
+        next_pair INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX experiments_account ON experiments(account_id, id);
+    CREATE TABLE experiment_items (
+        experiment_id TEXT NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        item_index INTEGER NOT NULL, doc TEXT NOT NULL,
+        PRIMARY KEY (experiment_id, item_index));
+    CREATE TABLE experiment_lanes (
+        experiment_id TEXT NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        lane INTEGER NOT NULL, pair INTEGER NOT NULL,
+        PRIMARY KEY (experiment_id, lane));
+    CREATE TABLE experiment_results (
+        experiment_id TEXT NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        pair INTEGER NOT NULL, sort_key TEXT NOT NULL, instance_id TEXT NOT NULL, doc TEXT NOT NULL,
+        PRIMARY KEY (experiment_id, pair));
+    CREATE INDEX experiment_results_list ON experiment_results(experiment_id, sort_key);
+    "#,
 ];
 
 /// A handle to the database; clones share the connection.

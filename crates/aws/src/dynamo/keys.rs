@@ -3,8 +3,8 @@
 //! migration), nowhere else.
 //!
 //! Key schema: `pk` (S) and `sk` (S); records are JSON documents in `d`, with the few
-//! attributes conditions need (`status`, `deleted`, `revoked`, `grants`, `lease_*`, `seq`)
-//! beside them. Items (pk / sk), each row a function below:
+//! attributes conditions need (`status`, `deleted`, `revoked`, `grants`, `lease_*`, `seq`,
+//! `next_pair`, `lane_pair`, `instance_id`) beside them. Items (pk / sk), each row a function below:
 //!
 //! | record | pk | sk | function |
 //! |---|---|---|---|
@@ -33,6 +33,8 @@
 //! | chat listing entry | `CHATS#<a>` | `<time>#<id>` | [`chat_listing`], range [`chat_listings`] |
 //! | message / turn / event | `CHAT#<a>#<chat>` | `MSG#<turn>#<0 user, 1 assistant>` / `TURN#<id>` / `EVT#<seq>` | [`chat_message`] / [`turn`] / [`chat_event`]; ranges [`chat_messages`], [`turns`], [`chat_events`], [`chat_children`] |
 //! | turn lookup | `TURNID#<id>` | `T` | [`turn_lookup`] |
+//! | experiment (with its `next_pair` cursor) | `ACCT#<a>` | `EXP#<id>` | [`experiment`], range [`experiments`] |
+//! | dataset item / lane claim / result | `EXP#<a>#<exp>` | `ITEM#<index:010>` / `LANE#<lane>` / `RES#<item index:010>#<instance>` | [`experiment_item`] / [`experiment_lane`] / [`experiment_result`]; ranges [`experiment_results`], [`experiment_children`] |
 //!
 //! Uniqueness (names, hashes, slots, dedup keys) is a lock item written in the same
 //! transaction with `attribute_not_exists`; a failed condition is `StoreError::Conflict`.
@@ -362,6 +364,47 @@ pub(crate) fn chat_children(a: &AccountId, chat: &ChatId) -> Range {
 
 pub(crate) fn turn_lookup(id: &TurnId) -> Key {
     Key::new(format!("TURNID#{id}"), "T")
+}
+
+pub(crate) fn experiment(a: &AccountId, id: &ExperimentId) -> Key {
+    Key::new(acct(a), format!("EXP#{id}"))
+}
+
+pub(crate) fn experiments(a: &AccountId) -> Range {
+    Range::new(acct(a), "EXP#")
+}
+
+fn exp_pk(a: &AccountId, e: &ExperimentId) -> String {
+    format!("EXP#{a}#{e}")
+}
+
+/// Indexes are zero-padded to the width of a `u32`, so that string order is index order.
+pub(crate) fn experiment_item(a: &AccountId, e: &ExperimentId, index: u32) -> Key {
+    Key::new(exp_pk(a, e), format!("ITEM#{index:010}"))
+}
+
+/// The pair a lane claimed last (attribute `lane_pair`).
+pub(crate) fn experiment_lane(a: &AccountId, e: &ExperimentId, lane: u32) -> Key {
+    Key::new(exp_pk(a, e), format!("LANE#{lane}"))
+}
+
+/// One (variant, item) result, sorted by item, then variant.
+pub(crate) fn experiment_result(
+    a: &AccountId,
+    e: &ExperimentId,
+    item_index: u32,
+    instance: &InstanceId,
+) -> Key {
+    Key::new(exp_pk(a, e), format!("RES#{item_index:010}#{instance}"))
+}
+
+pub(crate) fn experiment_results(a: &AccountId, e: &ExperimentId) -> Range {
+    Range::new(exp_pk(a, e), "RES#")
+}
+
+/// Every item of an experiment's partition: dataset items, lane claims and results.
+pub(crate) fn experiment_children(a: &AccountId, e: &ExperimentId) -> Range {
+    Range::new(exp_pk(a, e), "")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod accounts;
 mod automations;
 mod chats;
 mod codec;
+mod experiments;
 mod idempotency;
 mod instances;
 mod keys;

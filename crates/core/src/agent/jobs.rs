@@ -260,6 +260,14 @@ impl Platform {
                     .await?;
                 self.drain_chat(account_id, &chat.id).await
             }
+            Job::ExperimentLane {
+                account_id,
+                experiment_id,
+                lane,
+            } => {
+                self.run_experiment_lane(account_id, experiment_id, *lane)
+                    .await
+            }
             other => Err(JobError::Permanent(anyhow::anyhow!(
                 "{} is not an agent job",
                 other.kind()

@@ -7,6 +7,7 @@ mod account;
 mod automation;
 mod chat;
 mod cli_login;
+pub mod experiment;
 mod instance;
 mod schedule;
 mod secret;
@@ -16,6 +17,9 @@ pub use account::*;
 pub use automation::*;
 pub use chat::*;
 pub use cli_login::*;
+pub use experiment::{
+    DatasetItem, DatasetSource, Experiment, ExperimentResult, ExperimentStatus, Metric, Scorer,
+};
 pub use instance::*;
 pub use schedule::*;
 pub use secret::*;

@@ -95,6 +95,16 @@ pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
         )
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/api/billing", get(billing::get))
+        .route(
+            "/api/experiments",
+            post(experiments::create).get(experiments::list),
+        )
+        .route(
+            "/api/experiments/{id}",
+            get(experiments::get).delete(experiments::delete),
+        )
+        .route("/api/experiments/{id}/results", get(experiments::results))
+        .route("/api/experiments/{id}/cancel", post(experiments::cancel))
         .route("/mcp", post(mcp::post).get(mcp::get).delete(mcp::delete))
         .route("/api/chat", post(chat::post))
         .route("/api/chat/history", get(chat::history))

@@ -56,6 +56,8 @@ impl Modify for BearerAuth {
         billing::get,
         chat::post, chat::stream, chat::history, chat::get, chat::delete,
         completions::chat_completions, completions::models,
+        experiments::create, experiments::list, experiments::get, experiments::results,
+        experiments::cancel, experiments::delete,
         mcp::post, mcp::get, mcp::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, OkBody))

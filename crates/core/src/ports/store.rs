@@ -337,6 +337,62 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     async fn idempotency_release(&self, account: &AccountId, key: &str) -> StoreResult<()>;
 }
 
+/// Experiments: the record, its items, the lanes' claims on pairs, and one result per
+/// (experiment, variant, item). See `domain::experiment` for how lanes work through pairs.
+#[async_trait]
+pub trait ExperimentStore: Send + Sync + 'static {
+    /// Stores the experiment with its items (index order); `Conflict` if the id exists.
+    async fn insert_experiment(&self, e: &Experiment, items: &[DatasetItem]) -> StoreResult<()>;
+    async fn get_experiment(
+        &self,
+        account: &AccountId,
+        id: &ExperimentId,
+    ) -> StoreResult<Experiment>;
+    /// Newest first; the cursor is opaque.
+    async fn list_experiments(
+        &self,
+        account: &AccountId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Experiment>>;
+    /// Saves status, error and times; `NotFound` if it was deleted.
+    async fn update_experiment(&self, e: &Experiment) -> StoreResult<()>;
+    /// Deletes it with its items, claims and results; `NotFound` if absent.
+    async fn delete_experiment(&self, account: &AccountId, id: &ExperimentId) -> StoreResult<()>;
+    async fn experiment_item(
+        &self,
+        account: &AccountId,
+        id: &ExperimentId,
+        index: u32,
+    ) -> StoreResult<DatasetItem>;
+    /// The pair lane `lane` is to run: the one it claimed before if that has no result yet
+    /// (the lane crashed mid-pair), else the next unclaimed pair, claimed for it atomically
+    /// (no two lanes ever get the same new pair). `None` once every pair is claimed.
+    async fn claim_pair(
+        &self,
+        account: &AccountId,
+        id: &ExperimentId,
+        lane: u32,
+    ) -> StoreResult<Option<u32>>;
+    /// Records a (variant, item) result once: a second insert for the same pair returns the
+    /// first as `Existing`.
+    async fn insert_result(&self, r: &ExperimentResult) -> StoreResult<Inserted<ExperimentResult>>;
+    /// Results ordered by (instance id, item index), optionally one variant's; the cursor is
+    /// opaque.
+    async fn list_results(
+        &self,
+        account: &AccountId,
+        id: &ExperimentId,
+        instance: Option<&InstanceId>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ExperimentResult>>;
+    /// Every result of the experiment (the leaderboard and progress are computed from them).
+    async fn all_results(
+        &self,
+        account: &AccountId,
+        id: &ExperimentId,
+    ) -> StoreResult<Vec<ExperimentResult>>;
+}
+
 /// Everything a backend persists, as one object.
 pub trait Store:
     AccountStore
@@ -348,6 +404,7 @@ pub trait Store:
     + TurnStore
     + UsageStore
     + IdempotencyStore
+    + ExperimentStore
 {
 }
 
@@ -361,6 +418,7 @@ impl<T> Store for T where
         + TurnStore
         + UsageStore
         + IdempotencyStore
+        + ExperimentStore
 {
 }
 

@@ -5,6 +5,7 @@ mod accounts;
 mod automations;
 mod billing;
 mod chat;
+mod experiments;
 mod gateway;
 mod instances;
 mod relay;
@@ -16,6 +17,7 @@ pub use accounts::*;
 pub use automations::*;
 pub use billing::*;
 pub use chat::*;
+pub use experiments::*;
 pub use gateway::*;
 pub use instances::*;
 pub use relay::*;
@@ -86,6 +88,8 @@ pub enum ListKind {
     Webhooks,
     Deliveries,
     Chats,
+    Experiments,
+    ExperimentResults,
 }
 
 impl ListKind {
@@ -99,6 +103,8 @@ impl ListKind {
             Self::Webhooks => "webhooks",
             Self::Deliveries => "deliveries",
             Self::Chats => "chats",
+            Self::Experiments => "experiments",
+            Self::ExperimentResults => "results",
         }
     }
 }

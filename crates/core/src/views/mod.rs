@@ -6,6 +6,7 @@
 mod automations;
 mod billing;
 pub mod error;
+mod experiments;
 mod instances;
 mod keys;
 pub mod patterns;
@@ -15,6 +16,7 @@ mod webhooks;
 pub use automations::*;
 pub use billing::*;
 pub use error::{ErrorBody, ErrorDetail, ErrorReply};
+pub use experiments::*;
 pub use instances::*;
 pub use keys::*;
 pub use secrets::*;

@@ -7,6 +7,7 @@
 mod accounts;
 mod automations;
 mod chats;
+mod experiments;
 mod idempotency;
 mod instances;
 mod secrets;

@@ -5,6 +5,7 @@ pub mod billing;
 pub mod chat;
 pub mod cli;
 pub mod completions;
+pub mod experiments;
 pub mod gateway;
 pub mod health;
 pub mod instances;

@@ -1,0 +1,196 @@
+//! Experiments on the wire (API.md § Experiments): the create body (also the Operator agent's
+//! tool argument) and the views.
+
+use crate::domain::experiment::stats::Standing;
+use crate::domain::*;
+use crate::services::{CreateExperiment, DatasetSpec, ExperimentState};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateExperimentBody {
+    #[schema(example = "aqi-strategies", max_length = 100)]
+    pub name: String,
+    /// The variants: 1 to 20 instances of the account, by id or name.
+    #[schema(min_items = 1, max_items = 20, example = json!(["aqi-v1", "aqi-v2"]))]
+    pub instance_ids: Vec<String>,
+    pub dataset: DatasetBody,
+    pub scorer: Scorer,
+    /// Pairs (item × variant) in flight at once, 1 to 16 (default 4).
+    #[schema(minimum = 1, maximum = 16)]
+    pub concurrency: Option<u32>,
+}
+
+/// The items: inline (up to 1,000), a JSONL or CSV file in an instance's workspace, or a JSONL
+/// or CSV URL.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum DatasetBody {
+    /// Up to 1,000 items.
+    Items(Vec<DatasetItem>),
+    File(DatasetFile),
+    Url(String),
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatasetFile {
+    /// The instance (id or name) whose workspace holds the file.
+    pub instance_id: String,
+    /// Relative to the workspace root; `.jsonl`/`.ndjson` or `.csv`.
+    pub path: String,
+}
+
+impl From<CreateExperimentBody> for CreateExperiment {
+    fn from(b: CreateExperimentBody) -> Self {
+        CreateExperiment {
+            name: b.name,
+            instances: b.instance_ids,
+            dataset: match b.dataset {
+                DatasetBody::Items(items) => DatasetSpec::Items(items),
+                DatasetBody::File(f) => DatasetSpec::File {
+                    instance: f.instance_id,
+                    path: f.path,
+                },
+                DatasetBody::Url(url) => DatasetSpec::Url(url),
+            },
+            scorer: b.scorer,
+            concurrency: b.concurrency,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentProgress {
+    /// Pairs (item × variant) with a result.
+    pub done: u32,
+    pub total: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaderboardEntry {
+    pub instance_id: String,
+    pub instance_name: String,
+    /// Mean score (exact/contains/jsonField/llmJudge: 0–1, higher is better); for `numeric`
+    /// the MAE or RMSE (lower is better). Null until an item is scored.
+    pub score: Option<f64>,
+    /// 95 % confidence interval of the score.
+    #[schema(value_type = Option<Vec<f64>>)]
+    pub ci95: Option<[f64; 2]>,
+    pub scored: u32,
+    pub errors: u32,
+    pub mean_latency_ms: Option<f64>,
+}
+
+impl LeaderboardEntry {
+    fn new(s: Standing, name: String) -> Self {
+        Self {
+            instance_id: s.instance_id,
+            instance_name: name,
+            score: s.score,
+            ci95: s.ci95.map(|(lo, hi)| [lo, hi]),
+            scored: s.scored,
+            errors: s.errors,
+            mean_latency_ms: s.mean_latency_ms,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentView {
+    pub id: String,
+    pub name: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub instance_ids: Vec<String>,
+    pub scorer: Scorer,
+    pub item_count: u32,
+    pub concurrency: u32,
+    /// With `GET /api/experiments/{id}` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ExperimentProgress>,
+    /// Best first; with `GET /api/experiments/{id}` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaderboard: Option<Vec<LeaderboardEntry>>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<Experiment> for ExperimentView {
+    fn from(e: Experiment) -> Self {
+        Self {
+            id: e.id.to_string(),
+            name: e.name,
+            status: e.status.as_str().to_owned(),
+            instance_ids: e.instance_ids.iter().map(ToString::to_string).collect(),
+            scorer: e.scorer,
+            item_count: e.item_count,
+            concurrency: e.concurrency,
+            progress: None,
+            leaderboard: None,
+            error: e.error,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            finished_at: e.finished_at,
+        }
+    }
+}
+
+impl From<ExperimentState> for ExperimentView {
+    fn from(s: ExperimentState) -> Self {
+        let total = s.experiment.pair_count();
+        let mut v = ExperimentView::from(s.experiment);
+        v.progress = Some(ExperimentProgress {
+            done: s.done,
+            total,
+        });
+        v.leaderboard = Some(
+            s.leaderboard
+                .into_iter()
+                .map(|(st, name)| LeaderboardEntry::new(st, name))
+                .collect(),
+        );
+        v
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExperimentEnvelope {
+    pub experiment: ExperimentView,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentList {
+    pub experiments: Vec<ExperimentView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentResultView {
+    pub instance_id: String,
+    pub item_index: u32,
+    pub input: String,
+    #[schema(value_type = Option<Object>)]
+    pub expected: Option<serde_json::Value>,
+    pub output: Option<String>,
+    pub score: Option<f64>,
+    pub reason: Option<String>,
+    pub error: Option<String>,
+    pub latency_ms: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentResultList {
+    pub results: Vec<ExperimentResultView>,
+    pub next_cursor: Option<String>,
+}
