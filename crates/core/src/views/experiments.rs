@@ -16,7 +16,9 @@ pub struct CreateExperimentBody {
     /// The variants: 1 to 20 instances of the account, by id or name.
     #[schema(min_items = 1, max_items = 20, example = json!(["aqi-v1", "aqi-v2"]))]
     pub instance_ids: Vec<String>,
+    #[schema(inline)]
     pub dataset: DatasetBody,
+    #[schema(inline)]
     pub scorer: Scorer,
     /// Pairs (item × variant) in flight at once, 1 to 16 (default 4).
     #[schema(minimum = 1, maximum = 16)]
@@ -29,8 +31,8 @@ pub struct CreateExperimentBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum DatasetBody {
     /// Up to 1,000 items.
-    Items(Vec<DatasetItem>),
-    File(DatasetFile),
+    Items(#[schema(inline)] Vec<DatasetItem>),
+    File(#[schema(inline)] DatasetFile),
     Url(String),
 }
 

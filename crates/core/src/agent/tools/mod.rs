@@ -19,6 +19,7 @@
 
 mod args;
 mod automations;
+mod experiments;
 mod instances;
 mod secrets;
 mod webhooks;
@@ -173,6 +174,12 @@ pub static ALL: &[&dyn Tool] = &[
     &webhooks::Update,
     &webhooks::Delete,
     &instances::Billing,
+    &experiments::CreateVariants,
+    &experiments::Run,
+    &experiments::Get,
+    &experiments::List,
+    &experiments::Cancel,
+    &experiments::Delete,
 ];
 
 /// The tool called `name`.

@@ -23,7 +23,22 @@ fn sample(schema: &Value) -> Value {
         Some("boolean") => json!(true),
         Some("integer") | Some("number") => json!(1),
         Some("array") => json!([]),
-        _ => json!({}),
+        // A nested object: its required properties, sampled in turn.
+        _ => {
+            let props = schema["properties"].as_object();
+            let required = schema["required"].as_array();
+            let obj: serde_json::Map<String, Value> = required
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter_map(|r| {
+                    props
+                        .and_then(|p| p.get(r))
+                        .map(|s| (r.to_owned(), sample(s)))
+                })
+                .collect();
+            Value::Object(obj)
+        }
     }
 }
 

@@ -38,7 +38,10 @@ pub enum Scorer {
     /// The output contains `expected`, ignoring case: 1 or 0.
     Contains,
     /// The first number in the output vs `expected`: the item's error (lower is better).
-    Numeric { metric: Metric },
+    Numeric {
+        #[schema(inline)]
+        metric: Metric,
+    },
     /// The value at a dot path of the output's JSON equals `expected`: 1 or 0.
     JsonField { field: String },
     /// A model grades the output against the rubric: 0..=1 with a reason.

@@ -3,6 +3,9 @@
 //! pairs is `run.rs`, one job per lane.
 
 mod run;
+mod variants;
+
+pub use variants::{skill_file, skill_name, VariantSkill, VariantsMade};
 
 use super::{Caller, Platform};
 use crate::domain::experiment::{dataset, stats, MAX_CONCURRENCY, MAX_VARIANTS};
