@@ -321,3 +321,187 @@ async fn on_a_basic_plan_the_agent_makes_no_variant_and_says_so() {
     assert_eq!(list["instances"].as_array().unwrap().len(), 1);
     assert_eq!(llm.requests().len(), 2);
 }
+
+/// Starts an experiment over `instances` with `items` and `scorer`, one lane.
+async fn start(app: &App, instances: Value, items: Value, scorer: Value) -> String {
+    let (s, v) = app
+        .post(
+            "/api/experiments",
+            json!({"name": "e", "instanceIds": instances, "dataset": {"items": items},
+                   "scorer": scorer, "concurrency": 1}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    v["experiment"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The inputs the variants' agents received, in order (their last user message).
+fn inputs_seen(llm: &FakeLlm) -> Vec<String> {
+    llm.requests()
+        .iter()
+        .filter_map(|r| {
+            let last = r["messages"].as_array()?.last()?.clone();
+            let text = match &last["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+                _ => return None,
+            };
+            text.starts_with("Q").then_some(text)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_llm_judge_grades_with_reasons_and_a_malformed_grade_is_retried_once_then_an_error() {
+    // GIVEN one variant; per item its answer, then the judge's grade(s)
+    let llm = FakeLlm::start(vec![
+        Reply::Text("Answer A".into()),
+        Reply::Text(r#"{"score": 0.9, "reason": "Complete and correct."}"#.into()),
+        Reply::Text("Answer B".into()),
+        Reply::Text("I would say it is fairly good.".into()),
+        Reply::Text("```json\n{\"score\": 0.2, \"reason\": \"Misses the point.\"}\n```".into()),
+        Reply::Text("Answer C".into()),
+        Reply::Text("not a grade".into()),
+        Reply::Text(r#"{"score": 7, "reason": "out of range"}"#.into()),
+    ])
+    .await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    app.active_instance("writer").await;
+    let id = start(
+        &app,
+        json!(["writer"]),
+        json!([{"input": "Q0"}, {"input": "Q1", "expected": "a point"}, {"input": "Q2"}]),
+        json!({"type": "llmJudge", "rubric": "Is the answer complete and correct?"}),
+    )
+    .await;
+    // WHEN it finishes
+    let v = finished(&app, &id).await;
+    // THEN it succeeded: two items graded, the third recorded as an error (no crash, no 5xx)
+    let e = &v["experiment"];
+    assert_eq!(e["status"], "succeeded", "{v}");
+    let s = &e["leaderboard"][0];
+    assert_eq!(
+        (s["scored"].as_u64(), s["errors"].as_u64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
+    assert!((s["score"].as_f64().unwrap() - 0.55).abs() < 1e-9, "{v}");
+    let (_, r) = app.get(&format!("/api/experiments/{id}/results")).await;
+    let rows = r["results"].as_array().unwrap();
+    assert_eq!(rows[0]["score"], 0.9);
+    assert_eq!(rows[0]["reason"], "Complete and correct.");
+    assert_eq!(
+        rows[1]["score"], 0.2,
+        "the malformed grade was asked for again: {r}"
+    );
+    assert_eq!(rows[1]["reason"], "Misses the point.");
+    assert_eq!(rows[2]["score"], Value::Null);
+    assert_eq!(rows[2]["output"], "Answer C");
+    assert!(
+        rows[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("malformed judge output"),
+        "{r}"
+    );
+    // AND the judge saw the rubric and the answer, and was asked exactly 5 times
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 8);
+    let judge = serde_json::to_string(&reqs[1]).unwrap();
+    assert!(judge.contains("Is the answer complete and correct?") && judge.contains("Answer A"));
+}
+
+#[tokio::test]
+async fn cancelling_stops_the_items_not_yet_sent() {
+    // GIVEN an experiment whose first answer is held back
+    let llm = FakeLlm::start(vec![Reply::Held("1".into()), Reply::Text("2".into())]).await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    app.active_instance("solo").await;
+    let items: Vec<Value> = (0..5)
+        .map(|i| json!({"input": format!("Q{i}"), "expected": "x"}))
+        .collect();
+    let id = start(
+        &app,
+        json!(["solo"]),
+        json!(items),
+        json!({"type": "exact"}),
+    )
+    .await;
+    eventually(60, || async { (llm.held_now() == 1).then_some(()) })
+        .await
+        .expect("the first item reached the model");
+    // WHEN it is cancelled while the first item is in flight, and that answer then arrives
+    let (s, v) = app
+        .post(&format!("/api/experiments/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["experiment"]["status"], "cancelled");
+    llm.release_held();
+    // THEN the answer in flight is kept (the lane looks at the status before each next item)
+    let v = eventually(60, || async {
+        let (_, v) = app.get(&format!("/api/experiments/{id}")).await;
+        (v["experiment"]["progress"]["done"] == 1).then_some(v)
+    })
+    .await
+    .expect("the item in flight is recorded");
+    // AND no other item was sent; the experiment stays cancelled
+    assert_eq!(v["experiment"]["status"], "cancelled", "{v}");
+    assert_eq!(inputs_seen(&llm), ["Q0"]);
+    let (_, r) = app.get(&format!("/api/experiments/{id}/results")).await;
+    assert_eq!(r["results"].as_array().unwrap().len(), 1, "{r}");
+}
+
+#[tokio::test]
+async fn after_a_kill_9_mid_experiment_a_restart_completes_it_without_resending_finished_items() {
+    // GIVEN an experiment of 4 items whose second answer is held when the server is killed
+    let dir = tempfile::tempdir().unwrap();
+    let key = random_key();
+    let llm = FakeLlm::start(vec![
+        Reply::Text("a0".into()),
+        Reply::Held("lost".into()),
+        Reply::Text("a1".into()),
+        Reply::Text("a2".into()),
+        Reply::Text("a3".into()),
+    ])
+    .await;
+    let opts = || Options {
+        data_dir: Some(dir.path()),
+        key: Some(key.clone()),
+        env: llm.openai_env(),
+    };
+    let app = App::spawn_with(opts()).await;
+    app.active_instance("solo").await;
+    let items: Vec<Value> = (0..4)
+        .map(|i| json!({"input": format!("Q{i}"), "expected": format!("a{i}")}))
+        .collect();
+    let id = start(
+        &app,
+        json!(["solo"]),
+        json!(items),
+        json!({"type": "exact"}),
+    )
+    .await;
+    eventually(60, || async { (llm.held_now() == 1).then_some(()) })
+        .await
+        .expect("the second item reached the model");
+    // WHEN the server is killed -9 and started again
+    let _ = app.kill9();
+    llm.release_held();
+    let app = App::spawn_with(opts()).await;
+    // THEN the experiment completes with every item scored
+    let v = finished(&app, &id).await;
+    let e = &v["experiment"];
+    assert_eq!(e["status"], "succeeded", "{v}");
+    assert_eq!(e["progress"], json!({"done": 4, "total": 4}));
+    assert_eq!(e["leaderboard"][0]["score"], 1.0, "{v}");
+    // AND the finished item was never sent again; only the one in flight was
+    assert_eq!(inputs_seen(&llm), ["Q0", "Q1", "Q1", "Q2", "Q3"]);
+}
