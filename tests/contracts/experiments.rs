@@ -189,6 +189,14 @@ pub async fn experiments_claims_and_results(s: Arc<dyn Store>) {
     e.finished_at = Some(now());
     s.update_experiment(&e).await.unwrap();
     assert_eq!(s.get_experiment(&a.id, &e.id).await.unwrap(), e);
+    // AND once ended it never changes again (a lane's late write cannot undo a cancel)
+    let mut late = e.clone();
+    late.status = ExperimentStatus::Running;
+    assert!(matches!(
+        s.update_experiment(&late).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_experiment(&a.id, &e.id).await.unwrap(), e);
     // WHEN it is deleted THEN it, its items and results are gone; the other experiment stays
     assert!(matches!(
         s.delete_experiment(&other.id, &e.id).await,

@@ -21,7 +21,7 @@ from operator_sdk import (
     ToolInputAvailableEvent,
 )
 
-RESOURCES = ["instances", "secrets", "automations", "webhooks", "keys", "billing", "chat"]
+RESOURCES = ["instances", "secrets", "automations", "webhooks", "experiments", "keys", "billing", "chat"]
 
 
 def public_methods(obj):
@@ -37,7 +37,7 @@ def test_async_surface_mirrors_the_sync_one():
         assert public_methods(sr) == public_methods(ar), name
         for m in public_methods(sr):
             assert inspect.signature(getattr(sr, m)) == inspect.signature(getattr(ar, m)), f"{name}.{m}"
-            if m in ("list", "runs", "deliveries", "history", "stream", "reattach"):
+            if m in ("list", "runs", "deliveries", "results", "history", "stream", "reattach"):
                 assert not inspect.iscoroutinefunction(getattr(ar, m))
             else:
                 assert inspect.iscoroutinefunction(getattr(ar, m)), f"{name}.{m} is not async"

@@ -91,6 +91,14 @@ OPERATIONS: List[Tuple[str, tuple, str]] = [
     ("webhooks.deliveries", ("w",), "GET /api/webhooks/{id}/deliveries"),
     ("webhooks.deliveries_page", ("w",), "GET /api/webhooks/{id}/deliveries"),
     ("webhooks.trigger", ("t",), "POST /api/webhooks/trigger/{token}"),
+    ("experiments.create", ("n", ["i"], [{"input": "q", "expected": "a"}], {"type": "exact"}), "POST /api/experiments"),
+    ("experiments.list", (), "GET /api/experiments"),
+    ("experiments.list_page", (), "GET /api/experiments"),
+    ("experiments.get", ("e",), "GET /api/experiments/{id}"),
+    ("experiments.results", ("e",), "GET /api/experiments/{id}/results"),
+    ("experiments.results_page", ("e",), "GET /api/experiments/{id}/results"),
+    ("experiments.cancel", ("e",), "POST /api/experiments/{id}/cancel"),
+    ("experiments.delete", ("e",), "DELETE /api/experiments/{id}"),
     ("keys.create", (), "POST /api/chat-keys"),
     ("keys.list", (), "GET /api/chat-keys"),
     ("keys.list_page", (), "GET /api/chat-keys"),
@@ -149,12 +157,20 @@ def operation(spec: dict, key: str) -> Optional[dict]:
 
 
 def resolve(spec: dict, locator: str) -> Optional[dict]:
+    """A schema by locator: a component, ``METHOD /path STATUS`` (a response) or ``METHOD /path
+    request`` (the JSON request body), then selectors: ``name`` (a property), ``name[]`` (an
+    array property's items), ``|field=value`` (the ``oneOf`` variant whose ``field`` is that
+    constant) and ``?name`` (the ``oneOf`` variant that has property ``name``, for unions
+    without a tag)."""
     tokens = locator.split()
     if tokens[0].isupper() and len(tokens) >= 3 and tokens[1].startswith("/"):
         op = operation(spec, f"{tokens[0]} {tokens[1]}")
         if op is None:
             return None
-        content = (op.get("responses", {}).get(tokens[2], {}) or {}).get("content", {})
+        if tokens[2] == "request":
+            content = (op.get("requestBody") or {}).get("content", {})
+        else:
+            content = (op.get("responses", {}).get(tokens[2], {}) or {}).get("content", {})
         media = content.get("application/json")
         if not media or "schema" not in media:
             return None
@@ -183,6 +199,9 @@ def resolve(spec: dict, locator: str) -> Optional[dict]:
                 ),
                 None,
             )
+        elif sel.startswith("?"):
+            variants = [deref(spec, v) for v in schema.get("oneOf", schema.get("anyOf", []))]
+            schema = next((v for v in variants if v and sel[1:] in (v.get("properties") or {})), None)
         elif sel.endswith("[]"):
             schema = deref(spec, (schema.get("properties") or {}).get(sel[:-2]))
             schema = deref(spec, schema.get("items")) if schema else None
@@ -228,6 +247,24 @@ def test_model_matches_its_schema(spec: dict, model: type):
     )
 
 
+@pytest.mark.parametrize(
+    "model",
+    [m for m in MODELS if any(" request" in loc for loc in (m.openapi, *m.openapi_fallback))],
+    ids=lambda m: m.__name__,
+)
+def test_request_body_locators_match_too(spec: dict, model: type):
+    """A model of a nested request value is also checked through the operation's request body,
+    which the document always has (whether the value is a component or inlined)."""
+    for loc in (model.openapi, *model.openapi_fallback):
+        if " request" not in loc:
+            continue
+        schema = resolve(spec, loc)
+        assert schema is not None and schema.get("properties"), f"{loc} resolves to nothing"
+        fields = wire_fields(model)
+        assert set(schema["properties"]) == set(fields), (model.__name__, loc)
+        assert set(schema.get("required", [])) == {k for k, r in fields.items() if r}, (model.__name__, loc)
+
+
 def test_the_drift_check_itself_catches_a_missing_and_an_extra_field(spec: dict):
     class Broken(Model):
         openapi = "InstanceView"
@@ -242,9 +279,9 @@ def test_the_drift_check_itself_catches_a_missing_and_an_extra_field(spec: dict)
 
 @pytest.mark.parametrize("alias", sorted(ENUMS))
 def test_enum_matches(spec: dict, alias: str):
-    literal, component = ENUMS[alias]
-    schema = spec["components"]["schemas"].get(component)
-    assert schema is not None, f"no {component} enum in the document"
+    literal, locator = ENUMS[alias]
+    schema = resolve(spec, locator)
+    assert schema is not None and "enum" in schema, f"no {locator} enum in the document"
     assert set(typing.get_args(literal)) == set(schema["enum"])
 
 
@@ -421,3 +458,20 @@ def test_resolver_follows_operations_tagged_unions_and_nested_paths():
         fields = wire_fields(model)
         assert set(fields) == set(schema["properties"]), model.__name__
         assert {k for k, r in fields.items() if r} == set(schema.get("required", [])), model.__name__
+
+
+def test_resolver_picks_an_untagged_union_variant_by_its_property():
+    """``?name`` selects the ``oneOf`` variant that has that property (the dataset bodies)."""
+    from operator_sdk import FileDataset, InlineDataset, UrlDataset
+
+    spec = {"paths": {}, "components": {"schemas": {
+        "DatasetBody": {"oneOf": [
+            {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {}}}},
+            {"type": "object", "required": ["file"], "properties": {"file": {"type": "object"}}},
+            {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}},
+        ]},
+    }}}
+    for model, prop in ((InlineDataset, "items"), (FileDataset, "file"), (UrlDataset, "url")):
+        schema, _ = schema_for(spec, model)
+        assert schema is not None and set(schema["properties"]) == {prop} == set(wire_fields(model))
+    assert resolve(spec, "DatasetBody ?rows") is None

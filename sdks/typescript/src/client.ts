@@ -4,6 +4,7 @@ import { OperatorError } from './errors.js';
 import { Automations } from './resources/automations.js';
 import { BillingResource } from './resources/billing.js';
 import { ChatResource } from './resources/chat.js';
+import { Experiments } from './resources/experiments.js';
 import { Instances } from './resources/instances.js';
 import { Keys } from './resources/keys.js';
 import { Secrets } from './resources/secrets.js';
@@ -39,6 +40,7 @@ export class Operator {
   readonly secrets: Secrets;
   readonly automations: Automations;
   readonly webhooks: Webhooks;
+  readonly experiments: Experiments;
   readonly keys: Keys;
   readonly billing: BillingResource;
   readonly chat: ChatResource;
@@ -67,6 +69,7 @@ export class Operator {
     this.secrets = new Secrets(this.http);
     this.automations = new Automations(this.http);
     this.webhooks = new Webhooks(this.http);
+    this.experiments = new Experiments(this.http);
     this.keys = new Keys(this.http);
     this.billing = new BillingResource(this.http);
     this.chat = new ChatResource(this.http);

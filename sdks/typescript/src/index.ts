@@ -29,6 +29,7 @@ export { Instances, InstanceFiles, InstanceBrowser, type FileContent } from './r
 export { Secrets } from './resources/secrets.js';
 export { Automations } from './resources/automations.js';
 export { Webhooks } from './resources/webhooks.js';
+export { Experiments, EXPERIMENT_TERMINAL_STATUSES, type ExperimentWaitParams } from './resources/experiments.js';
 export { Keys } from './resources/keys.js';
 export { BillingResource } from './resources/billing.js';
 export { chatTransportOptions, operatorChatTransport, type OperatorChatTransport } from './transport.js';

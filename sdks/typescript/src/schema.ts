@@ -342,6 +342,101 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List experiments
+         * @description The account's experiments, newest first (without progress and leaderboard: read one for
+         *     those).
+         */
+        get: operations["listExperiments"];
+        put?: never;
+        /**
+         * Start an experiment
+         * @description Sends every item of the dataset to every variant's agent (as `POST
+         *     /api/instances/{id}/messages` does) and scores each answer with the scorer; `GET
+         *     /api/experiments/{id}` shows progress and the leaderboard as results arrive. The dataset is
+         *     read and checked now (a workspace file or URL as JSONL or CSV). 1 to 20 variants.
+         */
+        post: operations["createExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an experiment
+         * @description Its status, progress (pairs done of item × variant) and the leaderboard: per variant the
+         *     mean score with its 95 % confidence interval, scored and error counts and mean latency,
+         *     best first (lowest error for `numeric`).
+         */
+        get: operations["getExperiment"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an experiment
+         * @description Deletes it with its items and results (a running one stops).
+         */
+        delete: operations["deleteExperiment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an experiment
+         * @description Pairs not yet sent are not sent; results so far stay. A finished experiment is unchanged.
+         */
+        post: operations["cancelExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an experiment's results
+         * @description One row per (variant, item) that ran, by item then variant: the input, expected answer,
+         *     output, score and the judge's reason, or the item's error.
+         */
+        get: operations["listExperimentResults"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -1138,6 +1233,71 @@ export interface components {
              */
             timezone?: string | null;
         };
+        CreateExperimentBody: {
+            /**
+             * Format: int32
+             * @description Pairs (item × variant) in flight at once, 1 to 16 (default 4).
+             */
+            concurrency?: number | null;
+            /**
+             * @description The items: inline (up to 1,000), a JSONL or CSV file in an instance's workspace, or a JSONL
+             *     or CSV URL.
+             */
+            dataset: {
+                /** @description Up to 1,000 items. */
+                items: {
+                    expected?: unknown;
+                    input: string;
+                }[];
+            } | {
+                file: {
+                    /** @description The instance (id or name) whose workspace holds the file. */
+                    instanceId: string;
+                    /** @description Relative to the workspace root; `.jsonl`/`.ndjson` or `.csv`. */
+                    path: string;
+                };
+            } | {
+                url: string;
+            };
+            /**
+             * @description The variants: 1 to 20 instances of the account, by id or name.
+             * @example [
+             *       "aqi-v1",
+             *       "aqi-v2"
+             *     ]
+             */
+            instanceIds: string[];
+            /** @example aqi-strategies */
+            name: string;
+            /**
+             * @description How outputs are scored (API.md: `{"type": "exact"|"contains"}`,
+             *     `{"type": "numeric", "metric": "mae"|"rmse"}`, `{"type": "jsonField", "field": "a.b"}`,
+             *     `{"type": "llmJudge", "rubric": "..."}`).
+             */
+            scorer: {
+                /** @enum {string} */
+                type: "exact";
+            } | {
+                /** @enum {string} */
+                type: "contains";
+            } | {
+                /**
+                 * @description How `numeric` item errors are aggregated: mean absolute error or root mean squared error.
+                 * @enum {string}
+                 */
+                metric: "mae" | "rmse";
+                /** @enum {string} */
+                type: "numeric";
+            } | {
+                field: string;
+                /** @enum {string} */
+                type: "jsonField";
+            } | {
+                rubric: string;
+                /** @enum {string} */
+                type: "llmJudge";
+            };
+        };
         CreateInstanceBody: {
             /**
              * @description A repository to clone into the workspace: `owner/repo` (GitHub) or an `https://` URL
@@ -1260,6 +1420,68 @@ export interface components {
             stdout: string;
             timedOut: boolean;
             truncated: boolean;
+        };
+        ExperimentEnvelope: {
+            experiment: components["schemas"]["ExperimentView"];
+        };
+        ExperimentList: {
+            experiments: components["schemas"]["ExperimentView"][];
+            nextCursor?: string | null;
+        };
+        ExperimentProgress: {
+            /**
+             * Format: int32
+             * @description Pairs (item × variant) with a result.
+             */
+            done: number;
+            /** Format: int32 */
+            total: number;
+        };
+        ExperimentResultList: {
+            nextCursor?: string | null;
+            results: components["schemas"]["ExperimentResultView"][];
+        };
+        ExperimentResultView: {
+            error?: string | null;
+            /** @description The item's expected answer (any JSON), when it has one. */
+            expected?: unknown;
+            input: string;
+            instanceId: string;
+            /** Format: int32 */
+            itemIndex: number;
+            /** Format: int64 */
+            latencyMs?: number | null;
+            output?: string | null;
+            reason?: string | null;
+            /** Format: double */
+            score?: number | null;
+        };
+        /**
+         * @description `queued` → `running` → `succeeded`, or `failed` / `cancelled`; an ended experiment never
+         *     changes again.
+         * @enum {string}
+         */
+        ExperimentStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        ExperimentView: {
+            /** Format: int32 */
+            concurrency: number;
+            /** Format: date-time */
+            createdAt: string;
+            error?: string | null;
+            /** Format: date-time */
+            finishedAt?: string | null;
+            id: string;
+            instanceIds: string[];
+            /** Format: int32 */
+            itemCount: number;
+            /** @description Best first; with `GET /api/experiments/{id}` only. */
+            leaderboard?: components["schemas"]["LeaderboardEntry"][] | null;
+            name: string;
+            progress?: null | components["schemas"]["ExperimentProgress"];
+            scorer: components["schemas"]["Scorer"];
+            status: components["schemas"]["ExperimentStatus"];
+            /** Format: date-time */
+            updatedAt: string;
         };
         /** @description `GET /files`: a directory's entries or a file's content. */
         FileNode: {
@@ -1398,6 +1620,24 @@ export interface components {
             name?: string | null;
             prefix: string;
         };
+        LeaderboardEntry: {
+            /** @description 95 % confidence interval of the score. */
+            ci95?: number[] | null;
+            /** Format: int32 */
+            errors: number;
+            instanceId: string;
+            instanceName: string;
+            /** Format: double */
+            meanLatencyMs?: number | null;
+            /**
+             * Format: double
+             * @description Mean score (exact/contains/jsonField/llmJudge: 0–1, higher is better); for `numeric`
+             *     the MAE or RMSE (lower is better). Null until an item is scored.
+             */
+            score?: number | null;
+            /** Format: int32 */
+            scored: number;
+        };
         /** @description A message to the instance's own agent (`POST /messages`). */
         MessageBody: {
             /** @description Continue this session of the instance agent; default a new one. */
@@ -1487,6 +1727,34 @@ export interface components {
             status: components["schemas"]["RunStatus"];
             /** @description `schedule` or `manual`. */
             trigger: string;
+        };
+        /**
+         * @description How outputs are scored (API.md: `{"type": "exact"|"contains"}`,
+         *     `{"type": "numeric", "metric": "mae"|"rmse"}`, `{"type": "jsonField", "field": "a.b"}`,
+         *     `{"type": "llmJudge", "rubric": "..."}`).
+         */
+        Scorer: {
+            /** @enum {string} */
+            type: "exact";
+        } | {
+            /** @enum {string} */
+            type: "contains";
+        } | {
+            /**
+             * @description How `numeric` item errors are aggregated: mean absolute error or root mean squared error.
+             * @enum {string}
+             */
+            metric: "mae" | "rmse";
+            /** @enum {string} */
+            type: "numeric";
+        } | {
+            field: string;
+            /** @enum {string} */
+            type: "jsonField";
+        } | {
+            rubric: string;
+            /** @enum {string} */
+            type: "llmJudge";
         };
         SecretEnvelope: {
             secret: components["schemas"]["SecretView"];
@@ -2543,6 +2811,286 @@ export interface operations {
                 };
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listExperiments: {
+        parameters: {
+            query?: {
+                /** @description Page size, default 50. */
+                limit?: number;
+                /** @description `nextCursor` of the previous page (opaque: pass it back unchanged). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentList"];
+                };
+            };
+            /** @description invalid_request: a query parameter is invalid (`details` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateExperimentBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentEnvelope"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a variant (or the dataset's instance) is not an instance of this account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: the body is over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description experiment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentEnvelope"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description experiment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OkBody"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancelExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description experiment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentEnvelope"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listExperimentResults: {
+        parameters: {
+            query?: {
+                /** @description Page size, default 50. */
+                limit?: number;
+                /** @description `nextCursor` of the previous page (opaque: pass it back unchanged). */
+                cursor?: string;
+                /** @description Only this variant's results (id or name). */
+                instanceId?: string;
+            };
+            header?: never;
+            path: {
+                /** @description experiment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentResultList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -90,6 +90,28 @@ export type DeliveryStatus = Schemas['DeliveryStatus'];
 export type DeliveryList = Schemas['DeliveryList'];
 export type TriggerAccepted = Schemas['TriggerAccepted'];
 
+// ---- experiments ----------------------------------------------------------------------------
+export type Experiment = Schemas['ExperimentView'];
+export type ExperimentCreateParams = RequestBody<'/api/experiments', 'post'>;
+/** The items: `{ items: [{ input, expected? }] }` inline, `{ file: { instanceId, path } }` or `{ url }` (JSONL or CSV). */
+export type ExperimentDataset = ExperimentCreateParams['dataset'];
+export type DatasetItem = Extract<ExperimentDataset, { items: unknown }>['items'][number];
+/** `{ type: 'exact' | 'contains' }`, `{ type: 'numeric', metric }`, `{ type: 'jsonField', field }`, `{ type: 'llmJudge', rubric }`. */
+export type ExperimentScorer = ExperimentCreateParams['scorer'];
+export type ScorerMetric = Extract<ExperimentScorer, { type: 'numeric' }>['metric'];
+export type ExperimentList = Schemas['ExperimentList'];
+/** Pairs (item × variant) done of the total; with `get` only. */
+export type ExperimentProgress = NonNullable<Experiment['progress']>;
+/** One variant's standing: mean score, `ci95`, scored and error counts, mean latency. */
+export type LeaderboardEntry = NonNullable<Experiment['leaderboard']>[number];
+export type ExperimentResultsParams = QueryParams<'/api/experiments/{id}/results', 'get'>;
+/**
+ * One (variant, item) that ran. `expected` is the dataset item's answer, any JSON (the document
+ * types it as an object, which a string answer is not; hence the override).
+ */
+export type ExperimentResult = Omit<Schemas['ExperimentResultView'], 'expected'> & { expected?: unknown };
+export type ExperimentResultList = Schemas['ExperimentResultList'];
+
 // ---- keys -----------------------------------------------------------------------------------
 export type ApiKey = Schemas['KeyView'];
 export type ApiKeyCreateParams = NonNullable<RequestBody<'/api/chat-keys', 'post'>>;

@@ -22,6 +22,12 @@ import {
   type Activity,
   type BrowserPage,
   type InstanceMessageReply,
+  type Experiment,
+  type ExperimentCreateParams,
+  type ExperimentResult,
+  type ExperimentScorer,
+  type DatasetItem,
+  type LeaderboardEntry,
   type ResponseBody,
   type InstanceCreateParams,
   type InstanceListParams,
@@ -59,6 +65,17 @@ expectType<Same<InstanceMessageReply, ResponseBody<'/api/instances/{id}/messages
 expectType<Same<BrowserPage, ResponseBody<'/api/instances/{id}/browser/open', 'post'>>>(true);
 expectType<Same<ChatReply, ResponseBody<'/api/chat', 'post'>>>(true);
 expectType<Same<Secret, ResponseBody<'/api/secrets/{id}/grants', 'post'>['secret']>>(true);
+expectType<Equal<Experiment, S['ExperimentView']>>(true);
+expectType<Same<Experiment, ResponseBody<'/api/experiments', 'post'>['experiment']>>(true);
+expectType<Same<Experiment, ResponseBody<'/api/experiments/{id}/cancel', 'post'>['experiment']>>(true);
+type CreateExperimentJson = NonNullable<paths['/api/experiments']['post']['requestBody']>['content']['application/json'];
+expectType<Same<ExperimentCreateParams, CreateExperimentJson>>(true);
+expectType<Equal<ExperimentScorer['type'], 'exact' | 'contains' | 'numeric' | 'jsonField' | 'llmJudge'>>(true);
+expectType<Equal<DatasetItem['input'], string>>(true);
+// a result's `expected` is any JSON (a string answer included)
+expectType<Equal<ExperimentResult['expected'], unknown>>(true);
+type ResultRow = ResponseBody<'/api/experiments/{id}/results', 'get'>['results'][number];
+expectType<Same<Omit<ExperimentResult, 'expected'>, Omit<ResultRow, 'expected'>>>(true);
 
 export async function usage(client: Operator): Promise<void> {
   const inst: Instance = await client.instances.create({ name: 'weather-desk', kind: 'blank', env: { REGION: 'eu' } });
@@ -116,6 +133,30 @@ export async function usage(client: Operator): Promise<void> {
       const wait: number | undefined = e.retryAfter;
       void wait;
     }
+  }
+  const exp = await client.experiments.create({
+    name: 'aqi',
+    instanceIds: ['aqi-v1', 'aqi-v2'],
+    dataset: { items: [{ input: 'AQI tomorrow?', expected: 42 }] },
+    scorer: { type: 'numeric', metric: 'rmse' },
+  });
+  const judge: ExperimentScorer = { type: 'llmJudge', rubric: 'Is the forecast plausible?' };
+  await client.experiments.create({ name: 'f', instanceIds: ['a'], dataset: { file: { instanceId: 'a', path: 'd.csv' } }, scorer: judge });
+  const field: ExperimentScorer = { type: 'jsonField', field: 'a.b' };
+  await client.experiments.create({ name: 'u', instanceIds: ['a'], dataset: { url: 'https://x/d.jsonl' }, scorer: field });
+  // @ts-expect-error a scorer type that does not exist
+  await client.experiments.create({ name: 'x', instanceIds: ['a'], dataset: { items: [] }, scorer: { type: 'regex' } });
+  // @ts-expect-error `numeric` needs its metric
+  await client.experiments.create({ name: 'x', instanceIds: ['a'], dataset: { items: [] }, scorer: { type: 'numeric' } });
+  const finished: Experiment = await client.experiments.wait(exp.id, { timeoutMs: 60_000 });
+  const leader: LeaderboardEntry | undefined = finished.leaderboard?.[0];
+  const best: number | null | undefined = leader?.score;
+  void best;
+  for await (const row of client.experiments.results(exp.id, { instanceId: 'aqi-v1', limit: 100 })) {
+    const index: number = row.itemIndex;
+    const same: boolean = row.expected === 'Berlin';
+    void index;
+    void same;
   }
   const opts = chatTransportOptions(client);
   const api: string = opts.api;

@@ -1,13 +1,16 @@
 //! `ExperimentStore`: the experiment in its account's partition (listed newest first by id)
 //! with its pair cursor `next_pair` beside the document, and everything else in the
-//! experiment's own partition: dataset items by index, one claim item per lane (`lane_pair`)
-//! and one result item per (item, variant). Deleting and reading all results are queries of
-//! that one partition.
+//! experiment's own partition: dataset items by index, one item per lane naming the pair it
+//! runs (`lane_pair`), one claim item per pair given out, and one result item per (item,
+//! variant). Deleting and reading all results are queries of that one partition.
 //!
-//! A lane claims a new pair in one transaction that advances `next_pair` under a condition on
-//! the value read and rewrites the lane's claim under a condition on the claim read, so two
-//! lanes never get the same new pair; the loser reads again and retries (bounded). A result
-//! is a put with `attribute_not_exists`, so the first one for a pair stays.
+//! A lane claims a pair with one transaction that creates the pair's claim item
+//! (`attribute_not_exists`: no two lanes ever get the same pair) and moves the lane's item to
+//! it (conditioned on the pair read before), so a lane always knows its unfinished pair after
+//! a crash. The cursor only says where to start looking (every pair below it is claimed); a
+//! lane that finds a pair taken tries the next one, so racing lanes all make progress rather
+//! than retrying one compare-and-set. A result is a put with `attribute_not_exists`, so the
+//! first one for a pair stays.
 
 use super::codec::{attr_n, attr_s, doc, item, json, n, s, unexpected, Item, R};
 use super::keys::{self, Key};
@@ -19,26 +22,17 @@ use operator_core::domain::*;
 use operator_core::error::StoreError;
 use operator_core::ids::*;
 use operator_core::ports::{ExperimentStore, Inserted};
-use std::time::Duration;
 
 const EXPERIMENT: &str = "experiment";
 const ITEM: &str = "experiment item";
-const CURSOR: &str = "experiment pair cursor";
-const LANE: &str = "lane claim";
+const CLAIM: &str = "pair claim";
+const LANE: &str = "lane's pair";
 const CHILD: &str = "experiment partition item";
 
 /// A transaction holds at most 100 operations and 4 MB; groups stay below both, with room
 /// for the experiment record in the last one.
 const TX_OPS: usize = 100;
 const TX_BYTES: usize = 3_000_000;
-
-/// Every lane of an experiment may claim at the same moment (at most `MAX_CONCURRENCY`), and
-/// each round of the race has one winner: enough attempts for the last of them.
-const CLAIMS: Backoff = Backoff {
-    attempts: 2 * experiment::MAX_CONCURRENCY + 8,
-    base: Duration::from_millis(10),
-    max: Duration::from_millis(200),
-};
 
 fn exists() -> StoreError {
     StoreError::Conflict("experiment exists".into())
@@ -97,18 +91,48 @@ impl DynamoStore {
         Ok(self.get(key).await?.is_some())
     }
 
+    /// The pair cursor: every pair below it is claimed (it may lag behind the claims).
+    async fn pair_cursor(&self, a: &AccountId, id: &ExperimentId) -> R<u32> {
+        let current = self
+            .get(keys::experiment(a, id))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        u32::try_from(attr_n(&current, "next_pair").unwrap_or(0)).map_err(unexpected)
+    }
+
+    /// Moves the cursor up to `to` unless it is there already (a hint: claims stay correct
+    /// when it lags, they only walk further).
+    async fn advance_pair_cursor(&self, a: &AccountId, id: &ExperimentId, to: u32) -> R<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::experiment(a, id).item()))
+            .update_expression("SET next_pair = :n")
+            .condition_expression("next_pair < :n")
+            .expression_attribute_values(":n", n(to))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // Another lane moved it further (or the experiment is gone).
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unexpected(e.into_service_error())),
+        }
+    }
+
     async fn try_claim_pair(
         &self,
         a: &AccountId,
         id: &ExperimentId,
         lane: u32,
     ) -> R<Attempt<Option<u32>>> {
-        let current = self
-            .get(keys::experiment(a, id))
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let e: Experiment = doc(&current)?;
-        let next = attr_n(&current, "next_pair").unwrap_or(0);
+        let e = self.get_experiment(a, id).await?;
         let held = self
             .get(keys::experiment_lane(a, id, lane))
             .await?
@@ -120,33 +144,37 @@ impl DynamoStore {
                 return Ok(Attempt::Done(Some(pair)));
             }
         }
-        if next >= u64::from(e.pair_count()) {
-            return Ok(Attempt::Done(None));
+        // Walk up from the cursor to the first pair nobody claimed: each claim lost to
+        // another lane is a pair taken, so the walk always progresses.
+        let mut pair = self.pair_cursor(a, id).await?;
+        while pair < e.pair_count() {
+            let mut claim = keys::experiment_claim(a, id, pair).item();
+            claim.insert("lane".into(), n(lane));
+            let mut mine = keys::experiment_lane(a, id, lane).item();
+            mine.insert("lane_pair".into(), n(pair));
+            let tx = self.tx().put_if(CLAIM, claim, "attribute_not_exists(pk)");
+            let tx = match held {
+                Some(p) => tx.put_if(LANE, mine, "lane_pair = :p").value(":p", n(p)),
+                None => tx.put_if(LANE, mine, "attribute_not_exists(pk)"),
+            };
+            match tx.commit().await {
+                Ok(()) => {
+                    self.advance_pair_cursor(a, id, pair + 1).await?;
+                    return Ok(Attempt::Done(Some(pair)));
+                }
+                // The same lane claimed meanwhile (a duplicate job): start over.
+                Err(TxError::Cancelled(c)) if c.failed(LANE) => {
+                    return Ok(Attempt::Contended(c.to_string()))
+                }
+                Err(TxError::Cancelled(c)) if c.failed(CLAIM) => {
+                    pair = (pair + 1).max(self.pair_cursor(a, id).await?);
+                }
+                // A transaction conflict: the pair may still be free, so read again.
+                Err(TxError::Cancelled(c)) => return Ok(Attempt::Contended(c.to_string())),
+                Err(TxError::Store(e)) => return Err(e),
+            }
         }
-        let mut claim = keys::experiment_lane(a, id, lane).item();
-        claim.insert("lane_pair".into(), n(next));
-        let tx = self
-            .tx()
-            .update_if(
-                CURSOR,
-                keys::experiment(a, id),
-                "SET next_pair = :n",
-                "next_pair = :c",
-            )
-            .value(":n", n(next + 1))
-            .value(":c", n(next));
-        let tx = match held {
-            Some(p) => tx.put_if(LANE, claim, "lane_pair = :p").value(":p", n(p)),
-            None => tx.put_if(LANE, claim, "attribute_not_exists(pk)"),
-        };
-        match tx.commit().await {
-            Ok(()) => Ok(Attempt::Done(Some(
-                u32::try_from(next).map_err(unexpected)?,
-            ))),
-            // Another lane took the pair (or this lane's claim moved): read again.
-            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
-            Err(TxError::Store(e)) => Err(e),
-        }
+        Ok(Attempt::Done(None))
     }
 
     /// Up to `want` result items after `after` (a sort key), optionally one instance's, in
@@ -265,24 +293,38 @@ impl ExperimentStore for DynamoStore {
     #[tracing::instrument(skip_all, fields(account = %e.account_id, experiment = %e.id))]
     async fn update_experiment(&self, e: &Experiment) -> R<()> {
         // Only the document: the pair cursor beside it belongs to the lanes.
-        self.client
+        // `st` mirrors the status so the condition can see it: an ended experiment stays ended.
+        let key = keys::experiment(&e.account_id, &e.id);
+        let sent = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys::experiment(&e.account_id, &e.id).item()))
-            .update_expression("SET d = :d")
-            .condition_expression("attribute_exists(pk)")
+            .set_key(Some(key.item()))
+            .update_expression("SET d = :d, st = :st")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(st) OR NOT st IN (:ok, :failed, :cancelled))",
+            )
             .expression_attribute_values(":d", json(e)?)
+            .expression_attribute_values(":st", s(e.status.as_str()))
+            .expression_attribute_values(":ok", s(ExperimentStatus::Succeeded.as_str()))
+            .expression_attribute_values(":failed", s(ExperimentStatus::Failed.as_str()))
+            .expression_attribute_values(":cancelled", s(ExperimentStatus::Cancelled.as_str()))
             .send()
-            .await
-            .map_err(|err| {
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) => {
                 let err = err.into_service_error();
-                if err.is_conditional_check_failed_exception() {
-                    StoreError::NotFound
-                } else {
-                    unexpected(err)
+                if !err.is_conditional_check_failed_exception() {
+                    return Err(unexpected(err));
                 }
-            })?;
-        Ok(())
+                // Gone, or ended: which one decides the answer.
+                match self.get(key).await? {
+                    Some(_) => Err(StoreError::Conflict("the experiment has ended".into())),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+        }
     }
 
     #[tracing::instrument(skip_all, fields(account = %a, experiment = %id))]
@@ -331,7 +373,7 @@ impl ExperimentStore for DynamoStore {
 
     #[tracing::instrument(skip_all, fields(account = %a, experiment = %id, lane))]
     async fn claim_pair(&self, a: &AccountId, id: &ExperimentId, lane: u32) -> R<Option<u32>> {
-        on_contention("the experiment's pair cursor", CLAIMS, || {
+        on_contention("the lane's pair", Backoff::WRITES, || {
             self.try_claim_pair(a, id, lane)
         })
         .await

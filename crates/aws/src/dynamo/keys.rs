@@ -34,7 +34,7 @@
 //! | message / turn / event | `CHAT#<a>#<chat>` | `MSG#<turn>#<0 user, 1 assistant>` / `TURN#<id>` / `EVT#<seq>` | [`chat_message`] / [`turn`] / [`chat_event`]; ranges [`chat_messages`], [`turns`], [`chat_events`], [`chat_children`] |
 //! | turn lookup | `TURNID#<id>` | `T` | [`turn_lookup`] |
 //! | experiment (with its `next_pair` cursor) | `ACCT#<a>` | `EXP#<id>` | [`experiment`], range [`experiments`] |
-//! | dataset item / lane claim / result | `EXP#<a>#<exp>` | `ITEM#<index:010>` / `LANE#<lane>` / `RES#<item index:010>#<instance>` | [`experiment_item`] / [`experiment_lane`] / [`experiment_result`]; ranges [`experiment_results`], [`experiment_children`] |
+//! | dataset item / lane / pair claim / result | `EXP#<a>#<exp>` | `ITEM#<index:010>` / `LANE#<lane>` / `CLAIM#<pair:010>` / `RES#<item index:010>#<instance>` | [`experiment_item`] / [`experiment_lane`] / [`experiment_claim`] / [`experiment_result`]; ranges [`experiment_results`], [`experiment_children`] |
 //!
 //! Uniqueness (names, hashes, slots, dedup keys) is a lock item written in the same
 //! transaction with `attribute_not_exists`; a failed condition is `StoreError::Conflict`.
@@ -386,6 +386,11 @@ pub(crate) fn experiment_item(a: &AccountId, e: &ExperimentId, index: u32) -> Ke
 /// The pair a lane claimed last (attribute `lane_pair`).
 pub(crate) fn experiment_lane(a: &AccountId, e: &ExperimentId, lane: u32) -> Key {
     Key::new(exp_pk(a, e), format!("LANE#{lane}"))
+}
+
+/// The lock that gives a pair to one lane (attribute `lane`).
+pub(crate) fn experiment_claim(a: &AccountId, e: &ExperimentId, pair: u32) -> Key {
+    Key::new(exp_pk(a, e), format!("CLAIM#{pair:010}"))
 }
 
 /// One (variant, item) result, sorted by item, then variant.

@@ -354,7 +354,9 @@ pub trait ExperimentStore: Send + Sync + 'static {
         account: &AccountId,
         page: &PageRequest,
     ) -> StoreResult<Page<Experiment>>;
-    /// Saves status, error and times; `NotFound` if it was deleted.
+    /// Saves status, error and times; `NotFound` if it was deleted, `Conflict` if the stored
+    /// one has ended (succeeded, failed, cancelled): an ended experiment never changes again,
+    /// so a lane's late write cannot undo a cancel.
     async fn update_experiment(&self, e: &Experiment) -> StoreResult<()>;
     /// Deletes it with its items, claims and results; `NotFound` if absent.
     async fn delete_experiment(&self, account: &AccountId, id: &ExperimentId) -> StoreResult<()>;

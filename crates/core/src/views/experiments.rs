@@ -107,8 +107,7 @@ impl LeaderboardEntry {
 pub struct ExperimentView {
     pub id: String,
     pub name: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: ExperimentStatus,
     pub instance_ids: Vec<String>,
     pub scorer: Scorer,
     pub item_count: u32,
@@ -130,7 +129,7 @@ impl From<Experiment> for ExperimentView {
         Self {
             id: e.id.to_string(),
             name: e.name,
-            status: e.status.as_str().to_owned(),
+            status: e.status,
             instance_ids: e.instance_ids.iter().map(ToString::to_string).collect(),
             scorer: e.scorer,
             item_count: e.item_count,
@@ -181,7 +180,7 @@ pub struct ExperimentResultView {
     pub instance_id: String,
     pub item_index: u32,
     pub input: String,
-    #[schema(value_type = Option<Object>)]
+    /// The item's expected answer (any JSON), when it has one.
     pub expected: Option<serde_json::Value>,
     pub output: Option<String>,
     pub score: Option<f64>,

@@ -82,11 +82,26 @@ impl ExperimentStore for SqliteStore {
             .call(move |c| {
                 let n = c
                     .execute(
-                        "UPDATE experiments SET doc = ?3 WHERE account_id = ?1 AND id = ?2",
+                        "UPDATE experiments SET doc = ?3 WHERE account_id = ?1 AND id = ?2
+                         AND json_extract(doc, '$.status') NOT IN ('succeeded', 'failed', 'cancelled')",
                         params![e.account_id.as_str(), e.id.as_str(), json(&e)],
                     )
                     .map_err(unexpected)?;
-                require_changed(n)
+                if n == 1 {
+                    return Ok(());
+                }
+                let exists: bool = c
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM experiments WHERE account_id = ?1 AND id = ?2)",
+                        params![e.account_id.as_str(), e.id.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(unexpected)?;
+                Err(if exists {
+                    operator_core::error::StoreError::Conflict("the experiment has ended".into())
+                } else {
+                    operator_core::error::StoreError::NotFound
+                })
             })
             .await
     }

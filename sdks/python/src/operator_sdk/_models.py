@@ -2,9 +2,12 @@
 
 Each model names the OpenAPI schema it mirrors in ``openapi``: a component name
 (``"InstanceView"``) or, for responses the document describes inline, the operation and
-status (``"POST /api/instances/{id}/exec 200"``) optionally followed by a path into the
-body (``sessions[]``). ``tests/test_openapi_drift.py`` checks every model's fields, and
-which of them are required, against that schema, so the models cannot drift from the API.
+status (``"POST /api/instances/{id}/exec 200"``) or ``request`` (its JSON body), optionally
+followed by a path into the schema (``sessions[]``, ``|type=exact`` for a tagged union's
+variant, ``?items`` for the variant of an untagged one that has that property), with
+``openapi_fallback`` locators tried next. ``tests/test_openapi_drift.py`` checks every model's
+fields, and which of them are required, against that schema, so the models cannot drift from
+the API.
 
 Unknown fields sent by a newer server are kept (``model_extra``), never rejected.
 """
@@ -13,9 +16,9 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 try:  # Python 3.8+: typing.Literal
@@ -61,6 +64,23 @@ __all__ = [
     "ChatMessage",
     "ChatThread",
     "ChatReply",
+    "ScorerMetric",
+    "ExactScorer",
+    "ContainsScorer",
+    "NumericScorer",
+    "JsonFieldScorer",
+    "LlmJudgeScorer",
+    "Scorer",
+    "DatasetItem",
+    "DatasetFile",
+    "InlineDataset",
+    "FileDataset",
+    "UrlDataset",
+    "Dataset",
+    "ExperimentProgress",
+    "LeaderboardEntry",
+    "Experiment",
+    "ExperimentResult",
     "ErrorDetail",
 ]
 
@@ -69,14 +89,18 @@ InstanceKind = Literal["prebuilt", "blank"]
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 DeliveryStatus = Literal["queued", "running", "succeeded", "failed"]
 PlanSlug = Literal["basic", "pro", "max", "enterprise"]
+#: How a ``numeric`` scorer aggregates item errors: mean absolute or root mean squared error.
+ScorerMetric = Literal["mae", "rmse"]
 
-#: Literal aliases and the OpenAPI enum schema each one mirrors (checked by the drift test).
+#: Literal aliases and the OpenAPI enum schema each one mirrors, a component or a locator (see
+#: the module doc), checked by the drift test.
 ENUMS: Dict[str, Tuple[Any, str]] = {
     "InstanceStatus": (InstanceStatus, "InstanceStatus"),
     "InstanceKind": (InstanceKind, "InstanceKind"),
     "RunStatus": (RunStatus, "RunStatus"),
     "DeliveryStatus": (DeliveryStatus, "DeliveryStatus"),
     "PlanSlug": (PlanSlug, "PlanSlug"),
+    "ScorerMetric": (ScorerMetric, "POST /api/experiments request scorer |type=numeric metric"),
 }
 
 
@@ -442,6 +466,191 @@ class ChatReply(Model):
     openapi_fallback = ("ChatJsonReply", "ChatReply")
     chat_id: str
     text: str
+
+
+# --- experiments ----------------------------------------------------------------------
+
+
+class _Tagged(Model):
+    """A variant of a union tagged by ``type``: the tag is filled in when left out, so
+    ``ExactScorer()`` is ``{"type": "exact"}`` on the wire."""
+
+    tag: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_tag(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "type" not in data:
+            return {**data, "type": cls.tag}
+        return data
+
+
+class ExactScorer(_Tagged):
+    """The trimmed output equals ``expected``, ignoring case: 1 or 0."""
+
+    openapi = "Scorer |type=exact"
+    openapi_fallback = ("POST /api/experiments request scorer |type=exact",)
+    tag = "exact"
+    type: Literal["exact"]
+
+
+class ContainsScorer(_Tagged):
+    """The output contains ``expected``, ignoring case: 1 or 0."""
+
+    openapi = "Scorer |type=contains"
+    openapi_fallback = ("POST /api/experiments request scorer |type=contains",)
+    tag = "contains"
+    type: Literal["contains"]
+
+
+class NumericScorer(_Tagged):
+    """The first number in the output vs ``expected``: the item's error, aggregated as MAE or
+    RMSE (lower is better)."""
+
+    openapi = "Scorer |type=numeric"
+    openapi_fallback = ("POST /api/experiments request scorer |type=numeric",)
+    tag = "numeric"
+    type: Literal["numeric"]
+    metric: ScorerMetric
+
+
+class JsonFieldScorer(_Tagged):
+    """The value at dot path ``field`` of the output's JSON equals ``expected``: 1 or 0."""
+
+    openapi = "Scorer |type=jsonField"
+    openapi_fallback = ("POST /api/experiments request scorer |type=jsonField",)
+    tag = "jsonField"
+    type: Literal["jsonField"]
+    field: str
+
+
+class LlmJudgeScorer(_Tagged):
+    """The platform's model grades the output against ``rubric``: 0..1 with a reason."""
+
+    openapi = "Scorer |type=llmJudge"
+    openapi_fallback = ("POST /api/experiments request scorer |type=llmJudge",)
+    tag = "llmJudge"
+    type: Literal["llmJudge"]
+    rubric: str
+
+
+#: A scorer as sent and as read back; a scorer type this SDK does not know stays a ``dict``.
+Scorer = Union[ExactScorer, ContainsScorer, NumericScorer, JsonFieldScorer, LlmJudgeScorer, Dict[str, Any]]
+
+
+class DatasetItem(Model):
+    """One item: the text sent to each variant and the expected answer (any JSON; all scorers
+    but ``llmJudge`` need it)."""
+
+    openapi = "DatasetItem"
+    openapi_fallback = ("POST /api/experiments request dataset ?items items[]",)
+    input: str
+    expected: Any = None
+
+
+class DatasetFile(Model):
+    openapi = "DatasetFile"
+    openapi_fallback = ("POST /api/experiments request dataset ?file file",)
+    #: The instance (id or name) whose workspace holds the file.
+    instance_id: str
+    #: Relative to the workspace root: ``.jsonl``/``.ndjson`` or ``.csv``.
+    path: str
+
+
+class InlineDataset(Model):
+    """Up to 1,000 items in the request."""
+
+    openapi = "DatasetBody ?items"
+    openapi_fallback = ("POST /api/experiments request dataset ?items",)
+    items: List[DatasetItem]
+
+
+class FileDataset(Model):
+    """A JSONL or CSV file in an instance's workspace."""
+
+    openapi = "DatasetBody ?file"
+    openapi_fallback = ("POST /api/experiments request dataset ?file",)
+    file: DatasetFile
+
+
+class UrlDataset(Model):
+    """A JSONL or CSV document at an ``https://`` URL (up to 10 MB)."""
+
+    openapi = "DatasetBody ?url"
+    openapi_fallback = ("POST /api/experiments request dataset ?url",)
+    url: str
+
+
+#: A dataset as ``experiments.create`` takes it.
+Dataset = Union[InlineDataset, FileDataset, UrlDataset, Dict[str, Any]]
+
+
+class ExperimentProgress(Model):
+    openapi = "ExperimentProgress"
+    #: Pairs (item × variant) with a result.
+    done: int
+    total: int
+
+
+class LeaderboardEntry(Model):
+    """One variant's standing."""
+
+    openapi = "LeaderboardEntry"
+    instance_id: str
+    instance_name: str
+    scored: int
+    errors: int
+    #: Mean score (0..1, higher is better), or for ``numeric`` the MAE/RMSE (lower is better);
+    #: ``None`` until an item is scored.
+    score: Optional[float] = None
+    #: 95 % confidence interval of the score, ``[low, high]``.
+    ci95: Optional[List[float]] = None
+    mean_latency_ms: Optional[float] = None
+
+
+class Experiment(Model):
+    """An experiment; ``progress`` and ``leaderboard`` (best first) come with ``experiments.get``
+    (and ``wait``), not with the list or ``create``."""
+
+    openapi = "ExperimentView"
+    #: Statuses after which nothing runs any more.
+    TERMINAL: ClassVar[Tuple[str, ...]] = ("succeeded", "failed", "cancelled")
+
+    id: str
+    name: str
+    #: ``queued``, ``running``, ``succeeded``, ``failed`` or ``cancelled``.
+    status: str
+    instance_ids: List[str]
+    scorer: Scorer
+    item_count: int
+    concurrency: int
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+    progress: Optional[ExperimentProgress] = None
+    leaderboard: Optional[List[LeaderboardEntry]] = None
+    #: Why it failed.
+    error: Optional[str] = None
+    finished_at: Optional[_dt.datetime] = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class ExperimentResult(Model):
+    """One (variant, item) that ran: the output and its score, or the item's error."""
+
+    openapi = "ExperimentResultView"
+    instance_id: str
+    item_index: int
+    input: str
+    expected: Any = None
+    output: Optional[str] = None
+    score: Optional[float] = None
+    #: The judge's reason (``llmJudge``), or what a ``jsonField`` scorer found.
+    reason: Optional[str] = None
+    error: Optional[str] = None
+    latency_ms: Optional[int] = None
 
 
 class ErrorDetail(Model):

@@ -1,7 +1,7 @@
 """``Operator`` and ``AsyncOperator``: the entry points. Both expose the same resources
-(``instances``, ``secrets``, ``automations``, ``webhooks``, ``keys``, ``billing``, ``chat``)
-and ``health()`` / ``whoami()``; the async one's methods are coroutines and its lists and
-streams async iterators."""
+(``instances``, ``secrets``, ``automations``, ``webhooks``, ``experiments``, ``keys``,
+``billing``, ``chat``) and ``health()`` / ``whoami()``; the async one's methods are coroutines
+and its lists and streams async iterators."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ class _Client:
         self.secrets = self._resource(r.Secrets)
         self.automations = self._resource(r.Automations)
         self.webhooks = self._resource(r.Webhooks)
+        self.experiments = self._resource(r.Experiments)
         self.keys = self._resource(r.Keys)
         self.billing = self._resource(r.BillingResource)
         self.chat = self._resource(r.ChatResource)
@@ -100,6 +101,7 @@ class Operator(_Client):
     secrets: r.Secrets
     automations: r.Automations
     webhooks: r.Webhooks
+    experiments: r.Experiments
     keys: r.Keys
     billing: r.BillingResource
     chat: r.ChatResource
@@ -163,6 +165,7 @@ class AsyncOperator(_Client):
     secrets: Any
     automations: Any
     webhooks: Any
+    experiments: r.AsyncExperiments
     keys: Any
     billing: Any
     chat: Any

@@ -11,7 +11,7 @@ import functools
 import inspect
 import json as _json
 import time
-from typing import Any, Callable, Dict, Optional, Type, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Type, TypeVar, Union
 from urllib.parse import quote
 
 import httpx
@@ -36,15 +36,21 @@ from ._models import (
     ChatThread,
     Chat,
     CreatedKey,
+    Dataset,
+    DatasetItem,
     Delivery,
     DirectoryListing,
     ExecResult,
+    Experiment,
+    ExperimentResult,
     FileContent,
     FileWritten,
     Instance,
     MessageReply,
+    Model,
     NextRuns,
     PageInfo,
+    Scorer,
     Secret,
     TriggerAccepted,
     Webhook,
@@ -610,6 +616,152 @@ class BillingResource(Resource):
         return self._run(Call("GET", "/api/billing", plain(Billing)))
 
 
+def _wire(value: Any) -> Any:
+    """A nested request value as JSON: models by their camelCase fields (the ones given),
+    lists and dicts element by element, anything else as it is."""
+    if isinstance(value, Model):
+        return value.model_dump(by_alias=True, mode="json", exclude_unset=True)
+    if isinstance(value, (list, tuple)):
+        return [_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    return value
+
+
+def _dataset(dataset: Union[Dataset, Sequence[Union[DatasetItem, Dict[str, Any]]]]) -> Any:
+    """The ``dataset`` body: a list of items is taken as an inline dataset."""
+    if isinstance(dataset, (list, tuple)):
+        return {"items": _wire(dataset)}
+    return _wire(dataset)
+
+
+class Experiments(Resource):
+    """``/api/experiments``: a dataset's items sent to several variants (instances' agents),
+    every answer scored, the variants ranked on a leaderboard."""
+
+    def create(
+        self,
+        name: str,
+        instance_ids: List[str],
+        dataset: Union[Dataset, Sequence[Union[DatasetItem, Dict[str, Any]]]],
+        scorer: Scorer,
+        *,
+        concurrency: Optional[int] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> Experiment:
+        """Starts an experiment (``status`` starts as ``queued``).
+
+        ``instance_ids``: 1 to 20 instances (ids or names). ``dataset``: ``InlineDataset``,
+        ``FileDataset``, ``UrlDataset``, the API's JSON as a ``dict``, or a list of items
+        (``DatasetItem`` or ``{"input", "expected"}``). ``scorer``: ``ExactScorer()``,
+        ``ContainsScorer()``, ``NumericScorer(metric="mae")``, ``JsonFieldScorer(field="a.b")``,
+        ``LlmJudgeScorer(rubric="...")`` or the API's JSON. ``concurrency``: pairs (item ×
+        variant) in flight at once, 1 to 16 (the server's default is 4).
+        """
+        return self._run(
+            Call(
+                "POST",
+                "/api/experiments",
+                enveloped("experiment", Experiment),
+                json=body(
+                    name=name,
+                    instanceIds=list(instance_ids),
+                    dataset=_dataset(dataset),
+                    scorer=_wire(scorer),
+                    concurrency=concurrency,
+                ),
+                headers=_idem(idempotency_key),
+            )
+        )
+
+    @iterator
+    def list(self, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> Any:
+        """Every experiment, newest first, page after page (without progress and leaderboard:
+        ``get`` one for those)."""
+        return self._paginate(
+            lambda c: Call(
+                "GET", "/api/experiments", page_parser("experiments", Experiment), params=query(limit=limit, cursor=c)
+            ),
+            cursor,
+        )
+
+    def list_page(self, *, limit: Optional[int] = None, cursor: Optional[str] = None) -> Page[Experiment]:
+        return self._run(
+            Call(
+                "GET", "/api/experiments", page_parser("experiments", Experiment), params=query(limit=limit, cursor=cursor)
+            )
+        )
+
+    def get(self, experiment_id: str) -> Experiment:
+        """With ``progress`` and the ``leaderboard`` (best first)."""
+        return self._run(Call("GET", f"/api/experiments/{_p(experiment_id)}", enveloped("experiment", Experiment)))
+
+    @iterator
+    def results(
+        self,
+        experiment_id: str,
+        *,
+        instance_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> Any:
+        """Every result (one per variant and item that ran), by item then variant, page after
+        page; ``instance_id`` (id or name) keeps one variant's."""
+        return self._paginate(
+            lambda c: Call(
+                "GET",
+                f"/api/experiments/{_p(experiment_id)}/results",
+                page_parser("results", ExperimentResult),
+                params=query(limit=limit, cursor=c, instanceId=instance_id),
+            ),
+            cursor,
+        )
+
+    def results_page(
+        self,
+        experiment_id: str,
+        *,
+        instance_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> Page[ExperimentResult]:
+        return self._run(
+            Call(
+                "GET",
+                f"/api/experiments/{_p(experiment_id)}/results",
+                page_parser("results", ExperimentResult),
+                params=query(limit=limit, cursor=cursor, instanceId=instance_id),
+            )
+        )
+
+    def cancel(self, experiment_id: str) -> Experiment:
+        """Pairs not yet sent are not sent; results so far stay. A finished one is unchanged."""
+        return self._run(
+            Call("POST", f"/api/experiments/{_p(experiment_id)}/cancel", enveloped("experiment", Experiment))
+        )
+
+    def delete(self, experiment_id: str) -> None:
+        """Deletes it with its results (a running one stops)."""
+        return self._run(Call("DELETE", f"/api/experiments/{_p(experiment_id)}", ignore))
+
+    def wait(self, experiment_id: str, *, timeout: float = 600.0, interval: float = 0.5) -> Experiment:
+        """Polls ``get`` until the experiment is ``succeeded``, ``failed`` or ``cancelled`` and
+        returns it (check ``.status``); raises ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            exp = self.get(experiment_id)
+            if exp.is_terminal:
+                return exp
+            _check_experiment_wait(exp, deadline)
+            time.sleep(interval)
+
+
+def _check_experiment_wait(exp: Experiment, deadline: float) -> None:
+    if time.monotonic() > deadline:
+        done = f" ({exp.progress.done}/{exp.progress.total} done)" if exp.progress else ""
+        raise TimeoutError(f"experiment {exp.id} is still {exp.status}{done}")
+
+
 def _chat_body(text: str, chat_id: Optional[str]) -> Dict[str, Any]:
     return body(id=chat_id, messages=[{"role": "user", "parts": [{"type": "text", "text": text}]}])
 
@@ -721,6 +873,7 @@ AsyncWebhooks = _asyncify(Webhooks)
 AsyncKeys = _asyncify(Keys)
 AsyncBillingResource = _asyncify(BillingResource)
 AsyncChatResource = _asyncify(ChatResource)
+_AsyncExperimentsBase = _asyncify(Experiments)
 _AsyncInstancesBase = _asyncify(Instances)
 
 
@@ -742,3 +895,23 @@ class AsyncInstances(_AsyncInstancesBase):  # type: ignore[misc,valid-type]
 
 
 _ASYNC[Instances] = AsyncInstances
+
+
+class AsyncExperiments(_AsyncExperimentsBase):  # type: ignore[misc,valid-type]
+    __doc__ = Experiments.__doc__
+
+    async def wait(  # type: ignore[override]
+        self, experiment_id: str, *, timeout: float = 600.0, interval: float = 0.5
+    ) -> Experiment:
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        while True:
+            exp = await self.get(experiment_id)
+            if exp.is_terminal:
+                return exp
+            _check_experiment_wait(exp, deadline)
+            await asyncio.sleep(interval)
+
+
+_ASYNC[Experiments] = AsyncExperiments

@@ -24,7 +24,11 @@ pub const MAX_VARIANTS: usize = 20;
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 pub const MAX_CONCURRENCY: u32 = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// `queued` → `running` → `succeeded`, or `failed` / `cancelled`; an ended experiment never
+/// changes again.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ExperimentStatus {
     Queued,

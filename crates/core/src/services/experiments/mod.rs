@@ -283,7 +283,14 @@ impl Platform {
             e.status = ExperimentStatus::Cancelled;
             e.updated_at = now;
             e.finished_at = Some(now);
-            self.store.update_experiment(&e).await?;
+            match self.store.update_experiment(&e).await {
+                Ok(()) => {}
+                // It ended meanwhile: show how.
+                Err(crate::error::StoreError::Conflict(_)) => {
+                    return self.get_experiment(caller, id).await
+                }
+                Err(err) => return Err(err.into()),
+            }
         }
         Ok(e)
     }

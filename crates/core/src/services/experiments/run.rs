@@ -42,7 +42,9 @@ impl Platform {
                 e.status = ExperimentStatus::Running;
                 e.updated_at = self.clock.now();
                 match self.store.update_experiment(&e).await {
-                    Ok(()) | Err(StoreError::NotFound) => {}
+                    Ok(()) => {}
+                    // Deleted, or ended (cancelled) since it was read: nothing more to run.
+                    Err(StoreError::NotFound | StoreError::Conflict(_)) => return Ok(()),
                     Err(err) => return Err(err.into()),
                 }
             }
@@ -78,7 +80,8 @@ impl Platform {
             e.updated_at = now;
             e.finished_at = Some(now);
             match self.store.update_experiment(&e).await {
-                Ok(()) | Err(StoreError::NotFound) => {}
+                // (Conflict: cancelled meanwhile, and it stays so.)
+                Ok(()) | Err(StoreError::NotFound | StoreError::Conflict(_)) => {}
                 Err(err) => return Err(err.into()),
             }
         }
