@@ -946,3 +946,290 @@ async fn the_guide_shows_every_command() {
         "docs/cli.md has no example of: {missing:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn experiments_run_from_a_local_file_wait_for_the_leaderboard_and_read_back() {
+    // GIVEN two live variants whose agents answer in turn (one lane: item 0 on alpha, item 0
+    // on beta, item 1 ...): alpha right every time, beta once; then one answer held back
+    let llm = FakeLlm::start(vec![
+        Reply::Text("Paris".into()),
+        Reply::Text("Lyon".into()),
+        Reply::Text(" berlin ".into()),
+        Reply::Text("Berlin".into()),
+        Reply::Text("Rome".into()),
+        Reply::Text("Milan".into()),
+        Reply::Held("Madrid".into()),
+    ])
+    .await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    let alpha = app.active_instance("alpha").await;
+    let beta = app.active_instance("beta").await;
+    let user = User::new();
+    user.login(&app, &app.key).await.ok();
+    let dir = tempfile::tempdir().unwrap();
+    let items = dir.path().join("capitals.jsonl");
+    std::fs::write(
+        &items,
+        concat!(
+            "{\"input\": \"Capital of France?\", \"expected\": \"paris\"}\n",
+            "{\"input\": \"Capital of Germany?\", \"expected\": \"Berlin\"}\n",
+            "\n",
+            "{\"input\": \"Capital of Italy?\", \"expected\": \"Rome\"}\n"
+        ),
+    )
+    .unwrap();
+    let items = items.to_str().unwrap();
+
+    // WHEN the user runs an experiment from the local file and waits for it
+    let run = user
+        .run(&[
+            "experiments",
+            "run",
+            "capitals",
+            "--variant",
+            "alpha",
+            "--variant",
+            "beta",
+            "--items",
+            items,
+            "--scorer",
+            "exact",
+            "--concurrency",
+            "1",
+            "--wait",
+        ])
+        .await
+        .ok();
+    // THEN it prints the id, then the leaderboard: alpha first with 1.000, beta 0.3333
+    let id = run
+        .stdout
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ';')
+        .find(|w| w.starts_with("exp_"))
+        .unwrap_or_else(|| panic!("no id: {run:?}"))
+        .to_owned();
+    let board: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("RANK"))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(board.len(), 2, "{run:?}");
+    assert_eq!(
+        board[0][..5],
+        ["1", "alpha", "1.000", "1.000..1.000", "3"],
+        "{run:?}"
+    );
+    assert_eq!(board[1][..3], ["2", "beta", "0.3333"], "{run:?}");
+    assert!(run.stdout.contains("succeeded"), "{run:?}");
+    assert!(run.stdout.contains("6/6"), "{run:?}");
+    // AND the server holds what the file said, sent inline
+    let (_, got) = app.get(&format!("/api/experiments/{id}")).await;
+    assert_eq!(got["experiment"]["itemCount"], 3, "{got}");
+    assert_eq!(got["experiment"]["instanceIds"], json!([alpha, beta]));
+
+    // WHEN it is listed
+    let ls = user.run(&["experiments", "ls", "--json"]).await.ok().json();
+    // THEN `--json` is the API's list
+    assert_eq!(ls["experiments"][0]["id"], id.as_str(), "{ls}");
+    assert_eq!(ls["experiments"][0]["status"], "succeeded", "{ls}");
+    assert!(ls["nextCursor"].is_null(), "{ls}");
+    let table = user.run(&["experiments", "ls"]).await.ok();
+    let row: Vec<&str> = table
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[..5],
+        ["capitals", id.as_str(), "succeeded", "2", "3"],
+        "{table:?}"
+    );
+
+    // WHEN it is read by name, and by id as JSON
+    let get = user.run(&["experiments", "get", "capitals"]).await.ok();
+    assert!(
+        get.stdout.contains(&id) && get.stdout.contains("6/6"),
+        "{get:?}"
+    );
+    assert!(get.stdout.contains("exact"), "{get:?}");
+    let v = user
+        .run(&["experiments", "get", &id, "--json"])
+        .await
+        .ok()
+        .json();
+    // THEN the JSON is the API's, with the same numbers as the table
+    assert_eq!(v["experiment"]["progress"], json!({"done": 6, "total": 6}));
+    assert_eq!(v["experiment"]["leaderboard"][0]["instanceName"], "alpha");
+    assert_eq!(v["experiment"]["leaderboard"][1]["scored"], 3);
+
+    // WHEN beta's results are asked for
+    let results = user
+        .run(&["experiments", "results", &id, "--variant", "beta"])
+        .await
+        .ok();
+    // THEN one row per item, each named beta, with the output and its score
+    let rows: Vec<Vec<&str>> = results
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{results:?}");
+    assert!(rows.iter().all(|r| r[1] == "beta"), "{results:?}");
+    assert!(
+        rows.contains(&vec!["0", "beta", "0", "Lyon", "-"]),
+        "{results:?}"
+    );
+    assert!(
+        rows.contains(&vec!["1", "beta", "1.000", "Berlin", "-"]),
+        "{results:?}"
+    );
+    let all = user
+        .run(&["experiments", "results", &id, "--json", "--limit", "4"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(all["results"].as_array().unwrap().len(), 4, "{all}");
+
+    // WHEN the scorer is not one the server knows, or llmJudge has no rubric
+    for (scorer, says) in [
+        ("fuzzy", "numeric:mae"),
+        ("numeric:median", "numeric:rmse"),
+        ("llmJudge", "--rubric"),
+    ] {
+        let bad = user
+            .run(&[
+                "experiments",
+                "run",
+                "nope",
+                "--variant",
+                "alpha",
+                "--items",
+                items,
+                "--scorer",
+                scorer,
+            ])
+            .await;
+        // THEN it is a usage error (2) saying what is accepted, and nothing is created
+        assert_eq!(bad.code, 2, "{bad:?}");
+        assert!(bad.stderr.contains(says), "{bad:?}");
+    }
+    // AND a dataset file with a bad line is refused (4), naming the file and line
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"input\": \"ok\", \"expected\": \"x\"}\n{oops\n").unwrap();
+    let bad = user
+        .run(&[
+            "experiments",
+            "run",
+            "nope",
+            "--variant",
+            "alpha",
+            "--items",
+            broken.to_str().unwrap(),
+            "--scorer",
+            "exact",
+        ])
+        .await;
+    assert_eq!(bad.code, 4, "{bad:?}");
+    assert!(bad.stderr.contains("broken.jsonl: line 2"), "{bad:?}");
+    let (_, list) = app.get("/api/experiments").await;
+    assert_eq!(list["experiments"].as_array().unwrap().len(), 1, "{list}");
+
+    // WHEN an experiment does not exist
+    for args in [
+        vec!["experiments", "get", "exp_01doesnotexist"],
+        vec!["experiments", "get", "no-such-experiment"],
+        vec!["experiments", "results", "exp_01doesnotexist"],
+        vec!["experiments", "rm", "exp_01doesnotexist"],
+    ] {
+        let missing = user.run(&args).await;
+        // THEN it is 3, naming the list to check
+        assert_eq!(missing.code, 3, "{missing:?}");
+        assert!(
+            missing.stderr.contains("operator experiments ls"),
+            "{missing:?}"
+        );
+    }
+
+    // WHEN a waiting run is interrupted while its item is in flight
+    let mut waiting = Running::start(user.command(
+        &[
+            "experiments",
+            "run",
+            "held",
+            "--variant",
+            "alpha",
+            "--items",
+            items,
+            "--scorer",
+            "contains",
+            "--concurrency",
+            "1",
+            "--wait",
+        ],
+        &[],
+    ));
+    let started = waiting.stdout_line("Started experiment held").await;
+    let held = started
+        .split(['(', ')'])
+        .nth(1)
+        .unwrap_or_else(|| panic!("no id: {started}"))
+        .to_owned();
+    eventually(60, || async { (llm.held_now() == 1).then_some(()) })
+        .await
+        .expect("the first item reached the model");
+    let pid = waiting.child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = waiting.finish().await;
+    // THEN the CLI exits 130, says the experiment goes on and how to follow it
+    assert_eq!(out.code, 130, "{out:?}");
+    assert!(
+        out.stderr.contains("keeps running on the server"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("operator experiments get {held}")),
+        "{out:?}"
+    );
+    let (_, v) = app.get(&format!("/api/experiments/{held}")).await;
+    assert_eq!(v["experiment"]["status"], "running", "{v}");
+    // AND `cancel` stops it: the answer in flight is kept, nothing else is sent
+    let cancel = user.run(&["experiments", "cancel", &held]).await.ok();
+    assert!(
+        cancel.stdout.contains("Cancelled experiment held"),
+        "{cancel:?}"
+    );
+    llm.release_held();
+    let v = eventually(60, || async {
+        let (_, v) = app.get(&format!("/api/experiments/{held}")).await;
+        (v["experiment"]["progress"]["done"] == 1).then_some(v)
+    })
+    .await
+    .expect("the item in flight is recorded");
+    assert_eq!(v["experiment"]["status"], "cancelled", "{v}");
+    assert_eq!(llm.requests().len(), 7);
+    // AND cancelling an ended experiment changes nothing and says so
+    let again = user.run(&["experiments", "cancel", &id]).await.ok();
+    assert!(
+        again.stdout.contains("already ended: succeeded"),
+        "{again:?}"
+    );
+
+    // WHEN it is removed by id
+    user.run(&["experiments", "rm", &id]).await.ok();
+    // THEN it is gone
+    let gone = user.run(&["experiments", "get", &id]).await;
+    assert_eq!(gone.code, 3, "{gone:?}");
+}

@@ -505,3 +505,125 @@ async fn after_a_kill_9_mid_experiment_a_restart_completes_it_without_resending_
     // AND the finished item was never sent again; only the one in flight was
     assert_eq!(inputs_seen(&llm), ["Q0", "Q1", "Q1", "Q2", "Q3"]);
 }
+
+#[tokio::test]
+async fn evolving_keeps_the_best_mutates_their_skills_and_runs_the_next_generation() {
+    // GIVEN three variants of skill `p` scored on 2 items: v1 1.0, v2 0.5, v3 0.0; then the
+    // model writes two mutations; then the new generation answers
+    let mut script: Vec<Reply> = ["a", "a", "x", "b", "x", "x"]
+        .into_iter()
+        .map(|t| Reply::Text(t.into()))
+        .collect();
+    script.push(Reply::Text("Mutation one: check twice.".into()));
+    script.push(Reply::Text("Mutation two: ensemble the guesses.".into()));
+    // gen 2 runs [p-v1, p-v2, p-gen2-v1, p-gen2-v2] on both items
+    for t in ["a", "x", "a", "a", "b", "b", "x", "b"] {
+        script.push(Reply::Text(t.into()));
+    }
+    let llm = FakeLlm::start(script).await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    for v in ["p-v1", "p-v2", "p-v3"] {
+        app.active_instance(v).await;
+        let res = app
+            .request(
+                reqwest::Method::PUT,
+                &format!("/api/instances/{v}/files?path=skills/p/SKILL.md"),
+                Some(&app.key),
+            )
+            .body(format!(
+                "---\nname: p\ndescription: {v}\n---\n\nStrategy of {v}.\n"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let id = start(
+        &app,
+        json!(["p-v1", "p-v2", "p-v3"]),
+        json!([{"input": "Q0", "expected": "a"}, {"input": "Q1", "expected": "b"}]),
+        json!({"type": "exact"}),
+    )
+    .await;
+    // an experiment still running cannot be evolved; bad sizes are 400s
+    let (s, v) = app.get(&format!("/api/experiments/{id}")).await;
+    assert_eq!(s, 200, "{v}");
+    finished(&app, &id).await;
+    let (s, v) = app
+        .post(
+            &format!("/api/experiments/{id}/evolve"),
+            json!({"keep": 0, "populationSize": 4}),
+        )
+        .await;
+    assert_error(&(s, v), 400, "invalid_request");
+    let (s, v) = app
+        .post(
+            &format!("/api/experiments/{id}/evolve"),
+            json!({"keep": 2, "populationSize": 2}),
+        )
+        .await;
+    assert_error(&(s, v), 400, "invalid_request");
+    // WHEN it is evolved: keep 2, population 4, steered to the ensemble approach
+    let (s, v) = app
+        .post(
+            &format!("/api/experiments/{id}/evolve"),
+            json!({"keep": 2, "populationSize": 4, "instructions": "Focus on the ensemble approach."}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // THEN two mutations of the best two were made as generation 2
+    let names: Vec<&str> = v["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["p-gen2-v1", "p-gen2-v2"]);
+    assert_eq!(v["notMade"], 0);
+    let (_, skill) = app
+        .get("/api/instances/p-gen2-v2/files?path=skills/p/SKILL.md")
+        .await;
+    let skill = skill["content"].as_str().unwrap();
+    assert!(
+        skill.contains("Mutation two: ensemble the guesses.") && skill.contains("name: p"),
+        "{skill}"
+    );
+    let reqs = llm.requests();
+    let mutation = serde_json::to_string(&reqs[7]).unwrap();
+    assert!(
+        mutation.contains("Strategy of p-v2") && mutation.contains("ensemble approach"),
+        "{mutation}"
+    );
+    // AND the next generation runs the same items on the kept and the new
+    let next = v["experiment"]["id"].as_str().unwrap().to_owned();
+    let v = finished(&app, &next).await;
+    let e = &v["experiment"];
+    assert_eq!(e["status"], "succeeded", "{v}");
+    assert_eq!(e["itemCount"], 2);
+    let board: Vec<(&str, f64)> = e["leaderboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["instanceName"].as_str().unwrap(),
+                s["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // (v1 a b, v2 x b, gen2-v1 a x, gen2-v2 a b; ties keep the variants' order)
+    assert_eq!(
+        board,
+        [
+            ("p-v1", 1.0),
+            ("p-gen2-v2", 1.0),
+            ("p-v2", 0.5),
+            ("p-gen2-v1", 0.5)
+        ]
+    );
+    assert_eq!(llm.requests().len(), 16);
+}

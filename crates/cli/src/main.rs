@@ -1,6 +1,6 @@
 //! `operator`: one binary for everyone who touches a deployment.
 //! - The command-line client of a running server (`login`, `chat`, `instances`, `secrets`,
-//!   `automations`, `webhooks`, `keys`, `billing`), in [`client`].
+//!   `automations`, `webhooks`, `experiments`, `keys`, `billing`), in [`client`].
 //! - The embedded all-in-one platform (`serve`), in [`serve`].
 //! - Admin commands on a data directory or an AWS deployment's table (`accounts create`,
 //!   `keys create --account`), in [`admin`].

@@ -98,6 +98,7 @@ OPERATIONS: List[Tuple[str, tuple, str]] = [
     ("experiments.results", ("e",), "GET /api/experiments/{id}/results"),
     ("experiments.results_page", ("e",), "GET /api/experiments/{id}/results"),
     ("experiments.cancel", ("e",), "POST /api/experiments/{id}/cancel"),
+    ("experiments.evolve", ("e", 2, 5), "POST /api/experiments/{id}/evolve"),
     ("experiments.delete", ("e",), "DELETE /api/experiments/{id}"),
     ("keys.create", (), "POST /api/chat-keys"),
     ("keys.list", (), "GET /api/chat-keys"),

@@ -416,6 +416,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experiments/{id}/evolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Evolve an experiment
+         * @description Keeps the best `keep` variants of a succeeded experiment, makes new ones up to
+         *     `populationSize` — each a clone of a kept variant whose skill the platform's model rewrites
+         *     (steered by `instructions`), named `{skill}-gen{N}-v{M}` — and starts the same dataset on
+         *     the new generation. Waits until the new variants are active. Within the plan: when fewer fit,
+         *     fewer are made and `note` says so.
+         */
+        post: operations["evolveExperiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/experiments/{id}/results": {
         parameters: {
             query?: never;
@@ -1398,6 +1422,36 @@ export interface components {
             details?: null | components["schemas"]["BTreeMap"];
             message: string;
         };
+        EvolveBody: {
+            /** @description What the mutations should try (e.g. "focus on the ensemble approach"). */
+            instructions?: string | null;
+            /**
+             * Format: int32
+             * @description The best variants kept as they are (1 to the experiment's variants).
+             * @example 2
+             */
+            keep: number;
+            /**
+             * Format: int32
+             * @description Variants of the new generation: the kept plus new mutations of them (more than `keep`,
+             *     at most 20).
+             * @example 5
+             */
+            populationSize: number;
+        };
+        EvolvedView: {
+            /** @description The new generation's experiment (running). */
+            experiment: components["schemas"]["ExperimentView"];
+            /**
+             * Format: int32
+             * @description New variants the plan had no room for.
+             */
+            notMade: number;
+            /** @description What was done, in a sentence. */
+            note: string;
+            /** @description The new variants made (the kept ones are in `experiment.instanceIds` too). */
+            variants: components["schemas"]["VariantRef"][];
+        };
         /** @description A command to run in the workspace (`POST /exec`). */
         ExecBody: {
             /** @description Run with `bash -c` in the workspace; at most 100 KiB (413 above). */
@@ -1855,6 +1909,10 @@ export interface components {
             webhookDeliveries: number;
             /** Format: int32 */
             windowHours: number;
+        };
+        VariantRef: {
+            id: string;
+            name: string;
         };
         WebhookEnvelope: {
             webhook: components["schemas"]["WebhookView"];
@@ -3045,6 +3103,93 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    evolveExperiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description experiment id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvolveBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvolvedView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the experiment has not succeeded */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: the body is over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description llm_unavailable: no model to write the mutations */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

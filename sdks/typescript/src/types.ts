@@ -111,6 +111,10 @@ export type ExperimentResultsParams = QueryParams<'/api/experiments/{id}/results
  */
 export type ExperimentResult = Omit<Schemas['ExperimentResultView'], 'expected'> & { expected?: unknown };
 export type ExperimentResultList = Schemas['ExperimentResultList'];
+/** `POST /api/experiments/{id}/evolve`'s body: `keep`, `populationSize`, `instructions?`. */
+export type ExperimentEvolveParams = RequestBody<'/api/experiments/{id}/evolve', 'post'>;
+/** What an evolution did: the new generation's experiment (running), the new variants, `notMade` and a `note`. */
+export type EvolvedExperiment = Schemas['EvolvedView'];
 
 // ---- keys -----------------------------------------------------------------------------------
 export type ApiKey = Schemas['KeyView'];

@@ -83,6 +83,7 @@ const SDK_ROUTES = {
   'GET /api/experiments/{id}': 'experiments.get (and experiments.wait)',
   'GET /api/experiments/{id}/results': 'experiments.results',
   'POST /api/experiments/{id}/cancel': 'experiments.cancel',
+  'POST /api/experiments/{id}/evolve': 'experiments.evolve',
   'DELETE /api/experiments/{id}': 'experiments.delete',
   'POST /api/chat-keys': 'keys.create',
   'GET /api/chat-keys': 'keys.list',

@@ -7,6 +7,7 @@
 pub mod automations;
 pub mod chat;
 pub mod config;
+pub mod experiments;
 pub mod files;
 pub mod http;
 pub mod instances;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Manage webhooks (prompts run on inbound HTTP calls).
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Run experiments: send a dataset to several variants, score the answers, rank them.
+    #[command(subcommand)]
+    Experiments(experiments::ExperimentsCommand),
     /// Manage API keys (`keys create --account` is the admin form, see `accounts`).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -70,6 +74,7 @@ pub async fn run(command: Command, json: bool) -> anyhow::Result<()> {
         Command::Secrets(c) => listed(secrets::run(&ctx(json)?, c).await, "secrets"),
         Command::Automations(c) => listed(automations::run(&ctx(json)?, c).await, "automations"),
         Command::Webhooks(c) => listed(webhooks::run(&ctx(json)?, c).await, "webhooks"),
+        Command::Experiments(c) => listed(experiments::run(&ctx(json)?, c).await, "experiments"),
         Command::Keys(c) => listed(keys::run(&ctx(json)?, c).await, "keys"),
         Command::Billing => billing::run(&ctx(json)?).await,
     }

@@ -105,6 +105,7 @@ pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
         )
         .route("/api/experiments/{id}/results", get(experiments::results))
         .route("/api/experiments/{id}/cancel", post(experiments::cancel))
+        .route("/api/experiments/{id}/evolve", post(experiments::evolve))
         .route("/mcp", post(mcp::post).get(mcp::get).delete(mcp::delete))
         .route("/api/chat", post(chat::post))
         .route("/api/chat/history", get(chat::history))

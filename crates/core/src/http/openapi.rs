@@ -57,7 +57,7 @@ impl Modify for BearerAuth {
         chat::post, chat::stream, chat::history, chat::get, chat::delete,
         completions::chat_completions, completions::models,
         experiments::create, experiments::list, experiments::get, experiments::results,
-        experiments::cancel, experiments::delete,
+        experiments::cancel, experiments::delete, experiments::evolve,
         mcp::post, mcp::get, mcp::delete,
     ),
     components(schemas(ErrorBody, ErrorDetail, OkBody))

@@ -195,3 +195,65 @@ pub struct ExperimentResultList {
     pub results: Vec<ExperimentResultView>,
     pub next_cursor: Option<String>,
 }
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EvolveBody {
+    /// The best variants kept as they are (1 to the experiment's variants).
+    #[schema(example = 2, minimum = 1, maximum = 20)]
+    pub keep: u32,
+    /// Variants of the new generation: the kept plus new mutations of them (more than `keep`,
+    /// at most 20).
+    #[schema(example = 5, minimum = 2, maximum = 20)]
+    pub population_size: u32,
+    /// What the mutations should try (e.g. "focus on the ensemble approach").
+    #[schema(max_length = 4000)]
+    pub instructions: Option<String>,
+}
+
+impl From<EvolveBody> for crate::services::Evolve {
+    fn from(b: EvolveBody) -> Self {
+        Self {
+            keep: b.keep,
+            population_size: b.population_size,
+            instructions: b.instructions,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VariantRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EvolvedView {
+    /// The new generation's experiment (running).
+    pub experiment: ExperimentView,
+    /// The new variants made (the kept ones are in `experiment.instanceIds` too).
+    pub variants: Vec<VariantRef>,
+    /// New variants the plan had no room for.
+    pub not_made: u32,
+    /// What was done, in a sentence.
+    pub note: String,
+}
+
+impl From<crate::services::Evolved> for EvolvedView {
+    fn from(e: crate::services::Evolved) -> Self {
+        Self {
+            experiment: e.experiment.into(),
+            variants: e
+                .made
+                .into_iter()
+                .map(|(id, name)| VariantRef {
+                    id: id.to_string(),
+                    name,
+                })
+                .collect(),
+            not_made: e.not_made,
+            note: e.note,
+        }
+    }
+}

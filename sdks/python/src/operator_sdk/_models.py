@@ -81,6 +81,8 @@ __all__ = [
     "LeaderboardEntry",
     "Experiment",
     "ExperimentResult",
+    "VariantRef",
+    "EvolvedExperiment",
     "ErrorDetail",
 ]
 
@@ -651,6 +653,25 @@ class ExperimentResult(Model):
     reason: Optional[str] = None
     error: Optional[str] = None
     latency_ms: Optional[int] = None
+
+
+class VariantRef(Model):
+    """A variant an evolution made."""
+
+    openapi = "VariantRef"
+    id: str
+    name: str
+
+
+class EvolvedExperiment(Model):
+    """What ``experiments.evolve`` did: the new generation's experiment (running), the new
+    variants, how many the plan had no room for, and a sentence saying so."""
+
+    openapi = "EvolvedView"
+    experiment: "Experiment"
+    variants: List[VariantRef]
+    not_made: int
+    note: str
 
 
 class ErrorDetail(Model):

@@ -28,6 +28,7 @@ from ._client import (
 )
 from ._models import (
     Activity,
+    EvolvedExperiment,
     ApiKey,
     Automation,
     AutomationRun,
@@ -738,6 +739,28 @@ class Experiments(Resource):
         """Pairs not yet sent are not sent; results so far stay. A finished one is unchanged."""
         return self._run(
             Call("POST", f"/api/experiments/{_p(experiment_id)}/cancel", enveloped("experiment", Experiment))
+        )
+
+    def evolve(
+        self,
+        experiment_id: str,
+        keep: int,
+        population_size: int,
+        *,
+        instructions: Optional[str] = None,
+    ) -> EvolvedExperiment:
+        """Keeps the best ``keep`` variants of a succeeded experiment, makes new ones up to
+        ``population_size`` (clones whose skill the platform's model rewrites, steered by
+        ``instructions``) and starts the same items on the new generation: its experiment is
+        ``.experiment`` (``wait`` on it). Within the plan: ``.not_made`` and ``.note`` say what
+        did not fit."""
+        return self._run(
+            Call(
+                "POST",
+                f"/api/experiments/{_p(experiment_id)}/evolve",
+                plain(EvolvedExperiment),
+                json=body(keep=keep, populationSize=population_size, instructions=instructions),
+            )
         )
 
     def delete(self, experiment_id: str) -> None:

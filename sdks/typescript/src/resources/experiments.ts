@@ -4,7 +4,9 @@ import type { HttpClient, RequestOptions } from '../core.js';
 import { OperatorError } from '../errors.js';
 import type { PageIterator } from '../pagination.js';
 import type {
+  EvolvedExperiment,
   Experiment,
+  ExperimentEvolveParams,
   ExperimentCreateParams,
   ExperimentList,
   ExperimentResult,
@@ -85,6 +87,16 @@ export class Experiments {
   async cancel(experiment: string, options?: RequestOptions): Promise<Experiment> {
     return (await this.http.json<Envelope>({ method: 'POST', path: `/api/experiments/${seg(experiment)}/cancel`, options }))
       .experiment;
+  }
+
+  /**
+   * Keeps the best `keep` variants of a succeeded experiment, makes new ones up to
+   * `populationSize` (clones whose skill the platform's model rewrites, steered by
+   * `instructions`) and starts the same items on the new generation (`wait` on its
+   * `experiment.id`). Within the plan: `notMade` and `note` say what did not fit.
+   */
+  evolve(experiment: string, params: ExperimentEvolveParams, options?: RequestOptions): Promise<EvolvedExperiment> {
+    return this.http.json({ method: 'POST', path: `/api/experiments/${seg(experiment)}/evolve`, body: params, options });
   }
 
   /** Deletes it with its results (a running one stops). */

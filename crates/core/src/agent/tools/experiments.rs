@@ -8,7 +8,7 @@ use super::{ok, output, Effect, ToolDef};
 use crate::domain::PageRequest;
 use crate::error::Error;
 use crate::services::{Caller, Platform, VariantSkill};
-use crate::views::{CreateExperimentBody, ExperimentView};
+use crate::views::{CreateExperimentBody, EvolveBody, EvolvedView, ExperimentView};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -152,5 +152,21 @@ impl ToolDef for Delete {
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
         p.delete_experiment(caller, &args.id).await?;
         Ok(ok())
+    }
+}
+
+pub struct Evolve;
+#[async_trait]
+impl ToolDef for Evolve {
+    const NAME: &'static str = "evolve_experiment";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Evolve a succeeded experiment: keep its best `keep` variants, clone them into new variants up to `populationSize` with mutated skills (steered by `instructions`), and run the same dataset on the new generation. Stays within the plan and says what it made. Then wait with get_experiment.";
+    type Args = On<Experiment, EvolveBody>;
+    async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
+        let view: EvolvedView = p
+            .evolve_experiment(caller, &args.id, args.body.into())
+            .await?
+            .into();
+        output(view)
     }
 }

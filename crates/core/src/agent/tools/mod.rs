@@ -180,6 +180,7 @@ pub static ALL: &[&dyn Tool] = &[
     &experiments::List,
     &experiments::Cancel,
     &experiments::Delete,
+    &experiments::Evolve,
 ];
 
 /// The tool called `name`.

@@ -164,3 +164,25 @@ pub async fn delete(
     p.delete_experiment(&caller, &id).await?;
     Ok(Json(OK))
 }
+
+/// Evolve an experiment
+///
+/// Keeps the best `keep` variants of a succeeded experiment, makes new ones up to
+/// `populationSize` — each a clone of a kept variant whose skill the platform's model rewrites
+/// (steered by `instructions`), named `{skill}-gen{N}-v{M}` — and starts the same dataset on
+/// the new generation. Waits until the new variants are active. Within the plan: when fewer fit,
+/// fewer are made and `note` says so.
+#[utoipa::path(post, path = "/api/experiments/{id}/evolve", operation_id = "evolveExperiment", tag = "experiments",
+    params(("id" = String, Path, description = "experiment id")), request_body = EvolveBody,
+    responses((status = 201, body = EvolvedView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the experiment has not succeeded"),
+        (status = 503, body = ErrorBody, description = "llm_unavailable: no model to write the mutations")))]
+pub async fn evolve(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<EvolveBody>,
+) -> ApiResult<(StatusCode, Json<EvolvedView>)> {
+    let evolved = p.evolve_experiment(&caller, &id, b.into()).await?;
+    Ok((StatusCode::CREATED, Json(evolved.into())))
+}

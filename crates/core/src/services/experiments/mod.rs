@@ -2,9 +2,11 @@
 //! read it with its progress and leaderboard, page its results, cancel, delete. Running the
 //! pairs is `run.rs`, one job per lane.
 
+mod evolve;
 mod run;
 mod variants;
 
+pub use evolve::{Evolve, Evolved};
 pub use variants::{skill_file, skill_name, VariantSkill, VariantsMade};
 
 use super::{Caller, Platform};

@@ -204,7 +204,7 @@ impl Platform {
 }
 
 /// One model call's whole text.
-async fn complete(
+pub(super) async fn complete(
     llm: &dyn crate::llm::ModelProvider,
     req: &ModelRequest,
 ) -> Result<String, String> {

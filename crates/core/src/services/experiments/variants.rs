@@ -124,7 +124,11 @@ impl Platform {
     }
 
     /// Waits until the instance is active (a failed one is an error).
-    async fn wait_active(&self, caller: &Caller, id: &crate::ids::InstanceId) -> Result<()> {
+    pub(super) async fn wait_active(
+        &self,
+        caller: &Caller,
+        id: &crate::ids::InstanceId,
+    ) -> Result<()> {
         let deadline = tokio::time::Instant::now() + ACTIVE_WITHIN;
         loop {
             let i = self.get_instance(caller, id.as_str()).await?;
