@@ -562,6 +562,54 @@ pub async fn concurrent_claims_of_one_idempotency_key_have_one_winner(s: Arc<dyn
     assert_eq!(results.len() - claimed, N - 1);
 }
 
+pub async fn lanes_claiming_at_once_get_every_pair_exactly_once(s: Arc<dyn Store>) {
+    // GIVEN an experiment of 12 pairs (1 variant × 12 items)
+    let a = account(&s).await;
+    let variant = InstanceId::generate();
+    let e = crate::experiments::experiment(&a.id, &[&variant], 12);
+    let items: Vec<DatasetItem> = (0..12)
+        .map(|i| DatasetItem {
+            input: format!("q{i}"),
+            expected: Some(serde_json::json!(i)),
+        })
+        .collect();
+    s.insert_experiment(&e, &items).await.unwrap();
+    // WHEN N lanes work at once: claim, record the result, claim again, until none is left
+    let runs = race(N, |lane| {
+        let (s, e, variant) = (s.clone(), e.clone(), variant.clone());
+        async move {
+            let mut mine = vec![];
+            while let Some(pair) = s
+                .claim_pair(&e.account_id, &e.id, lane as u32)
+                .await
+                .unwrap()
+            {
+                mine.push(pair);
+                let result = ExperimentResult {
+                    account_id: e.account_id.clone(),
+                    experiment_id: e.id.clone(),
+                    instance_id: variant.clone(),
+                    item_index: pair,
+                    output: Some(format!("lane {lane}")),
+                    score: Some(1.0),
+                    reason: None,
+                    error: None,
+                    latency_ms: None,
+                    created_at: now(),
+                };
+                s.insert_result(&result).await.unwrap();
+            }
+            mine
+        }
+    })
+    .await;
+    // THEN every pair was claimed by exactly one lane, and every one has its result
+    let mut all: Vec<u32> = runs.iter().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..12).collect::<Vec<_>>(), "{runs:?}");
+    assert_eq!(s.all_results(&a.id, &e.id).await.unwrap().len(), 12);
+}
+
 /// The list of concurrency contracts, written once; each runs on every backend.
 macro_rules! concurrency_contracts {
     ($($name:ident),* $(,)?) => {
@@ -674,4 +722,5 @@ concurrency_contracts!(
     concurrent_claims_of_a_chat_have_one_winner,
     concurrent_advances_of_one_slot_have_one_winner,
     concurrent_claims_of_one_idempotency_key_have_one_winner,
+    lanes_claiming_at_once_get_every_pair_exactly_once,
 );

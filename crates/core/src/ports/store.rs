@@ -378,7 +378,7 @@ pub trait ExperimentStore: Send + Sync + 'static {
     /// Records a (variant, item) result once: a second insert for the same pair returns the
     /// first as `Existing`.
     async fn insert_result(&self, r: &ExperimentResult) -> StoreResult<Inserted<ExperimentResult>>;
-    /// Results ordered by (instance id, item index), optionally one variant's; the cursor is
+    /// Results ordered by (item index, instance id), optionally one variant's; the cursor is
     /// opaque.
     async fn list_results(
         &self,

@@ -1,5 +1,6 @@
 //! Unit tests of `experiments`: scorer spellings, number formatting, argument splitting.
 
+use super::show::latency;
 use super::*;
 
 #[test]
