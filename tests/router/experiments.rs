@@ -69,6 +69,10 @@ async fn bad_experiments_are_refused_with_the_field_named() {
     let mut b = body(json!(["alpha"]));
     b["concurrency"] = json!(0);
     api.post("/api/experiments", b).await.invalid("concurrency");
+    // a count with a fraction (a whole number written as 2.0 is a count: see below)
+    let mut b = body(json!(["alpha"]));
+    b["concurrency"] = json!(2.5);
+    api.post("/api/experiments", b).await.invalid("concurrency");
     // an unknown field
     let mut b = body(json!(["alpha"]));
     b["variants"] = json!(3);
@@ -78,6 +82,11 @@ async fn bad_experiments_are_refused_with_the_field_named() {
     // THEN nothing was created
     let v = api.get("/api/experiments").await.ok(200);
     assert_eq!(v["experiments"], json!([]));
+    // AND a whole number written as a float is a count, as JSON Schema's integer reads it
+    let mut b = body(json!(["alpha"]));
+    b["concurrency"] = json!(2.0);
+    let v = api.post("/api/experiments", b).await.ok(201);
+    assert_eq!(v["experiment"]["concurrency"], 2);
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ pub struct CreateExperimentBody {
     pub scorer: Scorer,
     /// Pairs (item × variant) in flight at once, 1 to 16 (default 4).
     #[schema(minimum = 1, maximum = 16)]
+    #[serde(default, deserialize_with = "whole::optional")]
     pub concurrency: Option<u32>,
 }
 
@@ -201,10 +202,12 @@ pub struct ExperimentResultList {
 pub struct EvolveBody {
     /// The best variants kept as they are (1 to the experiment's variants).
     #[schema(example = 2, minimum = 1, maximum = 20)]
+    #[serde(deserialize_with = "whole::required")]
     pub keep: u32,
     /// Variants of the new generation: the kept plus new mutations of them (more than `keep`,
     /// at most 20).
     #[schema(example = 5, minimum = 2, maximum = 20)]
+    #[serde(deserialize_with = "whole::required")]
     pub population_size: u32,
     /// What the mutations should try (e.g. "focus on the ensemble approach").
     #[schema(max_length = 4000)]
@@ -255,5 +258,33 @@ impl From<crate::services::Evolved> for EvolvedView {
             not_made: e.not_made,
             note: e.note,
         }
+    }
+}
+
+/// Counts as JSON Schema's `integer` reads them: `14` and `14.0` alike (a number with no
+/// fractional part), so a client whose JSON writes whole numbers as floats is not refused.
+mod whole {
+    use serde::{Deserialize, Deserializer};
+
+    fn count<E: serde::de::Error>(n: serde_json::Number) -> Result<u32, E> {
+        if let Some(u) = n.as_u64() {
+            return u32::try_from(u).map_err(|_| E::custom(format!("{u} is too large")));
+        }
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => Ok(f as u32),
+            _ => Err(E::custom(format!(
+                "expected a whole number from 0, got {n}"
+            ))),
+        }
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        count(serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(count)
+            .transpose()
     }
 }
