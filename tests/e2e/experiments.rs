@@ -627,3 +627,59 @@ async fn evolving_keeps_the_best_mutates_their_skills_and_runs_the_next_generati
     );
     assert_eq!(llm.requests().len(), 16);
 }
+
+#[tokio::test]
+async fn an_automation_runs_an_experiment_through_the_agent() {
+    // GIVEN a daily automation whose prompt asks the agent to score a variant against actuals;
+    // the agent's model calls run_experiment, the variant answers, the agent reports
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "run_experiment".into(),
+            json!({"name": "daily-actuals", "instanceIds": ["desk"],
+                   "dataset": {"items": [{"input": "Q0: today's AQI?", "expected": 42}]},
+                   "scorer": {"type": "numeric", "metric": "mae"}}),
+        )]),
+        Reply::Text("AQI 45 today.".into()),
+        Reply::Text("Scored desk against today's actuals: MAE 3.".into()),
+    ])
+    .await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    app.active_instance("desk").await;
+    let (s, v) = app
+        .post(
+            "/api/automations",
+            json!({"name": "score daily", "prompt": "Score desk against today's actuals.",
+                   "cronExpression": "0 18 * * *", "timezone": "Europe/Paris"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let auto = v["automation"]["id"].as_str().unwrap().to_owned();
+    // WHEN it fires (run now: the same job a schedule queues)
+    let (s, v) = app
+        .post(&format!("/api/automations/{auto}/run"), json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let run = v["run"]["id"].as_str().unwrap().to_owned();
+    // THEN the run succeeds and an experiment scored the variant
+    eventually(120, || async {
+        let (_, runs) = app.get(&format!("/api/automations/{auto}/runs")).await;
+        let r = runs["runs"]
+            .as_array()?
+            .iter()
+            .find(|r| r["id"] == run.as_str())?
+            .clone();
+        (r["status"] == "succeeded").then_some(())
+    })
+    .await
+    .expect("the automation's run succeeds");
+    let (_, list) = app.get("/api/experiments").await;
+    let id = list["experiments"][0]["id"].as_str().unwrap().to_owned();
+    let v = finished(&app, &id).await;
+    assert_eq!(v["experiment"]["name"], "daily-actuals");
+    assert_eq!(v["experiment"]["leaderboard"][0]["score"], 3.0, "{v}");
+    assert_eq!(llm.requests().len(), 3);
+}
