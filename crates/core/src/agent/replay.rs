@@ -131,12 +131,7 @@ pub fn parts_from_events(events: &[Chunk]) -> Vec<Value> {
 
 /// The final text of a turn (what JSON mode returns): every text part, in order.
 pub fn final_text(parts: &[Value]) -> String {
-    parts
-        .iter()
-        .filter(|p| p["type"] == "text")
-        .filter_map(|p| p["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
+    crate::domain::text_of_parts(parts)
 }
 
 /// Rebuilds the model's view of earlier turns from stored messages.

@@ -259,3 +259,14 @@ impl Chunk {
         matches!(self, Chunk::Finish | Chunk::Error { .. })
     }
 }
+
+/// The text of AI SDK message parts: every `{"type": "text"}` part, in order, one per line
+/// (a turn's final answer, a stored user message, a request's new input).
+pub fn text_of_parts(parts: &[Value]) -> String {
+    parts
+        .iter()
+        .filter(|p| p["type"] == "text")
+        .filter_map(|p| p["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

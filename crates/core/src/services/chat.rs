@@ -45,18 +45,6 @@ pub(crate) fn new_id(prefix: &str) -> String {
     )
 }
 
-/// The text parts of a stored message, joined.
-fn text_of(parts: &serde_json::Value) -> String {
-    parts
-        .as_array()
-        .map_or(&[][..], Vec::as_slice)
-        .iter()
-        .filter(|p| p["type"] == "text")
-        .filter_map(|p| p["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// A posted message: where its turn's events will appear.
 pub struct Posted {
     pub chat: Chat,
@@ -186,7 +174,7 @@ impl Platform {
             None => messages
                 .iter()
                 .find(|m| m.id.is_user() && m.id.turn_body() == Some(from))
-                .map(|m| text_of(&m.parts))
+                .map(|m| text_of_parts(m.parts.as_array().map_or(&[][..], Vec::as_slice)))
                 .filter(|t| !t.trim().is_empty())
                 .ok_or_else(|| {
                     Error::invalid(

@@ -190,6 +190,22 @@ pub struct ExperimentResultView {
     pub latency_ms: Option<u64>,
 }
 
+impl From<(ExperimentResult, Option<DatasetItem>)> for ExperimentResultView {
+    fn from((r, item): (ExperimentResult, Option<DatasetItem>)) -> Self {
+        Self {
+            instance_id: r.instance_id.to_string(),
+            item_index: r.item_index,
+            input: item.as_ref().map(|i| i.input.clone()).unwrap_or_default(),
+            expected: item.and_then(|i| i.expected),
+            output: r.output,
+            score: r.score,
+            reason: r.reason,
+            error: r.error,
+            latency_ms: r.latency_ms,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentResultList {

@@ -5,7 +5,7 @@
 use super::args::{Instance, NoArgs, On};
 use super::{ok, output, Effect, ToolDef};
 use crate::error::Error;
-use crate::services::{Caller, Platform};
+use crate::services::{skill_file, skill_name, Caller, Platform};
 use async_trait::async_trait;
 use operator_instance_api::{
     ActivityQuery, EntryKind, ExecRequest, FileNode, FilesQuery, MessageRequest,
@@ -97,20 +97,6 @@ impl ToolDef for Message {
     }
 }
 
-/// A skill's name: 1-64 characters of `[a-z0-9-]` (it names a folder).
-fn skill_name(n: &str) -> Result<&str, Error> {
-    let ok = (1..=64).contains(&n.len())
-        && n.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        return Err(Error::invalid(
-            "name",
-            "skill names are 1-64 characters of [a-z0-9-]",
-        ));
-    }
-    Ok(n)
-}
-
 /// `write_skill`'s arguments besides the instance.
 #[derive(Deserialize, ToSchema)]
 pub struct SkillArgs {
@@ -135,9 +121,8 @@ impl ToolDef for WriteSkill {
             description,
             body,
         } = args.body;
-        let name = skill_name(&name)?;
-        let description = description.replace('\n', " ");
-        let content = format!("---\nname: {name}\ndescription: {description}\n---\n\n{body}\n");
+        let name = skill_name("name", &name)?;
+        let content = skill_file(name, &description, &body);
         let path = format!("skills/{name}/SKILL.md");
         let client = p.instance_client(caller, &args.id).await?;
         client
@@ -187,7 +172,7 @@ impl ToolDef for RemoveSkill {
     const DESCRIPTION: &'static str = "Remove a skill from an instance.";
     type Args = On<Instance, SkillName>;
     async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
-        let name = skill_name(&args.body.name)?;
+        let name = skill_name("name", &args.body.name)?;
         let client = p.instance_client(caller, &args.id).await?;
         client
             .delete_file(&FilesQuery::new(format!("skills/{name}")))

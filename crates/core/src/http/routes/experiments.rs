@@ -105,27 +105,8 @@ pub async fn results(
     let page = p
         .experiment_results(&caller, &id, q.instance_id.as_deref(), &page_req)
         .await?;
-    let mut results = vec![];
-    for r in page.items {
-        let item = p
-            .store
-            .experiment_item(&caller.account.id, &r.experiment_id, r.item_index)
-            .await
-            .ok();
-        results.push(ExperimentResultView {
-            instance_id: r.instance_id.to_string(),
-            item_index: r.item_index,
-            input: item.as_ref().map(|i| i.input.clone()).unwrap_or_default(),
-            expected: item.and_then(|i| i.expected),
-            output: r.output,
-            score: r.score,
-            reason: r.reason,
-            error: r.error,
-            latency_ms: r.latency_ms,
-        });
-    }
     Ok(Json(ExperimentResultList {
-        results,
+        results: page.items.into_iter().map(Into::into).collect(),
         next_cursor: next_cursor(ListKind::ExperimentResults, page.next_cursor),
     }))
 }

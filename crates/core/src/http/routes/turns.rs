@@ -204,12 +204,7 @@ pub fn user_input(last: Option<(&str, &Value)>) -> Result<String, Error> {
     }
     let text = match body {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter(|p| p["type"] == "text")
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
+        Value::Array(parts) => crate::domain::text_of_parts(parts),
         _ => String::new(),
     };
     if text.trim().is_empty() {

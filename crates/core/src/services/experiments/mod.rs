@@ -258,22 +258,45 @@ impl Platform {
         })
     }
 
+    /// A page of results, each with its item (read once per item on the page).
     pub async fn experiment_results(
         &self,
         caller: &Caller,
         id: &str,
         instance: Option<&str>,
         page: &PageRequest,
-    ) -> Result<Page<ExperimentResult>> {
+    ) -> Result<Page<(ExperimentResult, Option<DatasetItem>)>> {
         let e = self.get_experiment(caller, id).await?;
         let instance = match instance {
             Some(i) => Some(self.get_instance(caller, i).await?.id),
             None => None,
         };
-        Ok(self
+        let results = self
             .store
             .list_results(&caller.account.id, &e.id, instance.as_ref(), page)
-            .await?)
+            .await?;
+        let mut items: std::collections::HashMap<u32, Option<DatasetItem>> = Default::default();
+        for r in &results.items {
+            if let std::collections::hash_map::Entry::Vacant(slot) = items.entry(r.item_index) {
+                slot.insert(
+                    self.store
+                        .experiment_item(&caller.account.id, &e.id, r.item_index)
+                        .await
+                        .ok(),
+                );
+            }
+        }
+        Ok(Page {
+            items: results
+                .items
+                .into_iter()
+                .map(|r| {
+                    let item = items.get(&r.item_index).cloned().flatten();
+                    (r, item)
+                })
+                .collect(),
+            next_cursor: results.next_cursor,
+        })
     }
 
     /// Stops it: pairs not yet sent are not sent; results so far stay. Cancelling a finished

@@ -29,6 +29,15 @@ impl Platform {
         id: &ExperimentId,
         lane: u32,
     ) -> Result<(), JobError> {
+        // The account the variants' agents are called for, read once per lane.
+        let caller = match self.store.get_account(account).await {
+            Ok(a) => Caller {
+                account: a,
+                key_id: KeyId::from_trusted("key_operator_agent"),
+            },
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(err) => return Err(err.into()),
+        };
         loop {
             let mut e = match self.store.get_experiment(account, id).await {
                 Ok(e) => e,
@@ -54,7 +63,7 @@ impl Platform {
                 Err(StoreError::NotFound) => return Ok(()),
                 Err(err) => return Err(err.into()),
             };
-            self.run_pair(&e, pair).await?;
+            self.run_pair(&caller, &e, pair).await?;
         }
         self.finish_experiment(account, id).await
     }
@@ -89,17 +98,13 @@ impl Platform {
     }
 
     /// Sends one item to one variant, scores the answer and records it.
-    async fn run_pair(&self, e: &Experiment, pair: u32) -> Result<(), JobError> {
+    async fn run_pair(&self, caller: &Caller, e: &Experiment, pair: u32) -> Result<(), JobError> {
         let (variant, index) = e.pair(pair);
         let instance_id = &e.instance_ids[variant];
         let item = self
             .store
             .experiment_item(&e.account_id, &e.id, index)
             .await?;
-        let caller = Caller {
-            account: self.store.get_account(&e.account_id).await?,
-            key_id: KeyId::from_trusted("key_operator_agent"),
-        };
         // A variant that is still starting (new clones usually are) is waited for.
         match self.store.get_instance(&e.account_id, instance_id).await {
             Ok(i)
@@ -117,7 +122,7 @@ impl Platform {
             Err(err) => return Err(err.into()),
         }
         let started = std::time::Instant::now();
-        let answer = match self.instance_client(&caller, instance_id.as_str()).await {
+        let answer = match self.instance_client(caller, instance_id.as_str()).await {
             Ok(client) => client
                 .message(&operator_instance_api::MessageRequest {
                     text: item.input.clone(),

@@ -33,8 +33,8 @@ pub struct VariantsMade {
     pub note: String,
 }
 
-/// A skill's name: 1-64 characters of `[a-z0-9-]`.
-pub fn skill_name(n: &str) -> Result<&str> {
+/// A skill's name: 1-64 characters of `[a-z0-9-]` (it names a folder); an error names `field`.
+pub fn skill_name<'a>(field: &str, n: &'a str) -> Result<&'a str> {
     let ok = (1..=64).contains(&n.len())
         && n.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -42,7 +42,7 @@ pub fn skill_name(n: &str) -> Result<&str> {
         Ok(n)
     } else {
         Err(Error::invalid(
-            "skill",
+            field,
             "skill names are 1-64 characters of [a-z0-9-]",
         ))
     }
@@ -65,7 +65,7 @@ impl Platform {
         generation: Option<u32>,
         skills: Vec<VariantSkill>,
     ) -> Result<VariantsMade> {
-        let skill = skill_name(skill)?;
+        let skill = skill_name("skill", skill)?;
         if skills.is_empty() || skills.len() > experiment::MAX_VARIANTS {
             return Err(Error::invalid(
                 "variants",
