@@ -177,6 +177,20 @@ pub async fn experiments_claims_and_results(s: Arc<dyn Store>) {
         .items
         .is_empty());
     assert_eq!(s.claim_pair(&a.id, &e.id, 0).await.unwrap(), None);
+    // AND billing counts each pair's result once (the repeated insert above is not billed),
+    // for this account only
+    let since = now() - chrono::Duration::days(1);
+    assert_eq!(
+        s.usage_counts(&a.id, since).await.unwrap().experiment_items,
+        6
+    );
+    assert_eq!(
+        s.usage_counts(&other.id, since)
+            .await
+            .unwrap()
+            .experiment_items,
+        0
+    );
 
     // WHEN it is updated THEN the change is kept
     e.status = ExperimentStatus::Succeeded;
@@ -206,6 +220,11 @@ pub async fn experiments_claims_and_results(s: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     ));
     assert!(s.all_results(&a.id, &e.id).await.unwrap().is_empty());
+    // AND what it was billed stays in the billing period
+    assert_eq!(
+        s.usage_counts(&a.id, since).await.unwrap().experiment_items,
+        6
+    );
     assert!(matches!(
         s.delete_experiment(&a.id, &e.id).await,
         Err(StoreError::NotFound)

@@ -86,6 +86,7 @@ async fn platform(
         http: reqwest::Client::new(),
         llm: None,
         bus: Arc::default(),
+        slots: Arc::default(),
         vault: Arc::new(LocalVault::open(db, key).await.unwrap()),
         scheduler: Arc::new(LocalScheduler::new()),
         clock: clock.clone(),

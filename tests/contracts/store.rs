@@ -453,12 +453,19 @@ pub async fn automations_due_and_runs_once_per_slot(s: Arc<dyn Store>) {
             .automation_runs,
         2
     );
-    // deleting the automation deletes its runs
+    // deleting the automation deletes its runs, but not what they were billed
     s.delete_automation(&a.id, &due.id).await.unwrap();
     assert!(matches!(
         s.get_run(&a.id, &r1.id).await,
         Err(StoreError::NotFound)
     ));
+    assert_eq!(
+        s.usage_counts(&a.id, t0 - Duration::days(400))
+            .await
+            .unwrap()
+            .automation_runs,
+        2
+    );
 }
 
 pub async fn webhooks_tokens_and_delivery_dedup(s: Arc<dyn Store>) {
@@ -518,6 +525,14 @@ pub async fn webhooks_tokens_and_delivery_dedup(s: Arc<dyn Store>) {
         s.get_delivery(&a.id, &d1.id).await,
         Err(StoreError::NotFound)
     ));
+    // the three deliveries stay billed (the deduplicated one never was)
+    assert_eq!(
+        s.usage_counts(&a.id, now() - chrono::Duration::days(1))
+            .await
+            .unwrap()
+            .webhook_deliveries,
+        3
+    );
 }
 
 pub async fn idempotency_key_lifecycle(s: Arc<dyn Store>) {

@@ -209,8 +209,3 @@ async fn the_console_works_in_a_real_browser_against_the_real_server() {
         assert!(size > 0, "no screenshot {}", p.display());
     }
 }
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}

@@ -142,8 +142,3 @@ async fn the_api_reference_sends_real_requests_from_a_real_browser() {
         assert!(size > 0, "no screenshot {}", p.display());
     }
 }
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}

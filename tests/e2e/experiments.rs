@@ -411,6 +411,18 @@ async fn the_llm_judge_grades_with_reasons_and_a_malformed_grade_is_retried_once
     // AND the judge saw the rubric and the answer, and was asked exactly 5 times
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 8);
+    // AND billing counts the 3 items, and meters every token of the 8 model calls — the
+    // variant's own 3 through the gateway, the judge's 5 — to the variant
+    let (_, b) = app.get("/api/billing").await;
+    assert_eq!(b["usage"]["experimentItems"], 3, "{b}");
+    let by = &b["usage"]["byInstance"];
+    assert_eq!(by.as_array().map(Vec::len), Some(1), "{b}");
+    assert_eq!(
+        by[0]["tokens"].as_u64(),
+        Some(llm.reported_weighted()),
+        "billed vs what the model reported: {b}"
+    );
+    assert!(llm.reported_weighted() > 0);
     let judge = serde_json::to_string(&reqs[1]).unwrap();
     assert!(judge.contains("Is the answer complete and correct?") && judge.contains("Answer A"));
 }
@@ -501,7 +513,14 @@ async fn after_a_kill_9_mid_experiment_a_restart_completes_it_without_resending_
     let e = &v["experiment"];
     assert_eq!(e["status"], "succeeded", "{v}");
     assert_eq!(e["progress"], json!({"done": 4, "total": 4}));
-    assert_eq!(e["leaderboard"][0]["score"], 1.0, "{v}");
+    let (_, r) = app.get(&format!("/api/experiments/{id}/results")).await;
+    assert_eq!(
+        e["leaderboard"][0]["score"],
+        1.0,
+        "{v}\n{r}\nmodel saw {:?}\n{}",
+        inputs_seen(&llm),
+        tail(&app.server_log(), 40)
+    );
     // AND the finished item was never sent again; only the one in flight was
     assert_eq!(inputs_seen(&llm), ["Q0", "Q1", "Q1", "Q2", "Q3"]);
 }

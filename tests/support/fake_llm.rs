@@ -30,6 +30,8 @@ pub enum Reply {
 struct Inner {
     script: VecDeque<Reply>,
     requests: Vec<Value>,
+    /// (input, output) tokens of every answer that reported its usage.
+    reported: Vec<(u64, u64)>,
     gate: Arc<Gate>,
 }
 
@@ -73,6 +75,7 @@ impl FakeLlm {
         let inner = Arc::new(Mutex::new(Inner {
             script: script.into(),
             requests: vec![],
+            reported: vec![],
             gate: Arc::default(),
         }));
         let app = Router::new()
@@ -110,6 +113,13 @@ impl FakeLlm {
 
     pub fn requests(&self) -> Vec<Value> {
         self.inner.lock().unwrap().requests.clone()
+    }
+
+    /// What the answers so far reported, weighted as the platform meters it (input + 5 ×
+    /// output): what billing must show for them.
+    pub fn reported_weighted(&self) -> u64 {
+        let g = self.inner.lock().unwrap();
+        g.reported.iter().map(|(i, o)| i + 5 * o).sum()
     }
 
     /// How many `Reply::Held` requests are waiting right now.
@@ -203,6 +213,9 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
             .as_bool()
             .unwrap_or(false)
         {
+            let mut g = inner.lock().unwrap();
+            g.reported.push((prompt_tokens, completion_tokens));
+            drop(g);
             events.push(
                 json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
                                "model": model, "choices": [], "usage": usage}),
@@ -215,6 +228,11 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
         frames.push("data: [DONE]\n\n".into());
         return sse(frames, pause(&reply));
     }
+    inner
+        .lock()
+        .unwrap()
+        .reported
+        .push((prompt_tokens, completion_tokens));
     let mut message = json!({"role": "assistant", "content": content});
     if !tool_calls.is_empty() {
         message["tool_calls"] = json!(tool_calls);
@@ -295,6 +313,11 @@ async fn anthropic(
         .iter()
         .map(|c| c["text"].as_str().map(tokens).unwrap_or(10))
         .sum();
+    inner
+        .lock()
+        .unwrap()
+        .reported
+        .push((input_tokens, output_tokens));
     let stop = if content.iter().any(|c| c["type"] == "tool_use") {
         "tool_use"
     } else {

@@ -386,3 +386,9 @@ impl App {
         id
     }
 }
+
+/// The last `n` lines of `s` (a server log in a failure message).
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -259,6 +259,7 @@ fn assemble(
         http,
         llm: llm_provider,
         bus: Arc::new(ChatBus::default()),
+        slots: Arc::default(),
         config: Arc::new(PlatformConfig {
             control_url: public_url.clone(),
             public_url,

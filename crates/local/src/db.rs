@@ -143,6 +143,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (experiment_id, pair));
     CREATE INDEX experiment_results_list ON experiment_results(experiment_id, sort_key);
     "#,
+    // 6: billing events, kept apart from what they count so that deleting an automation, a
+    // webhook or an experiment does not take its usage out of the billing period (as on
+    // DynamoDB). Runs, deliveries and turns write theirs by trigger, in their own statement;
+    // an experiment's result writes its own in the result's transaction.
+    r#"
+    CREATE TABLE billing_events (
+        account_id TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,
+        PRIMARY KEY (account_id, kind, ref));
+    CREATE INDEX billing_events_period ON billing_events(account_id, at);
+    INSERT OR IGNORE INTO billing_events SELECT account_id, created_at, 'run', id FROM automation_runs;
+    INSERT OR IGNORE INTO billing_events SELECT account_id, received_at, 'delivery', id FROM deliveries;
+    INSERT OR IGNORE INTO billing_events SELECT account_id, created_at, 'turn', id FROM chat_turns;
+    INSERT OR IGNORE INTO billing_events
+        SELECT e.account_id, strftime('%Y-%m-%dT%H:%M:%fZ', json_extract(r.doc, '$.created_at')), 'item', r.experiment_id || '/' || r.pair
+        FROM experiment_results r JOIN experiments e ON e.id = r.experiment_id;
+    CREATE TRIGGER bill_run AFTER INSERT ON automation_runs BEGIN
+        INSERT OR IGNORE INTO billing_events VALUES (NEW.account_id, NEW.created_at, 'run', NEW.id);
+    END;
+    CREATE TRIGGER bill_delivery AFTER INSERT ON deliveries BEGIN
+        INSERT OR IGNORE INTO billing_events VALUES (NEW.account_id, NEW.received_at, 'delivery', NEW.id);
+    END;
+    CREATE TRIGGER bill_turn AFTER INSERT ON chat_turns BEGIN
+        INSERT OR IGNORE INTO billing_events VALUES (NEW.account_id, NEW.created_at, 'turn', NEW.id);
+    END;
+    "#,
 ];
 
 /// A handle to the database; clones share the connection.
@@ -231,4 +256,86 @@ pub fn parse_opt_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>
 /// True for UNIQUE / CHECK / FOREIGN KEY violations.
 pub fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written by the previous release (schema 5) keeps its billing period when
+    /// it moves to billing events: every run, delivery, turn and result already there is
+    /// counted, at its own time, in the fixed-width format the period query compares with.
+    #[test]
+    fn migration_6_carries_existing_usage_into_billing_events() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .expect("pragma");
+        for step in &MIGRATIONS[..5] {
+            conn.execute_batch(step).expect("old schema");
+        }
+        conn.pragma_update(None, "user_version", 5)
+            .expect("version");
+        conn.execute_batch(
+            r#"
+            INSERT INTO automations VALUES ('auto_1', 'acct_1', 'a', 'p', '* * * * *', 'UTC', 1,
+                NULL, 'chat_1', '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z');
+            INSERT INTO automation_runs (id, automation_id, account_id, trigger, status,
+                scheduled_for, created_at)
+                VALUES ('run_1', 'auto_1', 'acct_1', 'manual', 'succeeded',
+                '2026-11-02T00:00:00.000Z', '2026-11-02T00:00:00.000Z');
+            INSERT INTO webhooks VALUES ('wh_1', 'acct_1', 'w', 'p', 'tok', 1, 'chat_2',
+                '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z');
+            INSERT INTO deliveries (id, webhook_id, account_id, status, payload, received_at)
+                VALUES ('dlv_1', 'wh_1', 'acct_1', 'succeeded', '{}', '2026-11-03T00:00:00.000Z');
+            INSERT INTO chat_turns (id, account_id, chat_id, status, source, user_message_id,
+                assistant_message_id, created_at)
+                VALUES ('turn_1', 'acct_1', 'chat_3', 'succeeded', 'chat', 'm1', 'm2',
+                '2026-11-04T00:00:00.000Z');
+            INSERT INTO experiments (id, account_id, doc) VALUES ('exp_1', 'acct_1', '{}');
+            INSERT INTO experiment_results VALUES ('exp_1', 3, 's', 'inst_1',
+                '{"created_at": "2026-11-05T06:07:08.123456789Z"}');
+            "#,
+        )
+        .expect("old rows");
+
+        migrate(&conn).expect("migrate");
+
+        let mut stmt = conn
+            .prepare(
+                "SELECT kind, ref, at FROM billing_events WHERE account_id = 'acct_1' ORDER BY at",
+            )
+            .expect("query");
+        let rows: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        let want = [
+            ("run", "run_1", "2026-11-02T00:00:00.000Z"),
+            ("delivery", "dlv_1", "2026-11-03T00:00:00.000Z"),
+            ("turn", "turn_1", "2026-11-04T00:00:00.000Z"),
+            ("item", "exp_1/3", "2026-11-05T06:07:08.123Z"),
+        ];
+        let got: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|(k, r, a)| (k.as_str(), r.as_str(), a.as_str()))
+            .collect();
+        assert_eq!(got, want);
+
+        // AND deleting what they count keeps them; a new run is billed by its trigger
+        conn.execute_batch(
+            "DELETE FROM automations; DELETE FROM webhooks; DELETE FROM experiments;
+             INSERT INTO automations VALUES ('auto_2', 'acct_1', 'b', 'p', '* * * * *', 'UTC', 1,
+                NULL, 'chat_4', '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z');
+             INSERT INTO automation_runs (id, automation_id, account_id, trigger, status,
+                scheduled_for, created_at)
+                VALUES ('run_2', 'auto_2', 'acct_1', 'manual', 'queued',
+                '2026-11-06T00:00:00.000Z', '2026-11-06T00:00:00.000Z');",
+        )
+        .expect("later rows");
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM billing_events", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 5);
+    }
 }

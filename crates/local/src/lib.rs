@@ -144,6 +144,7 @@ impl Embedded {
             http,
             llm,
             bus: Arc::default(),
+            slots: Arc::default(),
             vault: Arc::new(vault),
             scheduler: Arc::new(scheduler.clone()),
             clock,

@@ -1899,6 +1899,13 @@ export interface components {
             byInstance: components["schemas"]["InstanceUsage"][];
             /** Format: int64 */
             chatTurns: number;
+            /**
+             * Format: int64
+             * @description Experiment results this period: one per (variant, item) that ran, scored or not.
+             *     An `llmJudge` experiment's grading tokens are metered to the variant graded, and an
+             *     evolve's mutation tokens to the variant mutated, in `tokens`/`byInstance`.
+             */
+            experimentItems: number;
             /** Format: int64 */
             instanceSeconds: number;
             /** Format: date-time */

@@ -12,8 +12,9 @@
 //! than retrying one compare-and-set. A result is a put with `attribute_not_exists`, so the
 //! first one for a pair stays.
 
+use super::automations::BILLING;
 use super::codec::{attr_n, attr_s, doc, item, json, n, s, unexpected, Item, R};
-use super::keys::{self, Key};
+use super::keys::{self, BillingKind, Key};
 use super::retry::{on_contention, Attempt, Backoff};
 use super::tx::TxError;
 use super::DynamoStore;
@@ -28,6 +29,7 @@ const ITEM: &str = "experiment item";
 const CLAIM: &str = "pair claim";
 const LANE: &str = "lane's pair";
 const CHILD: &str = "experiment partition item";
+const RESULT: &str = "experiment result";
 
 /// A transaction holds at most 100 operations and 4 MB; groups stay below both, with room
 /// for the experiment record in the last one.
@@ -244,6 +246,37 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The result and its billing event, both or neither: the first result of a pair stays
+    /// (and is billed once); the event outlives the experiment.
+    async fn try_insert_result(
+        &self,
+        key: &Key,
+        r: &ExperimentResult,
+    ) -> R<Attempt<Inserted<ExperimentResult>>> {
+        let mut row = item(key.clone(), r)?;
+        row.insert("instance_id".into(), s(r.instance_id.as_str()));
+        let pair = format!("{}#{}#{}", r.experiment_id, r.item_index, r.instance_id);
+        let res = self
+            .tx()
+            .put_if(RESULT, row, "attribute_not_exists(pk)")
+            .put(
+                BILLING,
+                keys::billing_event(&r.account_id, r.created_at, BillingKind::Item, &pair).item(),
+            )
+            .commit()
+            .await;
+        match res {
+            Ok(()) => Ok(Attempt::Done(Inserted::Created(r.clone()))),
+            Err(TxError::Cancelled(c)) if c.failed(RESULT) => Ok(Attempt::Done(
+                Inserted::Existing(self.get_doc(key.clone()).await?),
+            )),
+            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+}
+
 #[async_trait]
 impl ExperimentStore for DynamoStore {
     #[tracing::instrument(skip_all, fields(account = %e.account_id, experiment = %e.id, items = items.len()))]
@@ -392,17 +425,10 @@ impl ExperimentStore for DynamoStore {
             r.item_index,
             &r.instance_id,
         );
-        let mut row = item(key.clone(), r)?;
-        row.insert("instance_id".into(), s(r.instance_id.as_str()));
-        let taken = || StoreError::Conflict("result exists".into());
-        match self
-            .put_item(row, Some("attribute_not_exists(pk)"), taken)
-            .await
-        {
-            Ok(()) => Ok(Inserted::Created(r.clone())),
-            Err(StoreError::Conflict(_)) => Ok(Inserted::Existing(self.get_doc(key).await?)),
-            Err(e) => Err(e),
-        }
+        on_contention("the experiment's results", Backoff::WRITES, || {
+            self.try_insert_result(&key, r)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(account = %a, experiment = %id))]

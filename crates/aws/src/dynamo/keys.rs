@@ -243,6 +243,8 @@ pub(crate) enum BillingKind {
     Run,
     Delivery,
     Turn,
+    /// One experiment result (variant × item).
+    Item,
 }
 
 impl BillingKind {
@@ -251,6 +253,7 @@ impl BillingKind {
             BillingKind::Run => "run",
             BillingKind::Delivery => "delivery",
             BillingKind::Turn => "turn",
+            BillingKind::Item => "item",
         }
     }
 }
@@ -274,6 +277,7 @@ pub(crate) fn billing_event_of(sk: &str) -> Option<(BillingKind, &str)> {
         "run" => BillingKind::Run,
         "delivery" => BillingKind::Delivery,
         "turn" => BillingKind::Turn,
+        "item" => BillingKind::Item,
         _ => return None,
     };
     Some((kind, at))

@@ -31,6 +31,7 @@ impl UsageStore for DynamoStore {
                 BillingKind::Run => c.automation_runs += 1,
                 BillingKind::Delivery => c.webhook_deliveries += 1,
                 BillingKind::Turn => c.chat_turns += 1,
+                BillingKind::Item => c.experiment_items += 1,
             }
         }
         Ok(c)

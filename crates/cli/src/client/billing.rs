@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         ("Chat turns", cell(&usage["chatTurns"])),
         ("Automation runs", cell(&usage["automationRuns"])),
         ("Webhook deliveries", cell(&usage["webhookDeliveries"])),
+        ("Experiment items", cell(&usage["experimentItems"])),
         ("Instance seconds", cell(&usage["instanceSeconds"])),
     ]);
     Ok(())

@@ -81,6 +81,8 @@ pub struct UsageCounts {
     pub automation_runs: u64,
     pub webhook_deliveries: u64,
     pub chat_turns: u64,
+    /// Experiment results: one per (variant, item) that ran, scored or not.
+    pub experiment_items: u64,
 }
 
 /// A job handed out by `JobQueue::receive`, invisible to others until its visibility

@@ -26,6 +26,7 @@ pub struct Billing {
     pub chat_turns: u64,
     pub automation_runs: u64,
     pub webhook_deliveries: u64,
+    pub experiment_items: u64,
 }
 
 impl Platform {
@@ -79,6 +80,7 @@ impl Platform {
             chat_turns: counts.chat_turns,
             automation_runs: counts.automation_runs,
             webhook_deliveries: counts.webhook_deliveries,
+            experiment_items: counts.experiment_items,
         })
     }
 }

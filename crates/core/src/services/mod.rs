@@ -64,6 +64,8 @@ pub struct Platform {
     pub llm: Option<Arc<dyn crate::llm::ModelProvider>>,
     /// Wakes chat streams when events are appended.
     pub bus: Arc<ChatBus>,
+    /// Experiment lanes send an instance one message at a time (experiments/slots.rs).
+    pub slots: Arc<InstanceSlots>,
     pub vault: Arc<dyn Vault>,
     pub scheduler: Arc<dyn Scheduler>,
     pub clock: Arc<dyn Clock>,

@@ -86,6 +86,24 @@ impl Platform {
     }
 }
 
+/// The code of an instance that does not take the connection (503): nothing was sent.
+pub const INSTANCE_UNREACHABLE: &str = "instance_unreachable";
+
+/// An error and its causes on one line ("error sending request …: tcp connect error: …").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 impl InstanceClient {
     /// `GET /files`: a file's content or a folder's entries.
     pub async fn read_files(&self, q: &api::FilesQuery) -> Result<Relayed<api::FileNode>> {
@@ -196,10 +214,18 @@ impl InstanceClient {
         if let Some(b) = body {
             rb = rb.body(b);
         }
-        let res = rb
-            .send()
-            .await
-            .map_err(|e| Error::BadGateway(format!("instance {id} did not answer: {e}")))?;
+        let res = rb.send().await.map_err(|e| {
+            let why = error_chain(&e);
+            if e.is_connect() {
+                // Nothing was delivered: it is restarting, crashed or gone.
+                Error::Unavailable {
+                    code: INSTANCE_UNREACHABLE,
+                    message: format!("instance {id} cannot be reached: {why}"),
+                }
+            } else {
+                Error::BadGateway(format!("instance {id} did not answer: {why}"))
+            }
+        })?;
         let status = res.status().as_u16();
         let content_type = res
             .headers()
@@ -274,5 +300,37 @@ mod tests {
             .parse()
             .expect_err("refused");
         assert!(matches!(err, Error::BadGateway(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_instance_that_takes_no_connection_is_unreachable_with_the_cause() {
+        // GIVEN a port nothing listens on
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let client = InstanceClient {
+            http: reqwest::Client::new(),
+            token: secrecy::SecretString::from("t".to_owned()),
+            instance: crate::ids::InstanceId::from_trusted("inst_gone"),
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        // WHEN a message is sent THEN it is a 503 naming the instance and why
+        let err = client
+            .message(&api::MessageRequest {
+                text: "hi".into(),
+                session_id: None,
+            })
+            .await
+            .err()
+            .expect("refused");
+        match &err {
+            Error::Unavailable { code, message } => {
+                assert_eq!(*code, INSTANCE_UNREACHABLE);
+                assert!(message.contains("inst_gone"), "{message}");
+                assert!(message.to_lowercase().contains("connect"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -46,6 +46,10 @@ pub struct UsageView {
     pub chat_turns: u64,
     pub automation_runs: u64,
     pub webhook_deliveries: u64,
+    /// Experiment results this period: one per (variant, item) that ran, scored or not.
+    /// An `llmJudge` experiment's grading tokens are metered to the variant graded, and an
+    /// evolve's mutation tokens to the variant mutated, in `tokens`/`byInstance`.
+    pub experiment_items: u64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -89,6 +93,7 @@ impl From<Billing> for BillingView {
                 chat_turns: b.chat_turns,
                 automation_runs: b.automation_runs,
                 webhook_deliveries: b.webhook_deliveries,
+                experiment_items: b.experiment_items,
             },
         }
     }

@@ -3,6 +3,7 @@
 //! second insert of a pair a no-op that returns the first).
 
 use super::{json, json_col, map_err, require_changed, unexpected, SqliteStore, R};
+use crate::db::fmt_ts;
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
@@ -237,6 +238,17 @@ impl ExperimentStore for SqliteStore {
                         sort_key(r.item_index, &r.instance_id),
                         r.instance_id.as_str(),
                         json(&r)
+                    ],
+                )
+                .map_err(unexpected)?;
+                // Billed once, with the result; kept when the experiment is deleted.
+                tx.execute(
+                    "INSERT OR IGNORE INTO billing_events (account_id, at, kind, ref)
+                     VALUES (?1, ?2, 'item', ?3)",
+                    params![
+                        r.account_id.as_str(),
+                        fmt_ts(r.created_at),
+                        format!("{}/{pair}", r.experiment_id)
                     ],
                 )
                 .map_err(unexpected)?;

@@ -16,23 +16,32 @@ impl UsageStore for SqliteStore {
         let account = account.clone();
         self.db
             .call(move |c| {
-                let since = fmt_ts(since);
-                let count = |sql: &str| -> R<u64> {
-                    c.query_row(sql, params![account.as_str(), since], |r| r.get::<_, i64>(0))
-                        .map(|n| u64::try_from(n).unwrap_or(0))
-                        .map_err(unexpected)
-                };
-                Ok(UsageCounts {
-                    automation_runs: count(
-                        "SELECT COUNT(*) FROM automation_runs WHERE account_id = ?1 AND created_at >= ?2",
-                    )?,
-                    webhook_deliveries: count(
-                        "SELECT COUNT(*) FROM deliveries WHERE account_id = ?1 AND received_at >= ?2",
-                    )?,
-                    chat_turns: count(
-                        "SELECT COUNT(*) FROM chat_turns WHERE account_id = ?1 AND created_at >= ?2",
-                    )?,
-                })
+                // One pass over the period's billing events (db.rs, migration 6), which
+                // outlive the runs, deliveries, turns and results they count.
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT kind, COUNT(*) FROM billing_events
+                         WHERE account_id = ?1 AND at >= ?2 GROUP BY kind",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), fmt_ts(since)], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .map_err(unexpected)?;
+                let mut counts = UsageCounts::default();
+                for row in rows {
+                    let (kind, n) = row.map_err(unexpected)?;
+                    let n = u64::try_from(n).unwrap_or(0);
+                    match kind.as_str() {
+                        "run" => counts.automation_runs = n,
+                        "delivery" => counts.webhook_deliveries = n,
+                        "turn" => counts.chat_turns = n,
+                        "item" => counts.experiment_items = n,
+                        _ => {}
+                    }
+                }
+                Ok(counts)
             })
             .await
     }

@@ -417,6 +417,7 @@ class Usage(Model):
     chat_turns: int
     automation_runs: int
     webhook_deliveries: int
+    experiment_items: int
 
 
 class Billing(Model):

@@ -163,6 +163,10 @@ impl Platform {
             )
             .await
             .map_err(Error::BadGateway)?;
+            // the mutation's tokens are the mutated variant's
+            let (body, tokens) = body;
+            let parent = crate::ids::InstanceId::from_trusted(parent_id.clone());
+            self.meter(&caller.account.id, &parent, tokens).await;
             let name = format!("{skill}-gen{generation}-v{}", j + 1);
             let clone = self.clone_instance(caller, parent_id, &name).await?;
             self.wait_active(caller, &clone.id).await?;

@@ -4,9 +4,11 @@
 
 mod evolve;
 mod run;
+mod slots;
 mod variants;
 
 pub use evolve::{Evolve, Evolved};
+pub use slots::InstanceSlots;
 pub use variants::{skill_file, skill_name, VariantSkill, VariantsMade};
 
 use super::{Caller, Platform};

@@ -6,11 +6,20 @@
 use crate::domain::experiment::score::{self, Scored};
 use crate::domain::*;
 use crate::error::{Error, StoreError};
-use crate::ids::{AccountId, ExperimentId, KeyId};
+use crate::ids::{AccountId, ExperimentId, InstanceId, KeyId};
 use crate::jobs::JobError;
 use crate::llm::{Message, ModelEvent, ModelRequest};
+use crate::services::relay::INSTANCE_UNREACHABLE;
 use crate::services::{Caller, Platform};
 use futures::StreamExt;
+
+/// The waits before asking an unreachable instance again (about 7 s in all: a restart).
+const UNREACHABLE_RETRIES: [std::time::Duration; 4] = [
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(4),
+];
 
 /// Longest judge answer asked for.
 const JUDGE_MAX_TOKENS: u32 = 400;
@@ -105,37 +114,57 @@ impl Platform {
             .store
             .experiment_item(&e.account_id, &e.id, index)
             .await?;
-        // A variant that is still starting (new clones usually are) is waited for.
-        match self.store.get_instance(&e.account_id, instance_id).await {
-            Ok(i)
-                if matches!(
-                    i.status,
-                    InstanceStatus::Provisioning | InstanceStatus::Restarting
-                ) =>
-            {
-                return Err(transient(format!(
-                    "instance {instance_id} is {}; the experiment waits for it",
-                    i.status.as_str()
-                )))
+        // One message at a time per instance (slots.rs); the wait for the slot is not latency.
+        let slot = self.slots.acquire(instance_id).await;
+        let mut tries = 0;
+        let (answer, started) = loop {
+            // A variant that is still starting (new clones usually are) is waited for.
+            match self.store.get_instance(&e.account_id, instance_id).await {
+                Ok(i)
+                    if matches!(
+                        i.status,
+                        InstanceStatus::Provisioning | InstanceStatus::Restarting
+                    ) =>
+                {
+                    return Err(transient(format!(
+                        "instance {instance_id} is {}; the experiment waits for it",
+                        i.status.as_str()
+                    )))
+                }
+                Ok(_) | Err(StoreError::NotFound) => {}
+                Err(err) => return Err(err.into()),
             }
-            Ok(_) | Err(StoreError::NotFound) => {}
-            Err(err) => return Err(err.into()),
-        }
-        let started = std::time::Instant::now();
-        let answer = match self.instance_client(caller, instance_id.as_str()).await {
-            Ok(client) => client
-                .message(&operator_instance_api::MessageRequest {
-                    text: item.input.clone(),
-                    session_id: None,
-                })
-                .await
-                .and_then(|r| r.parse()),
-            Err(err) => Err(err),
+            let started = std::time::Instant::now();
+            let answer = match self.instance_client(caller, instance_id.as_str()).await {
+                Ok(client) => client
+                    .message(&operator_instance_api::MessageRequest {
+                        text: item.input.clone(),
+                        session_id: None,
+                    })
+                    .await
+                    .and_then(|r| r.parse()),
+                Err(err) => Err(err),
+            };
+            // Not delivered (the instance is between processes): asked again, read afresh,
+            // a few times before it counts as the item's error.
+            match &answer {
+                Err(Error::Unavailable { code, .. })
+                    if *code == INSTANCE_UNREACHABLE && tries < UNREACHABLE_RETRIES.len() =>
+                {
+                    tracing::debug!(instance = %instance_id, tries, "instance unreachable; asking again");
+                    tokio::time::sleep(UNREACHABLE_RETRIES[tries]).await;
+                    tries += 1;
+                }
+                _ => break (answer, started),
+            }
         };
         let latency_ms = started.elapsed().as_millis() as u64;
+        drop(slot);
         let (output, scored) = match answer {
             Ok(reply) => {
-                let scored = self.score_answer(&e.scorer, &item, &reply.text).await;
+                let scored = self
+                    .score_answer(&e.scorer, &item, &reply.text, &e.account_id, instance_id)
+                    .await;
                 (Some(reply.text), scored)
             }
             Err(Error::Unexpected(err)) => return Err(JobError::Transient(err)),
@@ -169,9 +198,13 @@ impl Platform {
         scorer: &Scorer,
         item: &DatasetItem,
         output: &str,
+        account: &AccountId,
+        instance: &InstanceId,
     ) -> Result<Scored, String> {
         match scorer {
-            Scorer::LlmJudge { rubric } => self.judge(rubric, item, output).await,
+            Scorer::LlmJudge { rubric } => {
+                self.judge(rubric, item, output, account, instance).await
+            }
             _ => score::score(scorer, output, item.expected.as_ref()).map_err(|e| e.0),
         }
     }
@@ -183,6 +216,8 @@ impl Platform {
         rubric: &str,
         item: &DatasetItem,
         output: &str,
+        account: &AccountId,
+        instance: &InstanceId,
     ) -> Result<Scored, String> {
         let (Some(llm), Some(cfg)) = (self.llm.as_ref(), self.config.llm.as_ref()) else {
             return Err(crate::services::llm_unavailable_message());
@@ -198,7 +233,8 @@ impl Platform {
         };
         let mut last = String::new();
         for _ in 0..2 {
-            let text = complete(llm.as_ref(), &req).await?;
+            let (text, tokens) = complete(llm.as_ref(), &req).await?;
+            self.meter(account, instance, tokens).await;
             match score::parse_judge(&text) {
                 Ok(s) => return Ok(s),
                 Err(why) => last = why.0,
@@ -208,22 +244,47 @@ impl Platform {
     }
 }
 
-/// One model call's whole text.
+/// One model call's whole text and its tokens (input, output) as the provider reported them.
 pub(super) async fn complete(
     llm: &dyn crate::llm::ModelProvider,
     req: &ModelRequest,
-) -> Result<String, String> {
+) -> Result<(String, (u64, u64)), String> {
     let mut stream = llm
         .stream(req)
         .await
         .map_err(|e| format!("the judge could not be asked: {e}"))?;
     let mut text = String::new();
+    let mut tokens = (0, 0);
     while let Some(ev) = stream.next().await {
         match ev.map_err(|e| format!("the judge's answer broke off: {e}"))? {
             ModelEvent::TextDelta(d) => text.push_str(&d),
-            ModelEvent::Done => return Ok(text),
+            ModelEvent::Usage { input, output } => tokens = (input, output),
+            ModelEvent::Done => return Ok((text, tokens)),
             _ => {}
         }
     }
     Err("the judge's answer ended before it was complete".into())
+}
+
+impl Platform {
+    /// Meters a model call the platform made on an instance's behalf (a judge's grade, a
+    /// skill's mutation) to that instance, as the gateway meters the instance's own calls, so
+    /// it shows in billing and counts against the instance's token limit.
+    pub(super) async fn meter(
+        &self,
+        account: &AccountId,
+        instance: &InstanceId,
+        tokens: (u64, u64),
+    ) {
+        let usage = crate::ports::LlmUsage {
+            account_id: account.clone(),
+            instance_id: instance.clone(),
+            input_tokens: tokens.0,
+            output_tokens: tokens.1,
+            at: self.clock.now(),
+        };
+        if let Err(e) = self.store.record_llm_usage(&usage).await {
+            tracing::error!(error = %e, "could not record LLM usage");
+        }
+    }
 }

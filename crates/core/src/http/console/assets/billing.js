@@ -35,7 +35,8 @@ export async function billingPage(ctx) {
         h('dt', {}, 'Instance time'), h('dd', {}, `${fmtNumber(Math.round(u.instanceSeconds / 36) / 100)} h`),
         h('dt', {}, 'Chat turns'), h('dd', {}, fmtNumber(u.chatTurns)),
         h('dt', {}, 'Automation runs'), h('dd', {}, fmtNumber(u.automationRuns)),
-        h('dt', {}, 'Webhook deliveries'), h('dd', {}, fmtNumber(u.webhookDeliveries)))));
+        h('dt', {}, 'Webhook deliveries'), h('dd', {}, fmtNumber(u.webhookDeliveries)),
+        h('dt', {}, 'Experiment items'), h('dd', {}, fmtNumber(u.experimentItems)))));
 }
 
 /// One instance's tokens across the window: a bar per bucket (oldest left, now right), its
