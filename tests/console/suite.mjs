@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { required, until as waitUntil, scriptSrc, Steps, Guard, finish, runMain } from './lib.mjs';
+import { pageKit } from './pages.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
@@ -57,100 +58,8 @@ async function guard(page, label) {
 
 // ---------------------------------------------------------------- helpers
 
-/** `::-p-aria` selector for role and accessible name (either may be omitted). */
-function aria(role, name) {
-  const parts = [];
-  if (name !== undefined) parts.push(`[name=${JSON.stringify(name)}]`);
-  if (role) parts.push(`[role=${JSON.stringify(role)}]`);
-  return `::-p-aria(${parts.join('')})`;
-}
-
-/** Polls `check` (async, returns a truthy value when done) until `timeout`; fails with `what`. */
-
-/** The visible element matching `selector` (waits for it). */
-async function visible(page, selector, timeout = SHORT, what = selector) {
-  try {
-    return await page.waitForSelector(selector, { visible: true, timeout });
-  } catch (e) {
-    throw new Error(`no visible ${what} within ${timeout} ms`);
-  }
-}
-
-async function innerText(handle) {
-  return handle.evaluate((e) => e.innerText ?? e.textContent ?? '');
-}
-
-/** Waits until some element matching `selector` has text containing `text`; returns it. */
-async function withText(page, selector, text, timeout = SHORT, root = page) {
-  return until(`${selector} containing ${JSON.stringify(text)}`, async () => {
-    for (const h of await root.$$(selector)) {
-      const t = await h.evaluate((e) => e.textContent ?? '');
-      if (t.includes(text)) return h;
-    }
-    return null;
-  }, timeout);
-}
-
-/** Replaces a text field's content the way a user does (select all, type). */
-async function fill(page, selector, text) {
-  const h = await visible(page, selector);
-  await h.click();
-  await h.evaluate((e) => e.select?.());
-  await page.keyboard.down('Control');
-  await page.keyboard.press('KeyA');
-  await page.keyboard.up('Control');
-  await page.keyboard.press('Backspace');
-  if (text) await h.type(text);
-  return h;
-}
-
-async function click(page, role, name, timeout = SHORT) {
-  const h = await visible(page, aria(role, name), timeout, `${role} ${JSON.stringify(name)}`);
-  await h.click();
-  return h;
-}
-
-async function go(page, p) {
-  await page.goto(BASE + p, { waitUntil: 'domcontentloaded' });
-}
-
-async function h1Is(page, text, timeout = SHORT) {
-  await until(`h1 "${text}"`, async () => {
-    const h = await page.$('h1');
-    return h && (await innerText(h)).trim() === text;
-  }, timeout);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(SHOTS, name), fullPage: true });
-}
-
-async function bodyText(page) {
-  return page.evaluate(() => document.body.innerText);
-}
-
-/** Calls the API from node (not the page): status and parsed body. */
-async function api(method, p, { body, key = KEY, raw = false, headers = {} } = {}) {
-  const h = { ...headers };
-  if (key) h.authorization = `Bearer ${key}`;
-  let payload;
-  if (body !== undefined) {
-    if (raw) payload = body;
-    else {
-      payload = JSON.stringify(body);
-      h['content-type'] = 'application/json';
-    }
-  }
-  const res = await fetch(BASE + p, { method, headers: h, body: payload, signal: AbortSignal.timeout(SHORT) });
-  const text = await res.text();
-  let json = null;
-  try {
-    json = text ? JSON.parse(text) : null;
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json, headers: res.headers };
-}
+const { aria, visible, innerText, withText, fill, click, go, h1Is, shot, bodyText, api } =
+  pageKit({ base: BASE, key: KEY, shots: SHOTS, short: SHORT });
 
 async function instanceActive(name, timeout = PROVISION) {
   return until(`instance ${name} active (REST)`, async () => {
@@ -243,7 +152,7 @@ async function main() {
     let ciKey = null; // the key created on /keys, revoked on /keys later
 
     await step('csp', [], async () => {
-      const pages = ['/', '/chat', '/instances', '/secrets', '/automations', '/webhooks', '/keys', '/billing', '/auth/cli?session=x'];
+      const pages = ['/', '/chat', '/instances', '/experiments', '/secrets', '/automations', '/webhooks', '/keys', '/billing', '/auth/cli?session=x'];
       for (const p of [...pages, '/console/app.js', '/console/app.css']) {
         const r = await fetch(BASE + p, { signal: AbortSignal.timeout(SHORT) });
         assert.equal(r.status, 200, `GET ${p}`);
@@ -277,7 +186,7 @@ async function main() {
       await fill(page, aria('textbox', 'API key'), KEY);
       await page.keyboard.press('Enter');
       const nav = await visible(page, aria('navigation', 'Main'));
-      for (const name of ['Chat', 'Instances', 'Secrets', 'Automations', 'Webhooks', 'Keys', 'Billing']) {
+      for (const name of ['Chat', 'Instances', 'Experiments', 'Secrets', 'Automations', 'Webhooks', 'Keys', 'Billing']) {
         assert.ok(await nav.$(aria('link', name)), `nav "Main" has no link "${name}"`);
       }
       await visible(page, aria('button', 'Sign out'));

@@ -13,6 +13,7 @@ mod chat;
 mod cli;
 mod clients;
 mod console;
+mod console_experiments;
 mod docs_ui;
 mod durability;
 mod experiments;

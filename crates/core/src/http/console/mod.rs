@@ -30,6 +30,8 @@ pub const PAGES: &[&str] = &[
     "/chat/{id}",
     "/instances",
     "/instances/{id}",
+    "/experiments",
+    "/experiments/{id}",
     "/secrets",
     "/automations",
     "/webhooks",
@@ -49,6 +51,7 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("instance.js", JS, include_str!("assets/instance.js")),
     ("resources.js", JS, include_str!("assets/resources.js")),
     ("billing.js", JS, include_str!("assets/billing.js")),
+    ("experiments.js", JS, include_str!("assets/experiments.js")),
     (
         "app.css",
         "text/css; charset=utf-8",

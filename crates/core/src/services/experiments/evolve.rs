@@ -211,8 +211,11 @@ impl Platform {
         let not_made = wanted - new;
         let note = if not_made == 0 {
             format!(
-                "Kept the best {} and made {new} new variants (generation {generation}); running the same {} items on all {}.",
-                req.keep, old.item_count, req.keep + new
+                "Kept the best {} and made {new} new variant{} (generation {generation}); running the same {} items on all {}.",
+                req.keep,
+                if new == 1 { "" } else { "s" },
+                old.item_count,
+                req.keep + new
             )
         } else {
             format!(

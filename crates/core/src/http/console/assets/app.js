@@ -8,10 +8,12 @@ import { instancesPage } from './instances.js';
 import { instancePage } from './instance.js';
 import { secretsPage, automationsPage, webhooksPage, keysPage } from './resources.js';
 import { billingPage, cliLoginPage } from './billing.js';
+import { experimentsPage, experimentPage } from './experiments.js';
 
 const NAV = [
   ['Chat', '/chat'],
   ['Instances', '/instances'],
+  ['Experiments', '/experiments'],
   ['Secrets', '/secrets'],
   ['Automations', '/automations'],
   ['Webhooks', '/webhooks'],
@@ -24,6 +26,8 @@ const ROUTES = [
   [/^\/chat\/([^/]+)$/, chatPage],
   [/^\/instances$/, instancesPage],
   [/^\/instances\/([^/]+)$/, instancePage],
+  [/^\/experiments$/, experimentsPage],
+  [/^\/experiments\/([^/]+)$/, experimentPage],
   [/^\/secrets$/, secretsPage],
   [/^\/automations$/, automationsPage],
   [/^\/webhooks$/, webhooksPage],
