@@ -13,7 +13,7 @@ use operator_core::ids::*;
 use operator_core::jobs::Job;
 use operator_core::ports::{ManualClock, Scheduler};
 use operator_core::services::{Caller, CreateAutomation};
-use operator_core::{Platform, PlatformConfig};
+use operator_core::{Platform, PlatformConfig, PlatformParts};
 use operator_local::{
     Isolation, LocalRuntime, LocalScheduler, LocalVault, MasterKey, SqliteQueue, SqliteStore,
 };
@@ -78,7 +78,7 @@ async fn platform(
     )
     .unwrap();
     let store = Arc::new(SqliteStore::new(db.clone()));
-    let p = Platform {
+    let p = Platform::from(PlatformParts {
         store: store.clone(),
         queue: Arc::new(SqliteQueue::new(db.clone(), "agent", 5).with_clock(clock.clone())),
         lifecycle: Arc::new(SqliteQueue::new(db.clone(), "lifecycle", 5).with_clock(clock.clone())),
@@ -87,6 +87,7 @@ async fn platform(
         llm: None,
         bus: Arc::default(),
         slots: Arc::default(),
+        auth_cache: Arc::default(),
         vault: Arc::new(LocalVault::open(db, key).await.unwrap()),
         scheduler: Arc::new(LocalScheduler::new()),
         clock: clock.clone(),
@@ -97,7 +98,7 @@ async fn platform(
             token_key: secrecy::SecretBox::new(Box::new([1u8; 32])),
             llm: None,
         }),
-    };
+    });
     (p, clock, dir, store)
 }
 

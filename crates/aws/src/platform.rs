@@ -15,7 +15,7 @@ use anyhow::Context;
 use base64::Engine;
 use operator_core::ports::SystemClock;
 use operator_core::services::{ChatBus, LlmConfig};
-use operator_core::{Platform, PlatformConfig};
+use operator_core::{Platform, PlatformConfig, PlatformParts};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -220,7 +220,7 @@ fn assemble(
         .as_ref()
         .map(|c| operator_core::llm::from_config(c, http.clone()));
     let sqs = aws_sdk_sqs::Client::new(cfg);
-    Ok(Platform {
+    Ok(Platform::from(PlatformParts {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(cfg),
             settings.table,
@@ -260,6 +260,7 @@ fn assemble(
         llm: llm_provider,
         bus: Arc::new(ChatBus::default()),
         slots: Arc::default(),
+        auth_cache: Arc::default(),
         config: Arc::new(PlatformConfig {
             control_url: public_url.clone(),
             public_url,
@@ -267,7 +268,7 @@ fn assemble(
             token_key: secrecy::SecretBox::new(Box::new(token_key)),
             llm,
         }),
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -16,4 +16,4 @@ pub mod services;
 pub mod views;
 
 pub use error::{Error, Result};
-pub use services::{Platform, PlatformConfig};
+pub use services::{Platform, PlatformConfig, PlatformParts};

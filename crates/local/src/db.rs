@@ -1,11 +1,13 @@
-//! The SQLite database file shared by the embedded store, job queue and vault: one
-//! connection in WAL mode with full fsync, schema migrations by `PRAGMA user_version`.
+//! The SQLite database file shared by the embedded store, job queue and vault: one writing
+//! connection in WAL mode with full fsync, a small pool of read-only connections beside it
+//! (WAL lets readers run while the writer commits, each seeing the last commit), schema
+//! migrations by `PRAGMA user_version`.
 
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Schema versions, applied in order; never edit a released step, append a new one.
 const MIGRATIONS: &[&str] = &[
@@ -170,10 +172,51 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// A handle to the database; clones share the connection.
+/// Read-only connections in the pool: reads of different requests run side by side.
+const READERS: usize = 4;
+
+/// A handle to the database; clones share the connections.
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<ReadPool>,
+}
+
+/// Idle read connections; a read takes one (waiting while all are busy) and gives it back.
+struct ReadPool {
+    idle: Mutex<Vec<Connection>>,
+    freed: Condvar,
+}
+
+/// A reader on loan: back to the pool when dropped, also when the read panics.
+struct Lent<'a> {
+    conn: Option<Connection>,
+    pool: &'a ReadPool,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.give_back(c);
+        }
+    }
+}
+
+impl ReadPool {
+    fn take(&self) -> Connection {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(c) = idle.pop() {
+                return c;
+            }
+            idle = self.freed.wait(idle).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn give_back(&self, c: Connection) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+        self.freed.notify_one();
+    }
 }
 
 impl Db {
@@ -197,9 +240,47 @@ impl Db {
             path.display()
         );
         migrate(&conn)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .with_context(|| format!("open the database {} to read", path.display()))?;
+            r.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+                .context("configure a SQLite reader")?;
+            readers.push(r);
+        }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(ReadPool {
+                idle: Mutex::new(readers),
+                freed: Condvar::new(),
+            }),
         })
+    }
+
+    /// Runs a read-only `f` on a pooled reader on a blocking thread (a write there fails:
+    /// the connection is read-only). It sees every commit made before it started.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut lent = Lent {
+                conn: Some(pool.take()),
+                pool: &pool,
+            };
+            match lent.conn.as_mut() {
+                Some(c) => f(c),
+                None => Err(E::from(anyhow::anyhow!("no database reader"))),
+            }
+        })
+        .await
+        .map_err(|e| E::from(anyhow::anyhow!("database task failed: {e}")))?
     }
 
     /// Runs `f` on the connection on a blocking thread.

@@ -11,8 +11,8 @@ pub mod store;
 pub mod vault;
 
 use operator_core::ports::{Clock, RuntimeEvent, SystemClock};
-use operator_core::services::LlmConfig;
-use operator_core::{Platform, PlatformConfig};
+use operator_core::services::{AuthCache, LlmConfig};
+use operator_core::{Platform, PlatformConfig, PlatformParts};
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +30,9 @@ pub use vault::{LocalVault, MasterKey};
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// Deliveries of an agent job (it retries while another worker holds its chat).
 pub const AGENT_MAX_RECEIVE_COUNT: u32 = 10;
+
+/// How long an authenticated key is trusted without reading the store again.
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the embedded platform needs besides its data directory.
 pub struct Settings {
@@ -136,7 +139,7 @@ impl Embedded {
         let lifecycle_queue = Arc::new(
             SqliteQueue::new(db.clone(), "lifecycle", MAX_RECEIVE_COUNT).with_clock(clock.clone()),
         );
-        let platform = Platform {
+        let platform = Platform::from(PlatformParts {
             store: store.clone(),
             queue: agent_queue.clone(),
             lifecycle: lifecycle_queue.clone(),
@@ -145,6 +148,9 @@ impl Embedded {
             llm,
             bus: Arc::default(),
             slots: Arc::default(),
+            // One serving process per data dir: revocations through it are immediate; an
+            // admin command in another process is seen within the time to live.
+            auth_cache: Arc::new(AuthCache::new(AUTH_CACHE_TTL)),
             vault: Arc::new(vault),
             scheduler: Arc::new(scheduler.clone()),
             clock,
@@ -155,7 +161,7 @@ impl Embedded {
                 token_key: secrecy::SecretBox::new(Box::new(token_key)),
                 llm: settings.llm,
             }),
-        };
+        });
         Ok(Self {
             platform,
             sweep: store,

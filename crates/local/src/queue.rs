@@ -186,7 +186,7 @@ impl JobQueue for SqliteQueue {
     async fn dead_letters(&self, max: u32) -> anyhow::Result<Vec<DeadLetter>> {
         let queue = self.name.clone();
         self.db
-            .call(move |c| -> anyhow::Result<Vec<DeadLetter>> {
+            .read(move |c| -> anyhow::Result<Vec<DeadLetter>> {
                 let mut stmt = c.prepare(
                     "SELECT id, body, receive_count FROM dead_jobs WHERE queue = ?2 ORDER BY dead_at, id LIMIT ?1",
                 )?;

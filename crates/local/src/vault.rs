@@ -190,7 +190,7 @@ impl Vault for LocalVault {
         let (a, i) = (account.to_string(), id.to_string());
         let (wrapped, ciphertext): (Vec<u8>, Vec<u8>) = self
             .db
-            .call(move |c| -> Result<_, VaultError> {
+            .read(move |c| -> Result<_, VaultError> {
                 c.query_row(
                     "SELECT wrapped_key, ciphertext FROM vault_entries WHERE account_id = ?1 AND secret_id = ?2",
                     params![a, i],

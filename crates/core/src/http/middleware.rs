@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 /// Resolves `Authorization: Bearer ck_live_...` to a [`Caller`] in the request extensions.
-/// No caching: a revoked key fails on its very next request.
+/// A key revoked through this server fails on its very next request (see AuthCache).
 pub async fn authenticate(
     State(platform): State<Platform>,
     mut req: Request,

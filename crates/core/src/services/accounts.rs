@@ -208,12 +208,21 @@ impl Platform {
         if validate_key_shape(token).is_err() {
             return Err(unauthorized());
         }
-        let key = match self.store.key_by_hash(&hash_key(token)).await {
-            Ok(k) => k,
-            Err(StoreError::NotFound) => return Err(unauthorized()),
-            Err(e) => return Err(e.into()),
+        let hash = hash_key(token);
+        let seen = self.auth_cache.generation();
+        let (mut key, account) = match self.auth_cache.get(&hash) {
+            Some(hit) => hit,
+            None => {
+                let key = match self.store.key_by_hash(&hash).await {
+                    Ok(k) => k,
+                    Err(StoreError::NotFound) => return Err(unauthorized()),
+                    Err(e) => return Err(e.into()),
+                };
+                let account = self.store.get_account(&key.account_id).await?;
+                self.auth_cache.put(&hash, &key, &account, seen);
+                (key, account)
+            }
         };
-        let account = self.store.get_account(&key.account_id).await?;
         let now = self.clock.now();
         // Record use at most once a minute: one write per request would be wasteful.
         if key
@@ -221,6 +230,8 @@ impl Platform {
             .is_none_or(|t| now - t > chrono::Duration::seconds(60))
         {
             self.store.touch_key(&key.id, now).await?;
+            key.last_used_at = Some(now);
+            self.auth_cache.put(&hash, &key, &account, seen);
         }
         Ok(Caller {
             account,
@@ -234,10 +245,14 @@ impl Platform {
 
     pub async fn revoke_key(&self, caller: &Caller, id: &str) -> Result<()> {
         let key_id = KeyId::parse(id).ok_or_else(|| Error::not_found("key", id))?;
-        self.store
+        let deleted = self
+            .store
             .delete_key(&caller.account.id, &key_id, self.clock.now())
             .await
-            .or_not_found("key", id)
+            .or_not_found("key", id);
+        // Forgotten whatever the store said: a key that failed to delete is read afresh.
+        self.auth_cache.forget(&key_id);
+        deleted
     }
 }
 

@@ -65,7 +65,7 @@ impl AccountStore for SqliteStore {
     async fn get_account(&self, id: &AccountId) -> R<Account> {
         let id = id.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM accounts WHERE id = ?1",
                     [id.as_str()],
@@ -79,7 +79,7 @@ impl AccountStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn first_account(&self) -> R<Option<Account>> {
         self.db
-            .call(|c| {
+            .read(|c| {
                 c.query_row(
                     "SELECT * FROM accounts ORDER BY rowid LIMIT 1",
                     [],
@@ -118,7 +118,7 @@ impl AccountStore for SqliteStore {
     async fn key_by_hash(&self, hash: &str) -> R<ApiKey> {
         let hash = hash.to_owned();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
                     [hash],
@@ -133,7 +133,7 @@ impl AccountStore for SqliteStore {
     async fn list_keys(&self, account: &AccountId, p: &PageRequest) -> R<Page<ApiKey>> {
         let (account, p) = (account.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 page(
                     c,
                     "SELECT * FROM api_keys WHERE account_id = :account AND revoked_at IS NULL

@@ -82,7 +82,7 @@ impl AutomationStore for SqliteStore {
     async fn get_automation(&self, account: &AccountId, id: &AutomationId) -> R<Automation> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM automations WHERE id = ?1 AND account_id = ?2",
                     params![id.as_str(), account.as_str()],
@@ -97,7 +97,7 @@ impl AutomationStore for SqliteStore {
     async fn list_automations(&self, account: &AccountId, p: &PageRequest) -> R<Page<Automation>> {
         let (account, p) = (account.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 page(
                     c,
                     "SELECT * FROM automations WHERE account_id = :account
@@ -222,7 +222,7 @@ impl AutomationStore for SqliteStore {
     async fn get_run(&self, account: &AccountId, id: &RunId) -> R<AutomationRun> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM automation_runs WHERE id = ?1 AND account_id = ?2",
                     params![id.as_str(), account.as_str()],
@@ -242,7 +242,7 @@ impl AutomationStore for SqliteStore {
     ) -> R<Page<AutomationRun>> {
         let (account, automation, p) = (account.clone(), automation.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 page(
                     c,
                     "SELECT * FROM automation_runs WHERE account_id = :account

@@ -48,7 +48,7 @@ impl ChatStore for SqliteStore {
     async fn get_chat(&self, account: &AccountId, id: &ChatId) -> R<Chat> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM chats WHERE account_id = ?1 AND id = ?2",
                     params![account.as_str(), id.as_str()],
@@ -63,7 +63,7 @@ impl ChatStore for SqliteStore {
     async fn list_chats(&self, account: &AccountId, p: &PageRequest) -> R<Page<Chat>> {
         let (account, p) = (account.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let cursor: Option<i64> = p.cursor.as_deref().and_then(|s| s.parse().ok());
                 let mut stmt = c
                     .prepare_cached(
@@ -155,7 +155,7 @@ impl ChatStore for SqliteStore {
     async fn chat_messages(&self, account: &AccountId, chat: &ChatId) -> R<Vec<ChatMessage>> {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2",

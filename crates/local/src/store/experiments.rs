@@ -48,7 +48,7 @@ impl ExperimentStore for SqliteStore {
     async fn get_experiment(&self, account: &AccountId, id: &ExperimentId) -> R<Experiment> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT doc FROM experiments WHERE account_id = ?1 AND id = ?2",
                     params![account.as_str(), id.as_str()],
@@ -62,7 +62,7 @@ impl ExperimentStore for SqliteStore {
     async fn list_experiments(&self, account: &AccountId, p: &PageRequest) -> R<Page<Experiment>> {
         let (account, p) = (account.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 super::page(
                     c,
                     "SELECT doc FROM experiments WHERE account_id = :account
@@ -131,7 +131,7 @@ impl ExperimentStore for SqliteStore {
     ) -> R<DatasetItem> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT i.doc FROM experiment_items i JOIN experiments e ON e.id = i.experiment_id
                      WHERE e.account_id = ?1 AND i.experiment_id = ?2 AND i.item_index = ?3",
@@ -268,7 +268,7 @@ impl ExperimentStore for SqliteStore {
         let (account, id, instance, p) =
             (account.clone(), id.clone(), instance.cloned(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 super::page(
                     c,
                     "SELECT r.doc FROM experiment_results r JOIN experiments e ON e.id = r.experiment_id
@@ -293,7 +293,7 @@ impl ExperimentStore for SqliteStore {
     ) -> R<Vec<ExperimentResult>> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT r.doc FROM experiment_results r JOIN experiments e ON e.id = r.experiment_id

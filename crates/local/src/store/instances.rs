@@ -11,29 +11,38 @@ use operator_core::ids::*;
 use operator_core::ports::*;
 use rusqlite::{named_params, params, Connection, Row};
 
+/// The columns `instance_row` reads, by position: a hot read (every instance list) should not
+/// look each column up by name (that was ~8 % of `GET /api/instances`).
+macro_rules! instance_columns {
+    () => {
+        "id, account_id, name, kind, status, status_reason, image_tag, checkpoint_repo, env, \
+         config, fqdn, endpoint, restarts, active_since, active_seconds, created_at, updated_at, \
+         deleted_at"
+    };
+}
+pub(super) use instance_columns;
+
+/// A row of `SELECT instance_columns!() FROM instances …`.
 pub(super) fn instance_row(r: &Row) -> rusqlite::Result<Instance> {
     Ok(Instance {
-        id: InstanceId::from_trusted(r.get::<_, String>("id")?),
-        account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
-        name: InstanceName::from_trusted(r.get::<_, String>("name")?),
-        kind: InstanceKind::parse(&r.get::<_, String>("kind")?).unwrap_or_default(),
-        status: InstanceStatus::parse(&r.get::<_, String>("status")?)
-            .unwrap_or(InstanceStatus::Failed),
-        status_reason: r.get("status_reason")?,
-        image_tag: r.get("image_tag")?,
-        checkpoint_repo: r.get("checkpoint_repo")?,
-        env: EnvMap::from_trusted(json_col(r, "env")?),
-        config: json_col(r, "config")?,
-        fqdn: r.get("fqdn")?,
-        endpoint: r.get("endpoint")?,
-        restarts: r.get("restarts")?,
-        active_since: parse_opt_ts(r.get("active_since")?)?,
-        active_seconds: r
-            .get::<_, i64>("active_seconds")
-            .map(|v| u64::try_from(v).unwrap_or(0))?,
-        created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
-        updated_at: parse_ts(&r.get::<_, String>("updated_at")?)?,
-        deleted_at: parse_opt_ts(r.get("deleted_at")?)?,
+        id: InstanceId::from_trusted(r.get::<_, String>(0)?),
+        account_id: AccountId::from_trusted(r.get::<_, String>(1)?),
+        name: InstanceName::from_trusted(r.get::<_, String>(2)?),
+        kind: InstanceKind::parse(&r.get::<_, String>(3)?).unwrap_or_default(),
+        status: InstanceStatus::parse(&r.get::<_, String>(4)?).unwrap_or(InstanceStatus::Failed),
+        status_reason: r.get(5)?,
+        image_tag: r.get(6)?,
+        checkpoint_repo: r.get(7)?,
+        env: EnvMap::from_trusted(json_col(r, 8)?),
+        config: json_col(r, 9)?,
+        fqdn: r.get(10)?,
+        endpoint: r.get(11)?,
+        restarts: r.get(12)?,
+        active_since: parse_opt_ts(r.get(13)?)?,
+        active_seconds: r.get::<_, i64>(14).map(|v| u64::try_from(v).unwrap_or(0))?,
+        created_at: parse_ts(&r.get::<_, String>(15)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(16)?)?,
+        deleted_at: parse_opt_ts(r.get(17)?)?,
     })
 }
 
@@ -94,9 +103,13 @@ impl InstanceStore for SqliteStore {
     async fn get_instance(&self, account: &AccountId, id: &InstanceId) -> R<Instance> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
-                    "SELECT * FROM instances WHERE id = ?1 AND account_id = ?2",
+                    concat!(
+                        "SELECT ",
+                        instance_columns!(),
+                        " FROM instances WHERE id = ?1 AND account_id = ?2"
+                    ),
                     params![id.as_str(), account.as_str()],
                     instance_row,
                 )
@@ -109,9 +122,9 @@ impl InstanceStore for SqliteStore {
     async fn get_instance_by_name(&self, account: &AccountId, name: &InstanceName) -> R<Instance> {
         let (account, name) = (account.clone(), name.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
-                    "SELECT * FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL",
+                    concat!("SELECT ", instance_columns!(), " FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL"),
                     params![account.as_str(), name.as_str()],
                     instance_row,
                 )
@@ -129,12 +142,16 @@ impl InstanceStore for SqliteStore {
     ) -> R<Page<Instance>> {
         let (account, p) = (account.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 page(
                     c,
-                    "SELECT * FROM instances WHERE account_id = :account
-                     AND (:all OR deleted_at IS NULL)
-                     AND (:cursor IS NULL OR id < :cursor) ORDER BY id DESC LIMIT :limit",
+                    concat!(
+                        "SELECT ",
+                        instance_columns!(),
+                        " FROM instances WHERE account_id = :account
+                         AND (:all OR deleted_at IS NULL)
+                         AND (:cursor IS NULL OR id < :cursor) ORDER BY id DESC LIMIT :limit"
+                    ),
                     named_params! {":account": account.as_str(), ":all": include_deleted, ":cursor": p.cursor},
                     p.limit,
                     instance_row,
@@ -182,16 +199,20 @@ impl InstanceStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all, fields(account = %account))]
     async fn count_capacity(&self, account: &AccountId) -> R<u32> {
         let account = account.clone();
-        self.db.call(move |c| count_capacity(c, &account)).await
+        self.db.read(move |c| count_capacity(c, &account)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     async fn find_instance(&self, id: &InstanceId) -> R<Instance> {
         let id = id.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
-                    "SELECT * FROM instances WHERE id = ?1",
+                    concat!(
+                        "SELECT ",
+                        instance_columns!(),
+                        " FROM instances WHERE id = ?1"
+                    ),
                     [id.as_str()],
                     instance_row,
                 )

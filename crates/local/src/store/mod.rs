@@ -75,7 +75,10 @@ fn page<T>(
     Ok(Page::from_overfetch(rows, limit, id_of))
 }
 
-fn json_col<T: serde::de::DeserializeOwned>(r: &Row, col: &str) -> rusqlite::Result<T> {
+fn json_col<T: serde::de::DeserializeOwned>(
+    r: &Row,
+    col: impl rusqlite::RowIndex,
+) -> rusqlite::Result<T> {
     let s: String = r.get(col)?;
     serde_json::from_str(&s).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))

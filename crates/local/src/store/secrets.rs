@@ -63,7 +63,7 @@ impl SecretStore for SqliteStore {
     async fn get_secret(&self, account: &AccountId, id: &SecretId) -> R<Secret> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     &format!("{SECRET_SELECT} WHERE s.id = ?1 AND s.account_id = ?2"),
                     params![id.as_str(), account.as_str()],
@@ -78,7 +78,7 @@ impl SecretStore for SqliteStore {
     async fn list_secrets(&self, account: &AccountId, p: &PageRequest) -> R<Page<Secret>> {
         let (account, p) = (account.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 page(
                     c,
                     &format!(
@@ -137,7 +137,7 @@ impl SecretStore for SqliteStore {
     async fn get_secret_by_name(&self, account: &AccountId, name: &SecretName) -> R<Secret> {
         let (account, name) = (account.clone(), name.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     &format!("{SECRET_SELECT} WHERE s.account_id = ?1 AND s.name = ?2"),
                     params![account.as_str(), name.as_str()],
@@ -156,7 +156,7 @@ impl SecretStore for SqliteStore {
     ) -> R<Vec<Secret>> {
         let (account, instance) = (account.clone(), instance.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c
                     .prepare(&format!(
                         "{SECRET_SELECT} WHERE s.account_id = ?1 AND (s.is_global = 1 OR EXISTS

@@ -3,7 +3,7 @@
 //! on one SQLite file; the AWS store has no such port.
 
 use super::automations::automation_row;
-use super::instances::instance_row;
+use super::instances::{instance_columns, instance_row};
 use super::{unexpected, SqliteStore, R};
 use crate::db::{fmt_ts, parse_opt_ts};
 use async_trait::async_trait;
@@ -17,11 +17,12 @@ impl SweepStore for SqliteStore {
     async fn instances_in_states(&self, states: &[InstanceStatus]) -> R<Vec<Instance>> {
         let states: Vec<String> = states.iter().map(|s| s.as_str().to_owned()).collect();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let list = states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
                 let mut stmt = c
                     .prepare(&format!(
-                        "SELECT * FROM instances WHERE deleted_at IS NULL AND status IN ({list}) ORDER BY id"
+                        "SELECT {} FROM instances WHERE deleted_at IS NULL AND status IN ({list}) ORDER BY id",
+                        instance_columns!()
                     ))
                     .map_err(unexpected)?;
                 let rows = stmt
@@ -37,7 +38,7 @@ impl SweepStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn due_automations(&self, now: Timestamp, limit: u32) -> R<Vec<Automation>> {
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT * FROM automations WHERE enabled = 1 AND next_run_at IS NOT NULL
@@ -57,7 +58,7 @@ impl SweepStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn next_due_at(&self) -> R<Option<Timestamp>> {
         self.db
-            .call(|c| {
+            .read(|c| {
                 let s: Option<String> = c
                     .query_row(
                         "SELECT MIN(next_run_at) FROM automations WHERE enabled = 1",

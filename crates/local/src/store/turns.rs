@@ -68,7 +68,7 @@ impl TurnStore for SqliteStore {
     async fn get_turn(&self, account: &AccountId, id: &TurnId) -> R<Turn> {
         let (account, id) = (account.clone(), id.as_str().to_owned());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM chat_turns WHERE id = ?1 AND account_id = ?2",
                     params![id, account.as_str()],
@@ -107,7 +107,7 @@ impl TurnStore for SqliteStore {
     async fn next_open_turn(&self, account: &AccountId, chat: &ChatId) -> R<Option<Turn>> {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM chat_turns WHERE account_id = ?1 AND chat_id = ?2
                      AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
@@ -124,7 +124,7 @@ impl TurnStore for SqliteStore {
     async fn last_turn(&self, account: &AccountId, chat: &ChatId) -> R<Option<Turn>> {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM chat_turns WHERE account_id = ?1 AND chat_id = ?2 ORDER BY id DESC LIMIT 1",
                     params![account.as_str(), chat.as_str()],
@@ -182,7 +182,7 @@ impl TurnStore for SqliteStore {
     ) -> R<Vec<ChatEvent>> {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT seq, turn_id, data FROM chat_events WHERE account_id = ?1 AND chat_id = ?2
@@ -209,7 +209,7 @@ impl TurnStore for SqliteStore {
     async fn last_chat_seq(&self, account: &AccountId, chat: &ChatId) -> R<u64> {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT COALESCE(MAX(seq), 0) FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
                     params![account.as_str(), chat.as_str()],

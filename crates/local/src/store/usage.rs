@@ -15,7 +15,7 @@ impl UsageStore for SqliteStore {
     async fn usage_counts(&self, account: &AccountId, since: Timestamp) -> R<UsageCounts> {
         let account = account.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 // One pass over the period's billing events (db.rs, migration 6), which
                 // outlive the runs, deliveries, turns and results they count.
                 let mut stmt = c
@@ -78,7 +78,7 @@ impl UsageStore for SqliteStore {
         let account = account.clone();
         let count = buckets.count.max(1);
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 // The bucket as UsageBuckets::index computes it, in whole milliseconds: `at` is
                 // stored as `YYYY-MM-DDTHH:MM:SS.mmmZ` (db::fmt_ts), so its milliseconds are
                 // characters 21-23.
@@ -135,7 +135,7 @@ impl UsageStore for SqliteStore {
     ) -> R<(u64, Option<Timestamp>)> {
         let instance = instance.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let (sum, oldest): (Option<i64>, Option<String>) = c
                     .query_row(
                         "SELECT SUM(weighted), MIN(at) FROM llm_usage WHERE instance_id = ?1 AND at >= ?2",

@@ -75,7 +75,7 @@ impl WebhookStore for SqliteStore {
     async fn get_webhook(&self, account: &AccountId, id: &WebhookId) -> R<Webhook> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM webhooks WHERE id = ?1 AND account_id = ?2",
                     params![id.as_str(), account.as_str()],
@@ -90,7 +90,7 @@ impl WebhookStore for SqliteStore {
     async fn webhook_by_token(&self, token: &str) -> R<Webhook> {
         let token = token.to_owned();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM webhooks WHERE token = ?1",
                     [token],
@@ -105,7 +105,7 @@ impl WebhookStore for SqliteStore {
     async fn list_webhooks(&self, account: &AccountId, p: &PageRequest) -> R<Page<Webhook>> {
         let (account, p) = (account.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 page(
                     c,
                     "SELECT * FROM webhooks WHERE account_id = :account
@@ -205,7 +205,7 @@ impl WebhookStore for SqliteStore {
     async fn get_delivery(&self, account: &AccountId, id: &DeliveryId) -> R<Delivery> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT * FROM deliveries WHERE id = ?1 AND account_id = ?2",
                     params![id.as_str(), account.as_str()],
@@ -225,7 +225,7 @@ impl WebhookStore for SqliteStore {
     ) -> R<Page<Delivery>> {
         let (account, webhook, p) = (account.clone(), webhook.clone(), p.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 page(
                     c,
                     "SELECT * FROM deliveries WHERE account_id = :account AND webhook_id = :webhook
