@@ -3,11 +3,12 @@
 //! (WAL lets readers run while the writer commits, each seeing the last commit), schema
 //! migrations by `PRAGMA user_version`.
 
+use crate::writer;
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 /// Schema versions, applied in order; never edit a released step, append a new one.
 const MIGRATIONS: &[&str] = &[
@@ -178,7 +179,9 @@ const READERS: usize = 4;
 /// A handle to the database; clones share the connections.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    /// The writer thread's queue (writer.rs: group commit).
+    writes: mpsc::Sender<writer::Job>,
+    stats: Arc<writer::WriteStats>,
     readers: Arc<ReadPool>,
 }
 
@@ -251,8 +254,10 @@ impl Db {
                 .context("configure a SQLite reader")?;
             readers.push(r);
         }
+        let (writes, stats) = writer::start(conn).context("start the database writer")?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writes,
+            stats,
             readers: Arc::new(ReadPool {
                 idle: Mutex::new(readers),
                 freed: Condvar::new(),
@@ -283,20 +288,43 @@ impl Db {
         .map_err(|e| E::from(anyhow::anyhow!("database task failed: {e}")))?
     }
 
-    /// Runs `f` on the connection on a blocking thread.
+    /// Writes run and batches committed since the database was opened.
+    pub fn write_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.stats.jobs.load(Relaxed),
+            self.stats.commits.load(Relaxed),
+        )
+    }
+
+    /// Runs `f` on the writing connection, in the writer's next batch (writer.rs), and
+    /// returns its result once that batch committed. An `Err` from `f` undoes what `f` wrote.
     pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| E::from(anyhow::anyhow!("database task failed: {e}")))?
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job: writer::Job = Box::new(move |c: &mut Connection| {
+            let out = f(c);
+            writer::Ran {
+                keep: out.is_ok(),
+                answer: Box::new(move |failed: Option<&str>| {
+                    let out = match (out, failed) {
+                        (Ok(_), Some(why)) => Err(E::from(anyhow::anyhow!(
+                            "the database did not commit the write: {why}"
+                        ))),
+                        (out, _) => out,
+                    };
+                    // The caller may have gone (its request was cancelled): nothing to tell.
+                    let _ = tx.send(out);
+                }),
+            }
+        });
+        let stopped = || E::from(anyhow::anyhow!("the database writer stopped"));
+        self.writes.send(job).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 }
 
@@ -342,6 +370,57 @@ pub fn is_constraint(e: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many writers at once share commits; a write that fails leaves nothing and undoes
+    /// nobody else's; every acknowledged write is there, read through a reader.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits_and_a_failed_one_undoes_only_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("t.db")).expect("open");
+        db.call(|c| {
+            c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .expect("table");
+        let tasks: Vec<_> = (0..300)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.call(move |c| {
+                        c.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                        // every tenth fails after writing: its row must not stay
+                        anyhow::ensure!(n % 10 != 7, "write {n} refused");
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut refused = 0;
+        for t in tasks {
+            if t.await.expect("task").is_err() {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 30);
+        let rows: Vec<i64> = db
+            .read(|c| -> anyhow::Result<Vec<i64>> {
+                let mut s = c.prepare("SELECT n FROM t ORDER BY n")?;
+                let rows = s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .expect("read");
+        let want: Vec<i64> = (0..300).filter(|n| n % 10 != 7).collect();
+        assert_eq!(rows, want);
+        let (jobs, commits) = db.write_stats();
+        assert_eq!(jobs, 301);
+        assert!(
+            commits < jobs,
+            "no two writes shared a commit: {commits} commits for {jobs}"
+        );
+    }
 
     /// A database written by the previous release (schema 5) keeps its billing period when
     /// it moves to billing events: every run, delivery, turn and result already there is

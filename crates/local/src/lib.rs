@@ -9,6 +9,7 @@ pub mod scheduler;
 pub mod signal;
 pub mod store;
 pub mod vault;
+mod writer;
 
 use operator_core::ports::{Clock, RuntimeEvent, SystemClock};
 use operator_core::services::{AuthCache, LlmConfig};

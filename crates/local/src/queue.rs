@@ -102,7 +102,7 @@ impl JobQueue for SqliteQueue {
         let clock = self.clock.clone();
         self.db
             .call(move |c| -> anyhow::Result<Vec<ReceivedJob>> {
-                let tx = c.transaction()?;
+                let tx = c.savepoint()?;
                 let now = now_ms(clock.as_ref());
                 let mut out = Vec::new();
                 while out.len() < max as usize {

@@ -108,7 +108,7 @@ impl ChatStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(unexpected)?;
+                let tx = c.savepoint().map_err(unexpected)?;
                 let n = tx
                     .execute(
                         "DELETE FROM chats WHERE account_id = ?1 AND id = ?2",
@@ -192,7 +192,7 @@ impl ChatStore for SqliteStore {
         let (account, chat, ids) = (account.clone(), chat.clone(), ids.to_vec());
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(unexpected)?;
+                let tx = c.savepoint().map_err(unexpected)?;
                 for id in &ids {
                     tx.execute(
                         "DELETE FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2 AND id = ?3",

@@ -23,7 +23,7 @@ impl ExperimentStore for SqliteStore {
         let (e, items) = (e.clone(), items.to_vec());
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(unexpected)?;
+                let tx = c.savepoint().map_err(unexpected)?;
                 tx.execute(
                     "INSERT INTO experiments (id, account_id, doc) VALUES (?1, ?2, ?3)",
                     params![e.id.as_str(), e.account_id.as_str(), json(&e)],
@@ -153,7 +153,7 @@ impl ExperimentStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(unexpected)?;
+                let tx = c.savepoint().map_err(unexpected)?;
                 let (doc, next): (String, u32) = tx
                     .query_row(
                         "SELECT doc, next_pair FROM experiments WHERE account_id = ?1 AND id = ?2",
@@ -202,7 +202,7 @@ impl ExperimentStore for SqliteStore {
         let r = r.clone();
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(unexpected)?;
+                let tx = c.savepoint().map_err(unexpected)?;
                 let doc: String = tx
                     .query_row(
                         "SELECT doc FROM experiments WHERE account_id = ?1 AND id = ?2",

@@ -53,7 +53,7 @@ impl InstanceStore for SqliteStore {
         let i = i.clone();
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(unexpected)?;
+                let tx = c.savepoint().map_err(unexpected)?;
                 // A taken name is the more specific answer, so it is checked first.
                 let taken: bool = tx
                     .query_row(

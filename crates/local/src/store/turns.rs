@@ -153,7 +153,7 @@ impl TurnStore for SqliteStore {
         );
         self.db
             .call(move |c| {
-                let tx = c.transaction().map_err(unexpected)?;
+                let tx = c.savepoint().map_err(unexpected)?;
                 let seq: i64 = tx
                     .query_row(
                         "SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",

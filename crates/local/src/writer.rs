@@ -1,0 +1,113 @@
+//! Group commit: the one writing connection lives on its own thread, and every write of the
+//! store, the job queue and the vault is a job sent to it. The thread takes the jobs waiting
+//! (up to `MAX_BATCH`), runs them in one transaction — each inside its own savepoint, so a job
+//! that fails leaves no trace and does not undo the others — and commits once: one fsync for
+//! the batch instead of one per write. A job's caller hears its result only after that commit
+//! returned, so an acknowledged write is on disk (`synchronous = FULL`), as before.
+//!
+//! Under no load a batch is one job and a write costs what it did; under load, while one
+//! batch's fsync runs, the next batch gathers.
+
+use rusqlite::Connection;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+/// Jobs in one transaction at most.
+const MAX_BATCH: usize = 256;
+
+/// A write: runs on the writer's connection, says whether to keep what it did, and answers
+/// its caller once the batch's commit is known.
+pub(crate) type Job = Box<dyn FnOnce(&mut Connection) -> Ran + Send>;
+
+/// Tells a job's caller its result, given the batch's commit error if it did not commit.
+pub(crate) type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+
+pub(crate) struct Ran {
+    /// The job succeeded: its savepoint is released into the batch (else rolled back).
+    pub keep: bool,
+    /// Called with the commit's error, if the batch did not commit.
+    pub answer: Answer,
+}
+
+/// What the writer has done: jobs run and transactions committed (their ratio is the
+/// batching).
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    pub jobs: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+/// Starts the writer thread on `conn`; it ends when every sender is dropped.
+pub(crate) fn start(conn: Connection) -> std::io::Result<(mpsc::Sender<Job>, Arc<WriteStats>)> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let stats = Arc::new(WriteStats::default());
+    let counted = stats.clone();
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || run(conn, rx, &counted))?;
+    Ok((tx, stats))
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, stats: &WriteStats) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Cannot open the batch (another process holds the write lock past the busy
+            // timeout): each job on its own, as without group commit; they report their errors.
+            tracing::warn!(error = %e, "could not begin a write batch; writing one by one");
+            for job in batch {
+                if let Ok(ran) = catch_unwind(AssertUnwindSafe(|| job(&mut conn))) {
+                    (ran.answer)(None);
+                }
+            }
+            continue;
+        }
+        let mut answers = Vec::with_capacity(batch.len());
+        for job in batch {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                tracing::error!(error = %e, "could not open a savepoint");
+                // Dropping the job drops its answer channel: the caller gets an error.
+                continue;
+            }
+            let ran = catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+            let keep = matches!(&ran, Ok(r) if r.keep);
+            let close = if keep {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(e) = conn.execute_batch(close) {
+                tracing::error!(error = %e, "could not close a savepoint");
+            }
+            if let Ok(r) = ran {
+                answers.push(r.answer);
+            }
+        }
+        stats
+            .jobs
+            .fetch_add(answers.len() as u64, Ordering::Relaxed);
+        let failed = match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a write batch did not commit");
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::debug!(error = %e, "rolling back a batch that did not commit");
+                }
+                Some(e.to_string())
+            }
+        };
+        for answer in answers {
+            answer(failed.as_deref());
+        }
+    }
+}
