@@ -6,11 +6,16 @@
 //! reply): time to the first SSE byte and to `data: [DONE]`, over 50 turns.
 //! lambda_api: size of the stripped `api` Lambda binary, and its init time (start until
 //! its first call to the Lambda Runtime API), median of 10 cold starts.
+//! The load measures (wrk against the server and a bare axum ceiling, creates, webhook
+//! intake, concurrent chat turns, memory) are in load.rs; everything ends in one table.
 
 #[path = "../tests/support/fake_llm.rs"]
 mod fake_llm;
 #[path = "../tests/support/lambda.rs"]
 mod lambda;
+mod load;
+
+use load::{row, Row};
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -50,6 +55,16 @@ async fn main() {
             break;
         }
     }
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = load::rss_mb(pid);
+    let mut rows: Vec<Row> = vec![row(
+        "Idle RSS",
+        format!("{idle_rss:.1} MB"),
+        "< 40 MB",
+        Some(idle_rss < 40.0),
+        json!({"mb": idle_rss}),
+    )];
     let client = reqwest::Client::new();
     let mut samples = vec![];
     for i in 0..runs + 1 {
@@ -103,6 +118,14 @@ async fn main() {
         samples[samples.len() - 1]
     );
 
+    rows.push(row(
+        "Instance create → active (median)",
+        format!("{:.1} ms", percentile(&samples, 0.5)),
+        "< 150 ms",
+        Some(percentile(&samples, 0.5) < 150.0),
+        json!({"median_ms": percentile(&samples, 0.5), "p90_ms": percentile(&samples, 0.9)}),
+    ));
+
     // Chat turn overhead with an instant model
     let turns: usize = std::env::var("BENCH_TURNS")
         .ok()
@@ -149,14 +172,197 @@ async fn main() {
         percentile(&done, 0.9)
     );
 
+    let (fb, dn) = (percentile(&first_byte, 0.5), percentile(&done, 0.5));
+    rows.push(row(
+        "Chat turn, instant model: first byte / [DONE] (median)",
+        format!("{fb:.1} ms / {dn:.1} ms"),
+        "< 10 ms / < 50 ms",
+        Some(fb < 10.0 && dn < 50.0),
+        json!({"first_byte_ms": fb, "done_ms": dn}),
+    ));
+
+    rows.extend(load_rows(&base, key, pid, &llm).await);
+
     operator_local::signal::send_signal(child.id(), operator_local::signal::Signal::Term)
         .expect("SIGTERM the server");
     let _ = child.wait();
-    lambda_api().await;
+    rows.extend(lambda_api().await);
+    load::report(
+        &rows,
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap_or(std::path::Path::new("target"))
+            .join("bench")
+            .as_path(),
+    );
+}
+
+/// Seconds each wrk run lasts.
+fn load_secs() -> u32 {
+    std::env::var("BENCH_LOAD_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
+/// Reads against the ceiling, creates, webhook intake, concurrent turns, loaded memory.
+async fn load_rows(base: &str, key: &str, pid: u32, llm: &fake_llm::FakeLlm) -> Vec<Row> {
+    let client = reqwest::Client::new();
+    let auth = format!("Authorization: Bearer {key}");
+    let secs = load_secs();
+    let mut rows = vec![];
+    // A list of 10 instances, as a team would have.
+    for i in 0..10 {
+        client
+            .post(format!("{base}/api/instances"))
+            .bearer_auth(key)
+            .json(&json!({"name": format!("read-{i}")}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let body = client
+        .get(format!("{base}/api/instances"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let body_file = dir.path().join("instances.json");
+    std::fs::write(&body_file, &body).unwrap();
+    let reads = load::wrk(
+        &format!("{base}/api/instances"),
+        64,
+        secs,
+        None,
+        std::slice::from_ref(&auth),
+    );
+    let ceiling = load::Hello::start(&body_file)
+        .map(|h| load::wrk(&format!("{}/api/instances", h.url), 64, secs, None, &[]));
+    let share = ceiling.as_ref().map(|c| 100.0 * reads.rps / c.rps);
+    rows.push(row(
+        "REST reads, GET /api/instances (10), 64 connections",
+        format!(
+            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} non-2xx{}",
+            reads.rps,
+            reads.p50_ms,
+            reads.p99_ms,
+            reads.non_2xx,
+            share.map(|s| format!("; {s:.0} % of the ceiling")).unwrap_or_default()
+        ),
+        "≥ 30 % of the ceiling, p99 < 10 ms",
+        share.map(|s| s >= 30.0 && reads.p99_ms < 10.0 && reads.non_2xx == 0),
+        json!({"rps": reads.rps, "p50_ms": reads.p50_ms, "p99_ms": reads.p99_ms, "non_2xx": reads.non_2xx, "share_of_ceiling_pct": share}),
+    ));
+    if let Some(c) = &ceiling {
+        rows.push(row(
+            "Ceiling: bare axum, same body, 64 connections",
+            format!("{:.0} req/s, p99 {:.2} ms", c.rps, c.p99_ms),
+            "(reference)",
+            None,
+            json!({"rps": c.rps, "p99_ms": c.p99_ms}),
+        ));
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/wrk");
+    let creates = load::wrk(
+        base,
+        32,
+        secs,
+        Some(&script.join("create_secret.lua")),
+        std::slice::from_ref(&auth),
+    );
+    rows.push(row(
+        "Creates, POST /api/secrets, 32 connections",
+        format!("{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} non-2xx", creates.rps, creates.p50_ms, creates.p99_ms, creates.non_2xx),
+        "≥ 5,000/s, 0 non-2xx",
+        Some(creates.rps >= 5000.0 && creates.non_2xx == 0 && creates.socket_errors == 0),
+        json!({"rps": creates.rps, "p50_ms": creates.p50_ms, "p99_ms": creates.p99_ms, "non_2xx": creates.non_2xx}),
+    ));
+    let (tps, failed) =
+        load::turns_per_second(base, key, 64, Duration::from_secs(u64::from(secs))).await;
+    rows.push(row(
+        "Chat turns/s, instant model, 64 chats at once",
+        format!("{tps:.0} turns/s ({failed} failed)"),
+        "≥ 1,000 turns/s",
+        Some(tps >= 1000.0 && failed == 0),
+        json!({"turns_per_s": tps, "failed": failed}),
+    ));
+    // 64 chats at once against a model that takes 1 s.
+    for _ in 0..64 {
+        llm.push(fake_llm::Reply::LateText("slow answer".into(), 1000));
+    }
+    let started = Instant::now();
+    let slow: Vec<_> = (0..64)
+        .map(|i| {
+            let (client, base, key) = (client.clone(), base.to_owned(), key.to_owned());
+            tokio::spawn(
+                async move { load::turn(&client, &base, &key, &format!("slow {i}")).await },
+            )
+        })
+        .collect();
+    let mut slow_failed = 0;
+    for t in slow {
+        if t.await.expect("slow turn task").is_err() {
+            slow_failed += 1;
+        }
+    }
+    let all = started.elapsed().as_secs_f64();
+    rows.push(row(
+        "64 chats at once, model takes 1 s: all finished after",
+        format!("{all:.2} s ({slow_failed} failed)"),
+        "≤ 1.5 s",
+        Some(all <= 1.5 && slow_failed == 0),
+        json!({"seconds": all, "failed": slow_failed}),
+    ));
+    // Last: every delivery accepted queues an agent turn, which would crowd the chat figures.
+    let hook: Value = client
+        .post(format!("{base}/api/webhooks"))
+        .bearer_auth(key)
+        .json(&json!({"name": "bench", "promptTemplate": "Event: {{payload}}"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = hook["webhook"]["url"]
+        .as_str()
+        .expect("webhook url")
+        .to_owned();
+    let path = url
+        .split_once("/api/")
+        .map(|(_, p)| format!("{base}/api/{p}"))
+        .expect("trigger path");
+    let intake = load::wrk(
+        &path,
+        32,
+        secs,
+        Some(&script.join("trigger_webhook.lua")),
+        &[],
+    );
+    rows.push(row(
+        "Webhook intake, POST /api/webhooks/trigger/{token}, 32 connections",
+        format!("{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} non-2xx", intake.rps, intake.p50_ms, intake.p99_ms, intake.non_2xx),
+        "≥ 5,000/s, 0 non-2xx",
+        Some(intake.rps >= 5000.0 && intake.non_2xx == 0 && intake.socket_errors == 0),
+        json!({"rps": intake.rps, "p50_ms": intake.p50_ms, "p99_ms": intake.p99_ms, "non_2xx": intake.non_2xx}),
+    ));
+    let loaded = load::rss_mb(pid);
+    rows.push(row(
+        "RSS after the load",
+        format!("{loaded:.1} MB"),
+        "(reference)",
+        None,
+        json!({"mb": loaded}),
+    ));
+    rows
 }
 
 /// Size of the stripped Lambda binary and its cold-start init time.
-async fn lambda_api() {
+async fn lambda_api() -> Vec<Row> {
     // The deployed artifact (profile `lambda`), as scripts/bench.sh builds it.
     let api = std::env::var_os("OPERATOR_LAMBDA_BIN")
         .map(std::path::PathBuf::from)
@@ -165,7 +371,7 @@ async fn lambda_api() {
         });
     if !api.exists() {
         println!("lambda_api  skipped: build it first (cargo build --profile lambda -p operator-api-function)");
-        return;
+        return vec![];
     }
     let dir = tempfile::tempdir().unwrap();
     let stripped = dir.path().join("bootstrap");
@@ -225,4 +431,12 @@ async fn lambda_api() {
         percentile(&inits, 0.5),
         percentile(&inits, 0.9)
     );
+    let init = percentile(&inits, 0.5);
+    vec![row(
+        "Lambda api: stripped size / cold init (median of 10)",
+        format!("{size_mb:.1} MB / {init:.1} ms"),
+        "< 15 MB / < 50 ms",
+        Some(size_mb < 15.0 && init < 50.0),
+        json!({"size_mb": size_mb, "init_ms": init}),
+    )]
 }
