@@ -106,8 +106,17 @@ impl Hello {
             &mut line,
         )
         .expect("hello's address");
-        let url = line.trim().strip_prefix("listening on ")?.to_owned();
-        Some(Self { child, url })
+        match line.trim().strip_prefix("listening on ") {
+            Some(url) => Some(Self {
+                url: url.to_owned(),
+                child,
+            }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            }
+        }
     }
 }
 
