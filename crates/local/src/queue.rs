@@ -107,12 +107,13 @@ impl JobQueue for SqliteQueue {
                 let mut out = Vec::new();
                 while out.len() < max as usize {
                     let next: Option<(String, String, u32)> = tx
-                        .query_row(
+                        .prepare_cached(
                             "SELECT id, body, receive_count FROM jobs WHERE queue = ?2 AND visible_at <= ?1
                              ORDER BY visible_at, id LIMIT 1",
-                            params![now, queue],
-                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                        )
+                        )?
+                        .query_row(params![now, queue], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
                         .optional()?;
                     let Some((id, body, count)) = next else { break };
                     let parsed = serde_json::from_str::<Job>(&body);
