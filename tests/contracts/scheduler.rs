@@ -88,6 +88,7 @@ async fn platform(
         bus: Arc::default(),
         slots: Arc::default(),
         auth_cache: Arc::default(),
+        limits: Arc::default(),
         vault: Arc::new(LocalVault::open(db, key).await.unwrap()),
         scheduler: Arc::new(LocalScheduler::new()),
         clock: clock.clone(),

@@ -126,6 +126,7 @@ impl Api {
             // Never started: no worker runs, so no instance is ever launched.
             program: std::path::PathBuf::from("/nonexistent/operator"),
             isolation: Isolation::Process,
+            limits: Default::default(),
         };
         let embedded = Embedded::open(dir.path(), None, settings).await.unwrap();
         let platform = embedded.platform.clone();

@@ -14,7 +14,7 @@ use crate::{
 use anyhow::Context;
 use base64::Engine;
 use operator_core::ports::SystemClock;
-use operator_core::services::{ChatBus, LlmConfig};
+use operator_core::services::{ChatBus, LlmConfig, RateLimits};
 use operator_core::{Platform, PlatformConfig, PlatformParts};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -261,6 +261,7 @@ fn assemble(
         bus: Arc::new(ChatBus::default()),
         slots: Arc::default(),
         auth_cache: Arc::default(),
+        limits: Arc::new(RateLimits::from_env()?),
         config: Arc::new(PlatformConfig {
             control_url: public_url.clone(),
             public_url,

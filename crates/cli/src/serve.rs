@@ -57,6 +57,7 @@ pub fn settings(public_url: String) -> anyhow::Result<Settings> {
         llm: LlmConfig::from_env()?,
         program: std::env::current_exe().context("locate the operator binary")?,
         isolation: Isolation::detect(),
+        limits: operator_core::services::RateLimits::from_env()?,
     })
 }
 

@@ -56,6 +56,12 @@ pub enum Error {
     /// An instance or provider answered with an error or not at all: 502.
     #[error("{0}")]
     BadGateway(String),
+    /// Over a key's or webhook's request rate: 429 `rate_limited` with `Retry-After`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Over the rolling token quota: 429 with `Retry-After`.
     #[error("{message}")]
     QuotaExceeded {

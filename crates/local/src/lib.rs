@@ -12,7 +12,7 @@ pub mod vault;
 mod writer;
 
 use operator_core::ports::{Clock, RuntimeEvent, SystemClock};
-use operator_core::services::{AuthCache, LlmConfig};
+use operator_core::services::{AuthCache, LlmConfig, RateLimits};
 use operator_core::{Platform, PlatformConfig, PlatformParts};
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,8 @@ pub struct Settings {
     /// The `operator` binary, which runs instances as `operator instance-runtime serve`.
     pub program: PathBuf,
     pub isolation: Isolation,
+    /// Requests per second per API key and per webhook.
+    pub limits: RateLimits,
 }
 
 /// The embedded platform's parts, opened from a data directory.
@@ -152,6 +154,7 @@ impl Embedded {
             // One serving process per data dir: revocations through it are immediate; an
             // admin command in another process is seen within the time to live.
             auth_cache: Arc::new(AuthCache::new(AUTH_CACHE_TTL)),
+            limits: Arc::new(settings.limits),
             vault: Arc::new(vault),
             scheduler: Arc::new(scheduler.clone()),
             clock,

@@ -174,6 +174,10 @@ fn add_layer_errors(op: &mut Operation) {
             "401",
             "unauthorized: the key (or instance token) is missing, unknown or revoked",
         );
+        add(
+            "429",
+            "rate_limited: over the API key's requests per second (`Retry-After` says when to retry)",
+        );
     }
     if json_body {
         add("400", "invalid_request: the body is not valid JSON or a field is invalid (`details` names each field)");

@@ -223,6 +223,7 @@ impl Platform {
                 (key, account)
             }
         };
+        self.limits.key(key.id.as_str())?;
         let now = self.clock.now();
         // Record use at most once a minute: one write per request would be wasteful.
         if key

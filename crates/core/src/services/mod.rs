@@ -9,6 +9,7 @@ mod chat;
 mod experiments;
 mod gateway;
 mod instances;
+mod rate;
 mod relay;
 mod runtime;
 mod secrets;
@@ -22,6 +23,7 @@ pub use chat::*;
 pub use experiments::*;
 pub use gateway::*;
 pub use instances::*;
+pub use rate::{Limiter, Rate, RateLimits};
 pub use relay::*;
 pub use runtime::*;
 pub use secrets::*;
@@ -89,6 +91,8 @@ pub struct PlatformParts {
     pub slots: Arc<InstanceSlots>,
     /// Recently authenticated keys (auth_cache.rs); off where the API runs in many processes.
     pub auth_cache: Arc<AuthCache>,
+    /// Requests per second per API key and per webhook (rate.rs).
+    pub limits: Arc<RateLimits>,
     pub vault: Arc<dyn Vault>,
     pub scheduler: Arc<dyn Scheduler>,
     pub clock: Arc<dyn Clock>,

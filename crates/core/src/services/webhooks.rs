@@ -144,6 +144,7 @@ impl Platform {
             Err(StoreError::NotFound) => return Err(unknown()),
             Err(e) => return Err(e.into()),
         };
+        self.limits.webhook(wh.id.as_str())?;
         if !wh.enabled {
             return Err(Error::WebhookDisabled(format!(
                 "webhook {} is disabled",

@@ -75,6 +75,13 @@ impl From<Error> for ErrorReply {
             Error::Unauthorized(m) => ErrorReply::new(401, "unauthorized", m),
             Error::Unavailable { code, message } => ErrorReply::new(503, code, message),
             Error::BadGateway(m) => ErrorReply::new(502, "bad_gateway", m),
+            Error::RateLimited {
+                message,
+                retry_after_secs,
+            } => ErrorReply {
+                retry_after: Some(retry_after_secs.max(1)),
+                ..ErrorReply::new(429, "rate_limited", message)
+            },
             Error::QuotaExceeded {
                 message,
                 retry_after_secs,

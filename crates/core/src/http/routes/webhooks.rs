@@ -141,12 +141,14 @@ const DEDUP_HEADERS: [&str; 4] = [
 /// No API key: the token in the path is the credential. The raw body (up to 10 KB) replaces
 /// `{{payload}}`. A repeated `Idempotency-Key` (or a provider delivery id such as
 /// `X-GitHub-Delivery`) returns the first delivery instead of a new one. Unknown or rotated
-/// token: 404; disabled webhook: 409 `webhook_disabled`.
+/// token: 404; disabled webhook: 409 `webhook_disabled`; past the webhook's rate
+/// (`OPERATOR_RATE_LIMIT_PER_WEBHOOK`): 429 `rate_limited` with `Retry-After`.
 #[utoipa::path(post, path = "/api/webhooks/trigger/{token}", operation_id = "triggerWebhook", tag = "webhooks", security(()),
     params(("token" = String, Path, description = "the webhook's token (the credential)")),
     request_body(content = String, description = "any body up to 10 KB; replaces every {{payload}}"),
     responses((status = 202, body = TriggerAccepted), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "webhook_disabled"), (status = 413, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "webhook_disabled"), (status = 413, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited: over the webhook's requests per second; `Retry-After` says when to retry")))]
 pub async fn trigger(
     State(p): State<Platform>,
     method: Method,
@@ -199,6 +201,7 @@ fn query_as_json(query: Option<&str>) -> String {
 /// As `POST`, for providers that call with GET; `{{payload}}` becomes empty.
 #[utoipa::path(get, path = "/api/webhooks/trigger/{token}", operation_id = "triggerWebhookWithoutBody", tag = "webhooks", security(()),
     params(("token" = String, Path, description = "the webhook's token (the credential)")),
-    responses((status = 202, body = TriggerAccepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = TriggerAccepted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited")))]
 #[allow(dead_code)]
 fn trigger_get_doc() {}
