@@ -182,3 +182,45 @@ async fn next_runs_previews_a_schedule_in_its_zone_and_names_what_is_wrong() {
         .await
         .invalid("cronExpression");
 }
+
+#[tokio::test]
+async fn an_account_has_at_most_200_automations() {
+    // GIVEN an account with 200 automations
+    let api = Api::start().await;
+    let mut last = String::new();
+    for i in 0..200 {
+        let v = api
+            .post(
+                "/api/automations",
+                json!({"name": format!("a{i}"), "prompt": "p", "cronExpression": "0 9 * * *"}),
+            )
+            .await
+            .ok(201);
+        last = v["automation"]["id"].as_str().unwrap().to_owned();
+    }
+    // WHEN it creates one more THEN 409 naming the cap, and nothing was scheduled for it
+    let e = api
+        .post(
+            "/api/automations",
+            json!({"name": "one-too-many", "prompt": "p", "cronExpression": "0 9 * * *"}),
+        )
+        .await
+        .error(409, "conflict");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("200 automations"),
+        "{e}"
+    );
+    // AND once one is deleted there is room again
+    api.delete(&format!("/api/automations/{last}"))
+        .await
+        .ok(200);
+    api.post(
+        "/api/automations",
+        json!({"name": "room-again", "prompt": "p", "cronExpression": "0 9 * * *"}),
+    )
+    .await
+    .ok(201);
+}

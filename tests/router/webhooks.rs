@@ -189,3 +189,52 @@ async fn templates_need_the_payload_and_other_accounts_webhooks_are_404s() {
     );
     api.assert_requires_key(Method::GET, "/api/webhooks").await;
 }
+
+#[tokio::test]
+async fn an_account_has_at_most_200_webhooks() {
+    // GIVEN an account with 200 webhooks
+    let api = Api::start().await;
+    let mut last = String::new();
+    for i in 0..200 {
+        let v = api
+            .post(
+                "/api/webhooks",
+                json!({"name": format!("w{i}"), "promptTemplate": "Event: {{payload}}"}),
+            )
+            .await
+            .ok(201);
+        last = v["webhook"]["id"].as_str().unwrap().to_owned();
+    }
+    // WHEN it creates one more THEN 409 naming the cap
+    let e = api
+        .post(
+            "/api/webhooks",
+            json!({"name": "one-too-many", "promptTemplate": "Event: {{payload}}"}),
+        )
+        .await
+        .error(409, "conflict");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("200 webhooks"),
+        "{e}"
+    );
+    // AND once one is deleted there is room again; another account was never limited by it
+    api.delete(&format!("/api/webhooks/{last}")).await.ok(200);
+    api.post(
+        "/api/webhooks",
+        json!({"name": "room-again", "promptTemplate": "Event: {{payload}}"}),
+    )
+    .await
+    .ok(201);
+    let other = api.other_account().await;
+    api.json_as(
+        &other,
+        Method::POST,
+        "/api/webhooks",
+        json!({"name": "theirs", "promptTemplate": "Event: {{payload}}"}),
+    )
+    .await
+    .ok(201);
+}

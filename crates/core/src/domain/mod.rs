@@ -49,6 +49,11 @@ pub struct PageRequest {
     pub cursor: Option<String>,
 }
 
+/// Automations an account may have at once (each is a schedule the platform keeps firing).
+pub const MAX_AUTOMATIONS_PER_ACCOUNT: u32 = 200;
+/// Webhooks an account may have at once.
+pub const MAX_WEBHOOKS_PER_ACCOUNT: u32 = 200;
+
 impl PageRequest {
     pub const DEFAULT_LIMIT: u32 = 50;
     pub const MAX_LIMIT: u32 = 200;
