@@ -74,9 +74,12 @@ pub struct AutomationView {
     pub cron_expression: String,
     pub timezone: String,
     pub enabled: bool,
+    #[serde(serialize_with = "super::ts::ser_opt")]
     pub next_run_at: Option<DateTime<Utc>>,
     pub chat_id: String,
+    #[serde(serialize_with = "super::ts::ser")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::ts::ser")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -117,11 +120,15 @@ pub struct RunView {
     pub status: RunStatus,
     /// `schedule` or `manual`.
     pub trigger: String,
+    #[serde(serialize_with = "super::ts::ser")]
     pub scheduled_for: DateTime<Utc>,
+    #[serde(serialize_with = "super::ts::ser_opt")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "super::ts::ser_opt")]
     pub finished_at: Option<DateTime<Utc>>,
     pub chat_id: Option<String>,
     pub error: Option<String>,
+    #[serde(serialize_with = "super::ts::ser")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -177,5 +184,6 @@ pub struct NextRuns {
     pub cron_expression: String,
     pub timezone: String,
     /// UTC instants; render them in `timezone` for the wall-clock times.
+    #[serde(serialize_with = "super::ts::ser_vec")]
     pub next_runs: Vec<DateTime<Utc>>,
 }

@@ -41,6 +41,7 @@ pub struct UsageView {
     pub by_instance: Vec<InstanceUsage>,
     /// The width of each `byInstance[].series` bucket.
     pub bucket_minutes: u32,
+    #[serde(serialize_with = "super::ts::ser")]
     pub period_start: DateTime<Utc>,
     pub instance_seconds: u64,
     pub chat_turns: u64,

@@ -84,8 +84,11 @@ pub struct InstanceView {
     pub env: BTreeMap<String, String>,
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
+    #[serde(serialize_with = "super::ts::ser")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::ts::ser")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::ts::ser_opt")]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 

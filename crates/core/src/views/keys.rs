@@ -27,7 +27,9 @@ pub struct KeyView {
     pub id: String,
     pub name: Option<String>,
     pub prefix: String,
+    #[serde(serialize_with = "super::ts::ser")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::ts::ser_opt")]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -11,6 +11,7 @@ mod instances;
 mod keys;
 pub mod patterns;
 mod secrets;
+pub mod ts;
 mod webhooks;
 
 pub use automations::*;

@@ -65,7 +65,9 @@ pub struct WebhookView {
     pub url: String,
     pub enabled: bool,
     pub chat_id: String,
+    #[serde(serialize_with = "super::ts::ser")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::ts::ser")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -102,8 +104,11 @@ pub struct WebhookList {
 pub struct DeliveryView {
     pub id: String,
     pub status: DeliveryStatus,
+    #[serde(serialize_with = "super::ts::ser")]
     pub received_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::ts::ser_opt")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "super::ts::ser_opt")]
     pub finished_at: Option<DateTime<Utc>>,
     pub chat_id: Option<String>,
     pub error: Option<String>,
