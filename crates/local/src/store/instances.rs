@@ -3,12 +3,13 @@
 //! take the last slot.
 
 use super::{json, json_col, map_err, opt_ts, page, require_changed, unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, parse_opt_ts, parse_ts};
+use crate::db::{fmt_ts, parse_ts};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::error::StoreError;
 use operator_core::ids::*;
 use operator_core::ports::*;
+use rusqlite::types::Type;
 use rusqlite::{named_params, params, Connection, Row};
 
 /// The columns `instance_row` reads, by position: a hot read (every instance list) should not
@@ -22,14 +23,25 @@ macro_rules! instance_columns {
 }
 pub(super) use instance_columns;
 
-/// A row of `SELECT instance_columns!() FROM instances …`.
+/// A row of `SELECT instance_columns!() FROM instances …`. Text columns that become enums,
+/// times or JSON are read in place (`get_ref`), not copied into a `String` first.
 pub(super) fn instance_row(r: &Row) -> rusqlite::Result<Instance> {
+    let text = |i: usize| -> rusqlite::Result<&str> {
+        r.get_ref(i)?
+            .as_str()
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
+    };
+    let opt_text = |i: usize| -> rusqlite::Result<Option<&str>> {
+        r.get_ref(i)?
+            .as_str_or_null()
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
+    };
     Ok(Instance {
         id: InstanceId::from_trusted(r.get::<_, String>(0)?),
         account_id: AccountId::from_trusted(r.get::<_, String>(1)?),
         name: InstanceName::from_trusted(r.get::<_, String>(2)?),
-        kind: InstanceKind::parse(&r.get::<_, String>(3)?).unwrap_or_default(),
-        status: InstanceStatus::parse(&r.get::<_, String>(4)?).unwrap_or(InstanceStatus::Failed),
+        kind: InstanceKind::parse(text(3)?).unwrap_or_default(),
+        status: InstanceStatus::parse(text(4)?).unwrap_or(InstanceStatus::Failed),
         status_reason: r.get(5)?,
         image_tag: r.get(6)?,
         checkpoint_repo: r.get(7)?,
@@ -38,11 +50,11 @@ pub(super) fn instance_row(r: &Row) -> rusqlite::Result<Instance> {
         fqdn: r.get(10)?,
         endpoint: r.get(11)?,
         restarts: r.get(12)?,
-        active_since: parse_opt_ts(r.get(13)?)?,
+        active_since: opt_text(13)?.map(parse_ts).transpose()?,
         active_seconds: r.get::<_, i64>(14).map(|v| u64::try_from(v).unwrap_or(0))?,
-        created_at: parse_ts(&r.get::<_, String>(15)?)?,
-        updated_at: parse_ts(&r.get::<_, String>(16)?)?,
-        deleted_at: parse_opt_ts(r.get(17)?)?,
+        created_at: parse_ts(text(15)?)?,
+        updated_at: parse_ts(text(16)?)?,
+        deleted_at: opt_text(17)?.map(parse_ts).transpose()?,
     })
 }
 

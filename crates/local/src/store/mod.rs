@@ -75,12 +75,15 @@ fn page<T>(
     Ok(Page::from_overfetch(rows, limit, id_of))
 }
 
+/// A JSON text column, parsed where it lies (no copy into a `String` first).
 fn json_col<T: serde::de::DeserializeOwned>(
     r: &Row,
     col: impl rusqlite::RowIndex,
 ) -> rusqlite::Result<T> {
-    let s: String = r.get(col)?;
-    serde_json::from_str(&s).map_err(|e| {
+    let text = r.get_ref(col)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    serde_json::from_str(text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
 }
