@@ -20,8 +20,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
-import { required, until as waitUntil, scriptSrc, Steps, Guard, finish, runMain } from './lib.mjs';
+import { required, until as waitUntil, scriptSrc, Steps, Guard, finish, runMain, launch } from './lib.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
@@ -29,7 +28,6 @@ const SHOTS = required('SCREENSHOT_DIR');
 const MARKER = required('DOCS_MARKER');
 const JSON_REPLY = required('DOCS_JSON_REPLY');
 const SLOW_REPLY = required('DOCS_SLOW_REPLY');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ORIGIN = new URL(BASE).origin;
 
 const SHORT = 15_000; // the page reacting to a click or an API answer
@@ -158,12 +156,7 @@ const until = (what, check, timeout = SHORT) => waitUntil(what, check, timeout);
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
   const spec = await (await fetch(`${BASE}/api/openapi.json`, { signal: AbortSignal.timeout(SHORT) })).json();
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
-    protocolTimeout: 60_000,
-  });
+  const browser = await launch();
   const page = await browser.newPage();
   await page.setViewport({ width: 1360, height: 900 });
   await guard(page);

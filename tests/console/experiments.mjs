@@ -16,14 +16,12 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import puppeteer from 'puppeteer-core';
-import { required, Steps, Guard, finish, runMain } from './lib.mjs';
+import { required, Steps, Guard, finish, runMain, launch } from './lib.mjs';
 import { pageKit } from './pages.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
 const SHOTS = required('SCREENSHOT_DIR');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ORIGIN = new URL(BASE).origin;
 
 const SHORT = 15_000; // a page reacting to a click or an API answer
@@ -69,12 +67,7 @@ async function inDialog(page, name) {
 
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
-    protocolTimeout: 60_000,
-  });
+  const browser = await launch();
   let page = null;
   const current = () => page;
   let first = null;

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import puppeteer from 'puppeteer-core';
 
 /** An environment variable the Rust side sets; exits with a clear message without it. */
 export function required(name) {
@@ -177,4 +178,14 @@ export function runMain(main) {
       process.exit(1);
     },
   );
+}
+
+/** Debian's chromium, headless, as every suite drives it (CHROMIUM overrides the path). */
+export function launch() {
+  return puppeteer.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
+    protocolTimeout: 60_000,
+  });
 }

@@ -24,14 +24,12 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
-import { required, until as waitUntil, scriptSrc, Steps, Guard, finish, runMain } from './lib.mjs';
+import { required, until as waitUntil, scriptSrc, Steps, Guard, finish, runMain, launch } from './lib.mjs';
 import { pageKit } from './pages.mjs';
 
 const BASE = required('OPERATOR_URL').replace(/\/$/, '');
 const KEY = required('OPERATOR_KEY');
 const SHOTS = required('SCREENSHOT_DIR');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ORIGIN = new URL(BASE).origin;
 
 const SHORT = 15_000; // a page reacting to a click or an API answer
@@ -135,12 +133,7 @@ const until = (what, check, timeout = SHORT) => waitUntil(what, check, timeout);
 
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
-    protocolTimeout: 60_000,
-  });
+  const browser = await launch();
   let page = null;
   const current = () => page;
   try {

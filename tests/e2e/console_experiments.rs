@@ -58,20 +58,7 @@ async fn the_experiments_pages_run_rank_evolve_cancel_and_delete_in_a_real_brows
     })
     .await;
     for v in ["p-v1", "p-v2"] {
-        app.active_instance(v).await;
-        let res = app
-            .request(
-                reqwest::Method::PUT,
-                &format!("/api/instances/{v}/files?path=skills/p/SKILL.md"),
-                Some(&app.key),
-            )
-            .body(format!(
-                "---\nname: p\ndescription: {v}\n---\n\nStrategy of {v}.\n"
-            ))
-            .send()
-            .await
-            .expect("write the skill");
-        assert_eq!(res.status(), 200);
+        app.variant_with_skill(v, "p").await;
     }
 
     // WHEN the suite works the pages

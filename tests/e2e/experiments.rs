@@ -546,20 +546,7 @@ async fn evolving_keeps_the_best_mutates_their_skills_and_runs_the_next_generati
     })
     .await;
     for v in ["p-v1", "p-v2", "p-v3"] {
-        app.active_instance(v).await;
-        let res = app
-            .request(
-                reqwest::Method::PUT,
-                &format!("/api/instances/{v}/files?path=skills/p/SKILL.md"),
-                Some(&app.key),
-            )
-            .body(format!(
-                "---\nname: p\ndescription: {v}\n---\n\nStrategy of {v}.\n"
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        app.variant_with_skill(v, "p").await;
     }
     let id = start(
         &app,

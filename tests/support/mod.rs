@@ -234,6 +234,25 @@ impl App {
         send(rb).await
     }
 
+    /// An active instance `name` whose skill `skill` (skills/<skill>/SKILL.md) says
+    /// "Strategy of <name>." — a variant as `create_variants` makes them.
+    pub async fn variant_with_skill(&self, name: &str, skill: &str) {
+        self.active_instance(name).await;
+        let res = self
+            .request(
+                Method::PUT,
+                &format!("/api/instances/{name}/files?path=skills/{skill}/SKILL.md"),
+                Some(&self.key),
+            )
+            .body(format!(
+                "---\nname: {skill}\ndescription: {name}\n---\n\nStrategy of {name}.\n"
+            ))
+            .send()
+            .await
+            .expect("write the skill");
+        assert_eq!(res.status(), 200, "writing {name}'s skill");
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
     }
