@@ -391,7 +391,7 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
         "a duplicate delivery ran twice: {r}"
     );
     assert_eq!(runs[0]["chatId"], auto["chatId"]);
-    assert_eq!(runs[0]["scheduledFor"], "2026-11-30T14:00:00Z");
+    assert_eq!(runs[0]["scheduledFor"], "2026-11-30T14:00:00.000Z");
 
     // A webhook trigger: SQS → worker → delivery succeeded
     let w = lambda
