@@ -156,13 +156,13 @@ pub async fn turns_per_second(base: &str, key: &str, clients: usize, for_: Durat
     (done as f64 / started.elapsed().as_secs_f64(), failed)
 }
 
-/// One chat turn to `[DONE]`: its wall time.
+/// One chat turn to `[DONE]`: the times to its first byte and to its end.
 pub async fn turn(
     client: &reqwest::Client,
     base: &str,
     key: &str,
     text: &str,
-) -> Result<Duration, String> {
+) -> Result<(Duration, Duration), String> {
     let started = Instant::now();
     let mut res = client
         .post(format!("{base}/api/chat"))
@@ -175,14 +175,17 @@ pub async fn turn(
         return Err(format!("status {}", res.status()));
     }
     let mut body = String::new();
+    let mut first = None;
     while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+        first.get_or_insert_with(|| started.elapsed());
         body.push_str(&String::from_utf8_lossy(&chunk));
         if body.contains("data: [DONE]") {
             break;
         }
     }
+    let total = started.elapsed();
     if body.contains("\"type\":\"finish\"") {
-        Ok(started.elapsed())
+        Ok((first.unwrap_or(total), total))
     } else {
         Err(format!(
             "no finish: {}",

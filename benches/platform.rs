@@ -136,30 +136,11 @@ async fn main() {
         .unwrap_or(50);
     let (mut first_byte, mut done) = (vec![], vec![]);
     for i in 0..turns + 1 {
-        let started = Instant::now();
-        let mut res = client
-            .post(format!("{base}/api/chat"))
-            .bearer_auth(key)
-            .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": format!("hello {i}")}]}]}))
-            .send()
+        let (first, total) = load::turn(&client, &base, key, &format!("hello {i}"))
             .await
-            .unwrap();
-        let mut body = String::new();
-        let mut first = None;
-        while let Some(chunk) = res.chunk().await.unwrap() {
-            first.get_or_insert_with(|| started.elapsed());
-            body.push_str(&String::from_utf8_lossy(&chunk));
-            if body.contains("data: [DONE]") {
-                break;
-            }
-        }
-        let total = started.elapsed();
-        assert!(
-            body.contains("\"type\":\"finish\""),
-            "turn did not finish: {body}"
-        );
+            .unwrap_or_else(|e| panic!("turn did not finish: {e}"));
         if i > 0 {
-            first_byte.push(first.unwrap_or(total).as_secs_f64() * 1000.0);
+            first_byte.push(first.as_secs_f64() * 1000.0);
             done.push(total.as_secs_f64() * 1000.0);
         }
     }

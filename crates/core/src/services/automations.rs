@@ -115,21 +115,12 @@ impl Platform {
         else {
             return Err(Error::Unexpected(anyhow::anyhow!("validation state")));
         };
-        // At the cap, the first page of cap - 1 has a next one. (Two creates racing at the
-        // cap can both pass: the cap bounds an account's schedules, it is not a quota.)
         let cap = crate::domain::MAX_AUTOMATIONS_PER_ACCOUNT;
-        let page = PageRequest::first(cap - 1);
-        if self
+        let probe = self
             .store
-            .list_automations(&caller.account.id, &page)
-            .await?
-            .next_cursor
-            .is_some()
-        {
-            return Err(Error::Conflict(format!(
-                "this account has {cap} automations, the most it may have; delete one first"
-            )));
-        }
+            .list_automations(&caller.account.id, &super::cap_probe(cap))
+            .await?;
+        super::below_cap(&probe, cap, "automations")?;
         let now = self.clock.now();
         let mut automation = Automation {
             id: AutomationId::generate(),

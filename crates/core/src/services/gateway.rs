@@ -3,7 +3,9 @@
 //! configured provider (provider keys never reach an instance), and meters the tokens.
 
 use super::{LlmConfig, LlmProvider, Platform};
+use crate::domain::Timestamp;
 use crate::error::{Error, Result};
+use crate::ids::{AccountId, InstanceId};
 use crate::llm::{Message, ModelEvent, ModelRequest, ToolCall, ToolSpec};
 use crate::ports::LlmUsage;
 use bytes::Bytes;
@@ -77,16 +79,7 @@ impl Platform {
             req["model"] = json!(llm.model);
         }
         let stream = req["stream"].as_bool().unwrap_or(false);
-        let meter = Meter {
-            platform: self.clone(),
-            usage: LlmUsage {
-                account_id: instance.account_id.clone(),
-                instance_id: instance.id.clone(),
-                input_tokens: 0,
-                output_tokens: 0,
-                at: now,
-            },
-        };
+        let meter = Meter::new(self, &instance.account_id, &instance.id, now);
         match llm.provider {
             LlmProvider::OpenAi => self.forward_openai(llm, req, stream, meter).await,
             // Any other provider: translate through the provider-neutral model interface.
@@ -378,13 +371,34 @@ impl Platform {
     }
 }
 
-struct Meter {
+/// One model call metered to an instance: the gateway's own, and those the platform makes on
+/// an instance's behalf (an experiment's judge grading it, an evolve's mutation of it), so all
+/// show in billing and count against the instance's token limit.
+pub(crate) struct Meter {
     platform: Platform,
     usage: LlmUsage,
 }
 
 impl Meter {
-    async fn record(mut self, input: u64, output: u64) {
+    pub(crate) fn new(
+        platform: &Platform,
+        account: &AccountId,
+        instance: &InstanceId,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            platform: platform.clone(),
+            usage: LlmUsage {
+                account_id: account.clone(),
+                instance_id: instance.clone(),
+                input_tokens: 0,
+                output_tokens: 0,
+                at,
+            },
+        }
+    }
+
+    pub(crate) async fn record(mut self, input: u64, output: u64) {
         self.usage.input_tokens = input;
         self.usage.output_tokens = output;
         if let Err(e) = self.platform.store.record_llm_usage(&self.usage).await {

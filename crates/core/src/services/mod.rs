@@ -29,7 +29,7 @@ pub use runtime::*;
 pub use secrets::*;
 pub use webhooks::*;
 
-use crate::domain::{Account, PageRequest};
+use crate::domain::{Account, Page, PageRequest};
 use crate::error::Error;
 use crate::ids::KeyId;
 use crate::ports::{Clock, InstanceRuntime, JobQueue, Scheduler, Store, Vault};
@@ -141,6 +141,23 @@ impl ListKind {
 /// Cursors are opaque to clients: base64url of the list's tag, the store's position and a
 /// checksum, so a cursor that was mistyped, truncated or taken from another list is a 400
 /// rather than a silently empty page. (Not a credential: lists are scoped to the caller.)
+/// The page to read before creating one more of something an account may have `cap` of: at
+/// the cap, its first `cap - 1` have a next page. (Soft under creates racing at the cap: a
+/// cap bounds what an account keeps the platform running, it is not a billing quota.)
+pub(crate) fn cap_probe(cap: u32) -> PageRequest {
+    PageRequest::first(cap.saturating_sub(1).max(1))
+}
+
+/// 409 when `probe` (read with `cap_probe`) shows the account at its cap of `what`.
+pub(crate) fn below_cap<T>(probe: &Page<T>, cap: u32, what: &str) -> crate::error::Result<()> {
+    match probe.next_cursor {
+        Some(_) => Err(Error::Conflict(format!(
+            "this account has {cap} {what}, the most it may have; delete one first"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub fn encode_cursor(kind: ListKind, position: &str) -> String {
     use base64::Engine;
     let mut raw = format!("{}:{position}:", kind.tag()).into_bytes();

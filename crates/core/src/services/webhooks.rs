@@ -45,21 +45,12 @@ impl Platform {
                 return Err(Error::invalid_many(details));
             }
         };
-        // At the cap, the first page of cap - 1 has a next one (a soft cap under racing
-        // creates, like automations').
         let cap = crate::domain::MAX_WEBHOOKS_PER_ACCOUNT;
-        let page = PageRequest::first(cap - 1);
-        if self
+        let probe = self
             .store
-            .list_webhooks(&caller.account.id, &page)
-            .await?
-            .next_cursor
-            .is_some()
-        {
-            return Err(Error::Conflict(format!(
-                "this account has {cap} webhooks, the most it may have; delete one first"
-            )));
-        }
+            .list_webhooks(&caller.account.id, &super::cap_probe(cap))
+            .await?;
+        super::below_cap(&probe, cap, "webhooks")?;
         let now = self.clock.now();
         let webhook = Webhook {
             id: WebhookId::generate(),

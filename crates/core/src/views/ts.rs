@@ -7,10 +7,15 @@ use serde::Serializer;
 
 /// `t` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format(t: &DateTime<Utc>) -> String {
-    let year = t.year();
-    if !(0..=9999).contains(&year) {
-        return t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    match digits(t) {
+        Some(b) => ascii(&b).to_owned(),
+        None => t.to_rfc3339_opts(SecondsFormat::Millis, true),
     }
+}
+
+/// The 24 ASCII bytes for years 0–9999 (chrono writes the others).
+fn digits(t: &DateTime<Utc>) -> Option<[u8; 24]> {
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
     let mut b = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut v: u32| {
         for i in (0..width).rev() {
@@ -18,7 +23,7 @@ pub fn format(t: &DateTime<Utc>) -> String {
             v /= 10;
         }
     };
-    put(0, 4, year as u32);
+    put(0, 4, year);
     put(5, 2, t.month());
     put(8, 2, t.day());
     put(11, 2, t.hour());
@@ -26,16 +31,24 @@ pub fn format(t: &DateTime<Utc>) -> String {
     // a leap second (nanosecond ≥ 1e9) stays in its second, as chrono writes it
     put(17, 2, t.second());
     put(20, 3, (t.nanosecond() % 1_000_000_000) / 1_000_000);
-    b.iter().map(|&c| c as char).collect()
+    Some(b)
+}
+
+fn ascii(b: &[u8; 24]) -> &str {
+    // only ASCII digits and separators are ever written
+    std::str::from_utf8(b).unwrap_or_default()
 }
 
 pub fn ser<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format(t))
+    match digits(t) {
+        Some(b) => s.serialize_str(ascii(&b)),
+        None => s.serialize_str(&format(t)),
+    }
 }
 
 pub fn ser_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
     match t {
-        Some(t) => s.serialize_str(&format(t)),
+        Some(t) => ser(t, s),
         None => s.serialize_none(),
     }
 }

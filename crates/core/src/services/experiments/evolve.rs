@@ -11,6 +11,7 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::ids::InstanceId;
 use crate::llm::{Message, ModelRequest};
+use crate::services::gateway::Meter;
 use crate::services::{Caller, Platform};
 use operator_instance_api::{FileNode, FilesQuery};
 
@@ -164,9 +165,11 @@ impl Platform {
             .await
             .map_err(Error::BadGateway)?;
             // the mutation's tokens are the mutated variant's
-            let (body, tokens) = body;
+            let (body, (input, output)) = body;
             let parent = crate::ids::InstanceId::from_trusted(parent_id.clone());
-            self.meter(&caller.account.id, &parent, tokens).await;
+            Meter::new(self, &caller.account.id, &parent, self.clock.now())
+                .record(input, output)
+                .await;
             let name = format!("{skill}-gen{generation}-v{}", j + 1);
             let clone = self.clone_instance(caller, parent_id, &name).await?;
             self.wait_active(caller, &clone.id).await?;

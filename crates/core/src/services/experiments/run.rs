@@ -9,6 +9,7 @@ use crate::error::{Error, StoreError};
 use crate::ids::{AccountId, ExperimentId, InstanceId, KeyId};
 use crate::jobs::JobError;
 use crate::llm::{Message, ModelEvent, ModelRequest};
+use crate::services::gateway::Meter;
 use crate::services::relay::INSTANCE_UNREACHABLE;
 use crate::services::{Caller, Platform};
 use futures::StreamExt;
@@ -233,8 +234,10 @@ impl Platform {
         };
         let mut last = String::new();
         for _ in 0..2 {
-            let (text, tokens) = complete(llm.as_ref(), &req).await?;
-            self.meter(account, instance, tokens).await;
+            let (text, (input, output)) = complete(llm.as_ref(), &req).await?;
+            Meter::new(self, account, instance, self.clock.now())
+                .record(input, output)
+                .await;
             match score::parse_judge(&text) {
                 Ok(s) => return Ok(s),
                 Err(why) => last = why.0,
@@ -252,39 +255,16 @@ pub(super) async fn complete(
     let mut stream = llm
         .stream(req)
         .await
-        .map_err(|e| format!("the judge could not be asked: {e}"))?;
+        .map_err(|e| format!("the model could not be asked: {e}"))?;
     let mut text = String::new();
     let mut tokens = (0, 0);
     while let Some(ev) = stream.next().await {
-        match ev.map_err(|e| format!("the judge's answer broke off: {e}"))? {
+        match ev.map_err(|e| format!("the model's answer broke off: {e}"))? {
             ModelEvent::TextDelta(d) => text.push_str(&d),
             ModelEvent::Usage { input, output } => tokens = (input, output),
             ModelEvent::Done => return Ok((text, tokens)),
             _ => {}
         }
     }
-    Err("the judge's answer ended before it was complete".into())
-}
-
-impl Platform {
-    /// Meters a model call the platform made on an instance's behalf (a judge's grade, a
-    /// skill's mutation) to that instance, as the gateway meters the instance's own calls, so
-    /// it shows in billing and counts against the instance's token limit.
-    pub(super) async fn meter(
-        &self,
-        account: &AccountId,
-        instance: &InstanceId,
-        tokens: (u64, u64),
-    ) {
-        let usage = crate::ports::LlmUsage {
-            account_id: account.clone(),
-            instance_id: instance.clone(),
-            input_tokens: tokens.0,
-            output_tokens: tokens.1,
-            at: self.clock.now(),
-        };
-        if let Err(e) = self.store.record_llm_usage(&usage).await {
-            tracing::error!(error = %e, "could not record LLM usage");
-        }
-    }
+    Err("the model's answer ended before it was complete".into())
 }

@@ -45,7 +45,8 @@ impl InstanceSlots {
     }
 
     /// Instances with a slot held or waited for.
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.by_instance.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
