@@ -14,6 +14,8 @@
 //!   longest for a request (idle, or stalled in its head) is closed to make room, so stalled
 //!   clients cannot lock others out; when every connection is busy with a request, the new
 //!   one is answered at once with `503 overloaded` and closed (a clear refusal, not a hang).
+//!   While as many newcomers are being handled that way as spare descriptors allow, the
+//!   listener stops accepting: the rest wait in the kernel's backlog, none is dropped unanswered.
 //!
 //! A URI over [`MAX_URI_BYTES`] gets `414 uri_too_long`. Requests hyper itself refuses (bad
 //! syntax or `Content-Length`, more than [`MAX_HEADERS`] headers or a head over
@@ -45,7 +47,8 @@ pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Longest request URI (path and query); longer ones get 414.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
-/// Connections over the cap handled at once (making room or refusing); beyond, closed at once.
+/// Most connections over the cap handled at once (making room or refusing); beyond, the
+/// listener stops accepting until one is done, leaving newcomers in the kernel's backlog.
 const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 /// How long a connection over the cap waits for room, and how long a refused one is kept.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
@@ -172,6 +175,14 @@ pub fn default_max_connections(fd_limit: u64) -> usize {
     (fd_limit / 4 * 3).clamp(16, 65_536) as usize
 }
 
+/// Connections over the cap handled at once: each holds a descriptor (and its victim's until
+/// it closes), so half the descriptors the cap leaves spare, at most
+/// [`MAX_REFUSALS_IN_FLIGHT`] and at least one.
+pub fn refusals_in_flight(fd_limit: u64, max_connections: usize) -> usize {
+    let spare = fd_limit.saturating_sub(max_connections as u64) / 2;
+    spare.clamp(1, MAX_REFUSALS_IN_FLIGHT as u64) as usize
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, within `limits`.
 pub async fn serve(
     listener: TcpListener,
@@ -201,7 +212,10 @@ pub async fn serve(
         registry: Default::default(),
     });
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
+    let refusals = Arc::new(Semaphore::new(refusals_in_flight(
+        fds,
+        limits.max_connections,
+    )));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut open = JoinSet::new();
     tokio::pin!(shutdown);
@@ -217,19 +231,24 @@ pub async fn serve(
                         Ok(permit) => {
                             open.spawn(conn.clone().serve(tcp, permit, stop_rx.clone()));
                         }
-                        Err(_) => match refusals.clone().try_acquire_owned() {
+                        Err(_) => {
                             // Full: make room by closing the connection that has waited
-                            // longest for a request, or refuse.
-                            Ok(slot) => {
-                                open.spawn(conn.clone().make_room(
-                                    tcp,
-                                    permits.clone(),
-                                    slot,
-                                    stop_rx.clone(),
-                                ));
-                            }
-                            Err(_) => drop(tcp),
-                        },
+                            // longest for a request, or refuse. While as many are being
+                            // handled as descriptors allow, stop accepting (each is done
+                            // within REFUSAL_LINGER): later clients wait in the backlog
+                            // instead of being dropped unanswered.
+                            let slot = tokio::select! {
+                                () = &mut shutdown => break,
+                                slot = refusals.clone().acquire_owned() => slot,
+                            };
+                            let Ok(slot) = slot else { break };
+                            open.spawn(conn.clone().make_room(
+                                tcp,
+                                permits.clone(),
+                                slot,
+                                stop_rx.clone(),
+                            ));
+                        }
                     }
                 }
                 Err(e) => {

@@ -317,6 +317,48 @@ async fn the_connection_over_the_cap_gets_503_when_all_are_busy() {
 }
 
 #[tokio::test]
+async fn a_burst_over_the_cap_is_answered_in_full_none_dropped_unanswered() {
+    // GIVEN a server capped at 3 connections, each busy with a request
+    let (router, mut started, release) = gated();
+    let server = Server::start_with(
+        router,
+        Limits {
+            max_connections: 3,
+            ..quick()
+        },
+    )
+    .await;
+    let mut busy = vec![];
+    for _ in 0..3 {
+        let mut s = server.connect().await;
+        s.write_all(b"GET /work HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        started.recv().await.unwrap();
+        busy.push(s);
+    }
+    // WHEN more clients than the listener handles over the cap at once (64) each send a
+    // request, all before any reads its answer (so every refusal lingers)
+    let mut burst = vec![];
+    for _ in 0..100 {
+        let mut s = server.connect().await;
+        s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        burst.push(s);
+    }
+    // THEN every one of them gets 503 overloaded: the later ones waited in the backlog
+    // instead of being closed without a word
+    for s in &mut burst {
+        let raw = read_to_close(s).await;
+        assert_eq!(error_code(&raw, 503), "overloaded");
+    }
+    for _ in &busy {
+        release.notify_one();
+    }
+}
+
+#[tokio::test]
 async fn requests_hyper_cannot_parse_get_the_json_body() {
     let server = Server::start(quick()).await;
     let long_uri = format!(
@@ -557,4 +599,8 @@ fn limits_come_from_the_environment_with_defaults() {
     // AND the default cap leaves a quarter of the descriptors to the rest of the server
     assert_eq!(default_max_connections(1024), 768);
     assert_eq!(default_max_connections(u64::MAX), 65_536);
+    // AND connections over the cap are handled only as far as the spare descriptors go
+    assert_eq!(refusals_in_flight(256, 192), 32);
+    assert_eq!(refusals_in_flight(u64::MAX, 65_536), 64);
+    assert_eq!(refusals_in_flight(100, 100), 1);
 }
