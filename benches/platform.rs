@@ -8,6 +8,8 @@
 //! its first call to the Lambda Runtime API), median of 10 cold starts.
 //! The load measures (wrk against the server and a bare axum ceiling, creates, webhook
 //! intake, concurrent chat turns, memory) are in load.rs; everything ends in one table.
+//! `BENCH_ONLY=turns` runs only the concurrent chat turns (printing the server's pid), to
+//! profile them.
 
 #[path = "../tests/support/fake_llm.rs"]
 mod fake_llm;
@@ -60,6 +62,16 @@ async fn main() {
     }
     let pid = child.id();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("turns") {
+        // A profiling aid: only the concurrent turns, with the server's pid to attach to.
+        println!("server pid {pid}");
+        let (tps, failed) =
+            load::turns_per_second(&base, key, 64, Duration::from_secs(u64::from(load_secs())))
+                .await;
+        println!("{tps:.0} turns/s ({failed} failed)");
+        let _ = child.kill();
+        return;
+    }
     let idle_rss = load::rss_mb(pid);
     let mut rows: Vec<Row> = vec![row(
         "Idle RSS",

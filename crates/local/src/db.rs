@@ -6,7 +6,7 @@
 use crate::writer;
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Params, Row};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 
@@ -184,6 +184,39 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// Prepared statements each connection keeps: every statement the store runs, so that none
+/// is parsed again (rusqlite's default keeps 16, fewer than the store has).
+const STATEMENT_CACHE: usize = 256;
+
+/// `execute` and `query_row` through the connection's statement cache (rusqlite's own parse
+/// the statement on every call, which was a tenth of a chat turn's CPU).
+pub(crate) trait Cached {
+    /// [`Connection::execute`], with the statement prepared once.
+    fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    /// [`Connection::query_row`], with the statement prepared once.
+    fn row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 /// Read-only connections in the pool: reads of different requests run side by side.
 const READERS: usize = 4;
 
@@ -227,6 +260,11 @@ impl ReadPool {
         }
     }
 
+    /// A free reader, if there is one now.
+    fn try_take(&self) -> Option<Connection> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
     fn give_back(&self, c: Connection) {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(c);
         self.freed.notify_one();
@@ -254,6 +292,7 @@ impl Db {
             path.display()
         );
         migrate(&conn)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -263,6 +302,7 @@ impl Db {
             .with_context(|| format!("open the database {} to read", path.display()))?;
             r.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
                 .context("configure a SQLite reader")?;
+            r.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             readers.push(r);
         }
         let (writes, stats) = writer::start(conn).context("start the database writer")?;
@@ -276,9 +316,35 @@ impl Db {
         })
     }
 
-    /// Runs a read-only `f` on a pooled reader on a blocking thread (a write there fails:
-    /// the connection is read-only). It sees every commit made before it started.
+    /// Runs a bounded read-only `f` (a row, a page): at once on the calling task when a
+    /// reader is free (a point read takes microseconds, less than handing it to a blocking
+    /// thread and back), else on a blocking thread like [`Db::scan`]. A write there fails: the
+    /// connection is read-only. It sees every commit made before it started.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
+        match self.readers.try_take() {
+            Some(conn) => {
+                let mut lent = Lent {
+                    conn: Some(conn),
+                    pool: &self.readers,
+                };
+                match lent.conn.as_mut() {
+                    Some(c) => f(c),
+                    None => Err(E::from(anyhow::anyhow!("no database reader"))),
+                }
+            }
+            None => self.scan(f).await,
+        }
+    }
+
+    /// Runs a read-only `f` whose cost grows with the data (histories, aggregations, sweeps)
+    /// on a pooled reader on a blocking thread, so that it never holds up the tasks sharing
+    /// the caller's thread.
+    pub async fn scan<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,

@@ -3,7 +3,7 @@
 //! Visibility and delays are read from an injected [`Clock`] (the system clock unless a test
 //! passes a manual one), so tests move time instead of sleeping.
 
-use crate::db::Db;
+use crate::db::{Cached, Db};
 use async_trait::async_trait;
 use operator_core::ids::JobId;
 use operator_core::jobs::Job;
@@ -60,7 +60,7 @@ impl SqliteQueue {
         let clock = self.clock.clone();
         self.db
             .call(move |c| -> anyhow::Result<u64> {
-                let n = c.execute(
+                let n = c.exec(
                     "UPDATE jobs SET visible_at = ?2, receipt = NULL WHERE queue = ?1 AND receipt IS NOT NULL AND visible_at > ?2",
                     params![queue, now_ms(clock.as_ref())],
                 )?;
@@ -82,7 +82,7 @@ impl JobQueue for SqliteQueue {
         let queue = self.name.clone();
         self.db
             .call(move |c| -> anyhow::Result<()> {
-                c.execute(
+                c.exec(
                     "INSERT INTO jobs (id, body, visible_at, receive_count, sent_at, queue) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
                     params![id, body, visible_at, now, queue],
                 )?;
@@ -102,11 +102,10 @@ impl JobQueue for SqliteQueue {
         let clock = self.clock.clone();
         self.db
             .call(move |c| -> anyhow::Result<Vec<ReceivedJob>> {
-                let tx = c.savepoint()?;
                 let now = now_ms(clock.as_ref());
                 let mut out = Vec::new();
                 while out.len() < max as usize {
-                    let next: Option<(String, String, u32)> = tx
+                    let next: Option<(String, String, u32)> = c
                         .prepare_cached(
                             "SELECT id, body, receive_count FROM jobs WHERE queue = ?2 AND visible_at <= ?1
                              ORDER BY visible_at, id LIMIT 1",
@@ -123,18 +122,18 @@ impl JobQueue for SqliteQueue {
                         } else {
                             tracing::warn!(message_id = %id, receive_count = count, "job moved to the dead-letter queue");
                         }
-                        tx.execute(
+                        c.exec(
                             "INSERT OR REPLACE INTO dead_jobs (id, body, receive_count, dead_at, queue) VALUES (?1, ?2, ?3, ?4, ?5)",
                             params![id, body, count, now, queue],
                         )?;
-                        tx.execute("DELETE FROM jobs WHERE id = ?1", [&id])?;
+                        c.exec("DELETE FROM jobs WHERE id = ?1", [&id])?;
                         continue;
                     }
                     let receipt = format!(
                         "{id}.{}",
                         Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
                     );
-                    tx.execute(
+                    c.exec(
                         "UPDATE jobs SET receive_count = receive_count + 1, receipt = ?2, visible_at = ?3 WHERE id = ?1",
                         params![id, receipt, now + ms(visibility)],
                     )?;
@@ -145,7 +144,6 @@ impl JobQueue for SqliteQueue {
                         receive_count: count + 1,
                     });
                 }
-                tx.commit()?;
                 Ok(out)
             })
             .await
@@ -156,7 +154,7 @@ impl JobQueue for SqliteQueue {
         let receipt = receipt.to_owned();
         self.db
             .call(move |c| -> anyhow::Result<()> {
-                c.execute("DELETE FROM jobs WHERE receipt = ?1", [receipt])?;
+                c.exec("DELETE FROM jobs WHERE receipt = ?1", [receipt])?;
                 Ok(())
             })
             .await
@@ -168,7 +166,7 @@ impl JobQueue for SqliteQueue {
         let clock = self.clock.clone();
         self.db
             .call(move |c| -> anyhow::Result<()> {
-                c.execute(
+                c.exec(
                     "UPDATE jobs SET visible_at = ?2 WHERE receipt = ?1",
                     params![receipt, now_ms(clock.as_ref()) + ms(timeout)],
                 )?;
@@ -187,7 +185,7 @@ impl JobQueue for SqliteQueue {
     async fn dead_letters(&self, max: u32) -> anyhow::Result<Vec<DeadLetter>> {
         let queue = self.name.clone();
         self.db
-            .read(move |c| -> anyhow::Result<Vec<DeadLetter>> {
+            .scan(move |c| -> anyhow::Result<Vec<DeadLetter>> {
                 let mut stmt = c.prepare(
                     "SELECT id, body, receive_count FROM dead_jobs WHERE queue = ?2 ORDER BY dead_at, id LIMIT ?1",
                 )?;

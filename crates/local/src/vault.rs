@@ -6,7 +6,7 @@
 //! `<data-dir>/master.key`, created with mode 0600 on first start. A key check value stored
 //! with the data makes a wrong key fail at start with a clear message, not with garbage.
 
-use crate::db::Db;
+use crate::db::{Cached, Db};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{bail, Context};
@@ -123,7 +123,7 @@ impl LocalVault {
         let check_cipher = cipher.clone();
         db.call(move |c| -> anyhow::Result<()> {
             let stored: Option<Vec<u8>> = c
-                .query_row(
+                .row(
                     "SELECT value FROM vault_meta WHERE name = 'key_check'",
                     [],
                     |r| r.get(0),
@@ -137,7 +137,7 @@ impl LocalVault {
                 }
                 None => {
                     let sealed = seal(&check_cipher, KEY_CHECK, b"key_check")?;
-                    c.execute(
+                    c.exec(
                         "INSERT INTO vault_meta (name, value) VALUES ('key_check', ?1)",
                         [sealed],
                     )?;
@@ -173,7 +173,7 @@ impl Vault for LocalVault {
         let (account, id) = (account.to_string(), id.to_string());
         self.db
             .call(move |c| -> Result<(), VaultError> {
-                c.execute(
+                c.exec(
                     "INSERT OR REPLACE INTO vault_entries (account_id, secret_id, wrapped_key, ciphertext)
                      VALUES (?1, ?2, ?3, ?4)",
                     params![account, id, wrapped, ciphertext],
@@ -191,7 +191,7 @@ impl Vault for LocalVault {
         let (wrapped, ciphertext): (Vec<u8>, Vec<u8>) = self
             .db
             .read(move |c| -> Result<_, VaultError> {
-                c.query_row(
+                c.row(
                     "SELECT wrapped_key, ciphertext FROM vault_entries WHERE account_id = ?1 AND secret_id = ?2",
                     params![a, i],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -220,7 +220,7 @@ impl Vault for LocalVault {
         let (account, id) = (account.to_string(), id.to_string());
         self.db
             .call(move |c| -> Result<(), VaultError> {
-                c.execute(
+                c.exec(
                     "DELETE FROM vault_entries WHERE account_id = ?1 AND secret_id = ?2",
                     params![account, id],
                 )

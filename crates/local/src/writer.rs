@@ -58,42 +58,27 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, stats: &WriteStats) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
             // Cannot open the batch (another process holds the write lock past the busy
-            // timeout): each job on its own, as without group commit; they report their errors.
+            // timeout): each job in its own transaction, as without group commit; they
+            // report their errors.
             tracing::warn!(error = %e, "could not begin a write batch; writing one by one");
             for job in batch {
-                if let Ok(ran) = catch_unwind(AssertUnwindSafe(|| job(&mut conn))) {
-                    (ran.answer)(None);
+                if let Some(answer) = in_savepoint(&mut conn, job) {
+                    // Outside a transaction, releasing the savepoint is the job's commit.
+                    answer(None);
                 }
             }
             continue;
         }
         let mut answers = Vec::with_capacity(batch.len());
         for job in batch {
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-                tracing::error!(error = %e, "could not open a savepoint");
-                // Dropping the job drops its answer channel: the caller gets an error.
-                continue;
-            }
-            let ran = catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
-            let keep = matches!(&ran, Ok(r) if r.keep);
-            let close = if keep {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            };
-            if let Err(e) = conn.execute_batch(close) {
-                tracing::error!(error = %e, "could not close a savepoint");
-            }
-            if let Ok(r) = ran {
-                answers.push(r.answer);
-            }
+            answers.extend(in_savepoint(&mut conn, job));
         }
         stats
             .jobs
             .fetch_add(answers.len() as u64, Ordering::Relaxed);
-        let failed = match conn.execute_batch("COMMIT") {
+        let failed = match control(&conn, "COMMIT") {
             Ok(()) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 None
@@ -110,6 +95,39 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>, stats: &WriteStats) {
             answer(failed.as_deref());
         }
     }
+}
+
+/// Runs `job` inside a savepoint, kept if the job succeeded and undone if not, so that a job
+/// is all or nothing (the store's jobs need no savepoint of their own). Returns the job's
+/// answer; `None` when it could not run (dropping it tells its caller the write failed).
+fn in_savepoint(conn: &mut Connection, job: Job) -> Option<Answer> {
+    if let Err(e) = control(conn, "SAVEPOINT job") {
+        tracing::error!(error = %e, "could not open a savepoint");
+        return None;
+    }
+    let ran = catch_unwind(AssertUnwindSafe(|| job(conn)));
+    let keep = matches!(&ran, Ok(r) if r.keep);
+    let undone = if keep {
+        Ok(())
+    } else {
+        control(conn, "ROLLBACK TO job")
+    };
+    if let Err(e) = undone.and_then(|()| control(conn, "RELEASE job")) {
+        tracing::error!(error = %e, "could not close a savepoint");
+        if keep {
+            // What the job wrote may not be kept: its caller must not hear success.
+            if let Ok(r) = ran {
+                (r.answer)(Some(&e.to_string()));
+            }
+            return None;
+        }
+    }
+    ran.ok().map(|r| r.answer)
+}
+
+/// A transaction-control statement, prepared once (they run several times per batch).
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 #[cfg(test)]

@@ -274,7 +274,7 @@ pub fn summary_request(
         messages: vec![Message::User(format!(
             "Summary so far:\n{previous}\n\nNew part of the transcript:\n{transcript}"
         ))],
-        tools: vec![],
+        tools: Default::default(),
         max_tokens: SUMMARY_MAX_TOKENS,
     }
 }

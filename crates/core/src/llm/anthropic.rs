@@ -30,7 +30,7 @@ impl Anthropic {
     }
 }
 
-pub fn body(req: &ModelRequest) -> Value {
+pub fn body(req: &ModelRequest) -> Body<'_> {
     // Anthropic wants alternating turns; consecutive tool results share one user turn.
     let mut messages: Vec<Value> = vec![];
     for m in &req.messages {
@@ -70,22 +70,31 @@ pub fn body(req: &ModelRequest) -> Value {
             }
         }
     }
-    let tools: Vec<Value> = req
-        .tools
-        .iter()
-        .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.schema}))
-        .collect();
-    let mut body = json!({
-        "model": req.model,
-        "system": req.system,
-        "messages": messages,
-        "max_tokens": req.max_tokens,
-        "stream": true,
-    });
-    if !tools.is_empty() {
-        body["tools"] = json!(tools);
+    Body {
+        model: &req.model,
+        system: &req.system,
+        messages,
+        max_tokens: req.max_tokens,
+        stream: true,
+        tools: (!req.tools.is_empty()).then(|| {
+            req.tools.wire(
+                &req.tools.anthropic,
+                |t| json!({"name": t.name, "description": t.description, "input_schema": t.schema}),
+            )
+        }),
     }
-    body
+}
+
+/// A Messages request body (the tools' wire form is shared, see [`Tools`]).
+#[derive(serde::Serialize)]
+pub struct Body<'a> {
+    model: &'a str,
+    system: &'a str,
+    messages: Vec<Value>,
+    max_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a RawValue>,
 }
 
 #[derive(Default)]

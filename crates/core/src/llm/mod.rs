@@ -16,8 +16,9 @@ mod openai;
 use async_trait::async_trait;
 pub use config::{ContextBudget, LlmConfig, LlmProvider};
 use futures::stream::BoxStream;
+use serde_json::value::RawValue;
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A tool the model may call.
@@ -27,6 +28,46 @@ pub struct ToolSpec {
     pub description: String,
     /// JSON Schema of the input object.
     pub schema: Value,
+}
+
+/// The tools offered in requests: shared by every request that offers them (the agent's
+/// catalogue is built once) and put in each provider's wire form once, since the schemas are
+/// most of a request's bytes.
+#[derive(Debug, Default)]
+pub struct Tools {
+    specs: Vec<ToolSpec>,
+    openai: OnceLock<Box<RawValue>>,
+    anthropic: OnceLock<Box<RawValue>>,
+}
+
+impl Tools {
+    pub fn new(specs: Vec<ToolSpec>) -> Arc<Self> {
+        Arc::new(Self {
+            specs,
+            ..Self::default()
+        })
+    }
+
+    /// The tools in a provider's wire form, as `to_wire` writes one of them (computed once).
+    fn wire<'a>(
+        &'a self,
+        cell: &'a OnceLock<Box<RawValue>>,
+        to_wire: impl Fn(&ToolSpec) -> Value,
+    ) -> &'a RawValue {
+        cell.get_or_init(|| {
+            let all: Vec<Value> = self.specs.iter().map(to_wire).collect();
+            // A list of Values always serialises.
+            serde_json::value::to_raw_value(&all).unwrap_or_else(|_| RawValue::NULL.to_owned())
+        })
+    }
+}
+
+impl std::ops::Deref for Tools {
+    type Target = [ToolSpec];
+
+    fn deref(&self) -> &[ToolSpec] {
+        &self.specs
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +97,7 @@ pub struct ModelRequest {
     pub model: String,
     pub system: String,
     pub messages: Vec<Message>,
-    pub tools: Vec<ToolSpec>,
+    pub tools: Arc<Tools>,
     pub max_tokens: u32,
 }
 

@@ -25,7 +25,7 @@ impl OpenAi {
     }
 }
 
-pub fn body(req: &ModelRequest) -> Value {
+pub fn body(req: &ModelRequest) -> Body<'_> {
     let mut messages = vec![json!({"role": "system", "content": req.system})];
     for m in &req.messages {
         messages.push(match m {
@@ -45,22 +45,37 @@ pub fn body(req: &ModelRequest) -> Value {
             }
         });
     }
-    let tools: Vec<Value> = req
-        .tools
-        .iter()
-        .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema}}))
-        .collect();
-    let mut body = json!({
-        "model": req.model,
-        "messages": messages,
-        "max_tokens": req.max_tokens,
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    });
-    if !tools.is_empty() {
-        body["tools"] = json!(tools);
+    Body {
+        model: &req.model,
+        messages,
+        max_tokens: req.max_tokens,
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+        tools: (!req.tools.is_empty()).then(|| {
+            req.tools.wire(&req.tools.openai, |t| {
+                json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema}})
+            })
+        }),
     }
-    body
+}
+
+/// A Chat Completions request body (the tools' wire form is shared, see [`Tools`]).
+#[derive(serde::Serialize)]
+pub struct Body<'a> {
+    model: &'a str,
+    messages: Vec<Value>,
+    max_tokens: u32,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a RawValue>,
+}
+
+#[derive(serde::Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 /// Decoding state of one reply stream.

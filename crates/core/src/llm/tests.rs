@@ -100,7 +100,7 @@ fn request() -> ModelRequest {
         model: "m".into(),
         system: "s".into(),
         messages: vec![Message::User("hi".into())],
-        tools: vec![],
+        tools: Default::default(),
         max_tokens: 16,
     }
 }
@@ -396,7 +396,7 @@ async fn a_retry_after_beyond_the_longest_wait_is_not_retried_early() {
         model: "m".into(),
         system: String::new(),
         messages: vec![],
-        tools: vec![],
+        tools: Default::default(),
         max_tokens: 1,
     };
     // WHEN called THEN it fails at once with the provider's answer instead of retrying after
@@ -406,4 +406,47 @@ async fn a_retry_after_beyond_the_longest_wait_is_not_retried_early() {
         .expect("no wait");
     assert!(matches!(got, Err(ProviderError::Throttled { .. })));
     assert_eq!(inner.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn each_provider_gets_the_tools_in_its_wire_form_and_none_when_there_are_none() {
+    // GIVEN a request offering one tool, shared by two requests
+    let tools = Tools::new(vec![ToolSpec {
+        name: "create_instance".into(),
+        description: "Create an instance".into(),
+        schema: json!({"type": "object", "required": ["name"]}),
+    }]);
+    let req = ModelRequest {
+        tools: tools.clone(),
+        ..request()
+    };
+    let again = ModelRequest { tools, ..request() };
+    // WHEN each provider writes the body THEN the tool is in that provider's shape
+    let openai = serde_json::to_value(openai::body(&req)).unwrap();
+    assert_eq!(
+        openai["tools"],
+        json!([{"type": "function", "function": {"name": "create_instance",
+            "description": "Create an instance", "parameters": {"type": "object", "required": ["name"]}}}])
+    );
+    assert_eq!(openai["stream_options"], json!({"include_usage": true}));
+    assert_eq!(
+        openai["messages"][0],
+        json!({"role": "system", "content": "s"})
+    );
+    let anthropic = serde_json::to_value(anthropic::body(&req)).unwrap();
+    assert_eq!(
+        anthropic["tools"],
+        json!([{"name": "create_instance", "description": "Create an instance",
+            "input_schema": {"type": "object", "required": ["name"]}}])
+    );
+    assert_eq!(anthropic["system"], "s");
+    // AND the second request sharing the tools writes the same
+    assert_eq!(serde_json::to_value(openai::body(&again)).unwrap(), openai);
+    // AND a request without tools has no `tools` key at all
+    for body in [
+        serde_json::to_value(openai::body(&request())).unwrap(),
+        serde_json::to_value(anthropic::body(&request())).unwrap(),
+    ] {
+        assert!(body.get("tools").is_none(), "{body}");
+    }
 }

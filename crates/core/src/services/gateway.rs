@@ -243,7 +243,7 @@ fn neutral_request(req: &Value, default_model: &str) -> Result<ModelRequest> {
             .to_owned(),
         system: system.join("\n\n"),
         messages,
-        tools,
+        tools: crate::llm::Tools::new(tools),
         max_tokens,
     })
 }

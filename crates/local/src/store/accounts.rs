@@ -2,7 +2,7 @@
 //! on every request, so that lookup is one indexed row.
 
 use super::{map_err, page, require_changed, unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, parse_opt_ts, parse_ts};
+use crate::db::{fmt_ts, parse_opt_ts, parse_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::error::StoreError;
@@ -43,7 +43,7 @@ impl AccountStore for SqliteStore {
         let a = a.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO accounts (id, user_id, plan, instance_limit, token_limit, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
@@ -66,7 +66,7 @@ impl AccountStore for SqliteStore {
         let id = id.clone();
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM accounts WHERE id = ?1",
                     [id.as_str()],
                     account_row,
@@ -80,7 +80,7 @@ impl AccountStore for SqliteStore {
     async fn first_account(&self) -> R<Option<Account>> {
         self.db
             .read(|c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM accounts ORDER BY rowid LIMIT 1",
                     [],
                     account_row,
@@ -96,7 +96,7 @@ impl AccountStore for SqliteStore {
         let k = k.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO api_keys (id, account_id, name, prefix, hash, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
@@ -119,7 +119,7 @@ impl AccountStore for SqliteStore {
         let hash = hash.to_owned();
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
                     [hash],
                     key_row,
@@ -154,7 +154,7 @@ impl AccountStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE api_keys SET revoked_at = ?3
                          WHERE id = ?1 AND account_id = ?2 AND revoked_at IS NULL",
                         params![id.as_str(), account.as_str(), now],
@@ -170,7 +170,7 @@ impl AccountStore for SqliteStore {
         let id = id.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
                     params![id.as_str(), fmt_ts(at)],
                 )
@@ -187,7 +187,7 @@ impl AccountStore for SqliteStore {
             .call(move |c| {
                 // An expired approval of the same session is replaced; a live one is kept.
                 let n = c
-                    .execute(
+                    .exec(
                         "INSERT INTO cli_logins (session, account_id, approved_at, expires_at)
                          VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (session) DO UPDATE SET
@@ -218,7 +218,7 @@ impl AccountStore for SqliteStore {
         self.db
             .call(move |c| {
                 let row: Option<(String, String, String)> = c
-                    .query_row(
+                    .row(
                         "DELETE FROM cli_logins WHERE session = ?1
                          RETURNING account_id, approved_at, expires_at",
                         [session.as_str()],

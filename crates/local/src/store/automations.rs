@@ -4,7 +4,7 @@
 use super::{
     conversion, map_err, opt_ts, page, require_changed, unexpected, BadValue, SqliteStore, R,
 };
-use crate::db::{fmt_ts, is_constraint, parse_opt_ts, parse_ts};
+use crate::db::{fmt_ts, is_constraint, parse_opt_ts, parse_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
@@ -54,7 +54,7 @@ impl AutomationStore for SqliteStore {
         let a = a.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO automations (id, account_id, name, prompt, cron, timezone, enabled,
                         next_run_at, chat_id, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -83,7 +83,7 @@ impl AutomationStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM automations WHERE id = ?1 AND account_id = ?2",
                     params![id.as_str(), account.as_str()],
                     automation_row,
@@ -117,7 +117,7 @@ impl AutomationStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE automations SET name = ?3, prompt = ?4, cron = ?5, timezone = ?6,
                             enabled = ?7, next_run_at = ?8, updated_at = ?9
                          WHERE id = ?1 AND account_id = ?2",
@@ -145,7 +145,7 @@ impl AutomationStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "DELETE FROM automations WHERE id = ?1 AND account_id = ?2",
                         params![id.as_str(), account.as_str()],
                     )
@@ -166,7 +166,7 @@ impl AutomationStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE automations SET next_run_at = ?3 WHERE id = ?1 AND next_run_at IS ?2",
                         params![id.as_str(), opt_ts(expected), opt_ts(next)],
                     )
@@ -181,7 +181,7 @@ impl AutomationStore for SqliteStore {
         let r = r.clone();
         self.db
             .call(move |c| {
-                let res = c.execute(
+                let res = c.exec(
                     "INSERT INTO automation_runs (id, automation_id, account_id, trigger, status,
                         scheduled_for, started_at, finished_at, chat_id, error, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -203,7 +203,7 @@ impl AutomationStore for SqliteStore {
                     Ok(_) => Ok(Inserted::Created(r)),
                     Err(e) if is_constraint(&e) && r.trigger == RunTrigger::Schedule => {
                         let existing = c
-                            .query_row(
+                            .row(
                                 "SELECT * FROM automation_runs WHERE automation_id = ?1
                                  AND scheduled_for = ?2 AND trigger = 'schedule'",
                                 params![r.automation_id.as_str(), fmt_ts(r.scheduled_for)],
@@ -223,7 +223,7 @@ impl AutomationStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM automation_runs WHERE id = ?1 AND account_id = ?2",
                     params![id.as_str(), account.as_str()],
                     run_row,
@@ -263,7 +263,7 @@ impl AutomationStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE automation_runs SET status = ?3, started_at = ?4, finished_at = ?5,
                             chat_id = ?6, error = ?7 WHERE id = ?1 AND account_id = ?2",
                         params![

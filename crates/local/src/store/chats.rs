@@ -2,7 +2,7 @@
 //! leases a previous process held.
 
 use super::{json_col, map_err, require_changed, unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, parse_ts};
+use crate::db::{fmt_ts, parse_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
@@ -27,7 +27,7 @@ impl ChatStore for SqliteStore {
         let chat = chat.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO chats (account_id, id, title, kind, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
                         chat.account_id.as_str(),
@@ -49,7 +49,7 @@ impl ChatStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM chats WHERE account_id = ?1 AND id = ?2",
                     params![account.as_str(), id.as_str()],
                     chat_row,
@@ -93,7 +93,7 @@ impl ChatStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE chats SET title = ?3, updated_at = ?4 WHERE account_id = ?1 AND id = ?2",
                         params![chat.account_id.as_str(), chat.id.as_str(), chat.title, fmt_ts(chat.updated_at)],
                     )
@@ -108,21 +108,19 @@ impl ChatStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .call(move |c| {
-                let tx = c.savepoint().map_err(unexpected)?;
-                let n = tx
-                    .execute(
+                let n = c
+                    .exec(
                         "DELETE FROM chats WHERE account_id = ?1 AND id = ?2",
                         params![account.as_str(), id.as_str()],
                     )
                     .map_err(unexpected)?;
                 for table in ["chat_messages", "chat_turns", "chat_events"] {
-                    tx.execute(
+                    c.exec(
                         &format!("DELETE FROM {table} WHERE account_id = ?1 AND chat_id = ?2"),
                         params![account.as_str(), id.as_str()],
                     )
                     .map_err(unexpected)?;
                 }
-                tx.commit().map_err(unexpected)?;
                 require_changed(n)
             })
             .await
@@ -133,7 +131,7 @@ impl ChatStore for SqliteStore {
         let m = m.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT OR REPLACE INTO chat_messages (account_id, chat_id, id, role, parts, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
@@ -155,7 +153,7 @@ impl ChatStore for SqliteStore {
     async fn chat_messages(&self, account: &AccountId, chat: &ChatId) -> R<Vec<ChatMessage>> {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
-            .read(move |c| {
+            .scan(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2",
@@ -192,15 +190,14 @@ impl ChatStore for SqliteStore {
         let (account, chat, ids) = (account.clone(), chat.clone(), ids.to_vec());
         self.db
             .call(move |c| {
-                let tx = c.savepoint().map_err(unexpected)?;
                 for id in &ids {
-                    tx.execute(
+                    c.exec(
                         "DELETE FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2 AND id = ?3",
                         params![account.as_str(), chat.as_str(), id.as_str()],
                     )
                     .map_err(unexpected)?;
                 }
-                tx.commit().map_err(unexpected)
+                Ok(())
             })
             .await
     }
@@ -211,7 +208,7 @@ impl SqliteStore {
     pub async fn release_all_chat_leases(&self) -> anyhow::Result<()> {
         self.db
             .call(|c| -> anyhow::Result<()> {
-                c.execute(
+                c.exec(
                     "UPDATE chats SET lease_owner = NULL, lease_until = NULL",
                     [],
                 )?;

@@ -3,7 +3,7 @@
 //! second insert of a pair a no-op that returns the first).
 
 use super::{json, json_col, map_err, require_changed, unexpected, SqliteStore, R};
-use crate::db::fmt_ts;
+use crate::db::{fmt_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
@@ -23,14 +23,13 @@ impl ExperimentStore for SqliteStore {
         let (e, items) = (e.clone(), items.to_vec());
         self.db
             .call(move |c| {
-                let tx = c.savepoint().map_err(unexpected)?;
-                tx.execute(
+                c.exec(
                     "INSERT INTO experiments (id, account_id, doc) VALUES (?1, ?2, ?3)",
                     params![e.id.as_str(), e.account_id.as_str(), json(&e)],
                 )
                 .map_err(map_err("experiment"))?;
                 {
-                    let mut stmt = tx
+                    let mut stmt = c
                         .prepare_cached(
                             "INSERT INTO experiment_items (experiment_id, item_index, doc) VALUES (?1, ?2, ?3)",
                         )
@@ -40,7 +39,7 @@ impl ExperimentStore for SqliteStore {
                             .map_err(unexpected)?;
                     }
                 }
-                tx.commit().map_err(unexpected)
+                Ok(())
             })
             .await
     }
@@ -49,7 +48,7 @@ impl ExperimentStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT doc FROM experiments WHERE account_id = ?1 AND id = ?2",
                     params![account.as_str(), id.as_str()],
                     |r| json_col(r, "doc"),
@@ -82,7 +81,7 @@ impl ExperimentStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE experiments SET doc = ?3 WHERE account_id = ?1 AND id = ?2
                          AND json_extract(doc, '$.status') NOT IN ('succeeded', 'failed', 'cancelled')",
                         params![e.account_id.as_str(), e.id.as_str(), json(&e)],
@@ -92,7 +91,7 @@ impl ExperimentStore for SqliteStore {
                     return Ok(());
                 }
                 let exists: bool = c
-                    .query_row(
+                    .row(
                         "SELECT EXISTS (SELECT 1 FROM experiments WHERE account_id = ?1 AND id = ?2)",
                         params![e.account_id.as_str(), e.id.as_str()],
                         |r| r.get(0),
@@ -113,7 +112,7 @@ impl ExperimentStore for SqliteStore {
             .call(move |c| {
                 // Items, lanes and results go with it (ON DELETE CASCADE).
                 let n = c
-                    .execute(
+                    .exec(
                         "DELETE FROM experiments WHERE account_id = ?1 AND id = ?2",
                         params![account.as_str(), id.as_str()],
                     )
@@ -132,7 +131,7 @@ impl ExperimentStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT i.doc FROM experiment_items i JOIN experiments e ON e.id = i.experiment_id
                      WHERE e.account_id = ?1 AND i.experiment_id = ?2 AND i.item_index = ?3",
                     params![account.as_str(), id.as_str(), index],
@@ -153,8 +152,7 @@ impl ExperimentStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .call(move |c| {
-                let tx = c.savepoint().map_err(unexpected)?;
-                let (doc, next): (String, u32) = tx
+                let (doc, next): (String, u32) = c
                     .query_row(
                         "SELECT doc, next_pair FROM experiments WHERE account_id = ?1 AND id = ?2",
                         params![account.as_str(), id.as_str()],
@@ -164,7 +162,7 @@ impl ExperimentStore for SqliteStore {
                 let e: Experiment = serde_json::from_str(&doc)
                     .map_err(|e| operator_core::error::StoreError::Unexpected(e.into()))?;
                 // The lane's own pair first, if it never got a result (a crash mid-pair).
-                let held: Option<u32> = tx
+                let held: Option<u32> = c
                     .query_row(
                         "SELECT l.pair FROM experiment_lanes l WHERE l.experiment_id = ?1 AND l.lane = ?2
                          AND NOT EXISTS (SELECT 1 FROM experiment_results r
@@ -180,18 +178,17 @@ impl ExperimentStore for SqliteStore {
                 if next >= e.pair_count() {
                     return Ok(None);
                 }
-                tx.execute(
+                c.exec(
                     "UPDATE experiments SET next_pair = ?2 WHERE id = ?1",
                     params![id.as_str(), next + 1],
                 )
                 .map_err(unexpected)?;
-                tx.execute(
+                c.exec(
                     "INSERT INTO experiment_lanes (experiment_id, lane, pair) VALUES (?1, ?2, ?3)
                      ON CONFLICT (experiment_id, lane) DO UPDATE SET pair = excluded.pair",
                     params![id.as_str(), lane, next],
                 )
                 .map_err(unexpected)?;
-                tx.commit().map_err(unexpected)?;
                 Ok(Some(next))
             })
             .await
@@ -202,8 +199,7 @@ impl ExperimentStore for SqliteStore {
         let r = r.clone();
         self.db
             .call(move |c| {
-                let tx = c.savepoint().map_err(unexpected)?;
-                let doc: String = tx
+                let doc: String = c
                     .query_row(
                         "SELECT doc FROM experiments WHERE account_id = ?1 AND id = ?2",
                         params![r.account_id.as_str(), r.experiment_id.as_str()],
@@ -218,7 +214,7 @@ impl ExperimentStore for SqliteStore {
                     .position(|i| *i == r.instance_id)
                     .ok_or(operator_core::error::StoreError::NotFound)?;
                 let pair = r.item_index * e.instance_ids.len() as u32 + variant as u32;
-                let existing: Option<ExperimentResult> = tx
+                let existing: Option<ExperimentResult> = c
                     .query_row(
                         "SELECT doc FROM experiment_results WHERE experiment_id = ?1 AND pair = ?2",
                         params![r.experiment_id.as_str(), pair],
@@ -229,7 +225,7 @@ impl ExperimentStore for SqliteStore {
                 if let Some(first) = existing {
                     return Ok(Inserted::Existing(first));
                 }
-                tx.execute(
+                c.exec(
                     "INSERT INTO experiment_results (experiment_id, pair, sort_key, instance_id, doc)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![
@@ -242,7 +238,7 @@ impl ExperimentStore for SqliteStore {
                 )
                 .map_err(unexpected)?;
                 // Billed once, with the result; kept when the experiment is deleted.
-                tx.execute(
+                c.exec(
                     "INSERT OR IGNORE INTO billing_events (account_id, at, kind, ref)
                      VALUES (?1, ?2, 'item', ?3)",
                     params![
@@ -252,7 +248,6 @@ impl ExperimentStore for SqliteStore {
                     ],
                 )
                 .map_err(unexpected)?;
-                tx.commit().map_err(unexpected)?;
                 Ok(Inserted::Created(r))
             })
             .await
@@ -293,7 +288,7 @@ impl ExperimentStore for SqliteStore {
     ) -> R<Vec<ExperimentResult>> {
         let (account, id) = (account.clone(), id.clone());
         self.db
-            .read(move |c| {
+            .scan(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT r.doc FROM experiment_results r JOIN experiments e ON e.id = r.experiment_id

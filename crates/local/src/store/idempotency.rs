@@ -2,7 +2,7 @@
 //! replace, complete and release; the policy lives in `operator_core::idempotency`.
 
 use super::{unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, parse_ts};
+use crate::db::{fmt_ts, parse_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
@@ -22,7 +22,7 @@ impl IdempotencyStore for SqliteStore {
         self.db
             .call(move |c| {
                 let inserted = c
-                    .execute(
+                    .exec(
                         "INSERT INTO idempotency_keys (account_id, key, fingerprint, status, body, created_at)
                          VALUES (?1, ?2, ?3, NULL, NULL, ?4) ON CONFLICT DO NOTHING",
                         params![account.as_str(), key, record.fingerprint, fmt_ts(record.created_at)],
@@ -32,7 +32,7 @@ impl IdempotencyStore for SqliteStore {
                     return Ok(Claim::Claimed);
                 }
                 let (fingerprint, status, body, created): (String, Option<u16>, Option<Vec<u8>>, String) = c
-                    .query_row(
+                    .row(
                         "SELECT fingerprint, status, body, created_at FROM idempotency_keys
                          WHERE account_id = ?1 AND key = ?2",
                         params![account.as_str(), key],
@@ -67,7 +67,7 @@ impl IdempotencyStore for SqliteStore {
                     None => (None, None),
                 };
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE idempotency_keys SET fingerprint = ?3, status = ?4, body = ?5, created_at = ?6
                          WHERE account_id = ?1 AND key = ?2 AND created_at = ?7",
                         params![
@@ -97,13 +97,13 @@ impl IdempotencyStore for SqliteStore {
         let (account, key, response) = (account.clone(), key.to_owned(), response.clone());
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "UPDATE idempotency_keys SET status = ?3, body = ?4 WHERE account_id = ?1 AND key = ?2",
                     params![account.as_str(), key, response.status, response.body],
                 )
                 .map_err(unexpected)?;
                 // Expired records go here too, so the table stays small.
-                c.execute(
+                c.exec(
                     "DELETE FROM idempotency_keys WHERE created_at < ?1",
                     [fmt_ts(purge_before)],
                 )
@@ -118,7 +118,7 @@ impl IdempotencyStore for SqliteStore {
         let (account, key) = (account.clone(), key.to_owned());
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "DELETE FROM idempotency_keys WHERE account_id = ?1 AND key = ?2 AND status IS NULL",
                     params![account.as_str(), key],
                 )

@@ -3,7 +3,7 @@
 //! take the last slot.
 
 use super::{json, json_col, map_err, opt_ts, page, require_changed, unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, parse_ts};
+use crate::db::{fmt_ts, parse_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::error::StoreError;
@@ -65,9 +65,8 @@ impl InstanceStore for SqliteStore {
         let i = i.clone();
         self.db
             .call(move |c| {
-                let tx = c.savepoint().map_err(unexpected)?;
                 // A taken name is the more specific answer, so it is checked first.
-                let taken: bool = tx
+                let taken: bool = c
                     .query_row(
                         "SELECT EXISTS(SELECT 1 FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL)",
                         params![i.account_id.as_str(), i.name.as_str()],
@@ -77,14 +76,14 @@ impl InstanceStore for SqliteStore {
                 if taken {
                     return Err(StoreError::Conflict("instance name already exists".into()));
                 }
-                let used = count_capacity(&tx, &i.account_id)?;
+                let used = count_capacity(c, &i.account_id)?;
                 if used >= capacity {
                     return Err(StoreError::CapacityExceeded {
                         used,
                         limit: capacity,
                     });
                 }
-                tx.execute(
+                c.exec(
                     "INSERT INTO instances (id, account_id, name, kind, status, status_reason,
                         image_tag, checkpoint_repo, env, config, fqdn, created_at, updated_at, deleted_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -106,7 +105,7 @@ impl InstanceStore for SqliteStore {
                     ],
                 )
                 .map_err(map_err("instance"))?;
-                tx.commit().map_err(unexpected)
+                Ok(())
             })
             .await
     }
@@ -116,7 +115,7 @@ impl InstanceStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     concat!(
                         "SELECT ",
                         instance_columns!(),
@@ -135,7 +134,7 @@ impl InstanceStore for SqliteStore {
         let (account, name) = (account.clone(), name.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     concat!("SELECT ", instance_columns!(), " FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL"),
                     params![account.as_str(), name.as_str()],
                     instance_row,
@@ -179,7 +178,7 @@ impl InstanceStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE instances SET name = ?3, status = ?4, status_reason = ?5, env = ?6,
                             config = ?7, fqdn = ?8, updated_at = ?9, deleted_at = ?10, image_tag = ?11,
                             endpoint = ?12, restarts = ?13, active_since = ?14, active_seconds = ?15
@@ -219,7 +218,7 @@ impl InstanceStore for SqliteStore {
         let id = id.clone();
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     concat!(
                         "SELECT ",
                         instance_columns!(),
@@ -239,7 +238,7 @@ fn count_capacity(c: &Connection, account: &AccountId) -> R<u32> {
         .iter()
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
-    c.query_row(
+    c.row(
         &format!(
             "SELECT COUNT(*) FROM instances WHERE account_id = ?1 AND deleted_at IS NULL
              AND status IN ({})",

@@ -2,7 +2,7 @@
 //! vault, never here.
 
 use super::{map_err, page, require_changed, unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, parse_ts};
+use crate::db::{fmt_ts, parse_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::error::StoreError;
@@ -40,7 +40,7 @@ impl SecretStore for SqliteStore {
         let s = s.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO secrets (id, account_id, name, description, is_global, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
@@ -64,7 +64,7 @@ impl SecretStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     &format!("{SECRET_SELECT} WHERE s.id = ?1 AND s.account_id = ?2"),
                     params![id.as_str(), account.as_str()],
                     secret_row,
@@ -100,7 +100,7 @@ impl SecretStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE secrets SET description = ?3, is_global = ?4, updated_at = ?5
                          WHERE id = ?1 AND account_id = ?2",
                         params![
@@ -123,7 +123,7 @@ impl SecretStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "DELETE FROM secrets WHERE id = ?1 AND account_id = ?2",
                         params![id.as_str(), account.as_str()],
                     )
@@ -138,7 +138,7 @@ impl SecretStore for SqliteStore {
         let (account, name) = (account.clone(), name.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     &format!("{SECRET_SELECT} WHERE s.account_id = ?1 AND s.name = ?2"),
                     params![account.as_str(), name.as_str()],
                     secret_row,
@@ -187,7 +187,7 @@ impl SecretStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "INSERT OR IGNORE INTO secret_grants (secret_id, instance_id, created_at)
                          SELECT id, ?3, ?4 FROM secrets WHERE id = ?1 AND account_id = ?2",
                         params![id.as_str(), account.as_str(), instance.as_str(), now],
@@ -196,7 +196,7 @@ impl SecretStore for SqliteStore {
                 if n == 0 {
                     // Either the secret is absent (NotFound) or the grant existed (idempotent).
                     let exists: bool = c
-                        .query_row(
+                        .row(
                             "SELECT EXISTS(SELECT 1 FROM secrets WHERE id = ?1 AND account_id = ?2)",
                             params![id.as_str(), account.as_str()],
                             |r| r.get(0),
@@ -222,7 +222,7 @@ impl SecretStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "DELETE FROM secret_grants WHERE instance_id = ?3 AND secret_id =
                             (SELECT id FROM secrets WHERE id = ?1 AND account_id = ?2)",
                         params![id.as_str(), account.as_str(), instance.as_str()],

@@ -5,7 +5,7 @@
 use super::automations::automation_row;
 use super::instances::{instance_columns, instance_row};
 use super::{unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, parse_opt_ts};
+use crate::db::{fmt_ts, parse_opt_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ports::*;
@@ -17,7 +17,7 @@ impl SweepStore for SqliteStore {
     async fn instances_in_states(&self, states: &[InstanceStatus]) -> R<Vec<Instance>> {
         let states: Vec<String> = states.iter().map(|s| s.as_str().to_owned()).collect();
         self.db
-            .read(move |c| {
+            .scan(move |c| {
                 let list = states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
                 let mut stmt = c
                     .prepare(&format!(
@@ -38,7 +38,7 @@ impl SweepStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn due_automations(&self, now: Timestamp, limit: u32) -> R<Vec<Automation>> {
         self.db
-            .read(move |c| {
+            .scan(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT * FROM automations WHERE enabled = 1 AND next_run_at IS NOT NULL
@@ -58,9 +58,9 @@ impl SweepStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn next_due_at(&self) -> R<Option<Timestamp>> {
         self.db
-            .read(|c| {
+            .scan(|c| {
                 let s: Option<String> = c
-                    .query_row(
+                    .row(
                         "SELECT MIN(next_run_at) FROM automations WHERE enabled = 1",
                         [],
                         |r| r.get(0),

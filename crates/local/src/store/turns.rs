@@ -2,7 +2,7 @@
 //! per-chat sequence number, and one worker at a time holds a chat's lease.
 
 use super::{json_col, map_err, opt_ts, require_changed, unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, is_constraint, parse_opt_ts, parse_ts};
+use crate::db::{fmt_ts, is_constraint, parse_opt_ts, parse_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
@@ -32,7 +32,7 @@ impl TurnStore for SqliteStore {
         let t = t.clone();
         self.db
             .call(move |c| {
-                let res = c.execute(
+                let res = c.exec(
                     "INSERT INTO chat_turns (id, account_id, chat_id, status, source, user_message_id,
                         assistant_message_id, error, created_at, started_at, finished_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -54,7 +54,7 @@ impl TurnStore for SqliteStore {
                     Ok(_) => Ok(Inserted::Created(t)),
                     Err(e) if is_constraint(&e) => {
                         let existing = c
-                            .query_row("SELECT * FROM chat_turns WHERE id = ?1", [t.id.as_str()], turn_row)
+                            .row("SELECT * FROM chat_turns WHERE id = ?1", [t.id.as_str()], turn_row)
                             .map_err(map_err("turn"))?;
                         Ok(Inserted::Existing(existing))
                     }
@@ -69,7 +69,7 @@ impl TurnStore for SqliteStore {
         let (account, id) = (account.clone(), id.as_str().to_owned());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM chat_turns WHERE id = ?1 AND account_id = ?2",
                     params![id, account.as_str()],
                     turn_row,
@@ -85,7 +85,7 @@ impl TurnStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE chat_turns SET status = ?3, error = ?4, started_at = ?5, finished_at = ?6
                          WHERE id = ?1 AND account_id = ?2",
                         params![
@@ -108,7 +108,7 @@ impl TurnStore for SqliteStore {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM chat_turns WHERE account_id = ?1 AND chat_id = ?2
                      AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
                     params![account.as_str(), chat.as_str()],
@@ -125,7 +125,7 @@ impl TurnStore for SqliteStore {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM chat_turns WHERE account_id = ?1 AND chat_id = ?2 ORDER BY id DESC LIMIT 1",
                     params![account.as_str(), chat.as_str()],
                     turn_row,
@@ -153,20 +153,18 @@ impl TurnStore for SqliteStore {
         );
         self.db
             .call(move |c| {
-                let tx = c.savepoint().map_err(unexpected)?;
-                let seq: i64 = tx
+                let seq: i64 = c
                     .query_row(
                         "SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
                         params![account.as_str(), chat.as_str()],
                         |r| r.get(0),
                     )
                     .map_err(unexpected)?;
-                tx.execute(
+                c.exec(
                     "INSERT INTO chat_events (account_id, chat_id, seq, turn_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![account.as_str(), chat.as_str(), seq, turn_id, data],
                 )
                 .map_err(unexpected)?;
-                tx.commit().map_err(unexpected)?;
                 Ok(seq as u64)
             })
             .await
@@ -210,7 +208,7 @@ impl TurnStore for SqliteStore {
         let (account, chat) = (account.clone(), chat.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT COALESCE(MAX(seq), 0) FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
                     params![account.as_str(), chat.as_str()],
                     |r| r.get::<_, i64>(0),
@@ -234,7 +232,7 @@ impl TurnStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE chats SET lease_owner = ?3, lease_until = ?5 WHERE account_id = ?1 AND id = ?2
                          AND (lease_owner IS NULL OR lease_owner = ?3 OR lease_until < ?4)",
                         params![account.as_str(), chat.as_str(), owner, fmt_ts(now), fmt_ts(until)],
@@ -250,7 +248,7 @@ impl TurnStore for SqliteStore {
         let (account, chat, owner) = (account.clone(), chat.clone(), owner.to_owned());
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "UPDATE chats SET lease_owner = NULL, lease_until = NULL WHERE account_id = ?1 AND id = ?2 AND lease_owner = ?3",
                     params![account.as_str(), chat.as_str(), owner],
                 )

@@ -2,7 +2,7 @@
 //! and per instance over a window.
 
 use super::{unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, parse_opt_ts};
+use crate::db::{fmt_ts, parse_opt_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
@@ -15,7 +15,7 @@ impl UsageStore for SqliteStore {
     async fn usage_counts(&self, account: &AccountId, since: Timestamp) -> R<UsageCounts> {
         let account = account.clone();
         self.db
-            .read(move |c| {
+            .scan(move |c| {
                 // One pass over the period's billing events (db.rs, migration 6), which
                 // outlive the runs, deliveries, turns and results they count.
                 let mut stmt = c
@@ -51,7 +51,7 @@ impl UsageStore for SqliteStore {
         let u = u.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO llm_usage (account_id, instance_id, input_tokens, output_tokens, weighted, at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
@@ -78,7 +78,7 @@ impl UsageStore for SqliteStore {
         let account = account.clone();
         let count = buckets.count.max(1);
         self.db
-            .read(move |c| {
+            .scan(move |c| {
                 // The bucket as UsageBuckets::index computes it, in whole milliseconds: `at` is
                 // stored as `YYYY-MM-DDTHH:MM:SS.mmmZ` (db::fmt_ts), so its milliseconds are
                 // characters 21-23.
@@ -135,9 +135,9 @@ impl UsageStore for SqliteStore {
     ) -> R<(u64, Option<Timestamp>)> {
         let instance = instance.clone();
         self.db
-            .read(move |c| {
+            .scan(move |c| {
                 let (sum, oldest): (Option<i64>, Option<String>) = c
-                    .query_row(
+                    .row(
                         "SELECT SUM(weighted), MIN(at) FROM llm_usage WHERE instance_id = ?1 AND at >= ?2",
                         params![instance.as_str(), fmt_ts(since)],
                         |r| Ok((r.get(0)?, r.get(1)?)),

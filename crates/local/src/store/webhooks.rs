@@ -2,7 +2,7 @@
 //! on the provider's delivery id by a unique index.
 
 use super::{map_err, opt_ts, page, require_changed, unexpected, SqliteStore, R};
-use crate::db::{fmt_ts, is_constraint, parse_opt_ts, parse_ts};
+use crate::db::{fmt_ts, is_constraint, parse_opt_ts, parse_ts, Cached};
 use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
@@ -49,7 +49,7 @@ impl WebhookStore for SqliteStore {
         let w = w.clone();
         self.db
             .call(move |c| {
-                c.execute(
+                c.exec(
                     "INSERT INTO webhooks (id, account_id, name, prompt_template, token, enabled,
                         chat_id, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -76,7 +76,7 @@ impl WebhookStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM webhooks WHERE id = ?1 AND account_id = ?2",
                     params![id.as_str(), account.as_str()],
                     webhook_row,
@@ -91,7 +91,7 @@ impl WebhookStore for SqliteStore {
         let token = token.to_owned();
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM webhooks WHERE token = ?1",
                     [token],
                     webhook_row,
@@ -125,7 +125,7 @@ impl WebhookStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE webhooks SET name = ?3, prompt_template = ?4, token = ?5, enabled = ?6,
                             updated_at = ?7 WHERE id = ?1 AND account_id = ?2",
                         params![
@@ -150,7 +150,7 @@ impl WebhookStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "DELETE FROM webhooks WHERE id = ?1 AND account_id = ?2",
                         params![id.as_str(), account.as_str()],
                     )
@@ -165,7 +165,7 @@ impl WebhookStore for SqliteStore {
         let d = d.clone();
         self.db
             .call(move |c| {
-                let res = c.execute(
+                let res = c.exec(
                     "INSERT INTO deliveries (id, webhook_id, account_id, status, payload, dedup_key,
                         received_at, started_at, finished_at, chat_id, error)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -187,7 +187,7 @@ impl WebhookStore for SqliteStore {
                     Ok(_) => Ok(Inserted::Created(d)),
                     Err(e) if is_constraint(&e) && d.dedup_key.is_some() => {
                         let first = c
-                            .query_row(
+                            .row(
                                 "SELECT * FROM deliveries WHERE webhook_id = ?1 AND dedup_key = ?2",
                                 params![d.webhook_id.as_str(), d.dedup_key],
                                 delivery_row,
@@ -206,7 +206,7 @@ impl WebhookStore for SqliteStore {
         let (account, id) = (account.clone(), id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT * FROM deliveries WHERE id = ?1 AND account_id = ?2",
                     params![id.as_str(), account.as_str()],
                     delivery_row,
@@ -245,7 +245,7 @@ impl WebhookStore for SqliteStore {
         self.db
             .call(move |c| {
                 let n = c
-                    .execute(
+                    .exec(
                         "UPDATE deliveries SET status = ?3, started_at = ?4, finished_at = ?5,
                             chat_id = ?6, error = ?7 WHERE id = ?1 AND account_id = ?2",
                         params![

@@ -28,11 +28,12 @@ mod workspace;
 pub use args::{Args, NoArgs, On, PathParam};
 
 use crate::error::Error;
-use crate::llm::ToolSpec;
+use crate::llm::{ToolSpec, Tools};
 use crate::services::{Caller, Platform};
 use crate::views::ErrorReply;
 use async_trait::async_trait;
 use serde_json::{json, Value};
+use std::sync::{Arc, OnceLock};
 
 /// Replaced for secret values in stored events and in the model's view of past calls.
 pub const REDACTED: &str = "[redacted]";
@@ -188,15 +189,22 @@ pub fn find(name: &str) -> Option<&'static dyn Tool> {
     ALL.iter().copied().find(|t| t.name() == name)
 }
 
-/// What the model is offered.
-pub fn catalogue() -> Vec<ToolSpec> {
-    ALL.iter()
-        .map(|t| ToolSpec {
-            name: t.name().to_owned(),
-            description: t.description().to_owned(),
-            schema: t.input_schema(),
+/// What the model is offered: built on first use (deriving every schema), then shared.
+pub fn catalogue() -> Arc<Tools> {
+    static CATALOGUE: OnceLock<Arc<Tools>> = OnceLock::new();
+    CATALOGUE
+        .get_or_init(|| {
+            Tools::new(
+                ALL.iter()
+                    .map(|t| ToolSpec {
+                        name: t.name().to_owned(),
+                        description: t.description().to_owned(),
+                        schema: t.input_schema(),
+                    })
+                    .collect(),
+            )
         })
-        .collect()
+        .clone()
 }
 
 /// The input as it may be stored and shown to the model: secret values replaced (an

@@ -158,7 +158,7 @@ impl Platform {
                     model: cfg.model.clone(),
                     system: "You evolve agent skills for an experiment. You answer with a skill's new instructions only.".into(),
                     messages: vec![Message::User(user)],
-                    tools: vec![],
+                    tools: Default::default(),
                     max_tokens: MUTATION_MAX_TOKENS,
                 },
             )

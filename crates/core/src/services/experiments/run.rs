@@ -229,7 +229,7 @@ impl Platform {
             model: cfg.model.clone(),
             system,
             messages: vec![Message::User(user)],
-            tools: vec![],
+            tools: Default::default(),
             max_tokens: JUDGE_MAX_TOKENS,
         };
         let mut last = String::new();
