@@ -71,7 +71,7 @@ impl Run<'_> {
                 &data,
             )
             .await?;
-        self.p.bus.notify(&self.turn.account_id, &self.turn.chat_id);
+        self.p.bus.notify(&self.turn.chat_id);
         self.events
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -153,7 +153,7 @@ impl ExperimentStore for SqliteStore {
         self.db
             .call(move |c| {
                 let (doc, next): (String, u32) = c
-                    .query_row(
+                    .row(
                         "SELECT doc, next_pair FROM experiments WHERE account_id = ?1 AND id = ?2",
                         params![account.as_str(), id.as_str()],
                         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -163,7 +163,7 @@ impl ExperimentStore for SqliteStore {
                     .map_err(|e| operator_core::error::StoreError::Unexpected(e.into()))?;
                 // The lane's own pair first, if it never got a result (a crash mid-pair).
                 let held: Option<u32> = c
-                    .query_row(
+                    .row(
                         "SELECT l.pair FROM experiment_lanes l WHERE l.experiment_id = ?1 AND l.lane = ?2
                          AND NOT EXISTS (SELECT 1 FROM experiment_results r
                                          WHERE r.experiment_id = l.experiment_id AND r.pair = l.pair)",
@@ -200,7 +200,7 @@ impl ExperimentStore for SqliteStore {
         self.db
             .call(move |c| {
                 let doc: String = c
-                    .query_row(
+                    .row(
                         "SELECT doc FROM experiments WHERE account_id = ?1 AND id = ?2",
                         params![r.account_id.as_str(), r.experiment_id.as_str()],
                         |row| row.get(0),
@@ -215,7 +215,7 @@ impl ExperimentStore for SqliteStore {
                     .ok_or(operator_core::error::StoreError::NotFound)?;
                 let pair = r.item_index * e.instance_ids.len() as u32 + variant as u32;
                 let existing: Option<ExperimentResult> = c
-                    .query_row(
+                    .row(
                         "SELECT doc FROM experiment_results WHERE experiment_id = ?1 AND pair = ?2",
                         params![r.experiment_id.as_str(), pair],
                         |row| json_col(row, "doc"),

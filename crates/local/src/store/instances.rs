@@ -67,7 +67,7 @@ impl InstanceStore for SqliteStore {
             .call(move |c| {
                 // A taken name is the more specific answer, so it is checked first.
                 let taken: bool = c
-                    .query_row(
+                    .row(
                         "SELECT EXISTS(SELECT 1 FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL)",
                         params![i.account_id.as_str(), i.name.as_str()],
                         |r| r.get(0),

@@ -154,7 +154,7 @@ impl TurnStore for SqliteStore {
         self.db
             .call(move |c| {
                 let seq: i64 = c
-                    .query_row(
+                    .row(
                         "SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
                         params![account.as_str(), chat.as_str()],
                         |r| r.get(0),

@@ -35,7 +35,7 @@ pub struct Follow {
     checked_finished: bool,
     /// The look-up found the turn finished.
     finished: bool,
-    bus: tokio::sync::broadcast::Receiver<(AccountId, ChatId)>,
+    watch: crate::services::ChatWatch,
     /// When something was last handed out (the heartbeat counts from here).
     last_sent: tokio::time::Instant,
 }
@@ -50,7 +50,7 @@ impl Follow {
         after: u64,
     ) -> Self {
         Self {
-            bus: p.bus.subscribe(),
+            watch: p.bus.watch(&chat),
             p: p.clone(),
             account,
             chat,
@@ -133,25 +133,15 @@ impl Follow {
                     Err(e) => tracing::warn!(error = %e, "reading the followed turn failed"),
                 }
             }
-            // Wait for a wake-up for this chat, a poll tick, or the heartbeat.
+            // Wait for a wake-up for this chat, a poll tick, or the heartbeat; then read
+            // the log again.
+            let now = tokio::time::Instant::now();
             let deadline = self.last_sent + HEARTBEAT;
-            let mut poll = tokio::time::Instant::now() + POLL;
-            loop {
-                let now = tokio::time::Instant::now();
-                if now >= deadline {
-                    return Some(Step::Keepalive);
-                }
-                if now >= poll {
-                    break;
-                }
-                match tokio::time::timeout(poll.min(deadline) - now, self.bus.recv()).await {
-                    Ok(Ok((a, c))) if a == self.account && c == self.chat => break,
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => break,
-                    Ok(Err(_)) => poll = deadline,
-                    Err(_) => break,
-                }
+            if now >= deadline {
+                return Some(Step::Keepalive);
             }
+            let _ =
+                tokio::time::timeout((now + POLL).min(deadline) - now, self.watch.changed()).await;
         }
     }
 }
