@@ -3,10 +3,11 @@
 //! (WAL lets readers run while the writer commits, each seeing the last commit), schema
 //! migrations by `PRAGMA user_version`.
 
+pub(crate) use crate::cached::{Cached, STATEMENT_CACHE};
 use crate::writer;
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OpenFlags, Params, Row};
+use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 
@@ -183,39 +184,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX idempotency_age ON idempotency_keys(created_at);
     "#,
 ];
-
-/// Prepared statements each connection keeps: every statement the store runs, so that none
-/// is parsed again (rusqlite's default keeps 16, fewer than the store has).
-const STATEMENT_CACHE: usize = 256;
-
-/// `execute` and `query_row` through the connection's statement cache (rusqlite's own parse
-/// the statement on every call, which was a tenth of a chat turn's CPU).
-pub(crate) trait Cached {
-    /// [`Connection::execute`], with the statement prepared once.
-    fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-    /// [`Connection::query_row`], with the statement prepared once.
-    fn row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T>;
-}
-
-impl Cached for Connection {
-    fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
-
-    fn row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T> {
-        self.prepare_cached(sql)?.query_row(params, f)
-    }
-}
 
 /// Read-only connections in the pool: reads of different requests run side by side.
 const READERS: usize = 4;

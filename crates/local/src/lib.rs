@@ -1,6 +1,7 @@
 //! Embedded adapters for a single-process Operator: SQLite store and job queue, an
 //! AES-256-GCM vault and the cron scheduler loop, wired together by [`Embedded::open`].
 
+mod cached;
 pub mod db;
 pub mod lock;
 pub mod queue;
