@@ -113,6 +113,12 @@ cargo build --workspace --locked
 step "cargo test (unit, contracts, end-to-end)"
 cargo test --workspace --locked
 
+# The soak suite, short (tests/soak: built above, its tests ignored there): kill -9 under
+# mixed load for 2 rounds, model provider faults, a full disk on a small tmpfs (needs root
+# or unprivileged user namespaces). scripts/soak.sh runs it with 20 rounds.
+step "soak, short (kill -9 under load, provider faults, full disk)"
+SOAK_ROUNDS=2 cargo test -p operator-cli --test soak --locked -- --ignored
+
 # The running server against its own OpenAPI document: no 5xx, every answer as documented,
 # schema-valid requests accepted and schema-violating ones refused (fixed seed).
 step "API fuzzing (schemathesis)"

@@ -83,12 +83,14 @@ NOT_SET = {
         "AWS_LAMBDA_RUNTIME_API": "set by Lambda",
         "OPERATOR_SQS_WAIT_SECONDS": "long polling is for consumers; the API only sends",
         "OPERATOR_BOOTSTRAP_KEY_SECRET_ARN": "only the worker creates the first account",
+        "OPERATOR_LLM_IDLE_TIMEOUT_SECS": "optional: the default (300 s) applies",
     },
     "worker": {
         "OPERATOR_AWS_ENDPOINT_URL": "emulators only; the real service endpoints are the default",
         "OPERATOR_TOKEN_KEY": "the key is read from OPERATOR_TOKEN_KEY_SECRET_ARN instead",
         "OPENAI_API_KEY": "the provider key is read from OPERATOR_LLM_API_KEY_SECRET_ARN",
         "ANTHROPIC_API_KEY": "the provider key is read from OPERATOR_LLM_API_KEY_SECRET_ARN",
+        "OPERATOR_LLM_IDLE_TIMEOUT_SECS": "optional: the default (300 s) applies",
     },
     "instance": {
         "OPERATOR_WORKSPACE": "given as --workspace in the image's entry point",

@@ -112,6 +112,7 @@ impl Api {
             api_key: Some(secrecy::SecretString::from("sk-unused".to_owned())),
             model: "test-model".to_owned(),
             context: ContextBudget::default(),
+            idle_timeout: operator_core::llm::DEFAULT_IDLE_TIMEOUT,
         };
         Self::open(PlanSlug::Pro, Some(llm)).await
     }

@@ -106,6 +106,118 @@ async fn a_repeated_delivery_id_returns_the_first_delivery() {
 }
 
 #[tokio::test]
+async fn a_repeat_of_a_delivery_whose_job_was_lost_queues_it_again() {
+    use operator_core::domain::DeliveryStatus;
+    use operator_core::ids::DeliveryId;
+    use operator_core::jobs::Job;
+    let api = Api::start().await;
+    let w = webhook(&api).await;
+    let token = w["token"].as_str().unwrap();
+    let headers = [
+        ("content-type", "application/json"),
+        ("idempotency-key", "evt-1"),
+    ];
+    let queue = api.platform.queue.clone();
+    let jobs_for = |id: &serde_json::Value| {
+        let (queue, id) = (queue.clone(), id.as_str().unwrap().to_owned());
+        async move {
+            let got = queue
+                .receive(10, std::time::Duration::from_secs(60))
+                .await
+                .expect("receive");
+            for j in &got {
+                assert!(
+                    matches!(&j.job, Job::WebhookDelivery { delivery_id, .. } if delivery_id.as_str() == id),
+                    "{:?}",
+                    j.job
+                );
+            }
+            got
+        }
+    };
+    // GIVEN a delivery whose job is gone, as when the server died between storing the
+    // delivery and queueing its job
+    let first = trigger(&api, token, &headers, Body::from("{}"))
+        .await
+        .ok(202);
+    let lost = jobs_for(&first["deliveryId"]).await;
+    assert_eq!(lost.len(), 1);
+    queue.ack(&lost[0].receipt).await.expect("drop the job");
+    // WHEN the sender repeats it
+    let again = trigger(&api, token, &headers, Body::from("{}"))
+        .await
+        .ok(202);
+    // THEN it is the same delivery, and its job is queued again
+    assert_eq!(first["deliveryId"], again["deliveryId"]);
+    assert_eq!(jobs_for(&first["deliveryId"]).await.len(), 1);
+    // WHEN the delivery has started and the sender repeats it once more
+    let id = DeliveryId::parse(first["deliveryId"].as_str().unwrap()).unwrap();
+    let mut d = api
+        .platform
+        .store
+        .get_delivery(&api.account, &id)
+        .await
+        .unwrap();
+    d.status = DeliveryStatus::Running;
+    api.platform.store.update_delivery(&d).await.unwrap();
+    trigger(&api, token, &headers, Body::from("{}"))
+        .await
+        .ok(202);
+    // THEN no second job is queued for it
+    assert_eq!(jobs_for(&first["deliveryId"]).await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_delivery_whose_turn_ended_before_a_crash_is_finished_by_its_redelivered_job() {
+    use operator_core::domain::{DeliveryStatus, Turn, TurnSource, TurnStatus};
+    use operator_core::ids::{ChatId, DeliveryId, TurnId};
+    let api = Api::start_with_model().await;
+    let w = webhook(&api).await;
+    let token = w["token"].as_str().unwrap();
+    let sent = trigger(&api, token, &[], Body::from("{}")).await.ok(202);
+    let id = DeliveryId::parse(sent["deliveryId"].as_str().unwrap()).unwrap();
+    let received = api
+        .platform
+        .queue
+        .receive(1, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let job = received[0].job.clone();
+    // GIVEN its turn ended (with an error) but the delivery still says running, as when the
+    // server died between the two writes
+    let store = &api.platform.store;
+    let mut d = store.get_delivery(&api.account, &id).await.unwrap();
+    let now = chrono::Utc::now();
+    d.status = DeliveryStatus::Running;
+    d.started_at = Some(now);
+    store.update_delivery(&d).await.unwrap();
+    let turn_id = TurnId::for_source(id.body());
+    store
+        .insert_turn(&Turn {
+            chat_id: ChatId::parse(w["chatId"].as_str().unwrap()).unwrap(),
+            account_id: api.account.clone(),
+            status: TurnStatus::Failed,
+            source: TurnSource::Webhook(id.clone()),
+            user_message_id: turn_id.user_message(),
+            assistant_message_id: turn_id.assistant_message(),
+            error: Some("the model broke".into()),
+            created_at: now,
+            started_at: Some(now),
+            finished_at: Some(now),
+            id: turn_id,
+        })
+        .await
+        .unwrap();
+    // WHEN its job runs again (redelivered after the restart)
+    api.platform.run_agent_job(&job).await.expect("the job");
+    // THEN the delivery carries the turn's outcome
+    let d = store.get_delivery(&api.account, &id).await.unwrap();
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.error.as_deref(), Some("the model broke"));
+    assert!(d.finished_at.is_some() && d.chat_id.is_some());
+}
+
+#[tokio::test]
 async fn trigger_errors_follow_the_contract() {
     let api = Api::start().await;
     let w = webhook(&api).await;

@@ -1,8 +1,11 @@
 //! A scripted fake LLM speaking the real OpenAI Chat Completions wire protocol (plain JSON
 //! and SSE streaming with tool calls and usage) on a loopback port. Tests queue replies and
-//! inspect every request it received.
+//! inspect every request it received. Besides answers it serves faults: a model that never
+//! answers, one that stalls or resets the connection mid-stream, bytes that are not the
+//! protocol, HTTP errors.
 #![allow(dead_code)]
 
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -24,6 +27,63 @@ pub enum Reply {
     Status(u16, String),
     /// Text answered only once `release_held` is called (see `held_now`).
     Held(String),
+    /// Accepts the request and never answers: no status line, no byte.
+    Hang,
+    /// Streams the first half of the text's events, then goes silent for good (the
+    /// connection stays open).
+    Stall(String),
+    /// Streams the first half of the text's events, then resets the TCP connection (RST).
+    Reset(String),
+    /// A 200 with this content type and these bytes, whatever the protocol expects.
+    Garbage(&'static str, Vec<u8>),
+}
+
+impl Reply {
+    /// A short name of the variant, as `FakeLlm::served` lists them.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Text(_) => "text",
+            Reply::SlowText(..) => "slow-text",
+            Reply::LateText(..) => "late-text",
+            Reply::ToolCalls(_) => "tool-calls",
+            Reply::Status(..) => "status",
+            Reply::Held(_) => "held",
+            Reply::Hang => "hang",
+            Reply::Stall(_) => "stall",
+            Reply::Reset(_) => "reset",
+            Reply::Garbage(..) => "garbage",
+        }
+    }
+}
+
+/// The accepted connection's socket, so that `Reply::Reset` can reset it.
+#[derive(Clone, Copy)]
+struct Socket(std::os::fd::RawFd);
+
+impl Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Socket {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        use std::os::fd::AsRawFd;
+        Socket(stream.io().as_raw_fd())
+    }
+}
+
+/// Connections reset by `Reply::Reset` (in this process: by any fake).
+static RESETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many connections `Reply::Reset` has reset so far, by any fake of this process.
+pub fn resets() -> usize {
+    RESETS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// How a streamed answer ends.
+#[derive(Clone, Copy)]
+enum Tail {
+    /// After its last event, as the protocol says.
+    Whole,
+    /// Half-way, then silence.
+    Stall,
+    /// Half-way, then a TCP reset of this socket.
+    Reset(Socket),
 }
 
 #[derive(Default)]
@@ -33,6 +93,10 @@ struct Inner {
     /// (input, output) tokens of every answer that reported its usage.
     reported: Vec<(u64, u64)>,
     gate: Arc<Gate>,
+    /// What answers once the script is exhausted.
+    fallback: Option<Reply>,
+    /// `Reply::kind` of every reply served, in order.
+    served: Vec<&'static str>,
 }
 
 /// Holds `Reply::Held` requests until released.
@@ -74,9 +138,7 @@ impl FakeLlm {
     pub async fn start(script: Vec<Reply>) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
             script: script.into(),
-            requests: vec![],
-            reported: vec![],
-            gate: Arc::default(),
+            ..Inner::default()
         }));
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
@@ -84,7 +146,13 @@ impl FakeLlm {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<Socket>(),
+            )
+            .await
+        });
         Self { url, inner }
     }
 
@@ -115,6 +183,21 @@ impl FakeLlm {
         self.inner.lock().unwrap().requests.clone()
     }
 
+    /// How many requests it received (cheaper than `requests().len()`).
+    pub fn request_count(&self) -> usize {
+        self.inner.lock().unwrap().requests.len()
+    }
+
+    /// What answers once the script is exhausted (by default a fixed text).
+    pub fn set_fallback(&self, reply: Reply) {
+        self.inner.lock().unwrap().fallback = Some(reply);
+    }
+
+    /// `Reply::kind` of every reply served so far, in order.
+    pub fn served(&self) -> Vec<&'static str> {
+        self.inner.lock().unwrap().served.clone()
+    }
+
     /// What the answers so far reported, weighted as the platform meters it (input + 5 ×
     /// output): what billing must show for them.
     pub fn reported_weighted(&self) -> u64 {
@@ -140,15 +223,58 @@ fn tokens(s: &str) -> u64 {
     (s.len() as u64 / 4).max(1)
 }
 
-async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) -> Response {
+/// The next scripted reply (or the fallback), noted as served.
+fn next_reply(g: &mut Inner) -> Reply {
+    let reply = g.script.pop_front().unwrap_or_else(|| {
+        g.fallback
+            .clone()
+            .unwrap_or(Reply::Text("(the fake LLM's script is exhausted)".into()))
+    });
+    g.served.push(reply.kind());
+    reply
+}
+
+/// The faults that need no protocol: never answering, and bytes that are not it.
+async fn protocol_free_fault(reply: &Reply) -> Option<Response> {
+    match reply {
+        Reply::Hang => {
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes")
+        }
+        Reply::Garbage(content_type, bytes) => Some(
+            (
+                [("content-type", *content_type)],
+                axum::body::Body::from(bytes.clone()),
+            )
+                .into_response(),
+        ),
+        _ => None,
+    }
+}
+
+/// How a streamed `reply` ends on `socket`.
+fn tail(reply: &Reply, socket: Socket) -> Tail {
+    match reply {
+        Reply::Stall(_) => Tail::Stall,
+        Reply::Reset(_) => Tail::Reset(socket),
+        _ => Tail::Whole,
+    }
+}
+
+async fn openai(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    ConnectInfo(socket): ConnectInfo<Socket>,
+    Json(req): Json<Value>,
+) -> Response {
     let reply = {
         let mut g = inner.lock().unwrap();
         g.requests.push(req.clone());
-        g.script
-            .pop_front()
-            .unwrap_or(Reply::Text("(the fake LLM's script is exhausted)".into()))
+        next_reply(&mut g)
     };
     hold(&inner, &reply).await;
+    if let Some(res) = protocol_free_fault(&reply).await {
+        return res;
+    }
     if let Reply::LateText(_, ms) = &reply {
         tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
     }
@@ -162,9 +288,13 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
             )
                 .into_response()
         }
-        Reply::Text(t) | Reply::SlowText(t, _) | Reply::LateText(t, _) | Reply::Held(t) => {
-            (Some(t.clone()), vec![])
-        }
+        Reply::Text(t)
+        | Reply::SlowText(t, _)
+        | Reply::LateText(t, _)
+        | Reply::Held(t)
+        | Reply::Stall(t)
+        | Reply::Reset(t) => (Some(t.clone()), vec![]),
+        Reply::Hang | Reply::Garbage(..) => unreachable!("answered above"),
         Reply::ToolCalls(calls) => (
             None,
             calls
@@ -226,7 +356,7 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, Json(req): Json<Value>) 
             .map(|e| format!("data: {e}\n\n"))
             .collect();
         frames.push("data: [DONE]\n\n".into());
-        return sse(frames, pause(&reply));
+        return sse(frames, pause(&reply), tail(&reply, socket));
     }
     inner
         .lock()
@@ -257,15 +387,57 @@ fn pause(reply: &Reply) -> u64 {
     }
 }
 
-/// An SSE response whose frames are sent `pause_ms` apart.
-fn sse(frames: Vec<String>, pause_ms: u64) -> Response {
-    let stream = futures::stream::unfold(frames.into_iter(), move |mut it| async move {
-        let next = it.next()?;
-        if pause_ms > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
-        }
-        Some((Ok::<_, std::convert::Infallible>(next), it))
-    });
+/// An SSE response whose frames are sent `pause_ms` apart, ending as `tail` says.
+fn sse(mut frames: Vec<String>, pause_ms: u64, tail: Tail) -> Response {
+    if !matches!(tail, Tail::Whole) {
+        frames.truncate(frames.len().div_ceil(2));
+    }
+    let stream = futures::stream::unfold(
+        (frames.into_iter(), false),
+        move |(mut it, ended)| async move {
+            if ended {
+                return None;
+            }
+            let Some(next) = it.next() else {
+                return match tail {
+                    Tail::Whole => None,
+                    Tail::Stall => {
+                        std::future::pending::<()>().await;
+                        None
+                    }
+                    Tail::Reset(socket) => {
+                        // Let what was written reach the client first: a reset discards
+                        // whatever still sits in the socket's send buffer.
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        // Linger 0: closing the socket (hyper does, on a body error) sends RST.
+                        let linger = libc::linger {
+                            l_onoff: 1,
+                            l_linger: 0,
+                        };
+                        // SAFETY: setsockopt on this connection's open socket with a valid
+                        // `linger` of the size passed.
+                        let rc = unsafe {
+                            libc::setsockopt(
+                                socket.0,
+                                libc::SOL_SOCKET,
+                                libc::SO_LINGER,
+                                (&linger as *const libc::linger).cast(),
+                                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                            )
+                        };
+                        if rc == 0 {
+                            RESETS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Some((Err(std::io::Error::other("reset")), (it, true)))
+                    }
+                };
+            };
+            if pause_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            }
+            Some((Ok::<_, std::io::Error>(next), (it, false)))
+        },
+    );
     (
         [("content-type", "text/event-stream")],
         axum::body::Body::from_stream(stream),
@@ -275,6 +447,7 @@ fn sse(frames: Vec<String>, pause_ms: u64) -> Response {
 
 async fn anthropic(
     State(inner): State<Arc<Mutex<Inner>>>,
+    ConnectInfo(socket): ConnectInfo<Socket>,
     headers: axum::http::HeaderMap,
     Json(req): Json<Value>,
 ) -> Response {
@@ -284,11 +457,12 @@ async fn anthropic(
         logged["_headers"] = json!({"x-api-key": headers.get("x-api-key").and_then(|v| v.to_str().ok()),
                                     "anthropic-version": headers.get("anthropic-version").and_then(|v| v.to_str().ok())});
         g.requests.push(logged);
-        g.script
-            .pop_front()
-            .unwrap_or(Reply::Text("(the fake LLM's script is exhausted)".into()))
+        next_reply(&mut g)
     };
     hold(&inner, &reply).await;
+    if let Some(res) = protocol_free_fault(&reply).await {
+        return res;
+    }
     let input_tokens = tokens(&req["messages"].to_string()) + tokens(&req["system"].to_string());
     let model = req["model"].as_str().unwrap_or("fake-claude").to_owned();
     let mut content: Vec<Value> = vec![];
@@ -300,9 +474,13 @@ async fn anthropic(
             )
                 .into_response()
         }
-        Reply::Text(t) | Reply::SlowText(t, _) | Reply::LateText(t, _) | Reply::Held(t) => {
-            content.push(json!({"type": "text", "text": t}))
-        }
+        Reply::Text(t)
+        | Reply::SlowText(t, _)
+        | Reply::LateText(t, _)
+        | Reply::Held(t)
+        | Reply::Stall(t)
+        | Reply::Reset(t) => content.push(json!({"type": "text", "text": t})),
+        Reply::Hang | Reply::Garbage(..) => unreachable!("answered above"),
         Reply::ToolCalls(calls) => {
             for (name, args) in calls {
                 content.push(json!({"type": "tool_use", "id": format!("toolu_{}", rand_suffix()), "name": name, "input": args}));
@@ -364,5 +542,5 @@ async fn anthropic(
     }
     frames.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": output_tokens}})));
     frames.push(ev("message_stop", json!({"type": "message_stop"})));
-    sse(frames, pause(&reply))
+    sse(frames, pause(&reply), tail(&reply, socket))
 }

@@ -173,6 +173,10 @@ impl App {
 
     /// SIGTERM, then waits up to `within` for the exit; `None` if it is still running.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            // Already gone and reaped: its pid may be another process's by now.
+            return Some(status);
+        }
         if let Err(e) = operator_local::signal::send_signal(
             self.child.id(),
             operator_local::signal::Signal::Term,
@@ -298,7 +302,11 @@ impl App {
 impl Drop for App {
     /// SIGTERM first (the server stops its instances), SIGKILL after 10 s.
     fn drop(&mut self) {
-        // Already gone (ESRCH) is fine: the wait below then returns at once.
+        // A server already reaped (`kill9`, `terminate`) is not signalled: its pid may have
+        // been given to another process since — on a shared machine, another test's server.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = operator_local::signal::send_signal(
             self.child.id(),
             operator_local::signal::Signal::Term,

@@ -98,8 +98,20 @@ impl Error {
     }
 }
 
+/// The backend had no room left to write (a full disk). Adapters put it in the cause chain
+/// of their `Unexpected` error (`anyhow::Error::new(StorageFull(..))`), whichever port
+/// failed; the API answers it as 507 `storage_full` instead of an opaque 500.
+#[derive(Debug, thiserror::Error)]
+#[error("storage is full: {0}")]
+pub struct StorageFull(pub String);
+
+/// True when `e` is, or was caused by, a [`StorageFull`].
+pub fn is_storage_full(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<StorageFull>().is_some() || e.chain().any(|c| c.is::<StorageFull>())
+}
+
 /// What every `Store` adapter MUST return for the two expected failure modes; anything else
-/// is `Unexpected`.
+/// is `Unexpected` (with a [`StorageFull`] in its chain when the disk is full).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The item does not exist (or belongs to another account).

@@ -355,11 +355,12 @@ impl Db {
             let out = f(c);
             writer::Ran {
                 keep: out.is_ok(),
-                answer: Box::new(move |failed: Option<&str>| {
+                answer: Box::new(move |failed: Option<&writer::Failed>| {
                     let out = match (out, failed) {
-                        (Ok(_), Some(why)) => Err(E::from(anyhow::anyhow!(
-                            "the database did not commit the write: {why}"
-                        ))),
+                        (Ok(_), Some(why)) => Err(E::from(
+                            why.to_error()
+                                .context("the database did not commit the write"),
+                        )),
                         (out, _) => out,
                     };
                     // The caller may have gone (its request was cancelled): nothing to tell.
@@ -433,6 +434,22 @@ fn parse_fixed(b: &[u8]) -> Option<DateTime<Utc>> {
 
 pub fn parse_opt_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
     s.as_deref().map(parse_ts).transpose()
+}
+
+/// True when SQLite could not write for lack of space (`SQLITE_FULL`: a full disk).
+pub fn is_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
+}
+
+/// A SQLite error for the ports' `Unexpected`: a full disk becomes the domain's
+/// [`StorageFull`](operator_core::error::StorageFull) (507 to the caller), anything else stays
+/// itself.
+pub fn sql_error(e: rusqlite::Error) -> anyhow::Error {
+    if is_full(&e) {
+        anyhow::Error::new(operator_core::error::StorageFull(e.to_string()))
+    } else {
+        anyhow::Error::new(e)
+    }
 }
 
 /// True for UNIQUE / CHECK / FOREIGN KEY violations.

@@ -85,7 +85,8 @@ impl JobQueue for SqliteQueue {
                 c.exec(
                     "INSERT INTO jobs (id, body, visible_at, receive_count, sent_at, queue) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
                     params![id, body, visible_at, now, queue],
-                )?;
+                )
+                .map_err(crate::db::sql_error)?;
                 Ok(())
             })
             .await?;

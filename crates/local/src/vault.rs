@@ -178,7 +178,7 @@ impl Vault for LocalVault {
                      VALUES (?1, ?2, ?3, ?4)",
                     params![account, id, wrapped, ciphertext],
                 )
-                .map_err(|e| VaultError::Unexpected(e.into()))?;
+                .map_err(|e| VaultError::Unexpected(crate::db::sql_error(e)))?;
                 Ok(())
             })
             .await

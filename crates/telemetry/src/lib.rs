@@ -9,6 +9,11 @@
 //!   `instance.log`, Fargate sends it to CloudWatch).
 //! - [`Profile::Worker`]: JSON lines on stdout (CloudWatch via the ECS log driver).
 //! - [`Profile::Lambda`]: JSON lines on stdout without a timestamp (Lambda adds its own).
+//!
+//! A line that cannot be written (the log's disk is full, its pipe is closed) is dropped.
+//! tracing-subscriber's default would report it with `eprintln!`, which panics when stderr
+//! itself fails: a full disk under `server.log` then killed requests and the database's
+//! writer thread.
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
@@ -42,7 +47,9 @@ pub struct AlreadyInitialised(String);
 pub fn init(profile: Profile) -> Result<(), AlreadyInitialised> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .log_internal_errors(false);
     let done = match profile {
         Profile::Cli { json } => {
             let builder = builder
@@ -67,6 +74,39 @@ pub fn init(profile: Profile) -> Result<(), AlreadyInitialised> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Set in the child process of `a_log_that_cannot_be_written_never_panics`.
+    const CHILD: &str = "OPERATOR_TELEMETRY_TEST_FULL_STDERR";
+
+    #[test]
+    fn a_log_that_cannot_be_written_never_panics() {
+        if std::env::var_os(CHILD).is_some() {
+            init(Profile::Cli { json: false }).expect("init");
+            tracing::error!("this line cannot be written");
+            tracing::warn!("nor can this one");
+            return;
+        }
+        // GIVEN a process whose stderr is a full device (every write: ENOSPC)
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("open /dev/full");
+        // WHEN it logs
+        let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "tests::a_log_that_cannot_be_written_never_panics",
+                // Uncaptured, so that `eprintln!` meets the full stderr, as in a server.
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(full)
+            .status()
+            .expect("run the child");
+        // THEN the lines are dropped and it goes on (a panic would fail the child)
+        assert!(status.success(), "{status}");
+    }
 
     #[test]
     fn a_second_init_is_refused_and_keeps_the_first() {

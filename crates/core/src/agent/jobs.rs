@@ -155,6 +155,16 @@ impl Platform {
         Ok(())
     }
 
+    /// A run's or delivery's job found its turn already ended: the process that ran the
+    /// turn died between recording the turn's end and the source's (two writes). The
+    /// redelivered job copies the outcome now, else the source would stay `running`.
+    async fn finish_source_of_ended(&self, turn: &Turn) -> Result<()> {
+        if turn.status.is_terminal() {
+            self.source_finished(turn).await?;
+        }
+        Ok(())
+    }
+
     /// Marks a run or delivery failed without a turn (no LLM, automation gone, ...).
     async fn fail_source(
         &self,
@@ -224,8 +234,10 @@ impl Platform {
                     .ensure_chat(account_id, &a.chat_id, ChatKind::Automation, &a.name)
                     .await?;
                 let turn_id = TurnId::for_source(run.id.body());
-                self.queue_turn(&chat, &a.prompt, source, Some(turn_id))
+                let turn = self
+                    .queue_turn(&chat, &a.prompt, source, Some(turn_id))
                     .await?;
+                self.finish_source_of_ended(&turn).await?;
                 self.drain_chat(account_id, &chat.id).await
             }
             Job::WebhookDelivery {
@@ -256,8 +268,10 @@ impl Platform {
                     .ensure_chat(account_id, &wh.chat_id, ChatKind::Webhook, &wh.name)
                     .await?;
                 let turn_id = TurnId::for_source(d.id.body());
-                self.queue_turn(&chat, &wh.render(&d.payload), source, Some(turn_id))
+                let turn = self
+                    .queue_turn(&chat, &wh.render(&d.payload), source, Some(turn_id))
                     .await?;
+                self.finish_source_of_ended(&turn).await?;
                 self.drain_chat(account_id, &chat.id).await
             }
             Job::ExperimentLane {

@@ -9,6 +9,7 @@ pub struct Anthropic {
     url: String,
     key: Option<secrecy::SecretString>,
     http: reqwest::Client,
+    idle: Duration,
 }
 
 impl Anthropic {
@@ -26,6 +27,7 @@ impl Anthropic {
                 .as_ref()
                 .map(|k| secrecy::SecretString::from(k.expose_secret().to_owned())),
             http,
+            idle: cfg.idle_timeout,
         }
     }
 }
@@ -117,14 +119,11 @@ impl ModelProvider for Anthropic {
         if let Some(k) = &self.key {
             rb = rb.header("x-api-key", k.expose_secret());
         }
-        let res = rb
-            .send()
-            .await
-            .map_err(|e| ProviderError::Retryable(e.to_string()))?;
+        let res = send_within(rb, self.idle).await?;
         if res.status().as_u16() >= 300 {
             return Err(error_from(res).await);
         }
-        let events = sse_events(res.bytes_stream());
+        let events = sse_events(res.bytes_stream(), self.idle);
         let state = (
             events,
             std::collections::BTreeMap::<u64, Block>::new(),

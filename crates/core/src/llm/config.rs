@@ -11,7 +11,15 @@ pub struct LlmConfig {
     pub model: String,
     /// How much of a chat's past the Operator agent sends per model request.
     pub context: ContextBudget,
+    /// The longest the provider may send nothing: before its answer starts, and between two
+    /// pieces of a streamed answer. Past it the call fails (a hung provider never holds a
+    /// turn for good).
+    pub idle_timeout: std::time::Duration,
 }
+
+/// `OPERATOR_LLM_IDLE_TIMEOUT_SECS` when unset: long enough for a model that thinks before
+/// it streams.
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LlmProvider {
@@ -107,6 +115,20 @@ impl LlmConfig {
             api_key,
             model,
             context: ContextBudget::from_env()?,
+            idle_timeout: idle_timeout_from_env()?,
         }))
+    }
+}
+
+/// `OPERATOR_LLM_IDLE_TIMEOUT_SECS`: a positive number of seconds when set. Fails naming it.
+fn idle_timeout_from_env() -> anyhow::Result<std::time::Duration> {
+    match std::env::var("OPERATOR_LLM_IDLE_TIMEOUT_SECS") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n)),
+            _ => anyhow::bail!(
+                "OPERATOR_LLM_IDLE_TIMEOUT_SECS={v:?}: expected a positive number of seconds"
+            ),
+        },
+        _ => Ok(DEFAULT_IDLE_TIMEOUT),
     }
 }

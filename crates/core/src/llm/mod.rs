@@ -7,14 +7,16 @@
 //! Streams are parsed over bytes by `eventsource-stream` (UTF-8 split across reads, CRLF
 //! line endings). A reply stream is complete only with its provider's end marker
 //! (`data: [DONE]` or a `finish_reason` for OpenAI, `message_stop` for Anthropic): a stream
-//! that stops before it yields an error, never a quietly empty [`ModelEvent::Done`].
+//! that stops before it yields an error, never a quietly empty [`ModelEvent::Done`]. A
+//! provider silent for longer than [`LlmConfig::idle_timeout`] fails the call the same way:
+//! before its answer starts (retried like connection trouble) or in the middle of it.
 
 mod anthropic;
 mod config;
 mod openai;
 
 use async_trait::async_trait;
-pub use config::{ContextBudget, LlmConfig, LlmProvider};
+pub use config::{ContextBudget, LlmConfig, LlmProvider, DEFAULT_IDLE_TIMEOUT};
 use futures::stream::BoxStream;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -284,15 +286,46 @@ async fn error_from(res: reqwest::Response) -> ProviderError {
     http_error(status, wait, &text)
 }
 
+/// Sends a model request, waiting at most `idle` for the head of its answer. Any failure
+/// here, a silent provider included, is worth retrying.
+pub(crate) async fn send_within(
+    rb: reqwest::RequestBuilder,
+    idle: Duration,
+) -> Result<reqwest::Response, ProviderError> {
+    match tokio::time::timeout(idle, rb.send()).await {
+        Ok(Ok(res)) => Ok(res),
+        Ok(Err(e)) => Err(ProviderError::Retryable(e.to_string())),
+        Err(_) => Err(ProviderError::Retryable(silence(idle))),
+    }
+}
+
+fn silence(idle: Duration) -> String {
+    format!(
+        "the model sent nothing for {} s (OPERATOR_LLM_IDLE_TIMEOUT_SECS)",
+        idle.as_secs_f64()
+    )
+}
+
 /// Parses an SSE byte stream into `(event, data)` pairs with `eventsource-stream`, which
 /// decodes UTF-8 across chunk boundaries and accepts every line ending SSE allows (LF, CR
-/// and CRLF). A transport failure is retryable; bytes that are not SSE are fatal.
+/// and CRLF). A transport failure, or no byte for `idle`, is retryable; bytes that are not
+/// SSE are fatal. Nothing is read after the first failure.
 pub(crate) fn sse_events(
     bytes: impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    idle: Duration,
 ) -> BoxStream<'static, Result<(String, String), ProviderError>> {
     use eventsource_stream::{EventStreamError, Eventsource};
     use futures::StreamExt;
-    bytes
+    let watched = futures::stream::unfold(Some(bytes.boxed()), move |bytes| async move {
+        let mut bytes = bytes?;
+        match tokio::time::timeout(idle, bytes.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(bytes))),
+            Ok(Some(Err(e))) => Some((Err(e.to_string()), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(silence(idle)), None)),
+        }
+    });
+    watched
         .eventsource()
         .map(|r| match r {
             Ok(ev) => Ok((ev.event, ev.data)),

@@ -10,6 +10,7 @@ pub struct OpenAi {
     url: String,
     key: Option<secrecy::SecretString>,
     http: reqwest::Client,
+    idle: Duration,
 }
 
 impl OpenAi {
@@ -21,6 +22,7 @@ impl OpenAi {
                 .as_ref()
                 .map(|k| secrecy::SecretString::from(k.expose_secret().to_owned())),
             http,
+            idle: cfg.idle_timeout,
         }
     }
 }
@@ -107,14 +109,11 @@ impl ModelProvider for OpenAi {
         if let Some(k) = &self.key {
             rb = rb.bearer_auth(k.expose_secret());
         }
-        let res = rb
-            .send()
-            .await
-            .map_err(|e| ProviderError::Retryable(e.to_string()))?;
+        let res = send_within(rb, self.idle).await?;
         if res.status().as_u16() >= 300 {
             return Err(error_from(res).await);
         }
-        let events = sse_events(res.bytes_stream());
+        let events = sse_events(res.bytes_stream(), self.idle);
         let state = Decoder {
             events,
             calls: BTreeMap::new(),

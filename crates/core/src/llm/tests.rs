@@ -1,6 +1,6 @@
 //! Provider streams against a raw TCP fake that controls every byte and every write: a
 //! character split across two reads, CRLF line endings, streams cut before their end
-//! marker, and a 429 with `Retry-After`.
+//! marker, a 429 with `Retry-After`, and a provider that falls silent.
 
 use super::*;
 use futures::StreamExt;
@@ -10,7 +10,8 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One scripted answer: the bytes of the HTTP response, written as separate TCP writes
-/// (with a short pause between them so the client reads them apart).
+/// (with a short pause between them so the client reads them apart). An empty write means
+/// silence from there on, with the connection left open.
 type Answer = Vec<Vec<u8>>;
 
 struct RawFake {
@@ -35,6 +36,9 @@ async fn raw_fake(answers: Vec<Answer>) -> RawFake {
             for (i, part) in answer.iter().enumerate() {
                 if i > 0 {
                     tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+                if part.is_empty() {
+                    std::future::pending::<()>().await;
                 }
                 sock.write_all(part).await.unwrap();
                 sock.flush().await.unwrap();
@@ -92,8 +96,12 @@ fn config(provider: LlmProvider, base_url: String) -> LlmConfig {
         api_key: Some(secrecy::SecretString::from("sk-test".to_owned())),
         model: "m".into(),
         context: ContextBudget::default(),
+        idle_timeout: SILENCE,
     }
 }
+
+/// The providers' idle timeout in these tests.
+const SILENCE: Duration = Duration::from_millis(300);
 
 fn request() -> ModelRequest {
     ModelRequest {
@@ -236,6 +244,61 @@ async fn anthropic_text_survives_a_character_split_across_reads_and_crlf_endings
     let p = anthropic_at(&fake.base);
     // WHEN it is streamed THEN the text is whole and the reply ends normally
     assert_whole_reply(&p).await;
+}
+
+#[tokio::test]
+async fn a_provider_that_sends_nothing_fails_the_call_after_the_idle_timeout() {
+    for anthropic in [false, true] {
+        // GIVEN a provider that reads the request and never answers
+        let fake = raw_fake(vec![vec![vec![]]]).await;
+        let p: Box<dyn ModelProvider> = if anthropic {
+            Box::new(anthropic_at(&fake.base))
+        } else {
+            Box::new(openai_at(&fake.base))
+        };
+        // WHEN called THEN the call fails once the idle timeout passed, as retryable
+        let got = tokio::time::timeout(Duration::from_secs(10), p.stream(&request()))
+            .await
+            .expect("the idle timeout bounds the wait");
+        match got {
+            Err(ProviderError::Retryable(m)) => assert!(m.contains("sent nothing"), "{m}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a silent provider answered"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_falls_silent_midway_ends_in_an_error() {
+    for anthropic in [false, true] {
+        // GIVEN a provider that streams the first part of its reply, then nothing more
+        let body = if anthropic {
+            anthropic_frames("\n", true)
+        } else {
+            openai_frames("\n")
+        };
+        let cut = body.find("日本").unwrap();
+        let fake = raw_fake(vec![vec![
+            sse_head(),
+            body.as_bytes()[..cut].to_vec(),
+            vec![],
+        ]])
+        .await;
+        let p: Box<dyn ModelProvider> = if anthropic {
+            Box::new(anthropic_at(&fake.base))
+        } else {
+            Box::new(openai_at(&fake.base))
+        };
+        // WHEN streamed THEN what came arrives, then an error instead of waiting for good
+        let stream = p.stream(&request()).await.expect("the answer starts");
+        let (text, done, err) = tokio::time::timeout(Duration::from_secs(10), drain(stream))
+            .await
+            .expect("the idle timeout bounds the wait");
+        assert_eq!(text, "Grüße aus ");
+        assert!(!done);
+        let err = err.expect("an error ends the stream").to_string();
+        assert!(err.contains("sent nothing"), "{err}");
+    }
 }
 
 #[tokio::test]

@@ -182,17 +182,25 @@ impl Platform {
             chat_id: None,
             error: None,
         };
-        match self.store.insert_delivery(&delivery).await? {
-            Inserted::Existing(first) => Ok(first),
-            Inserted::Created(d) => {
-                self.enqueue(Job::WebhookDelivery {
-                    account_id: d.account_id.clone(),
-                    webhook_id: d.webhook_id.clone(),
-                    delivery_id: d.id.clone(),
-                })
-                .await?;
-                Ok(d)
+        let (d, queue_it) = match self.store.insert_delivery(&delivery).await? {
+            Inserted::Created(d) => (d, true),
+            // The first trigger may have been cut off (a crash) between storing its delivery
+            // and queueing its job: a repeat of a delivery that has not started queues it
+            // again. The job is idempotent (one turn per delivery), so a second copy is
+            // harmless; without this the repeat would be acknowledged and never run.
+            Inserted::Existing(first) => {
+                let queue_it = first.status == DeliveryStatus::Queued;
+                (first, queue_it)
             }
+        };
+        if queue_it {
+            self.enqueue(Job::WebhookDelivery {
+                account_id: d.account_id.clone(),
+                webhook_id: d.webhook_id.clone(),
+                delivery_id: d.id.clone(),
+            })
+            .await?;
         }
+        Ok(d)
     }
 }

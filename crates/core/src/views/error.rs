@@ -1,9 +1,10 @@
 //! The one place a domain [`Error`] becomes API.md's error: status, `{"error": {"code",
 //! "message", "details"?}}` and an optional `Retry-After`. REST answers with it
 //! (`http::error`); the Operator agent gives the same code and message back to the model.
-//! Unexpected errors are logged with their cause chain and shown as an opaque 500.
+//! Unexpected errors are logged with their cause chain and shown as an opaque 500 — except
+//! a full disk ([`StorageFull`](crate::error::StorageFull) in the chain): 507 `storage_full`.
 
-use crate::error::{Error, FieldErrors};
+use crate::error::{is_storage_full, Error, FieldErrors};
 use serde::Serialize;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -89,6 +90,14 @@ impl From<Error> for ErrorReply {
                 retry_after: Some(retry_after_secs.max(1)),
                 ..ErrorReply::new(429, "quota_exceeded", message)
             },
+            Error::Unexpected(e) if is_storage_full(&e) => {
+                tracing::error!(error = format!("{e:#}"), "storage full");
+                ErrorReply::new(
+                    507,
+                    "storage_full",
+                    "the server's storage is full; try again once space has been freed",
+                )
+            }
             Error::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "unexpected error");
                 ErrorReply::new(
@@ -98,5 +107,38 @@ impl From<Error> for ErrorReply {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{StorageFull, StoreError};
+    use anyhow::Context;
+
+    #[test]
+    fn a_full_disk_anywhere_in_the_cause_chain_is_507_storage_full() {
+        // GIVEN a full disk reported directly, under added context, and through a store error
+        let direct = anyhow::Error::new(StorageFull("database or disk is full".into()));
+        let wrapped = Err::<(), _>(anyhow::Error::new(StorageFull("disk".into())))
+            .context("the database did not commit the write")
+            .context("enqueue WebhookDelivery")
+            .unwrap_err();
+        let stored = Error::from(StoreError::Unexpected(anyhow::Error::new(StorageFull(
+            "disk".into(),
+        ))));
+        for e in [
+            Error::Unexpected(direct),
+            Error::Unexpected(wrapped),
+            stored,
+        ] {
+            // WHEN it becomes the API's error THEN 507 storage_full, saying what to do
+            let r = ErrorReply::from(e);
+            assert_eq!((r.status, r.code), (507, "storage_full"));
+            assert!(r.message.contains("full"), "{}", r.message);
+        }
+        // AND any other unexpected error stays an opaque 500
+        let r = ErrorReply::from(Error::Unexpected(anyhow::anyhow!("database is locked")));
+        assert_eq!((r.status, r.code), (500, "internal_error"));
     }
 }

@@ -16,7 +16,7 @@ mod turns;
 mod usage;
 mod webhooks;
 
-use crate::db::{fmt_ts, is_constraint, Db};
+use crate::db::{fmt_ts, is_constraint, sql_error, Db};
 use operator_core::domain::*;
 use operator_core::error::StoreError;
 use rusqlite::{Connection, Row};
@@ -34,7 +34,7 @@ impl SqliteStore {
 type R<T> = Result<T, StoreError>;
 
 fn unexpected(e: rusqlite::Error) -> StoreError {
-    StoreError::Unexpected(anyhow::Error::new(e))
+    StoreError::Unexpected(sql_error(e))
 }
 
 /// `NotFound` for no rows, `Conflict` for constraint violations, else unexpected.
