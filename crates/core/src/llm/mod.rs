@@ -9,9 +9,9 @@
 //! (`data: [DONE]` or a `finish_reason` for OpenAI, `message_stop` for Anthropic): a stream
 //! that stops before it yields an error, never a quietly empty [`ModelEvent::Done`].
 
-mod anthropic;
+pub(crate) mod anthropic;
 mod config;
-mod openai;
+pub(crate) mod openai;
 
 use async_trait::async_trait;
 pub use config::{ContextBudget, LlmConfig, LlmProvider};
