@@ -251,7 +251,7 @@ pub(crate) fn sse_events(
 ) -> BoxStream<'static, Result<(String, String), ProviderError>> {
     use eventsource_stream::{EventStreamError, Eventsource};
     use futures::StreamExt;
-    bytes
+    without_bom(bytes)
         .eventsource()
         .map(|r| match r {
             Ok(ev) => Ok((ev.event, ev.data)),
@@ -263,6 +263,59 @@ pub(crate) fn sse_events(
             ))),
         })
         .boxed()
+}
+
+/// The bytes of an SSE stream without its byte-order mark, for `eventsource-stream` (every
+/// stream read with it goes through here: the providers', the CLI's chat).
+///
+/// eventsource-stream 0.2.3 skips a leading U+FEFF by slicing one byte off the first string,
+/// which panics: the mark is three bytes in UTF-8 (jpopesculian/eventsource-stream#10, not
+/// merged). Found by the `provider_stream` fuzz target. So the mark is removed here, as the
+/// standard says (one, at the very start, even split across reads), and the stream handed
+/// on starts with a line break: an empty line, which dispatches nothing, and which keeps the
+/// parser's own check off whatever follows (a second U+FEFF is then, as the standard wants,
+/// part of the first field's name).
+pub fn without_bom<B, E>(
+    bytes: impl futures::Stream<Item = Result<B, E>> + Send + 'static,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static
+where
+    B: AsRef<[u8]> + Into<bytes::Bytes> + Send + 'static,
+    E: Send + 'static,
+{
+    use futures::StreamExt;
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let first = futures::stream::once(async { Ok(bytes::Bytes::from_static(b"\n")) });
+    // The bytes read while they could still be the mark; `None` once that is settled.
+    let state = (bytes.boxed().fuse(), Some(Vec::new()));
+    let rest = futures::stream::unfold(state, |(mut bytes, mut head)| async move {
+        loop {
+            let Some(pending) = head.as_mut() else {
+                let item = bytes.next().await?;
+                let item = item.map(Into::into);
+                return Some((item, (bytes, None)));
+            };
+            match bytes.next().await {
+                Some(Ok(b)) => {
+                    pending.extend_from_slice(b.as_ref());
+                    if pending.len() < BOM.len() && BOM.starts_with(pending) {
+                        continue;
+                    }
+                    let pending = std::mem::take(pending);
+                    let rest = pending.strip_prefix(BOM).unwrap_or(&pending);
+                    let item = Ok(bytes::Bytes::copy_from_slice(rest));
+                    return Some((item, (bytes, None)));
+                }
+                // A failure, or the end, inside what could have been the mark.
+                Some(Err(e)) => return Some((Err(e), (bytes, None))),
+                None if pending.is_empty() => return None,
+                None => {
+                    let item = Ok(bytes::Bytes::from(std::mem::take(pending)));
+                    return Some((item, (bytes, None)));
+                }
+            }
+        }
+    });
+    first.chain(rest)
 }
 
 #[cfg(test)]

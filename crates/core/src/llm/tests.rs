@@ -407,3 +407,36 @@ async fn a_retry_after_beyond_the_longest_wait_is_not_retried_early() {
     assert!(matches!(got, Err(ProviderError::Throttled { .. })));
     assert_eq!(inner.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// The body as separate reads, cut at `cuts` (byte offsets).
+fn reads(body: &[u8], cuts: &[usize]) -> EventStream {
+    let mut pieces = vec![];
+    let mut at = 0;
+    for &cut in cuts.iter().chain([&body.len()]) {
+        pieces.push(Ok(bytes::Bytes::copy_from_slice(&body[at..cut])));
+        at = cut;
+    }
+    openai::decode(futures::stream::iter(pieces))
+}
+
+#[tokio::test]
+async fn a_byte_order_mark_is_skipped_even_split_across_reads() {
+    // Found by the provider_stream fuzz target: eventsource-stream panicked on a stream
+    // starting with U+FEFF (three bytes, sliced as one).
+    // GIVEN a reply that starts with the mark, cut inside it and anywhere else
+    let body = format!("\u{feff}{}", openai_frames("\n"));
+    for cuts in [vec![], vec![1], vec![2], vec![1, 2, 3], vec![3, 10]] {
+        // WHEN it is decoded THEN the whole reply arrives
+        let (text, done, err) = drain(reads(body.as_bytes(), &cuts)).await;
+        assert!(err.is_none(), "{cuts:?}: {err:?}");
+        assert_eq!((text.as_str(), done), (TEXT, true), "{cuts:?}");
+    }
+    // AND a second mark is the first field's name, as the standard says: that event is
+    // ignored, the rest arrives
+    let body = format!("\u{feff}\u{feff}{}", openai_frames("\n"));
+    let (text, done, _) = drain(reads(body.as_bytes(), &[4])).await;
+    assert_eq!((text.as_str(), done), (TEXT, true));
+    // AND a stream that is only part of a mark ends as a cut stream, not a panic
+    let (_, done, err) = drain(reads(b"\xEF\xBB", &[1])).await;
+    assert!(!done && err.is_some());
+}
