@@ -440,3 +440,33 @@ async fn a_byte_order_mark_is_skipped_even_split_across_reads() {
     let (_, done, err) = drain(reads(b"\xEF\xBB", &[1])).await;
     assert!(!done && err.is_some());
 }
+
+/// The body as separate reads, cut at `cuts`, through the Anthropic decoder.
+fn anthropic_reads(body: &[u8], cuts: &[usize]) -> EventStream {
+    let mut pieces = vec![];
+    let mut at = 0;
+    for &cut in cuts.iter().chain([&body.len()]) {
+        pieces.push(Ok(bytes::Bytes::copy_from_slice(&body[at..cut])));
+        at = cut;
+    }
+    anthropic::decode(futures::stream::iter(pieces))
+}
+
+#[tokio::test]
+async fn cr_line_endings_end_the_last_event_too() {
+    // Found by the provider_stream fuzz target: with CR line endings the stream's last
+    // byte is a CR, which eventsource-stream held back waiting for a LF, so Anthropic's
+    // `message_stop` was never read and every reply failed as cut short.
+    // GIVEN replies whose lines end with CR, in one read and cut before the last CR
+    let anthropic = anthropic_frames("\r", true);
+    let openai = openai_frames("\r");
+    for cuts in [vec![], vec![anthropic.len() - 1]] {
+        // WHEN decoded THEN the whole reply arrives, and ends normally
+        let (text, done, err) = drain(anthropic_reads(anthropic.as_bytes(), &cuts)).await;
+        assert!(err.is_none(), "{cuts:?}: {err:?}");
+        assert_eq!((text.as_str(), done), (TEXT, true), "{cuts:?}");
+    }
+    let (text, done, err) = drain(reads(openai.as_bytes(), &[])).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!((text.as_str(), done), (TEXT, true));
+}
