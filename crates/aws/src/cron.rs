@@ -10,11 +10,12 @@ use anyhow::{bail, Context};
 
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
-/// One weekday token (number 0-7 or name) → standard number 0-6.
-fn weekday(token: &str) -> anyhow::Result<u32> {
+/// One weekday token (number 0-7 or name) → standard number 0-7, as croner (the embedded
+/// scheduler) reads it: `SUN` is 7 where it ends a range (`MON-SUN`), 0 elsewhere.
+fn weekday(token: &str, range_end: bool) -> anyhow::Result<u32> {
     let t = token.to_ascii_uppercase();
     if let Some(i) = DAYS.iter().position(|d| *d == t) {
-        return Ok(i as u32);
+        return Ok(if i == 0 && range_end { 7 } else { i as u32 });
     }
     let n: u32 = t
         .parse()
@@ -22,15 +23,16 @@ fn weekday(token: &str) -> anyhow::Result<u32> {
     if n > 7 {
         bail!("day-of-week {n} is out of range 0-7");
     }
-    Ok(n % 7)
+    Ok(n)
 }
 
-/// AWS number (1 = Sunday) of a standard weekday number (0 = Sunday).
+/// AWS number (1 = Sunday) of a standard weekday number (0 or 7 = Sunday).
 fn aws_day(std: u32) -> u32 {
     std % 7 + 1
 }
 
-/// Expands a standard day-of-week field (lists, ranges, steps, names) to the set of days.
+/// Expands a standard day-of-week field (lists, ranges, steps, names) to the set of days,
+/// over 0-7 as croner does: `*/2` is 0,2,4,6 and `1/3` is 1,4,7 (Monday, Thursday, Sunday).
 fn weekday_set(field: &str) -> anyhow::Result<[bool; 7]> {
     let mut days = [false; 7];
     for item in field.split(',') {
@@ -39,24 +41,20 @@ fn weekday_set(field: &str) -> anyhow::Result<[bool; 7]> {
             None => (item, 1),
         };
         let (lo, hi) = if range == "*" {
-            (0, 6)
+            (0, 7)
         } else if let Some((a, b)) = range.split_once('-') {
-            // 7 as the end of a range means Sunday at the end of the week: 5-7 = Fri-Sun.
-            let hi = if b == "7" { 7 } else { weekday(b)? };
-            (weekday(a)?, hi)
-        } else if step > 1 {
-            (weekday(range)?, 6)
+            (weekday(a, false)?, weekday(b, true)?)
+        } else if item.contains('/') {
+            (weekday(range, false)?, 7)
         } else {
-            let d = weekday(range)?;
+            let d = weekday(range, false)?;
             (d, d)
         };
         if lo > hi {
             bail!("day-of-week range {range} runs backwards");
         }
-        let mut d = lo;
-        while d <= hi {
+        for d in (lo..=hi).step_by(step as usize) {
             days[(d % 7) as usize] = true;
-            d += step;
         }
     }
     Ok(days)
@@ -66,10 +64,10 @@ fn weekday_set(field: &str) -> anyhow::Result<[bool; 7]> {
 fn aws_weekdays(field: &str) -> anyhow::Result<String> {
     // Nth weekday (`1#2`) and last weekday (`5L`) keep their suffix.
     if let Some((d, n)) = field.split_once('#') {
-        return Ok(format!("{}#{n}", aws_day(weekday(d)?)));
+        return Ok(format!("{}#{n}", aws_day(weekday(d, false)?)));
     }
     if let Some(d) = field.strip_suffix('L').filter(|d| !d.is_empty()) {
-        return Ok(format!("{}L", aws_day(weekday(d)?)));
+        return Ok(format!("{}L", aws_day(weekday(d, false)?)));
     }
     let set = weekday_set(field)?;
     let aws: Vec<u32> = (0..7u32)
@@ -111,12 +109,13 @@ pub fn to_aws(expr: &str) -> anyhow::Result<Vec<String>> {
     let [min, hour, dom, month, dow] = f.as_slice() else {
         bail!("expected 5 fields, got {}", f.len());
     };
-    let month = month.to_ascii_uppercase();
+    // AWS reads names, `L` and `W` in capitals only; croner in any case.
+    let [dom, month, dow] = [dom, month, dow].map(|f| f.to_ascii_uppercase());
     let wrap = |dom: &str, dow: &str| format!("cron({min} {hour} {dom} {month} {dow} *)");
-    Ok(match (is_any(dom), is_any(dow)) {
-        (_, true) => vec![wrap(if *dom == "?" { "*" } else { dom }, "?")],
-        (true, false) => vec![wrap("?", &aws_weekdays(dow)?)],
-        (false, false) => vec![wrap(dom, "?"), wrap("?", &aws_weekdays(dow)?)],
+    Ok(match (is_any(&dom), is_any(&dow)) {
+        (_, true) => vec![wrap(if dom == "?" { "*" } else { &dom }, "?")],
+        (true, false) => vec![wrap("?", &aws_weekdays(&dow)?)],
+        (false, false) => vec![wrap(&dom, "?"), wrap("?", &aws_weekdays(&dow)?)],
     })
 }
 
@@ -165,6 +164,31 @@ mod tests {
             ),
         ];
         assert!(cases.len() >= 25);
+        for (input, want) in cases {
+            let got = to_aws(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(&got, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn weekdays_read_as_croner_reads_them() {
+        // Found by the `cron_parse` fuzz target: these fired on other days on AWS than in
+        // the embedded scheduler, or did not convert at all.
+        let cases: &[(&str, &[&str])] = &[
+            // 7 is Sunday at either end of a range (was: every day)
+            ("0 9 * * 7-7", &["cron(0 9 ? * 1 *)"]),
+            // a stepped start runs to 7: Monday, Thursday, Sunday (was: no Sunday)
+            ("0 9 * * 1/3", &["cron(0 9 ? * 1,2,5 *)"]),
+            ("0 9 * * 5/2", &["cron(0 9 ? * 1,6 *)"]),
+            // SUN ends a range as 7 (was: refused as backwards)
+            ("0 9 * * MON-SUN", &["cron(0 9 ? * * *)"]),
+            ("0 9 * * fri-sun", &["cron(0 9 ? * 1,6,7 *)"]),
+            // AWS reads `L`, `W` and names in capitals only
+            ("0 0 15w * *", &["cron(0 0 15W * ? *)"]),
+            ("0 0 l * *", &["cron(0 0 L * ? *)"]),
+            ("0 9 * * 5l", &["cron(0 9 ? * 6L *)"]),
+            ("0 9 * * fri#2", &["cron(0 9 ? * 6#2 *)"]),
+        ];
         for (input, want) in cases {
             let got = to_aws(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(&got, want, "{input}");

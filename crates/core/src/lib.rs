@@ -5,6 +5,8 @@
 pub mod agent;
 pub mod domain;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod idempotency;
 pub mod ids;

@@ -17,6 +17,7 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use operator_core::domain::Chunk;
 use operator_core::http::routes::chat::ChatRequest;
+use operator_core::llm::eventsource_safe;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -249,7 +250,7 @@ async fn follow(
     view: &mut TurnView<impl Write>,
     sigint: &mut Signal,
 ) -> anyhow::Result<Outcome> {
-    let mut events = Box::pin(idle_bounded(res).eventsource());
+    let mut events = Box::pin(eventsource_safe(idle_bounded(res)).eventsource());
     loop {
         let next = tokio::select! {
             n = events.next() => n,

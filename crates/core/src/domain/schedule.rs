@@ -50,6 +50,10 @@ impl CronExpr {
                 ),
             ));
         }
+        for (spec, f) in FIELDS.iter().zip(&fields) {
+            check_field(spec, f)
+                .map_err(|why| Error::invalid(field, format!("{} {f:?}: {why}", spec.name)))?;
+        }
         let normalized = fields.join(" ");
         let cron = Cron::new(&normalized)
             .parse()
@@ -95,6 +99,138 @@ impl CronExpr {
         }
         None
     }
+}
+
+/// One field of the expression: its name, bounds, value names, and which special forms it
+/// takes.
+struct FieldSpec {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    /// Names of `min`, `min + 1`, ... (months, weekdays), any case.
+    names: &'static [&'static str],
+    /// Day fields: `?` (any), and alone `L` and `NW` (day of month) or `NL` and `N#k`
+    /// (day of week).
+    day: bool,
+}
+
+const FIELDS: [FieldSpec; 5] = [
+    FieldSpec {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: &[],
+        day: false,
+    },
+    FieldSpec {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: &[],
+        day: false,
+    },
+    FieldSpec {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+        day: true,
+    },
+    FieldSpec {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: &[
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ],
+        day: false,
+    },
+    FieldSpec {
+        name: "day-of-week",
+        min: 0,
+        max: 7,
+        names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+        day: true,
+    },
+];
+
+/// The syntax both schedulers read alike (croner here, EventBridge Scheduler on AWS, through
+/// `operator_aws::cron`): `*`, or a list of values, `a-b` ranges and `/n` steps (`*/n`,
+/// `a/n`, `a-b/n`); names for months and weekdays; `?` for a day field; `L`, `NW`
+/// (day-of-month) and `NL`, `N#k` (day-of-week) as the whole field. croner alone takes more
+/// (`?` anywhere, names in any field, `+5`, `1-5#2`), which AWS refuses or reads otherwise.
+fn check_field(spec: &FieldSpec, f: &str) -> Result<(), String> {
+    let upper = f.to_ascii_uppercase();
+    let value = |v: &str, max: u32| -> Result<u32, String> {
+        if let Some(i) = spec.names.iter().position(|n| *n == v) {
+            return Ok(spec.min + i as u32);
+        }
+        if v.is_empty() || v.len() > 2 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{v:?} is not a number or name"));
+        }
+        let n: u32 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
+        if n < spec.min || n > max {
+            return Err(format!("{n} is out of range {}-{max}", spec.min));
+        }
+        Ok(n)
+    };
+    if f == "*" || (spec.day && f == "?") {
+        return Ok(());
+    }
+    if spec.day && spec.max == 31 {
+        if upper == "L" {
+            return Ok(());
+        }
+        if let Some(d) = upper.strip_suffix('W') {
+            return value(d, 31).map(|_| ());
+        }
+    }
+    if spec.day && spec.max == 7 {
+        // Only Sunday as 0 or SUN here: croner reads `7L` as never.
+        if let Some((d, n)) = upper.split_once('#') {
+            value(d, 6)?;
+            return match n {
+                "1" | "2" | "3" | "4" | "5" => Ok(()),
+                _ => Err(format!("#{n}: the week must be 1-5")),
+            };
+        }
+        if let Some(d) = upper.strip_suffix('L') {
+            return value(d, 6).map(|_| ());
+        }
+    }
+    for item in upper.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+        if let Some(step) = step {
+            match step.parse::<u32>() {
+                Ok(n)
+                    if (1..=spec.max).contains(&n) && step.bytes().all(|b| b.is_ascii_digit()) => {}
+                _ => return Err(format!("step {step:?} must be 1-{}", spec.max)),
+            }
+            if range == "*" {
+                continue;
+            }
+        }
+        match range.split_once('-') {
+            Some((a, b)) => {
+                // SUN ends a range as 7, Sunday at the end of the week: `MON-SUN`.
+                let b = match b {
+                    "SUN" if spec.max == 7 => 7,
+                    b => value(b, spec.max)?,
+                };
+                let a = value(a, spec.max)?;
+                if a > b {
+                    return Err(format!("the range {range} runs backwards"));
+                }
+            }
+            None => {
+                value(range, spec.max)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An IANA time zone name such as `America/New_York`.
@@ -236,6 +372,43 @@ mod tests {
             }
         }
         assert!(TimeZoneName::parse("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn only_what_both_schedulers_read_alike_is_accepted() {
+        // Found by the `cron_parse` fuzz target: croner takes these, EventBridge Scheduler
+        // refuses them (or reads them otherwise), so the automation failed on AWS.
+        for bad in [
+            "*/5 ? * * *",   // `?` outside the day fields
+            "MON * * * *",   // a name in another field
+            "+5 * * * *",    // a sign
+            "0 9 * * 1-5#2", // `#` on a range
+            "0 9 * * 7L",    // croner reads it as never
+            "0 0 LW * *",    // croner refuses it
+            "0 0 1,L * *",   // `L` in a list
+            "*/60 * * * *",  // a step past the field
+            "007 * * * *",   // three digits
+        ] {
+            match CronExpr::parse(bad) {
+                Err(Error::Invalid { details, .. }) => {
+                    assert!(details["cronExpression"].contains('"'), "{bad}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        for good in [
+            "0 9 ? * 1",
+            "0 9 * * MON-SUN",
+            "0 9 * * mon-fri",
+            "0 12 15W * *",
+            "0 12 15w * *",
+            "0 0 L * *",
+            "0 9 * * 5L",
+            "0 9 * * SUN#1",
+            "5/15 */2 1-31/2 JAN-DEC/3 *",
+        ] {
+            assert!(CronExpr::parse(good).is_ok(), "{good}");
+        }
         assert_eq!(
             TimeZoneName::parse("Europe/Paris").unwrap().as_str(),
             "Europe/Paris"

@@ -44,10 +44,16 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Every `{{payload}}` replaced by the raw body.
+    /// The prompt of a delivery: see [`render_prompt`].
     pub fn render(&self, payload: &str) -> String {
-        self.prompt_template.replace(PAYLOAD_PLACEHOLDER, payload)
+        render_prompt(&self.prompt_template, payload)
     }
+}
+
+/// `template` with every `{{payload}}` replaced by the raw body, in one pass: a body that
+/// itself contains `{{payload}}` is inserted as written, never expanded again.
+pub fn render_prompt(template: &str, payload: &str) -> String {
+    template.replace(PAYLOAD_PLACEHOLDER, payload)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

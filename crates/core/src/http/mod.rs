@@ -9,6 +9,7 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod sse;
 pub mod views;
 
 use crate::services::Platform;

@@ -123,118 +123,123 @@ impl ModelProvider for Anthropic {
         if res.status().as_u16() >= 300 {
             return Err(error_from(res).await);
         }
-        let events = sse_events(res.bytes_stream(), self.idle);
-        let state = (
-            events,
-            std::collections::BTreeMap::<u64, Block>::new(),
-            0u64,
-            false,
-        );
-        Ok(futures::stream::unfold(
-            state,
-            |(mut events, mut blocks, mut input_tokens, done)| async move {
-                if done {
-                    return None;
-                }
-                loop {
-                    let (_, data) =
-                        match events.next().await {
-                            None => return Some((
-                                Err(ProviderError::Retryable(
-                                    "the model's stream ended before its end marker (message_stop)"
-                                        .to_owned(),
-                                )),
-                                (events, blocks, input_tokens, true),
+        Ok(decode(res.bytes_stream(), self.idle))
+    }
+}
+
+/// A reply's SSE body (as the bytes arrive, split anywhere) → the provider-neutral events:
+/// text deltas, tool calls at their block's end, usage, and `Done` at `message_stop`. Ends
+/// after `Done` or after its one error (a stream cut before `message_stop` is one). Public
+/// through [`super::fuzzing`] for the fuzz targets.
+pub fn decode(
+    bytes: impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    idle: Duration,
+) -> EventStream {
+    let events = sse_events(bytes, idle);
+    let state = (
+        events,
+        std::collections::BTreeMap::<u64, Block>::new(),
+        0u64,
+        false,
+    );
+    futures::stream::unfold(
+        state,
+        |(mut events, mut blocks, mut input_tokens, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let (_, data) = match events.next().await {
+                    None => {
+                        return Some((
+                            Err(ProviderError::Retryable(
+                                "the model's stream ended before its end marker (message_stop)"
+                                    .to_owned(),
                             )),
-                            Some(Err(e)) => {
-                                return Some((Err(e), (events, blocks, input_tokens, true)))
-                            }
-                            Some(Ok(ev)) => ev,
-                        };
-                    let Ok(v) = serde_json::from_str::<Value>(&data) else {
-                        continue;
-                    };
-                    let idx = v["index"].as_u64().unwrap_or(0);
-                    let item = match v["type"].as_str().unwrap_or_default() {
-                        "message_start" => {
-                            input_tokens =
-                                v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0);
-                            None
-                        }
-                        "content_block_start" => {
-                            let b = &v["content_block"];
-                            blocks.insert(
-                                idx,
-                                Block {
-                                    kind: b["type"].as_str().unwrap_or_default().to_owned(),
-                                    id: b["id"].as_str().unwrap_or_default().to_owned(),
-                                    name: b["name"].as_str().unwrap_or_default().to_owned(),
-                                    json: String::new(),
-                                },
-                            );
-                            None
-                        }
-                        "content_block_delta" => {
-                            let d = &v["delta"];
-                            match d["type"].as_str().unwrap_or_default() {
-                                "text_delta" => d["text"]
-                                    .as_str()
-                                    .map(|t| ModelEvent::TextDelta(t.to_owned())),
-                                "input_json_delta" => {
-                                    if let Some(b) = blocks.get_mut(&idx) {
-                                        b.json.push_str(
-                                            d["partial_json"].as_str().unwrap_or_default(),
-                                        );
-                                    }
-                                    None
+                            (events, blocks, input_tokens, true),
+                        ))
+                    }
+                    Some(Err(e)) => return Some((Err(e), (events, blocks, input_tokens, true))),
+                    Some(Ok(ev)) => ev,
+                };
+                let Ok(v) = serde_json::from_str::<Value>(&data) else {
+                    continue;
+                };
+                let idx = v["index"].as_u64().unwrap_or(0);
+                let item = match v["type"].as_str().unwrap_or_default() {
+                    "message_start" => {
+                        input_tokens = v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0);
+                        None
+                    }
+                    "content_block_start" => {
+                        let b = &v["content_block"];
+                        blocks.insert(
+                            idx,
+                            Block {
+                                kind: b["type"].as_str().unwrap_or_default().to_owned(),
+                                id: b["id"].as_str().unwrap_or_default().to_owned(),
+                                name: b["name"].as_str().unwrap_or_default().to_owned(),
+                                json: String::new(),
+                            },
+                        );
+                        None
+                    }
+                    "content_block_delta" => {
+                        let d = &v["delta"];
+                        match d["type"].as_str().unwrap_or_default() {
+                            "text_delta" => d["text"]
+                                .as_str()
+                                .map(|t| ModelEvent::TextDelta(t.to_owned())),
+                            "input_json_delta" => {
+                                if let Some(b) = blocks.get_mut(&idx) {
+                                    b.json
+                                        .push_str(d["partial_json"].as_str().unwrap_or_default());
                                 }
-                                _ => None,
-                            }
-                        }
-                        "content_block_stop" => match blocks.remove(&idx) {
-                            Some(b) if b.kind == "tool_use" => {
-                                let input = if b.json.trim().is_empty() {
-                                    json!({})
-                                } else {
-                                    serde_json::from_str(&b.json)
-                                        .unwrap_or_else(|_| json!({"_unparsed": b.json}))
-                                };
-                                Some(ModelEvent::ToolCall(ToolCall {
-                                    id: b.id,
-                                    name: b.name,
-                                    input,
-                                }))
+                                None
                             }
                             _ => None,
-                        },
-                        "message_delta" => Some(ModelEvent::Usage {
-                            input: input_tokens,
-                            output: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
-                        }),
-                        "message_stop" => {
-                            return Some((
-                                Ok(ModelEvent::Done),
-                                (events, blocks, input_tokens, true),
-                            ))
                         }
-                        "error" => {
-                            let msg = v["error"]["message"]
-                                .as_str()
-                                .unwrap_or("stream error")
-                                .to_owned();
-                            return Some((
-                                Err(ProviderError::Retryable(msg)),
-                                (events, blocks, input_tokens, true),
-                            ));
+                    }
+                    "content_block_stop" => match blocks.remove(&idx) {
+                        Some(b) if b.kind == "tool_use" => {
+                            let input = if b.json.trim().is_empty() {
+                                json!({})
+                            } else {
+                                serde_json::from_str(&b.json)
+                                    .unwrap_or_else(|_| json!({"_unparsed": b.json}))
+                            };
+                            Some(ModelEvent::ToolCall(ToolCall {
+                                id: b.id,
+                                name: b.name,
+                                input,
+                            }))
                         }
                         _ => None,
-                    };
-                    if let Some(item) = item {
-                        return Some((Ok(item), (events, blocks, input_tokens, false)));
+                    },
+                    "message_delta" => Some(ModelEvent::Usage {
+                        input: input_tokens,
+                        output: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
+                    }),
+                    "message_stop" => {
+                        return Some((Ok(ModelEvent::Done), (events, blocks, input_tokens, true)))
                     }
+                    "error" => {
+                        let msg = v["error"]["message"]
+                            .as_str()
+                            .unwrap_or("stream error")
+                            .to_owned();
+                        return Some((
+                            Err(ProviderError::Retryable(msg)),
+                            (events, blocks, input_tokens, true),
+                        ));
+                    }
+                    _ => None,
+                };
+                if let Some(item) = item {
+                    return Some((Ok(item), (events, blocks, input_tokens, false)));
                 }
-            },
-        )
-        .boxed())
-    }
+            }
+        },
+    )
+    .boxed()
 }

@@ -4,16 +4,16 @@
 //! `Retry-After` with capped exponential backoff and jitter ([`RetryPolicy`]); a failure after
 //! that is the caller's.
 //!
-//! Streams are parsed over bytes by `eventsource-stream` (UTF-8 split across reads, CRLF
-//! line endings). A reply stream is complete only with its provider's end marker
+//! Streams are parsed over bytes by `eventsource-stream` (UTF-8 split across reads; LF, CR
+//! and CRLF line endings and a byte-order mark with [`eventsource_safe`]). A reply stream is complete only with its provider's end marker
 //! (`data: [DONE]` or a `finish_reason` for OpenAI, `message_stop` for Anthropic): a stream
 //! that stops before it yields an error, never a quietly empty [`ModelEvent::Done`]. A
 //! provider silent for longer than [`LlmConfig::idle_timeout`] fails the call the same way:
 //! before its answer starts (retried like connection trouble) or in the middle of it.
 
-mod anthropic;
+pub(crate) mod anthropic;
 mod config;
-mod openai;
+pub(crate) mod openai;
 
 use async_trait::async_trait;
 pub use config::{ContextBudget, LlmConfig, LlmProvider, DEFAULT_IDLE_TIMEOUT};
@@ -325,7 +325,7 @@ pub(crate) fn sse_events(
             Err(_) => Some((Err(silence(idle)), None)),
         }
     });
-    watched
+    eventsource_safe(watched)
         .eventsource()
         .map(|r| match r {
             Ok(ev) => Ok((ev.event, ev.data)),
@@ -337,6 +337,79 @@ pub(crate) fn sse_events(
             ))),
         })
         .boxed()
+}
+
+/// The bytes of an SSE stream, prepared for `eventsource-stream` 0.2.3, which misreads two
+/// things the standard allows (both found by the `provider_stream` fuzz target). Every
+/// stream read with it goes through here: the providers', the CLI's chat.
+///
+/// - A leading byte-order mark: the parser skips U+FEFF by slicing one byte off a
+///   three-byte character, and panics (jpopesculian/eventsource-stream#10, not merged).
+///   The mark is removed here, as the standard says (one, at the very start, even split
+///   across reads), and the stream handed on starts with a line break: an empty line,
+///   which dispatches nothing and keeps the parser's own check off what follows (a second
+///   U+FEFF is then, as the standard wants, part of the first field's name).
+/// - A CR as the stream's last byte: the parser waits for a LF that could follow, so with
+///   CR line endings the last event (Anthropic's `message_stop`) was never read. A LF is
+///   added after it at the end, which makes it the CRLF it may have been.
+pub fn eventsource_safe<B, E>(
+    bytes: impl futures::Stream<Item = Result<B, E>> + Send + 'static,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static
+where
+    B: Into<bytes::Bytes> + Send + 'static,
+    E: Send + 'static,
+{
+    use futures::StreamExt;
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let first = futures::stream::once(async { Ok(bytes::Bytes::from_static(b"\n")) });
+    let state = Input {
+        bytes: bytes.map(|r| r.map(Into::into)).boxed().fuse(),
+        head: Some(Vec::new()),
+        last: None,
+    };
+    let rest = futures::stream::unfold(state, |mut s| async move {
+        loop {
+            let item = match s.bytes.next().await {
+                None => {
+                    let mut tail = s.head.take().unwrap_or_default();
+                    if tail.last().or(s.last.as_ref()) == Some(&b'\r') {
+                        tail.push(b'\n');
+                    }
+                    s.last = Some(b'\n');
+                    return (!tail.is_empty()).then(|| (Ok(bytes::Bytes::from(tail)), s));
+                }
+                Some(Err(e)) => Err(e),
+                Some(Ok(b)) => match s.head.as_mut() {
+                    None => Ok(b),
+                    Some(pending) => {
+                        pending.extend_from_slice(&b);
+                        if pending.len() < BOM.len() && BOM.starts_with(pending) {
+                            continue;
+                        }
+                        let pending = s.head.take().unwrap_or_default();
+                        let rest = pending.strip_prefix(BOM).unwrap_or(&pending);
+                        Ok(bytes::Bytes::copy_from_slice(rest))
+                    }
+                },
+            };
+            if let Ok(b) = &item {
+                if let Some(l) = b.last() {
+                    s.last = Some(*l);
+                }
+            }
+            return Some((item, s));
+        }
+    });
+    first.chain(rest)
+}
+
+/// The state of [`eventsource_safe`].
+struct Input<E> {
+    bytes: futures::stream::Fuse<BoxStream<'static, Result<bytes::Bytes, E>>>,
+    /// The bytes read while they could still be the byte-order mark; `None` once settled.
+    head: Option<Vec<u8>>,
+    /// The last byte handed on.
+    last: Option<u8>,
 }
 
 #[cfg(test)]

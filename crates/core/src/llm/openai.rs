@@ -113,85 +113,95 @@ impl ModelProvider for OpenAi {
         if res.status().as_u16() >= 300 {
             return Err(error_from(res).await);
         }
-        let events = sse_events(res.bytes_stream(), self.idle);
-        let state = Decoder {
-            events,
-            calls: BTreeMap::new(),
-            out: std::collections::VecDeque::new(),
-            finished: false,
-            done: false,
-        };
-        Ok(futures::stream::unfold(state, |mut d| async move {
-            loop {
-                if let Some(e) = d.out.pop_front() {
-                    return Some((Ok(e), d));
+        Ok(decode(res.bytes_stream(), self.idle))
+    }
+}
+
+/// A reply's SSE body (as the bytes arrive, split anywhere) → the provider-neutral events:
+/// text deltas, tool calls once their arguments are complete, usage, and `Done` at the end
+/// marker. Ends after `Done` or after its one error (a stream cut before the end marker is
+/// one). Public through [`super::fuzzing`] for the fuzz targets.
+pub fn decode(
+    bytes: impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    idle: Duration,
+) -> EventStream {
+    let events = sse_events(bytes, idle);
+    let state = Decoder {
+        events,
+        calls: BTreeMap::new(),
+        out: std::collections::VecDeque::new(),
+        finished: false,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut d| async move {
+        loop {
+            if let Some(e) = d.out.pop_front() {
+                return Some((Ok(e), d));
+            }
+            if d.done {
+                return None;
+            }
+            match d.events.next().await {
+                None if d.finished => {
+                    // Some compatible servers end after `finish_reason` without `[DONE]`.
+                    flush(&mut d.calls, &mut d.out);
+                    d.out.push_back(ModelEvent::Done);
+                    d.done = true;
                 }
-                if d.done {
-                    return None;
+                None => {
+                    d.done = true;
+                    return Some((
+                        Err(ProviderError::Retryable(
+                            "the model's stream ended before its end marker ([DONE])".to_owned(),
+                        )),
+                        d,
+                    ));
                 }
-                match d.events.next().await {
-                    None if d.finished => {
-                        // Some compatible servers end after `finish_reason` without `[DONE]`.
+                Some(Err(e)) => {
+                    d.done = true;
+                    return Some((Err(e), d));
+                }
+                Some(Ok((_, data))) => {
+                    if data.trim() == "[DONE]" {
                         flush(&mut d.calls, &mut d.out);
                         d.out.push_back(ModelEvent::Done);
                         d.done = true;
+                        continue;
                     }
-                    None => {
-                        d.done = true;
-                        return Some((
-                            Err(ProviderError::Retryable(
-                                "the model's stream ended before its end marker ([DONE])"
-                                    .to_owned(),
-                            )),
-                            d,
-                        ));
+                    let Ok(v) = serde_json::from_str::<Value>(&data) else {
+                        continue;
+                    };
+                    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                        d.out.push_back(ModelEvent::Usage {
+                            input: u["prompt_tokens"].as_u64().unwrap_or(0),
+                            output: u["completion_tokens"].as_u64().unwrap_or(0),
+                        });
                     }
-                    Some(Err(e)) => {
-                        d.done = true;
-                        return Some((Err(e), d));
+                    if !v["choices"][0]["finish_reason"].is_null() {
+                        d.finished = true;
                     }
-                    Some(Ok((_, data))) => {
-                        if data.trim() == "[DONE]" {
-                            flush(&mut d.calls, &mut d.out);
-                            d.out.push_back(ModelEvent::Done);
-                            d.done = true;
-                            continue;
+                    let delta = &v["choices"][0]["delta"];
+                    if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+                        d.out.push_back(ModelEvent::TextDelta(t.to_owned()));
+                    }
+                    for tc in delta["tool_calls"].as_array().into_iter().flatten() {
+                        let idx = tc["index"].as_u64().unwrap_or(0);
+                        let c = d.calls.entry(idx).or_default();
+                        if let Some(id) = tc["id"].as_str() {
+                            c.id = id.to_owned();
                         }
-                        let Ok(v) = serde_json::from_str::<Value>(&data) else {
-                            continue;
-                        };
-                        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                            d.out.push_back(ModelEvent::Usage {
-                                input: u["prompt_tokens"].as_u64().unwrap_or(0),
-                                output: u["completion_tokens"].as_u64().unwrap_or(0),
-                            });
+                        if let Some(n) = tc["function"]["name"].as_str() {
+                            c.name.push_str(n);
                         }
-                        if !v["choices"][0]["finish_reason"].is_null() {
-                            d.finished = true;
-                        }
-                        let delta = &v["choices"][0]["delta"];
-                        if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-                            d.out.push_back(ModelEvent::TextDelta(t.to_owned()));
-                        }
-                        for tc in delta["tool_calls"].as_array().into_iter().flatten() {
-                            let idx = tc["index"].as_u64().unwrap_or(0);
-                            let c = d.calls.entry(idx).or_default();
-                            if let Some(id) = tc["id"].as_str() {
-                                c.id = id.to_owned();
-                            }
-                            if let Some(n) = tc["function"]["name"].as_str() {
-                                c.name.push_str(n);
-                            }
-                            if let Some(a) = tc["function"]["arguments"].as_str() {
-                                c.args.push_str(a);
-                            }
+                        if let Some(a) = tc["function"]["arguments"].as_str() {
+                            c.args.push_str(a);
                         }
                     }
                 }
             }
-        })
-        .boxed())
-    }
+        }
+    })
+    .boxed()
 }
 
 fn flush(calls: &mut BTreeMap<u64, PartialCall>, out: &mut std::collections::VecDeque<ModelEvent>) {

@@ -513,3 +513,66 @@ fn each_provider_gets_the_tools_in_its_wire_form_and_none_when_there_are_none() 
         assert!(body.get("tools").is_none(), "{body}");
     }
 }
+
+/// The body as separate reads, cut at `cuts` (byte offsets).
+fn reads(body: &[u8], cuts: &[usize]) -> EventStream {
+    let mut pieces = vec![];
+    let mut at = 0;
+    for &cut in cuts.iter().chain([&body.len()]) {
+        pieces.push(Ok(bytes::Bytes::copy_from_slice(&body[at..cut])));
+        at = cut;
+    }
+    openai::decode(futures::stream::iter(pieces), Duration::from_secs(60))
+}
+
+#[tokio::test]
+async fn a_byte_order_mark_is_skipped_even_split_across_reads() {
+    // Found by the provider_stream fuzz target: eventsource-stream panicked on a stream
+    // starting with U+FEFF (three bytes, sliced as one).
+    // GIVEN a reply that starts with the mark, cut inside it and anywhere else
+    let body = format!("\u{feff}{}", openai_frames("\n"));
+    for cuts in [vec![], vec![1], vec![2], vec![1, 2, 3], vec![3, 10]] {
+        // WHEN it is decoded THEN the whole reply arrives
+        let (text, done, err) = drain(reads(body.as_bytes(), &cuts)).await;
+        assert!(err.is_none(), "{cuts:?}: {err:?}");
+        assert_eq!((text.as_str(), done), (TEXT, true), "{cuts:?}");
+    }
+    // AND a second mark is the first field's name, as the standard says: that event is
+    // ignored, the rest arrives
+    let body = format!("\u{feff}\u{feff}{}", openai_frames("\n"));
+    let (text, done, _) = drain(reads(body.as_bytes(), &[4])).await;
+    assert_eq!((text.as_str(), done), (TEXT, true));
+    // AND a stream that is only part of a mark ends as a cut stream, not a panic
+    let (_, done, err) = drain(reads(b"\xEF\xBB", &[1])).await;
+    assert!(!done && err.is_some());
+}
+
+/// The body as separate reads, cut at `cuts`, through the Anthropic decoder.
+fn anthropic_reads(body: &[u8], cuts: &[usize]) -> EventStream {
+    let mut pieces = vec![];
+    let mut at = 0;
+    for &cut in cuts.iter().chain([&body.len()]) {
+        pieces.push(Ok(bytes::Bytes::copy_from_slice(&body[at..cut])));
+        at = cut;
+    }
+    anthropic::decode(futures::stream::iter(pieces), Duration::from_secs(60))
+}
+
+#[tokio::test]
+async fn cr_line_endings_end_the_last_event_too() {
+    // Found by the provider_stream fuzz target: with CR line endings the stream's last
+    // byte is a CR, which eventsource-stream held back waiting for a LF, so Anthropic's
+    // `message_stop` was never read and every reply failed as cut short.
+    // GIVEN replies whose lines end with CR, in one read and cut before the last CR
+    let anthropic = anthropic_frames("\r", true);
+    let openai = openai_frames("\r");
+    for cuts in [vec![], vec![anthropic.len() - 1]] {
+        // WHEN decoded THEN the whole reply arrives, and ends normally
+        let (text, done, err) = drain(anthropic_reads(anthropic.as_bytes(), &cuts)).await;
+        assert!(err.is_none(), "{cuts:?}: {err:?}");
+        assert_eq!((text.as_str(), done), (TEXT, true), "{cuts:?}");
+    }
+    let (text, done, err) = drain(reads(openai.as_bytes(), &[])).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!((text.as_str(), done), (TEXT, true));
+}

@@ -39,6 +39,39 @@ fn openai_usage(v: &Value) -> Option<(u64, u64)> {
     ))
 }
 
+/// Watches an OpenAI-compatible SSE body relayed as is for its usage chunk, so the relayed
+/// call is metered: fed the bytes as they arrive, it reads whole lines (a character split
+/// across reads stays whole; lines end at LF, CR or CRLF, as SSE allows and as the model
+/// client reads them) and keeps the last `usage` a `data:` line reported.
+#[derive(Debug, Default)]
+pub struct UsageWatcher {
+    /// Bytes of the line not yet ended.
+    pending: Vec<u8>,
+    usage: Option<(u64, u64)>,
+}
+
+impl UsageWatcher {
+    /// Reads the lines `bytes` completes.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        // A CRLF reads as a line and an empty one: no matter here.
+        while let Some(pos) = self.pending.iter().position(|b| matches!(b, b'\n' | b'\r')) {
+            let raw: Vec<u8> = self.pending.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&raw);
+            if let Some(data) = line.trim().strip_prefix("data:") {
+                if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                    self.usage = openai_usage(&v).or(self.usage);
+                }
+            }
+        }
+    }
+
+    /// (prompt, completion) tokens of the last usage seen.
+    pub fn usage(&self) -> Option<(u64, u64)> {
+        self.usage
+    }
+}
+
 impl Platform {
     /// `POST /v1/chat/completions` from an instance.
     pub async fn gateway_chat(&self, bearer: Option<&str>, body: &[u8]) -> Result<GatewayReply> {
@@ -124,22 +157,11 @@ impl Platform {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(32);
         let mut upstream = res.bytes_stream();
         tokio::spawn(async move {
-            // Lines are cut from bytes, so a character split across reads stays whole.
-            let mut pending: Vec<u8> = vec![];
-            let mut usage = None;
+            let mut watcher = UsageWatcher::default();
             while let Some(chunk) = upstream.next().await {
                 match chunk {
                     Ok(bytes) => {
-                        pending.extend_from_slice(&bytes);
-                        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                            let raw: Vec<u8> = pending.drain(..=pos).collect();
-                            let line = String::from_utf8_lossy(&raw);
-                            if let Some(data) = line.trim().strip_prefix("data:") {
-                                if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
-                                    usage = openai_usage(&v).or(usage);
-                                }
-                            }
-                        }
+                        watcher.feed(&bytes);
                         if tx.send(Ok(bytes)).await.is_err() {
                             break;
                         }
@@ -150,7 +172,7 @@ impl Platform {
                     }
                 }
             }
-            if let Some((i, o)) = usage {
+            if let Some((i, o)) = watcher.usage() {
                 meter.record(i, o).await;
             }
         });
@@ -403,6 +425,34 @@ impl Meter {
         self.usage.output_tokens = output;
         if let Err(e) = self.platform.store.record_llm_usage(&self.usage).await {
             tracing::error!(error = %e, "could not record LLM usage");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UsageWatcher;
+
+    #[test]
+    fn usage_is_seen_whatever_the_line_endings_and_reads() {
+        // Found by the provider_stream fuzz target: with CR line endings (which SSE allows
+        // and the model client reads) the relayed call was not metered at all.
+        for eol in ["\n", "\r\n", "\r"] {
+            let body = format!(
+                "data: {{\"choices\":[{{\"delta\":{{\"content\":\"hi\"}}}}]}}{eol}{eol}\
+                 data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":12,\"completion_tokens\":5}}}}{eol}{eol}\
+                 data: [DONE]{eol}{eol}"
+            );
+            // GIVEN the body in one read, and byte by byte
+            let mut whole = UsageWatcher::default();
+            whole.feed(body.as_bytes());
+            let mut bytewise = UsageWatcher::default();
+            for b in body.as_bytes() {
+                bytewise.feed(std::slice::from_ref(b));
+            }
+            // THEN both see the usage
+            assert_eq!(whole.usage(), Some((12, 5)), "{eol:?}");
+            assert_eq!(bytewise.usage(), Some((12, 5)), "{eol:?}");
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::domain::{Chat, ChatMessage};
 use crate::error::Error;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::sse;
 use crate::http::views::ListQuery;
 use crate::ids::{AccountId, ChatId, TurnId};
 use crate::services::{next_cursor, page_request, Caller, ListKind, Platform};
@@ -163,20 +164,17 @@ fn follow(
     let stream = futures::stream::unfold(state, |state| async move {
         let mut f = state?;
         let bytes = match f.next().await {
-            Some(Step::Keepalive) => Bytes::from_static(b": keepalive\n\n"),
+            Some(Step::Keepalive) => Bytes::from_static(sse::KEEPALIVE.as_bytes()),
             Some(Step::Events(events)) => {
                 let mut out = String::new();
                 for (seq, chunk) in events {
-                    if let Some(seq) = seq {
-                        out.push_str(&format!("id: {seq}\n"));
-                    }
-                    out.push_str(&format!("data: {}\n\n", chunk.to_value()));
+                    sse::push_event(&mut out, seq, &chunk.to_value());
                 }
                 Bytes::from(out)
             }
             None => {
                 return Some((
-                    Ok::<_, Infallible>(Bytes::from_static(b"data: [DONE]\n\n")),
+                    Ok::<_, Infallible>(Bytes::from_static(sse::DONE.as_bytes())),
                     None,
                 ))
             }

@@ -10,6 +10,7 @@ use crate::domain::Chunk;
 use crate::error::Error;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::ApiJson;
+use crate::http::sse;
 use crate::services::{Caller, Platform, Posted};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -213,7 +214,7 @@ fn stream(
             "id": id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         });
-        format!("data: {v}\n\n")
+        sse::event(&v)
     };
     let first = chunk(json!({"role": "assistant", "content": ""}), None);
     // (follower, whether text was sent, whether a block of text ended since)
@@ -223,7 +224,7 @@ fn stream(
         async move {
             let (mut f, mut wrote, mut ended) = state?;
             let out = match f.next().await {
-                Some(Step::Keepalive) => ": keepalive\n\n".to_owned(),
+                Some(Step::Keepalive) => sse::KEEPALIVE.to_owned(),
                 Some(Step::Events(events)) => {
                     let mut out = String::new();
                     for (_, c) in events {
@@ -241,7 +242,7 @@ fn stream(
                             Chunk::Error { error_text } => {
                                 let e = json!({"error": {"message": format!("the agent could not finish: {error_text}"),
                                     "type": "server_error", "code": "agent_failed"}});
-                                out.push_str(&format!("data: {e}\n\n"));
+                                sse::push_event(&mut out, None, &e);
                             }
                             _ => {}
                         }
@@ -250,7 +251,7 @@ fn stream(
                 }
                 None => {
                     return Some((
-                        Ok::<_, Infallible>(Bytes::from_static(b"data: [DONE]\n\n")),
+                        Ok::<_, Infallible>(Bytes::from_static(sse::DONE.as_bytes())),
                         None,
                     ))
                 }
