@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy with warnings as errors, the AWS template's
-# linters, and all tests (unit, port contracts, end-to-end against the real binaries, the
-# template against the code and deployed into the AWS emulator). Installs what the suites
-# need: system packages with apt, Python tools into .venv/, the AI SDK and puppeteer-core
-# (for the web console's browser suite, driving Debian's chromium) with npm.
+# linters, all tests (unit, port contracts, end-to-end against the real binaries, the
+# template against the code and deployed into the AWS emulator) and a short fuzzing run.
+# Installs what the suites need: system packages with apt, Python tools into .venv/, the AI
+# SDK and puppeteer-core (for the web console's browser suite, driving Debian's chromium)
+# with npm, cargo-fuzz with cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -101,6 +102,7 @@ done
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -112,6 +114,13 @@ cargo build --workspace --locked
 
 step "cargo test (unit, contracts, end-to-end)"
 cargo test --workspace --locked
+
+# The fuzz targets in fuzz/ (cron parser and its AWS conversion, the webhook prompt
+# renderer, the SSE writer, the providers' stream decoders, request bodies through the
+# router), 20 s each from their committed seeds, on nightly with cargo-fuzz (installed if
+# missing); a crash prints its input and the command that reproduces it.
+step "fuzz targets (cargo fuzz, 20 s each)"
+scripts/fuzz.sh 20
 
 # The running server against its own OpenAPI document: no 5xx, every answer as documented,
 # schema-valid requests accepted and schema-violating ones refused (fixed seed).
