@@ -70,6 +70,7 @@ async fn main() {
                 .await;
         println!("{tps:.0} turns/s ({failed} failed)");
         let _ = child.kill();
+        let _ = child.wait();
         return;
     }
     let idle_rss = load::rss_mb(pid);

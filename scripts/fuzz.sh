@@ -30,7 +30,7 @@ flags=(--sanitizer none --debug-assertions --codegen-units 16)
 # libFuzzer: a single input running over 10 s is a hang and fails the run like a crash.
 libfuzzer=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+rustup toolchain list | grep '^nightly' >/dev/null || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
 targets=("$@")
