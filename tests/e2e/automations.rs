@@ -52,7 +52,7 @@ async fn invalid_cron_or_zone_is_400_naming_the_problem() {
     let app = App::spawn().await;
     for (cron, tz, field, hint) in [
         ("0 9 * *", "UTC", "cronExpression", "5 fields"),
-        ("61 * * * *", "UTC", "cronExpression", "invalid cron"),
+        ("61 * * * *", "UTC", "cronExpression", "out of range 0-59"),
         ("0 0 31 2 *", "UTC", "cronExpression", "never"),
         ("0 9 * * 1-5", "Mars/Olympus", "timezone", "Mars/Olympus"),
     ] {
