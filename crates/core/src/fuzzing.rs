@@ -6,8 +6,10 @@
 use crate::llm::EventStream;
 use std::time::Duration;
 
-/// How long the decoders wait for a byte here: the targets' streams never stall.
-const IDLE: Duration = Duration::from_secs(3600);
+/// How long the decoders wait for a byte here: forever, since the targets' streams never
+/// stall and run on a plain executor (with `Duration::MAX` the idle timeout sets no timer,
+/// so needs no Tokio runtime).
+const IDLE: Duration = Duration::MAX;
 
 /// The OpenAI Chat Completions stream decoder over raw SSE bytes.
 pub fn openai_decode(
