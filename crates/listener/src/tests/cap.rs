@@ -24,24 +24,7 @@ async fn at_the_cap_the_longest_waiting_connection_makes_room() {
 #[tokio::test]
 async fn the_connection_over_the_cap_gets_503_when_all_are_busy() {
     // GIVEN a server capped at 3 connections, each busy with a request
-    let (router, mut started, release) = gated();
-    let server = Server::start_with(
-        router,
-        Limits {
-            max_connections: 3,
-            ..quick()
-        },
-    )
-    .await;
-    let mut busy = vec![];
-    for _ in 0..3 {
-        let mut s = server.connect().await;
-        s.write_all(b"GET /work HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        started.recv().await.unwrap();
-        busy.push(s);
-    }
+    let (server, mut busy, release) = busy_at_a_cap_of_three().await;
     // WHEN a fourth client sends a request THEN it gets 503 overloaded
     let mut s = server.connect().await;
     let raw = exchange(&mut s, b"GET /work HTTP/1.1\r\nhost: x\r\n\r\n").await;
@@ -69,24 +52,7 @@ async fn the_connection_over_the_cap_gets_503_when_all_are_busy() {
 #[tokio::test]
 async fn a_burst_over_the_cap_is_answered_in_full_none_dropped_unanswered() {
     // GIVEN a server capped at 3 connections, each busy with a request
-    let (router, mut started, release) = gated();
-    let server = Server::start_with(
-        router,
-        Limits {
-            max_connections: 3,
-            ..quick()
-        },
-    )
-    .await;
-    let mut busy = vec![];
-    for _ in 0..3 {
-        let mut s = server.connect().await;
-        s.write_all(b"GET /work HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        started.recv().await.unwrap();
-        busy.push(s);
-    }
+    let (server, mut busy, release) = busy_at_a_cap_of_three().await;
     // WHEN more clients than the listener handles over the cap at once (64) each send a
     // request, all before any reads its answer (so every refusal lingers)
     let mut burst = vec![];
@@ -106,4 +72,28 @@ async fn a_burst_over_the_cap_is_answered_in_full_none_dropped_unanswered() {
     for _ in &busy {
         release.notify_one();
     }
+}
+
+/// A server capped at 3 connections, each busy with a request held until `release` is
+/// notified (once per request).
+async fn busy_at_a_cap_of_three() -> (Server, Vec<TcpStream>, Arc<tokio::sync::Notify>) {
+    let (router, mut started, release) = gated();
+    let server = Server::start_with(
+        router,
+        Limits {
+            max_connections: 3,
+            ..quick()
+        },
+    )
+    .await;
+    let mut busy = vec![];
+    for _ in 0..3 {
+        let mut s = server.connect().await;
+        s.write_all(b"GET /work HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        started.recv().await.unwrap();
+        busy.push(s);
+    }
+    (server, busy, release)
 }
