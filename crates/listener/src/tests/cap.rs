@@ -52,7 +52,7 @@ async fn the_connection_over_the_cap_gets_503_when_all_are_busy() {
 #[tokio::test]
 async fn a_burst_over_the_cap_is_answered_in_full_none_dropped_unanswered() {
     // GIVEN a server capped at 3 connections, each busy with a request
-    let (server, mut busy, release) = busy_at_a_cap_of_three().await;
+    let (server, busy, release) = busy_at_a_cap_of_three().await;
     // WHEN more clients than the listener handles over the cap at once (64) each send a
     // request, all before any reads its answer (so every refusal lingers)
     let mut burst = vec![];
