@@ -228,6 +228,22 @@ impl ReadPool {
         }
     }
 
+    /// Runs `f` on `conn`, which goes back to the pool afterwards (also if `f` panics).
+    fn lend<T, E: From<anyhow::Error>>(
+        &self,
+        conn: Connection,
+        f: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut lent = Lent {
+            conn: Some(conn),
+            pool: self,
+        };
+        match lent.conn.as_mut() {
+            Some(c) => f(c),
+            None => Err(E::from(anyhow::anyhow!("no database reader"))),
+        }
+    }
+
     /// A free reader, if there is one now.
     fn try_take(&self) -> Option<Connection> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
@@ -295,16 +311,7 @@ impl Db {
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
         match self.readers.try_take() {
-            Some(conn) => {
-                let mut lent = Lent {
-                    conn: Some(conn),
-                    pool: &self.readers,
-                };
-                match lent.conn.as_mut() {
-                    Some(c) => f(c),
-                    None => Err(E::from(anyhow::anyhow!("no database reader"))),
-                }
-            }
+            Some(conn) => self.readers.lend(conn, f),
             None => self.scan(f).await,
         }
     }
@@ -320,14 +327,8 @@ impl Db {
     {
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let mut lent = Lent {
-                conn: Some(pool.take()),
-                pool: &pool,
-            };
-            match lent.conn.as_mut() {
-                Some(c) => f(c),
-                None => Err(E::from(anyhow::anyhow!("no database reader"))),
-            }
+            let conn = pool.take();
+            pool.lend(conn, f)
         })
         .await
         .map_err(|e| E::from(anyhow::anyhow!("database task failed: {e}")))?

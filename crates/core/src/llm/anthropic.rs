@@ -114,16 +114,11 @@ impl ModelProvider for Anthropic {
             .http
             .post(&self.url)
             .header("anthropic-version", "2023-06-01")
-            .json(&body(req))
-            .timeout(Duration::from_secs(600));
+            .json(&body(req));
         if let Some(k) = &self.key {
             rb = rb.header("x-api-key", k.expose_secret());
         }
-        let res = send_within(rb, self.idle).await?;
-        if res.status().as_u16() >= 300 {
-            return Err(error_from(res).await);
-        }
-        Ok(decode(res.bytes_stream(), self.idle))
+        stream_reply(rb, self.idle, decode).await
     }
 }
 

@@ -299,6 +299,22 @@ pub(crate) async fn send_within(
     }
 }
 
+/// Sends a model request (`rb` with the provider's URL, body and credentials) and decodes
+/// its streamed answer with the provider's `decode`; an error status is the provider's
+/// error. The part of a call both providers share.
+pub(crate) async fn stream_reply(
+    rb: reqwest::RequestBuilder,
+    idle: Duration,
+    decode: fn(BoxStream<'static, reqwest::Result<bytes::Bytes>>, Duration) -> EventStream,
+) -> Result<EventStream, ProviderError> {
+    use futures::StreamExt;
+    let res = send_within(rb.timeout(Duration::from_secs(600)), idle).await?;
+    if res.status().as_u16() >= 300 {
+        return Err(error_from(res).await);
+    }
+    Ok(decode(res.bytes_stream().boxed(), idle))
+}
+
 fn silence(idle: Duration) -> String {
     format!(
         "the model sent nothing for {} s (OPERATOR_LLM_IDLE_TIMEOUT_SECS)",

@@ -101,19 +101,11 @@ struct PartialCall {
 #[async_trait]
 impl ModelProvider for OpenAi {
     async fn stream(&self, req: &ModelRequest) -> Result<EventStream, ProviderError> {
-        let mut rb = self
-            .http
-            .post(&self.url)
-            .json(&body(req))
-            .timeout(Duration::from_secs(600));
+        let mut rb = self.http.post(&self.url).json(&body(req));
         if let Some(k) = &self.key {
             rb = rb.bearer_auth(k.expose_secret());
         }
-        let res = send_within(rb, self.idle).await?;
-        if res.status().as_u16() >= 300 {
-            return Err(error_from(res).await);
-        }
-        Ok(decode(res.bytes_stream(), self.idle))
+        stream_reply(rb, self.idle, decode).await
     }
 }
 
