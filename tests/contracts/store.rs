@@ -761,6 +761,32 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
         }
     );
     assert_eq!(after[0].turn_id, t3.id);
+    // a run of events is appended in order in one call, numbered on from the last; a run
+    // longer than one DynamoDB transaction holds (100 items) too; an empty one writes nothing
+    let run: Vec<Chunk> = (0..150)
+        .map(|k| Chunk::TextDelta {
+            id: "txt_2".into(),
+            delta: format!("r{k}"),
+        })
+        .collect();
+    assert_eq!(
+        s.append_chat_events(&a.id, &c1.id, &t3.id, &run)
+            .await
+            .unwrap(),
+        153
+    );
+    assert_eq!(
+        s.append_chat_events(&a.id, &c1.id, &t3.id, &[])
+            .await
+            .unwrap(),
+        153
+    );
+    let all = s.chat_events(&a.id, &c1.id, 3, 500).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (4..=153).collect::<Vec<u64>>()
+    );
+    assert_eq!(all.iter().map(|e| e.data.clone()).collect::<Vec<_>>(), run);
     assert!(s
         .chat_events(&b.id, &c1.id, 0, 10)
         .await

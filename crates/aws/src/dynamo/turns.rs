@@ -20,6 +20,8 @@ const TURN: &str = "turn";
 const LOOKUP: &str = "turn lookup";
 const SEQUENCE: &str = "chat event sequence";
 const EVENT: &str = "chat event";
+/// Events per transaction (DynamoDB allows 100 items; one is the sequence).
+const EVENTS_PER_WRITE: usize = 99;
 
 fn turn_item(t: &Turn) -> R<Item> {
     let mut it = item(keys::turn(&t.account_id, &t.chat_id, &t.id), t)?;
@@ -58,30 +60,33 @@ impl DynamoStore {
         }
     }
 
-    async fn try_append_chat_event(
+    /// Appends `data` (at most [`EVENTS_PER_WRITE`]) after the chat's current last event in
+    /// one transaction: the sequence moves only if no other append took the numbers first.
+    async fn try_append_chat_events(
         &self,
         a: &AccountId,
         chat: &ChatId,
         turn_id: &TurnId,
-        data: &Chunk,
+        data: &[Chunk],
     ) -> R<Attempt<u64>> {
         let Some(current) = self.get(keys::chat(a, chat)).await? else {
             return Err(StoreError::NotFound);
         };
         let seq = attr_n(&current, "seq").unwrap_or(0);
-        let next = seq + 1;
-        let mut ev = keys::chat_event(a, chat, next).item();
-        ev.insert("turn".into(), s(turn_id.as_str()));
-        // The chunk's wire form (keys sorted), as the stream sends it.
-        ev.insert("data".into(), s(data.to_value().to_string()));
-        let res = self
+        let next = seq + data.len() as u64;
+        let mut tx = self
             .tx()
             .update_if(SEQUENCE, keys::chat(a, chat), "SET seq = :n", "seq = :s")
             .value(":n", n(next))
-            .value(":s", n(seq))
-            .put_if(EVENT, ev, "attribute_not_exists(pk)")
-            .commit()
-            .await;
+            .value(":s", n(seq));
+        for (at, d) in (seq + 1..).zip(data) {
+            let mut ev = keys::chat_event(a, chat, at).item();
+            ev.insert("turn".into(), s(turn_id.as_str()));
+            // The chunk's wire form (keys sorted), as the stream sends it.
+            ev.insert("data".into(), s(d.to_value().to_string()));
+            tx = tx.put_if(EVENT, ev, "attribute_not_exists(pk)");
+        }
+        let res = tx.commit().await;
         match res {
             Ok(()) => Ok(Attempt::Done(next)),
             // Another append took the number first.
@@ -147,19 +152,28 @@ impl TurnStore for DynamoStore {
         }
     }
 
-    // The event's data is what a model or a user wrote: it stays out of the span.
-    #[tracing::instrument(skip_all, fields(account = %a, chat = %chat, turn = %turn_id))]
-    async fn append_chat_event(
+    // The events' data is what a model or a user wrote: it stays out of the span.
+    #[tracing::instrument(skip_all, fields(account = %a, chat = %chat, turn = %turn_id, n = data.len()))]
+    async fn append_chat_events(
         &self,
         a: &AccountId,
         chat: &ChatId,
         turn_id: &TurnId,
-        data: &Chunk,
+        data: &[Chunk],
     ) -> R<u64> {
-        on_contention("the chat's event log", Backoff::WRITES, || {
-            self.try_append_chat_event(a, chat, turn_id, data)
-        })
-        .await
+        if data.is_empty() {
+            return self.last_chat_seq(a, chat).await;
+        }
+        // A transaction holds at most 100 items: the sequence and 99 events. A longer run is
+        // written in parts, in order (each part whole or not at all).
+        let mut last = 0;
+        for part in data.chunks(EVENTS_PER_WRITE) {
+            last = on_contention("the chat's event log", Backoff::WRITES, || {
+                self.try_append_chat_events(a, chat, turn_id, part)
+            })
+            .await?;
+        }
+        Ok(last)
     }
 
     #[tracing::instrument(skip_all, fields(account = %a, chat = %chat, after = after))]

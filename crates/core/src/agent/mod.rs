@@ -24,7 +24,7 @@ use crate::llm::{Message, ModelEvent, ModelProvider, ModelRequest, ToolCall};
 use crate::ports::StoredResponse;
 use crate::services::{Caller, Platform};
 use context::{ContextBudget, PastTurn, Summary};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use replay::{replay, Ended};
 use serde_json::{json, Value};
 
@@ -57,26 +57,40 @@ struct Run<'a> {
     /// This turn's events so far (read once at start, then appended as emitted), so
     /// finishing does not re-read the chat's whole log.
     events: std::sync::Mutex<Vec<Chunk>>,
+    /// Events emitted but not yet written: [`Run::flush`] writes them in one append.
+    pending: std::sync::Mutex<Vec<Chunk>>,
 }
 
+/// Events held back while a model's reply keeps coming without a pause (then written
+/// together) before they are written anyway, so a stream sees a long fast reply as it goes.
+const MAX_PENDING: usize = 64;
+
 impl Run<'_> {
-    async fn emit(&self, data: Chunk) -> Result<u64> {
-        let seq = self
-            .p
+    /// Adds an event, written (and shown to the turn's streams) by the next flush.
+    fn push(&self, data: Chunk) {
+        lock(&self.pending).push(data.clone());
+        lock(&self.events).push(data);
+    }
+
+    /// Writes the pending events in one append, then hands them to the turn's streams.
+    async fn flush(&self) -> Result<()> {
+        let batch = std::mem::take(&mut *lock(&self.pending));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (t, p) = (self.turn, self.p);
+        let last = p
             .store
-            .append_chat_event(
-                &self.turn.account_id,
-                &self.turn.chat_id,
-                &self.turn.id,
-                &data,
-            )
+            .append_chat_events(&t.account_id, &t.chat_id, &t.id, &batch)
             .await?;
-        self.p.bus.notify(&self.turn.chat_id);
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(data);
-        Ok(seq)
+        p.bus.publish(&t.chat_id, &t.id, &batch, last);
+        Ok(())
+    }
+
+    /// Writes an event (after any pending ones).
+    async fn emit(&self, data: Chunk) -> Result<()> {
+        self.push(data);
+        self.flush().await
     }
 
     /// Runs a tool once per call id, even across crashes and redeliveries.
@@ -114,9 +128,7 @@ impl Run<'_> {
 
     /// The text of this turn's steps so far.
     fn text_so_far(&self) -> String {
-        final_text(&parts_from_events(
-            &self.events.lock().unwrap_or_else(|e| e.into_inner()),
-        ))
+        final_text(&parts_from_events(&lock(&self.events)))
     }
 
     async fn finish_tool_calls(
@@ -169,15 +181,16 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         caller,
         turn,
         events: std::sync::Mutex::new(mine),
+        pending: Default::default(),
     };
     if fresh {
-        run.emit(Chunk::Start {
+        // Written with the first step's start (or before a summary is asked for).
+        run.push(Chunk::Start {
             message_id: turn.assistant_message_id.clone(),
             message_metadata: StartMetadata {
                 chat_id: turn.chat_id.clone(),
             },
-        })
-        .await?;
+        });
     }
 
     // Conversation so far: earlier turns (not yet summarised), then this turn's message; a
@@ -305,14 +318,30 @@ async fn model_steps(
             tools: tools.clone(),
             max_tokens: MAX_OUTPUT_TOKENS,
         };
-        run.emit(Chunk::StartStep).await?;
-        let mut stream = match s.llm.stream(&req).await {
+        // The step's start is written while the model is asked.
+        run.push(Chunk::StartStep);
+        let (written, opened) = tokio::join!(run.flush(), s.llm.stream(&req));
+        written?;
+        let mut stream = match opened {
             Ok(st) => st,
             Err(e) => return finish(run, Some(e.to_string())).await,
         };
         let (mut text, mut text_id, mut calls) = (String::new(), None::<String>, vec![]);
         let (mut failure, mut ended) = (None, false);
-        while let Some(ev) = stream.next().await {
+        loop {
+            // What the model has sent is written before waiting for more: an instant reply
+            // costs one write, a slow one streams chunk by chunk.
+            let next = match stream.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    run.flush().await?;
+                    stream.next().await
+                }
+            };
+            let Some(ev) = next else { break };
+            if lock(&run.pending).len() >= MAX_PENDING {
+                run.flush().await?;
+            }
             match ev {
                 Ok(ModelEvent::TextDelta(d)) => {
                     let id = match &text_id {
@@ -320,13 +349,13 @@ async fn model_steps(
                         None => {
                             s.texts += 1;
                             let id = format!("txt_{}", s.texts);
-                            run.emit(Chunk::TextStart { id: id.clone() }).await?;
+                            run.push(Chunk::TextStart { id: id.clone() });
                             text_id = Some(id.clone());
                             id
                         }
                     };
                     text.push_str(&d);
-                    run.emit(Chunk::TextDelta { id, delta: d }).await?;
+                    run.push(Chunk::TextDelta { id, delta: d });
                 }
                 Ok(ModelEvent::ToolCall(c)) => calls.push(c),
                 Ok(ModelEvent::Usage { input, output }) => s.used_tokens += input + output,
@@ -341,7 +370,7 @@ async fn model_steps(
             }
         }
         if let Some(id) = text_id {
-            run.emit(Chunk::TextEnd { id }).await?;
+            run.push(Chunk::TextEnd { id });
         }
         if failure.is_none() && !ended {
             failure = Some("the model's reply ended before it was complete".to_owned());
@@ -367,24 +396,25 @@ async fn model_steps(
             })
             .collect();
         for call in &redacted {
-            run.emit(Chunk::ToolInputAvailable {
+            run.push(Chunk::ToolInputAvailable {
                 tool_call_id: call.id.clone(),
                 tool_name: call.name.clone(),
                 input: call.input.clone(),
-            })
-            .await?;
+            });
         }
         let mut results = vec![];
         for call in &calls {
+            // The call shows before it runs (a tool may take a while).
+            run.flush().await?;
             let output = run.call_tool(call).await;
             results.push(tool_result(&call.id, &output, &s.budget));
-            run.emit(Chunk::ToolOutputAvailable {
+            run.push(Chunk::ToolOutputAvailable {
                 tool_call_id: call.id.clone(),
                 output,
-            })
-            .await?;
+            });
         }
-        run.emit(Chunk::FinishStep).await?;
+        // Written with the next step's start, or by `finish`.
+        run.push(Chunk::FinishStep);
         convo.push(Message::Assistant {
             text,
             tool_calls: redacted.clone(),
@@ -437,19 +467,22 @@ async fn fold_history(
         match summarise(llm, model, summary.as_ref(), &batch, budget).await {
             Ok((text, tokens)) => {
                 used += tokens;
+                // The turn's start before the summary (the turn's stream shows it first).
+                run.flush().await?;
                 let s = Summary {
                     text,
                     through: last,
                 };
-                run.p
+                let event = s.to_event();
+                let (t, summary_id) = (run.turn, TurnId::summary());
+                let seq = run
+                    .p
                     .store
-                    .append_chat_event(
-                        &run.turn.account_id,
-                        &run.turn.chat_id,
-                        &TurnId::summary(),
-                        &s.to_event(),
-                    )
+                    .append_chat_event(&t.account_id, &t.chat_id, &summary_id, &event)
                     .await?;
+                run.p
+                    .bus
+                    .publish(&t.chat_id, &summary_id, std::slice::from_ref(&event), seq);
                 summary = Some(s);
             }
             Err(e) => {
@@ -497,7 +530,10 @@ async fn summarise(
 /// client that sees the end can read the message.
 async fn finish(run: &Run<'_>, error: Option<String>) -> Result<Option<String>> {
     let t = run.turn;
-    let parts = parts_from_events(&run.events.lock().unwrap_or_else(|e| e.into_inner()));
+    // The steps' ends are written before the message: a turn resumed in between finds
+    // its last step finished, not cut off.
+    run.flush().await?;
+    let parts = parts_from_events(&lock(&run.events));
     run.p
         .store
         .insert_chat_message(&ChatMessage {
@@ -525,4 +561,8 @@ impl From<crate::llm::ProviderError> for Error {
     fn from(e: crate::llm::ProviderError) -> Self {
         Error::BadGateway(e.to_string())
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

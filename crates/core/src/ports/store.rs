@@ -224,14 +224,28 @@ pub trait TurnStore: Send + Sync + 'static {
         -> StoreResult<Option<Turn>>;
     /// The newest turn of the chat.
     async fn last_turn(&self, account: &AccountId, chat: &ChatId) -> StoreResult<Option<Turn>>;
-    /// Appends to the chat's log; returns the event's sequence number (1, 2, ...).
+    /// Appends `data` to the chat's log, in order, as one write (all or none); returns the
+    /// last event's sequence number (1, 2, ...: the first is `last - data.len() + 1`). A turn
+    /// writes what is ready at once in one call, so an instant reply costs one write, not
+    /// one per chunk. Empty `data` writes nothing and returns the last number so far.
+    async fn append_chat_events(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        turn_id: &TurnId,
+        data: &[Chunk],
+    ) -> StoreResult<u64>;
+    /// Appends one event; returns its sequence number.
     async fn append_chat_event(
         &self,
         account: &AccountId,
         chat: &ChatId,
         turn_id: &TurnId,
         data: &Chunk,
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<u64> {
+        self.append_chat_events(account, chat, turn_id, std::slice::from_ref(data))
+            .await
+    }
     /// Events with `seq > after`, in order, at most `limit`.
     async fn chat_events(
         &self,

@@ -8,83 +8,6 @@ use crate::error::{Error, OrNotFound, Result, StoreError};
 use crate::ids::{AccountId, ChatId, MessageId, TurnId};
 use crate::jobs::{Job, JobError};
 
-/// Wakes stream followers when a chat's log grows (in-process; Lambda polls instead). Each
-/// followed chat has its own channel, so an event wakes only the streams of its chat (one
-/// channel for all woke every stream on every event: 64 streams, 64 times the wake-ups).
-#[derive(Default)]
-pub struct ChatBus {
-    /// Chat ids are unique across accounts; an entry lives while a stream follows the chat.
-    chats: std::sync::Mutex<Chats>,
-}
-
-#[derive(Default)]
-struct Chats {
-    senders: std::collections::HashMap<ChatId, std::sync::Weak<tokio::sync::watch::Sender<u64>>>,
-    /// Entries at which the map is next swept of chats nobody follows any more.
-    sweep_at: usize,
-}
-
-/// One stream's view of its chat: [`ChatWatch::changed`] returns once the chat's log grew
-/// after the watch was made or last saw a change (a wake-up is never lost between a read
-/// and the wait).
-pub struct ChatWatch {
-    rx: tokio::sync::watch::Receiver<u64>,
-    _tx: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
-}
-
-impl ChatWatch {
-    pub async fn changed(&mut self) {
-        // Never fails: this watch holds a sender.
-        let _ = self.rx.changed().await;
-    }
-}
-
-impl ChatBus {
-    fn chats(&self) -> std::sync::MutexGuard<'_, Chats> {
-        self.chats.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The chat's log grew: wakes the streams following it (none: nothing to do).
-    pub fn notify(&self, chat: &ChatId) {
-        let tx = self.chats().senders.get(chat).and_then(|w| w.upgrade());
-        if let Some(tx) = tx {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
-        }
-    }
-
-    /// Starts watching `chat`.
-    pub fn watch(&self, chat: &ChatId) -> ChatWatch {
-        let mut chats = self.chats();
-        let tx = match chats.senders.get(chat).and_then(|w| w.upgrade()) {
-            Some(tx) => tx,
-            None => {
-                let tx = std::sync::Arc::new(tokio::sync::watch::channel(0).0);
-                if chats.senders.len() >= chats.sweep_at {
-                    chats.senders.retain(|_, w| w.strong_count() > 0);
-                    chats.sweep_at = (chats.senders.len() * 2).max(64);
-                }
-                chats
-                    .senders
-                    .insert(chat.clone(), std::sync::Arc::downgrade(&tx));
-                tx
-            }
-        };
-        ChatWatch {
-            rx: tx.subscribe(),
-            _tx: tx,
-        }
-    }
-
-    /// Chats some stream follows (tests).
-    pub fn followed(&self) -> usize {
-        self.chats()
-            .senders
-            .values()
-            .filter(|w| w.strong_count() > 0)
-            .count()
-    }
-}
-
 pub fn llm_unavailable_message() -> String {
     "no LLM provider is configured: set OPERATOR_LLM=openai|anthropic, OPERATOR_LLM_MODEL, \
      OPERATOR_LLM_BASE_URL (optional) and OPENAI_API_KEY or ANTHROPIC_API_KEY"
@@ -346,32 +269,5 @@ impl Platform {
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         JobError::Transient(anyhow::anyhow!("{e}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use futures::FutureExt;
-
-    #[tokio::test]
-    async fn a_chat_s_events_wake_only_its_own_streams_and_none_is_lost() {
-        // GIVEN two streams on chat A and one on chat B
-        let bus = ChatBus::default();
-        let (a, b) = (ChatId::generate(), ChatId::generate());
-        let (mut a1, mut a2, mut b1) = (bus.watch(&a), bus.watch(&a), bus.watch(&b));
-        assert_eq!(bus.followed(), 2);
-        // WHEN chat A's log grows before anyone waits
-        bus.notify(&a);
-        // THEN both of A's streams see it (the wake-up was kept), B's does not
-        assert!(a1.changed().now_or_never().is_some());
-        assert!(a2.changed().now_or_never().is_some());
-        assert!(b1.changed().now_or_never().is_none());
-        // AND once seen, it does not wake them again
-        assert!(a1.changed().now_or_never().is_none());
-        // AND a chat nobody follows costs nothing, and one no longer followed is forgotten
-        bus.notify(&ChatId::generate());
-        drop((a1, a2));
-        assert_eq!(bus.followed(), 1);
     }
 }

@@ -136,35 +136,35 @@ impl TurnStore for SqliteStore {
             .await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
-    async fn append_chat_event(
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat, n = data.len()))]
+    async fn append_chat_events(
         &self,
         account: &AccountId,
         chat: &ChatId,
         turn_id: &TurnId,
-        data: &Chunk,
+        data: &[Chunk],
     ) -> R<u64> {
-        // The chunk's wire form (keys sorted), as the stream sends it.
-        let (account, chat, turn_id, data) = (
-            account.clone(),
-            chat.clone(),
-            turn_id.as_str().to_owned(),
-            data.to_value().to_string(),
-        );
+        // Each chunk's wire form (keys sorted), as the stream sends it.
+        let (account, chat, turn_id) = (account.clone(), chat.clone(), turn_id.as_str().to_owned());
+        let data: Vec<String> = data.iter().map(|d| d.to_value().to_string()).collect();
         self.db
             .call(move |c| {
-                let seq: i64 = c
+                let last: i64 = c
                     .row(
-                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
+                        "SELECT COALESCE(MAX(seq), 0) FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
                         params![account.as_str(), chat.as_str()],
                         |r| r.get(0),
                     )
                     .map_err(unexpected)?;
-                c.exec(
-                    "INSERT INTO chat_events (account_id, chat_id, seq, turn_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![account.as_str(), chat.as_str(), seq, turn_id, data],
-                )
-                .map_err(unexpected)?;
+                let mut seq = last;
+                for d in &data {
+                    seq += 1;
+                    c.exec(
+                        "INSERT INTO chat_events (account_id, chat_id, seq, turn_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![account.as_str(), chat.as_str(), seq, turn_id, d],
+                    )
+                    .map_err(unexpected)?;
+                }
                 Ok(seq as u64)
             })
             .await

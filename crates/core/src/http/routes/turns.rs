@@ -5,7 +5,7 @@
 use crate::domain::Chunk;
 use crate::error::Error;
 use crate::ids::{AccountId, ChatId, TurnId};
-use crate::services::{Caller, Platform, Posted};
+use crate::services::{Caller, Platform, Posted, Taken};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use std::time::Duration;
 const HEARTBEAT: Duration = Duration::from_secs(15);
 /// Re-read the log at least this often even without a wake-up (other processes write too).
 const POLL: Duration = Duration::from_millis(500);
+/// Events read from the log at once.
+const READ_LIMIT: u32 = 500;
 
 /// What a follower gets next.
 pub enum Step {
@@ -36,6 +38,9 @@ pub struct Follow {
     /// The look-up found the turn finished.
     finished: bool,
     watch: crate::services::ChatWatch,
+    /// The log may hold events not handed out (nothing read yet, a full page read, or a
+    /// poll tick): read it rather than wait for what this process publishes.
+    stale: bool,
     /// When something was last handed out (the heartbeat counts from here).
     last_sent: tokio::time::Instant,
 }
@@ -59,6 +64,7 @@ impl Follow {
             done: false,
             checked_finished: false,
             finished: false,
+            stale: true,
             last_sent: tokio::time::Instant::now(),
         }
     }
@@ -79,12 +85,23 @@ impl Follow {
             return None;
         };
         loop {
-            let events = match self
-                .p
-                .store
-                .chat_events(&self.account, &self.chat, self.after, 500)
-                .await
-            {
+            // What this process's turns just wrote, when it continues where this stream is;
+            // else the log, when it may hold more than was handed out.
+            let read = match self.watch.take(self.after) {
+                Taken::Events(events) => Ok(events),
+                Taken::Nothing if !self.stale => Ok(vec![]),
+                Taken::Nothing | Taken::Gap => {
+                    let read = self
+                        .p
+                        .store
+                        .chat_events(&self.account, &self.chat, self.after, READ_LIMIT)
+                        .await;
+                    // A full page: there may be more.
+                    self.stale = read.as_ref().is_ok_and(|e| e.len() == READ_LIMIT as usize);
+                    read
+                }
+            };
+            let events = match read {
                 Ok(e) => e,
                 Err(e) => {
                     self.done = true;
@@ -127,6 +144,7 @@ impl Follow {
                 match self.p.store.get_turn(&self.account, &turn).await {
                     Ok(t) if t.status.is_terminal() => {
                         self.finished = true;
+                        self.stale = true;
                         continue;
                     }
                     Ok(_) => {}
@@ -140,8 +158,13 @@ impl Follow {
             if now >= deadline {
                 return Some(Step::Keepalive);
             }
-            let _ =
-                tokio::time::timeout((now + POLL).min(deadline) - now, self.watch.changed()).await;
+            if tokio::time::timeout((now + POLL).min(deadline) - now, self.watch.changed())
+                .await
+                .is_err()
+            {
+                // A tick without a wake-up: another process may have written.
+                self.stale = true;
+            }
         }
     }
 }
