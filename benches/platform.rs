@@ -37,7 +37,7 @@ async fn main() {
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let key = "ck_live_benchbenchbenchbenchbench0001";
-    let llm = fake_llm::FakeLlm::start(vec![]).await;
+    let llm = fake_llm::FakeLlm::start_lean().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_operator"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())

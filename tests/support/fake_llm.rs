@@ -90,6 +90,10 @@ enum Tail {
 struct Inner {
     script: VecDeque<Reply>,
     requests: Vec<Value>,
+    /// Requests received (kept or not).
+    received: usize,
+    /// Not keeping each request's body (a benchmark's thousands): see `FakeLlm::start_lean`.
+    lean: bool,
     /// (input, output) tokens of every answer that reported its usage.
     reported: Vec<(u64, u64)>,
     gate: Arc<Gate>,
@@ -136,10 +140,26 @@ pub struct FakeLlm {
 
 impl FakeLlm {
     pub async fn start(script: Vec<Reply>) -> Self {
-        let inner = Arc::new(Mutex::new(Inner {
+        Self::start_with(Inner {
             script: script.into(),
             ..Inner::default()
-        }));
+        })
+        .await
+    }
+
+    /// A fake that keeps no request bodies (`requests()` stays empty; `request_count` counts):
+    /// a benchmark's load generator shares the machine with the server, so the fake reads
+    /// only what it answers from instead of building and keeping a JSON tree per request.
+    pub async fn start_lean() -> Self {
+        Self::start_with(Inner {
+            lean: true,
+            ..Inner::default()
+        })
+        .await
+    }
+
+    async fn start_with(inner: Inner) -> Self {
+        let inner = Arc::new(Mutex::new(inner));
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
@@ -185,7 +205,7 @@ impl FakeLlm {
 
     /// How many requests it received (cheaper than `requests().len()`).
     pub fn request_count(&self) -> usize {
-        self.inner.lock().unwrap().requests.len()
+        self.inner.lock().unwrap().received
     }
 
     /// What answers once the script is exhausted (by default a fixed text).
@@ -261,14 +281,46 @@ fn tail(reply: &Reply, socket: Socket) -> Tail {
     }
 }
 
+/// What the OpenAI fake answers from (the request's other fields are only kept).
+#[derive(serde::Deserialize)]
+struct OpenAiRequest<'a> {
+    #[serde(default)]
+    model: Option<&'a str>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(borrow)]
+    messages: &'a serde_json::value::RawValue,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
 async fn openai(
     State(inner): State<Arc<Mutex<Inner>>>,
     ConnectInfo(socket): ConnectInfo<Socket>,
-    Json(req): Json<Value>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let req: OpenAiRequest =
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return (
+                axum::http::StatusCode::BAD_REQUEST,
+                Json(json!({"error": {"message": e.to_string(), "type": "invalid_request_error"}})),
+            )
+                .into_response(),
+        };
     let reply = {
         let mut g = inner.lock().unwrap();
-        g.requests.push(req.clone());
+        g.received += 1;
+        if !g.lean {
+            g.requests
+                .push(serde_json::from_slice(&body).expect("parsed above"));
+        }
         next_reply(&mut g)
     };
     hold(&inner, &reply).await;
@@ -278,8 +330,8 @@ async fn openai(
     if let Reply::LateText(_, ms) = &reply {
         tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
     }
-    let prompt_tokens = tokens(&req["messages"].to_string());
-    let model = req["model"].as_str().unwrap_or("fake-model").to_owned();
+    let prompt_tokens = tokens(req.messages.get());
+    let model = req.model.unwrap_or("fake-model").to_owned();
     let (content, tool_calls) = match &reply {
         Reply::Status(code, msg) => {
             return (
@@ -316,7 +368,7 @@ async fn openai(
     } else {
         "tool_calls"
     };
-    if req["stream"].as_bool().unwrap_or(false) {
+    if req.stream {
         let mut events = vec![];
         let chunk = |delta: Value, finish: Value| {
             json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
@@ -339,10 +391,7 @@ async fn openai(
             ));
         }
         events.push(chunk(json!({}), json!(finish)));
-        if req["stream_options"]["include_usage"]
-            .as_bool()
-            .unwrap_or(false)
-        {
+        if req.stream_options.is_some_and(|o| o.include_usage) {
             let mut g = inner.lock().unwrap();
             g.reported.push((prompt_tokens, completion_tokens));
             drop(g);
@@ -456,7 +505,10 @@ async fn anthropic(
         let mut logged = req.clone();
         logged["_headers"] = json!({"x-api-key": headers.get("x-api-key").and_then(|v| v.to_str().ok()),
                                     "anthropic-version": headers.get("anthropic-version").and_then(|v| v.to_str().ok())});
-        g.requests.push(logged);
+        g.received += 1;
+        if !g.lean {
+            g.requests.push(logged);
+        }
         next_reply(&mut g)
     };
     hold(&inner, &reply).await;
