@@ -85,17 +85,15 @@ impl Out {
                     *self = Out::Head(Vec::new());
                 }
                 Out::Head(buf) => {
-                    // Search from a little before the new bytes (the end may straddle writes).
-                    let from = buf.len().saturating_sub(3);
-                    let take = (data.len() - i).min(MAX_HEAD + 1);
-                    buf.extend_from_slice(&data[i..i + take]);
-                    match find(&buf[from..], b"\r\n\r\n") {
-                        Some(pos) => {
-                            let end = from + pos + 4;
-                            let extra = buf.len() - end;
-                            i += take - extra;
+                    // Only the head is copied (the body that follows it in the same write is
+                    // not); its end may straddle writes.
+                    let rest = &data[i..];
+                    match head_end(buf, rest).filter(|e| buf.len() + e <= MAX_HEAD + 1) {
+                        Some(e) => {
+                            buf.extend_from_slice(&rest[..e]);
+                            i += e;
                             let head = std::mem::take(buf);
-                            let (next, is_final) = framing(&head[..end], is_head);
+                            let (next, is_final) = framing(&head, is_head);
                             answered |= is_final;
                             *self = next;
                             if *self == Out::Boundary {
@@ -103,6 +101,8 @@ impl Out {
                             }
                         }
                         None => {
+                            let take = rest.len().min(MAX_HEAD + 1 - buf.len().min(MAX_HEAD));
+                            buf.extend_from_slice(&rest[..take]);
                             i += take;
                             if buf.len() > MAX_HEAD {
                                 *self = Out::Rest;
@@ -228,6 +228,20 @@ pub fn status_of(head: &[u8]) -> Option<u16> {
 
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Where in `rest` a head whose first bytes are `head` ends (just after its blank line).
+fn head_end(head: &[u8], rest: &[u8]) -> Option<usize> {
+    // A blank line begun in `head`'s last bytes and finished in `rest`.
+    let keep = head.len().min(3);
+    let mut edge = [0u8; 6];
+    let from_rest = rest.len().min(3);
+    edge[..keep].copy_from_slice(&head[head.len() - keep..]);
+    edge[keep..keep + from_rest].copy_from_slice(&rest[..from_rest]);
+    match find(&edge[..keep + from_rest], b"\r\n\r\n") {
+        Some(p) => Some(p + 4 - keep),
+        None => find(rest, b"\r\n\r\n").map(|p| p + 4),
+    }
 }
 
 #[cfg(test)]

@@ -295,11 +295,20 @@ impl AsyncWrite for ConnIo {
                     return Pin::new(this).poll_write(cx, buf);
                 };
                 // Write at most up to the end of the current message, so the next head is
-                // always seen at the start of a write.
-                let limit = out.clone().advance(buf, is_head).consumed.max(1);
+                // always seen at the start of a write. The tracker moves on only by what
+                // was written: all of it (the usual case, one pass) or a part (again).
+                let mut next = out.clone();
+                let whole = next.advance(buf, is_head);
+                let limit = whole.consumed.max(1);
                 let n = ready!(this.raw_write(cx, &buf[..limit]))?;
                 if let Writer::Track(out) = &mut this.writer {
-                    if out.advance(&buf[..n], is_head).answered {
+                    let answered = if n == whole.consumed {
+                        *out = next;
+                        whole.answered
+                    } else {
+                        out.advance(&buf[..n], is_head).answered
+                    };
+                    if answered {
                         lock(&this.shared).awaiting.pop_front();
                     }
                 }

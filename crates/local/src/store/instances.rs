@@ -152,18 +152,29 @@ impl InstanceStore for SqliteStore {
         include_deleted: bool,
     ) -> R<Page<Instance>> {
         let (account, p) = (account.clone(), p.clone());
+        // Two statements, so that the live ones come from their own index (instances_live)
+        // and a history of deleted instances costs a live listing nothing.
+        let sql = if include_deleted {
+            concat!(
+                "SELECT ",
+                instance_columns!(),
+                " FROM instances WHERE account_id = :account
+                 AND (:cursor IS NULL OR id < :cursor) ORDER BY id DESC LIMIT :limit"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                instance_columns!(),
+                " FROM instances WHERE account_id = :account AND deleted_at IS NULL
+                 AND (:cursor IS NULL OR id < :cursor) ORDER BY id DESC LIMIT :limit"
+            )
+        };
         self.db
             .read(move |c| {
                 page(
                     c,
-                    concat!(
-                        "SELECT ",
-                        instance_columns!(),
-                        " FROM instances WHERE account_id = :account
-                         AND (:all OR deleted_at IS NULL)
-                         AND (:cursor IS NULL OR id < :cursor) ORDER BY id DESC LIMIT :limit"
-                    ),
-                    named_params! {":account": account.as_str(), ":all": include_deleted, ":cursor": p.cursor},
+                    sql,
+                    named_params! {":account": account.as_str(), ":cursor": p.cursor},
                     p.limit,
                     instance_row,
                     |i| i.id.to_string(),
