@@ -1373,7 +1373,7 @@ export interface components {
             /** @example github-push */
             name: string;
             /**
-             * @description Must contain `{{payload}}`.
+             * @description Must contain `{{payload}}` (at most 4 times), where the trigger's raw body goes.
              * @example A GitHub event arrived: {{payload}}. Summarise it.
              */
             promptTemplate: string;
@@ -1884,6 +1884,7 @@ export interface components {
         UpdateWebhookBody: {
             enabled?: boolean | null;
             name?: string | null;
+            /** @description Must contain `{{payload}}` (at most 4 times), where the trigger's raw body goes. */
             promptTemplate?: string | null;
             /** @description Replace the token; the old trigger URL stops working at once. */
             regenerateToken?: boolean;

@@ -9,16 +9,23 @@ use serde::{Deserialize, Serialize};
 pub const PAYLOAD_PLACEHOLDER: &str = "{{payload}}";
 /// Largest accepted trigger body.
 pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024;
+/// `{{payload}}`s a template may hold: each is replaced by up to [`MAX_PAYLOAD_BYTES`], so a
+/// prompt stays within the template's size plus 40 KiB (a template of 1,800 placeholders
+/// made an 18 MB prompt of one trigger).
+pub const MAX_PLACEHOLDERS: usize = 4;
 
 pub fn validate_template(s: &str) -> Result<String, Error> {
     let s = super::validate_prompt("promptTemplate", s)?;
-    if s.contains(PAYLOAD_PLACEHOLDER) {
-        Ok(s)
-    } else {
-        Err(Error::invalid(
+    match s.matches(PAYLOAD_PLACEHOLDER).count() {
+        0 => Err(Error::invalid(
             "promptTemplate",
             "must contain {{payload}} where the request body goes",
-        ))
+        )),
+        n if n > MAX_PLACEHOLDERS => Err(Error::invalid(
+            "promptTemplate",
+            format!("may contain {{{{payload}}}} at most {MAX_PLACEHOLDERS} times (it has {n})"),
+        )),
+        _ => Ok(s),
     }
 }
 
@@ -107,5 +114,12 @@ mod tests {
     fn template_needs_the_placeholder() {
         assert!(validate_template("Summarise {{payload}}").is_ok());
         assert!(validate_template("Summarise").is_err());
+    }
+
+    #[test]
+    fn a_template_holds_at_most_four_placeholders() {
+        assert!(validate_template(&"{{payload}} ".repeat(MAX_PLACEHOLDERS)).is_ok());
+        let e = validate_template(&"{{payload}} ".repeat(MAX_PLACEHOLDERS + 1)).unwrap_err();
+        assert!(e.to_string().contains("at most 4 times (it has 5)"), "{e}");
     }
 }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 pub struct CreateWebhookBody {
     #[schema(example = "github-push", max_length = 100)]
     pub name: String,
-    /// Must contain `{{payload}}`.
+    /// Must contain `{{payload}}` (at most 4 times), where the trigger's raw body goes.
     #[schema(
         example = "A GitHub event arrived: {{payload}}. Summarise it.",
         max_length = 20000
@@ -26,6 +26,7 @@ pub struct CreateWebhookBody {
 pub struct UpdateWebhookBody {
     #[schema(max_length = 100)]
     pub name: Option<String>,
+    /// Must contain `{{payload}}` (at most 4 times), where the trigger's raw body goes.
     #[schema(max_length = 20000)]
     pub prompt_template: Option<String>,
     pub enabled: Option<bool>,
