@@ -668,6 +668,35 @@ async fn the_gateway_streams_and_meters_streamed_calls() {
 }
 
 #[tokio::test]
+async fn a_provider_that_goes_quiet_mid_stream_ends_the_gateway_s_stream() {
+    // GIVEN a provider that streams half a reply and then sends nothing, connection open
+    let llm = FakeLlm::start(vec![Reply::Stall(
+        "the first words and then silence for good".into(),
+    )])
+    .await;
+    let mut env = llm.openai_env();
+    env.push(("OPERATOR_LLM_IDLE_TIMEOUT_SECS", "1".into()));
+    let app = App::spawn_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    let id = app.active_instance("quiet").await;
+    // WHEN code in the instance streams through the gateway (curl gives up after 60 s)
+    let out = app.exec(
+        &id,
+        r#"curl -sN --max-time 60 "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
+    )
+    .await;
+    // THEN what came is relayed, and the gateway ends the stream itself after the idle
+    // timeout: curl sees a broken transfer (18), not its own time limit (28), and no [DONE]
+    let body = out["stdout"].as_str().unwrap();
+    assert!(body.contains("\"content\":\"the \""), "{out}");
+    assert!(!body.contains("[DONE]"), "{body}");
+    assert_eq!(out["exitCode"], 18, "{out}");
+}
+
+#[tokio::test]
 async fn a_clone_starts_with_a_copy_of_the_source_workspace() {
     let app = App::spawn().await;
     let id = app.active_instance("original").await;

@@ -156,9 +156,18 @@ impl Platform {
         // Relay the SSE bytes as they come, watching for the usage chunk.
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(32);
         let mut upstream = res.bytes_stream();
+        let idle = llm.idle_timeout;
         tokio::spawn(async move {
             let mut watcher = UsageWatcher::default();
-            while let Some(chunk) = upstream.next().await {
+            loop {
+                // A provider that goes quiet mid-stream ends the relay after the idle timeout
+                // (OPERATOR_LLM_IDLE_TIMEOUT_SECS), as the agent's own calls do.
+                let Ok(next) = tokio::time::timeout(idle, upstream.next()).await else {
+                    let quiet = format!("model provider sent nothing for {} s", idle.as_secs());
+                    let _ = tx.send(Err(std::io::Error::other(quiet))).await;
+                    break;
+                };
+                let Some(chunk) = next else { break };
                 match chunk {
                     Ok(bytes) => {
                         watcher.feed(&bytes);
