@@ -638,6 +638,16 @@ async fn a_checkpoint_repo_is_cloned_into_the_workspace() {
     );
 }
 
+/// A streamed call from inside the instance, with its own token, as any OpenAI client would
+/// make it (curl gives up after 60 s: exit code 28).
+async fn stream_through_gateway(app: &App, id: &str) -> Value {
+    app.exec(
+        id,
+        r#"curl -sN --max-time 60 "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn the_gateway_streams_and_meters_streamed_calls() {
     let llm = FakeLlm::start(vec![Reply::Text("streamed words arrive one by one".into())]).await;
@@ -647,12 +657,7 @@ async fn the_gateway_streams_and_meters_streamed_calls() {
     })
     .await;
     let id = app.active_instance("streamer").await;
-    // From inside the instance, with its own token, as any OpenAI client would
-    let out = app.exec(
-        &id,
-        r#"curl -sN "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
-    )
-    .await;
+    let out = stream_through_gateway(&app, &id).await;
     let body = out["stdout"].as_str().unwrap();
     assert!(body.contains("\"chat.completion.chunk\""), "{out}");
     assert!(body.contains("\"content\":\"streamed \""), "{body}");
@@ -682,12 +687,8 @@ async fn a_provider_that_goes_quiet_mid_stream_ends_the_gateway_s_stream() {
     })
     .await;
     let id = app.active_instance("quiet").await;
-    // WHEN code in the instance streams through the gateway (curl gives up after 60 s)
-    let out = app.exec(
-        &id,
-        r#"curl -sN --max-time 60 "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
-    )
-    .await;
+    // WHEN code in the instance streams through the gateway
+    let out = stream_through_gateway(&app, &id).await;
     // THEN what came is relayed, and the gateway ends the stream itself after the idle
     // timeout: curl sees a broken transfer (18), not its own time limit (28), and no [DONE]
     let body = out["stdout"].as_str().unwrap();
@@ -761,11 +762,7 @@ async fn with_anthropic_configured_the_gateway_translates_both_ways() {
         "tool_result"
     );
     // Streaming through the translation, as an OpenAI client sees it
-    let out = app.exec(
-        &id,
-        r#"curl -sN "$OPERATOR_CONTROL_URL/v1/chat/completions" -H "Authorization: Bearer $OPERATOR_INSTANCE_TOKEN" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'"#,
-    )
-    .await;
+    let out = stream_through_gateway(&app, &id).await;
     let body = out["stdout"].as_str().unwrap();
     assert!(body.contains("\"content\":\"streamed \""), "{body}");
     assert!(body.contains("\"usage\""), "{body}");
