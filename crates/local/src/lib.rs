@@ -7,6 +7,7 @@ pub mod lock;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;
+mod schema;
 pub mod signal;
 pub mod store;
 pub mod vault;
