@@ -448,3 +448,42 @@ async fn editing_an_earlier_message_replaces_it_and_what_followed() {
         ]
     );
 }
+
+#[tokio::test]
+async fn resuming_a_turn_whose_end_is_written_but_not_yet_marked_is_a_204() {
+    // GIVEN a turn whose stream ended (its `finish` is the chat's last event) but which is
+    // not marked finished yet: the agent writes the end first, then the mark
+    let api = Api::start_with_model().await;
+    let r = api
+        .post_stream_as(&api.key, "/api/chat", user("hello"))
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let chat = operator_core::ids::ChatId::parse(&newest_chat(&api, &api.key).await).unwrap();
+    let store = &api.platform.store;
+    let turn = store
+        .next_open_turn(&api.account, &chat)
+        .await
+        .unwrap()
+        .expect("the posted turn is open");
+    store
+        .append_chat_events(
+            &api.account,
+            &chat,
+            &turn.id,
+            &[
+                operator_core::domain::Chunk::FinishStep,
+                operator_core::domain::Chunk::Finish,
+            ],
+        )
+        .await
+        .unwrap();
+    // WHEN a client resumes the chat's stream (the AI SDK's `resume` after the end it saw)
+    let r = api.get(&format!("/api/chat/{chat}/stream")).await;
+    // THEN there is nothing to resume: 204, not a replay of the finished turn
+    assert_eq!(r.status.as_u16(), 204, "{r:?}");
+    // AND a cursor still asks for the replay
+    let r = api.get(&format!("/api/chat/{chat}/stream?after=0")).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let frames = sse_frames(&r.body);
+    assert_eq!(frames.last().map(|(_, f)| f.clone()), Some(json!("[DONE]")));
+}

@@ -264,6 +264,23 @@ impl Platform {
         };
         Ok((chat, turn))
     }
+
+    /// Whether `turn`'s stream has ended: it is marked finished, or not yet (its end is
+    /// written before the mark) but the chat's last event is its terminal one.
+    pub async fn turn_has_ended(&self, turn: &Turn) -> Result<bool> {
+        if turn.status.is_terminal() {
+            return Ok(true);
+        }
+        let (account, chat) = (&turn.account_id, &turn.chat_id);
+        let last = self.store.last_chat_seq(account, chat).await?;
+        if last == 0 {
+            return Ok(false);
+        }
+        let events = self.store.chat_events(account, chat, last - 1, 1).await?;
+        Ok(events
+            .first()
+            .is_some_and(|e| e.turn_id == turn.id && e.is_terminal()))
+    }
 }
 
 impl From<StoreError> for JobError {

@@ -285,7 +285,11 @@ pub async fn stream(
         None => q.after,
     };
     let (chat, turn) = p.current_turn(&caller, &id).await?;
-    let finished = turn.as_ref().is_none_or(|t| t.status.is_terminal());
+    let finished = match &turn {
+        None => true,
+        // (a turn whose end was just streamed may not be marked finished yet)
+        Some(t) => cursor.is_none() && p.turn_has_ended(t).await?,
+    };
     if finished && cursor.is_none() {
         // Nothing to resume (the AI SDK's `resume` asks on every page load): 204, as its
         // transport expects; a cursor asks for a replay of the last turn.
