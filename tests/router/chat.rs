@@ -450,7 +450,7 @@ async fn editing_an_earlier_message_replaces_it_and_what_followed() {
 }
 
 #[tokio::test]
-async fn resuming_a_turn_whose_end_is_written_but_not_yet_marked_is_a_204() {
+async fn a_turn_whose_end_is_written_but_not_yet_marked_has_ended_for_resume_and_regenerate() {
     // GIVEN a turn whose stream ended (its `finish` is the chat's last event) but which is
     // not marked finished yet: the agent writes the end first, then the mark
     let api = Api::start_with_model().await;
@@ -486,4 +486,34 @@ async fn resuming_a_turn_whose_end_is_written_but_not_yet_marked_is_a_204() {
     assert_eq!(r.status.as_u16(), 200, "{r:?}");
     let frames = sse_frames(&r.body);
     assert_eq!(frames.last().map(|(_, f)| f.clone()), Some(json!("[DONE]")));
+    // WHEN the client regenerates the answer at once, and the turn is marked a moment later
+    store
+        .insert_chat_message(&operator_core::domain::ChatMessage {
+            id: turn.assistant_message_id.clone(),
+            chat_id: chat.clone(),
+            account_id: api.account.clone(),
+            role: "assistant".into(),
+            parts: json!([{"type": "text", "text": "First answer."}]),
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let marker = {
+        let (store, mut done) = (store.clone(), turn.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            done.status = operator_core::domain::TurnStatus::Succeeded;
+            store.update_turn(&done).await.unwrap();
+        })
+    };
+    let regenerate = json!({
+        "id": chat.to_string(),
+        "messages": [{"id": "client-1", "role": "user", "parts": [{"type": "text", "text": "hello"}]}],
+        "trigger": "regenerate-message",
+        "messageId": turn.assistant_message_id.to_string(),
+    });
+    let r = api.post_stream_as(&api.key, "/api/chat", regenerate).await;
+    // THEN it waits for the mark instead of answering 409
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    marker.await.unwrap();
 }
