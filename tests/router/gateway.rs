@@ -65,7 +65,7 @@ async fn the_gateway_refuses_missing_forged_and_api_key_credentials() {
     let inst = api.instance("desk").await;
     let token = token_for(&api, &inst).await;
     let forged = format!("{inst}.{}", "0".repeat(64));
-    for path in ["/v1/secrets", "/v1/secrets/ANY"] {
+    for path in ["/v1/secrets", "/v1/secrets/ANY", "/v1/models"] {
         // WHEN no token, a forged one, or an API key is sent THEN 401
         api.send(Method::GET, path, None, &[], Body::empty())
             .await
@@ -107,6 +107,27 @@ async fn without_a_model_the_gateway_is_a_503_llm_unavailable() {
     )
     .await
     .error(503, "llm_unavailable");
+    api.get_as(&token, "/v1/models")
+        .await
+        .error(503, "llm_unavailable");
+}
+
+#[tokio::test]
+async fn an_instance_lists_the_model_its_calls_go_to() {
+    // GIVEN a platform whose model is `test-model`
+    let api = Api::start_with_model().await;
+    let inst = api.instance("desk").await;
+    let token = token_for(&api, &inst).await;
+    // WHEN an OpenAI client inside the instance lists the models (as it does on start)
+    let v = api.get_as(&token, "/v1/models").await.ok(200);
+    // THEN it gets OpenAI's list shape naming the configured model
+    assert_eq!(v["object"], "list", "{v}");
+    assert_eq!(v["data"][0]["id"], "test-model", "{v}");
+    assert_eq!(v["data"][0]["object"], "model", "{v}");
+    assert!(
+        v["data"][0]["created"].as_i64().unwrap() > 1_700_000_000,
+        "{v}"
+    );
 }
 
 #[tokio::test]

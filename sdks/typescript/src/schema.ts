@@ -1008,6 +1008,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Models for an instance (OpenAI-compatible)
+         * @description For instances, with their instance token: the model their calls go to (OpenAI clients list
+         *     the models when they start).
+         */
+        get: operations["instanceListModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/secrets": {
         parameters: {
             query?: never;
@@ -1720,10 +1741,10 @@ export interface components {
         ModelView: {
             /**
              * Format: int64
-             * @description Unix seconds: when the account was created.
+             * @description Unix seconds: when the account (the instance, on the gateway) was created.
              */
             created: number;
-            /** @description `operator`. */
+            /** @description `operator` here; the configured model on the instances' gateway. */
             id: string;
             /** @description `model`. */
             object: string;
@@ -5900,6 +5921,51 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description llm_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    instanceListModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: over the API key's requests per second (`Retry-After` says when to retry) */
             429: {
                 headers: {
                     [name: string]: unknown;

@@ -46,7 +46,7 @@ impl Modify for BearerAuth {
         instances::read_files, instances::write_file, instances::delete_file,
         instances::activity, instances::message, instances::exec,
         instances::browser_open, instances::browser_screenshot,
-        gateway::chat_completions, gateway::secrets, gateway::secret,
+        gateway::chat_completions, gateway::models, gateway::secrets, gateway::secret,
         secrets::create, secrets::list, secrets::get, secrets::update, secrets::delete,
         secrets::grant, secrets::revoke,
         automations::create, automations::list, automations::get, automations::update,

@@ -73,6 +73,14 @@ impl UsageWatcher {
 }
 
 impl Platform {
+    /// `GET /v1/models` from an instance: the model its calls go to (OpenAI clients ask on
+    /// start), with when the instance was created.
+    pub async fn gateway_model(&self, bearer: Option<&str>) -> Result<(String, Timestamp)> {
+        let instance = self.authenticate_instance(bearer).await?;
+        let llm = self.config.llm.as_ref().ok_or_else(llm_unavailable)?;
+        Ok((llm.model.clone(), instance.created_at))
+    }
+
     /// `POST /v1/chat/completions` from an instance.
     pub async fn gateway_chat(&self, bearer: Option<&str>, body: &[u8]) -> Result<GatewayReply> {
         let instance = self.authenticate_instance(bearer).await?;

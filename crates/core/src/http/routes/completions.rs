@@ -93,11 +93,11 @@ pub struct ModelList {
 
 #[derive(Serialize, ToSchema)]
 pub struct ModelView {
-    /// `operator`.
-    pub id: &'static str,
+    /// `operator` here; the configured model on the instances' gateway.
+    pub id: String,
     /// `model`.
     pub object: &'static str,
-    /// Unix seconds: when the account was created.
+    /// Unix seconds: when the account (the instance, on the gateway) was created.
     pub created: i64,
     pub owned_by: &'static str,
 }
@@ -272,7 +272,7 @@ pub async fn models(Extension(caller): Extension<Caller>) -> Json<ModelList> {
     Json(ModelList {
         object: "list",
         data: vec![ModelView {
-            id: MODEL,
+            id: MODEL.to_owned(),
             object: "model",
             created: caller.account.created_at.timestamp(),
             owned_by: "operator",

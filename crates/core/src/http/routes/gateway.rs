@@ -2,6 +2,7 @@
 
 use crate::http::error::ApiResult;
 use crate::http::extract::ApiPath;
+use crate::http::routes::completions::{ModelList, ModelView};
 use crate::services::{GatewayReply, Platform};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -54,6 +55,28 @@ pub async fn chat_completions(
         )
             .into_response(),
     })
+}
+
+/// Models for an instance (OpenAI-compatible)
+///
+/// For instances, with their instance token: the model their calls go to (OpenAI clients list
+/// the models when they start).
+#[utoipa::path(get, path = "/v1/models", operation_id = "instanceListModels", tag = "gateway",
+    security(("instanceToken" = [])),
+    responses((status = 200, body = ModelList),
+        (status = 401, body = crate::http::error::ErrorBody),
+        (status = 503, body = crate::http::error::ErrorBody, description = "llm_unavailable")))]
+pub async fn models(State(p): State<Platform>, headers: HeaderMap) -> ApiResult<Json<ModelList>> {
+    let (model, created) = p.gateway_model(bearer(&headers)).await?;
+    Ok(Json(ModelList {
+        object: "list",
+        data: vec![ModelView {
+            id: model,
+            object: "model",
+            created: created.timestamp(),
+            owned_by: "operator",
+        }],
+    }))
 }
 
 /// Secrets visible to an instance
