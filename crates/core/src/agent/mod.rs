@@ -78,12 +78,19 @@ impl Run<'_> {
         if batch.is_empty() {
             return Ok(());
         }
-        let (t, p) = (self.turn, self.p);
-        let last = p
+        self.append(&self.turn.id, &batch).await
+    }
+
+    /// Appends `batch` to the chat's log under `turn_id` (this turn's, or the summary's),
+    /// then hands it to the chat's streams.
+    async fn append(&self, turn_id: &TurnId, batch: &[Chunk]) -> Result<()> {
+        let t = self.turn;
+        let last = self
+            .p
             .store
-            .append_chat_events(&t.account_id, &t.chat_id, &t.id, &batch)
+            .append_chat_events(&t.account_id, &t.chat_id, turn_id, batch)
             .await?;
-        p.bus.publish(&t.chat_id, &t.id, &batch, last);
+        self.p.bus.publish(&t.chat_id, turn_id, batch, last);
         Ok(())
     }
 
@@ -464,25 +471,16 @@ async fn fold_history(
             unfolded.extend(batch);
             continue;
         }
+        // The turn's start is shown before the (slow) summary is asked for.
+        run.flush().await?;
         match summarise(llm, model, summary.as_ref(), &batch, budget).await {
             Ok((text, tokens)) => {
                 used += tokens;
-                // The turn's start before the summary (the turn's stream shows it first).
-                run.flush().await?;
                 let s = Summary {
                     text,
                     through: last,
                 };
-                let event = s.to_event();
-                let (t, summary_id) = (run.turn, TurnId::summary());
-                let seq = run
-                    .p
-                    .store
-                    .append_chat_event(&t.account_id, &t.chat_id, &summary_id, &event)
-                    .await?;
-                run.p
-                    .bus
-                    .publish(&t.chat_id, &summary_id, std::slice::from_ref(&event), seq);
+                run.append(&TurnId::summary(), &[s.to_event()]).await?;
                 summary = Some(s);
             }
             Err(e) => {

@@ -285,12 +285,13 @@ pub async fn stream(
         None => q.after,
     };
     let (chat, turn) = p.current_turn(&caller, &id).await?;
-    let finished = match &turn {
-        None => true,
+    let ended = match (&turn, cursor) {
+        (None, _) => true,
         // (a turn whose end was just streamed may not be marked finished yet)
-        Some(t) => cursor.is_none() && p.turn_has_ended(t).await?,
+        (Some(t), None) => p.turn_has_ended(t).await?,
+        (Some(_), Some(_)) => false,
     };
-    if finished && cursor.is_none() {
+    if ended && cursor.is_none() {
         // Nothing to resume (the AI SDK's `resume` asks on every page load): 204, as its
         // transport expects; a cursor asks for a replay of the last turn.
         return Ok(StatusCode::NO_CONTENT.into_response());

@@ -91,6 +91,21 @@ pub struct ModelList {
     pub data: Vec<ModelView>,
 }
 
+impl ModelList {
+    /// A list of the one model `id`, created at `created`.
+    pub fn one(id: String, created: crate::domain::Timestamp) -> Self {
+        Self {
+            object: "list",
+            data: vec![ModelView {
+                id,
+                object: "model",
+                created: created.timestamp(),
+                owned_by: "operator",
+            }],
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ModelView {
     /// `operator` here; the configured model on the instances' gateway.
@@ -269,13 +284,5 @@ fn stream(
 #[utoipa::path(get, path = "/api/v1/models", operation_id = "listModels", tag = "openai",
     responses((status = 200, body = ModelList)))]
 pub async fn models(Extension(caller): Extension<Caller>) -> Json<ModelList> {
-    Json(ModelList {
-        object: "list",
-        data: vec![ModelView {
-            id: MODEL.to_owned(),
-            object: "model",
-            created: caller.account.created_at.timestamp(),
-            owned_by: "operator",
-        }],
-    })
+    Json(ModelList::one(MODEL.to_owned(), caller.account.created_at))
 }

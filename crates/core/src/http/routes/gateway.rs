@@ -2,7 +2,7 @@
 
 use crate::http::error::ApiResult;
 use crate::http::extract::ApiPath;
-use crate::http::routes::completions::{ModelList, ModelView};
+use crate::http::routes::completions::ModelList;
 use crate::services::{GatewayReply, Platform};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -68,15 +68,7 @@ pub async fn chat_completions(
         (status = 503, body = crate::http::error::ErrorBody, description = "llm_unavailable")))]
 pub async fn models(State(p): State<Platform>, headers: HeaderMap) -> ApiResult<Json<ModelList>> {
     let (model, created) = p.gateway_model(bearer(&headers)).await?;
-    Ok(Json(ModelList {
-        object: "list",
-        data: vec![ModelView {
-            id: model,
-            object: "model",
-            created: created.timestamp(),
-            owned_by: "operator",
-        }],
-    }))
+    Ok(Json(ModelList::one(model, created)))
 }
 
 /// Secrets visible to an instance
