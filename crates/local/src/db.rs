@@ -25,8 +25,16 @@ pub struct Db {
 
 /// Idle read connections; a read takes one (waiting while all are busy) and gives it back.
 struct ReadPool {
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Idle>,
     freed: Condvar,
+}
+
+/// The pool's state under its lock. `waiting` counts the threads blocked in
+/// [`ReadPool::take`], so that giving a reader back wakes someone only when someone waits
+/// (a condition variable's notify is a system call even when nobody does, one per read).
+struct Idle {
+    conns: Vec<Connection>,
+    waiting: usize,
 }
 
 /// A reader on loan: back to the pool when dropped, also when the read panics.
@@ -47,10 +55,12 @@ impl ReadPool {
     fn take(&self) -> Connection {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(c) = idle.pop() {
+            if let Some(c) = idle.conns.pop() {
                 return c;
             }
+            idle.waiting += 1;
             idle = self.freed.wait(idle).unwrap_or_else(|e| e.into_inner());
+            idle.waiting -= 1;
         }
     }
 
@@ -72,12 +82,21 @@ impl ReadPool {
 
     /// A free reader, if there is one now.
     fn try_take(&self) -> Option<Connection> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .conns
+            .pop()
     }
 
     fn give_back(&self, c: Connection) {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(c);
-        self.freed.notify_one();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.conns.push(c);
+        let someone_waits = idle.waiting > 0;
+        drop(idle);
+        if someone_waits {
+            self.freed.notify_one();
+        }
     }
 }
 
@@ -120,7 +139,10 @@ impl Db {
             writes,
             stats,
             readers: Arc::new(ReadPool {
-                idle: Mutex::new(readers),
+                idle: Mutex::new(Idle {
+                    conns: readers,
+                    waiting: 0,
+                }),
                 freed: Condvar::new(),
             }),
         })
@@ -282,6 +304,69 @@ mod tests {
         assert_eq!(fmt_ts(other), "2026-03-09T13:00:00.000Z");
         assert!(parse_ts("2026-13-09T13:00:00.000Z").is_err());
         assert!(parse_ts("2026-03-09T13:00:00.0a0Z").is_err());
+    }
+
+    /// Scans beyond the pool's size wait for a reader and get one when it comes back: a
+    /// returned reader wakes a waiting scan (it is told only when someone waits).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scans_beyond_the_pool_wait_for_a_reader_and_all_finish() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("t.db")).expect("open");
+        let gate = Arc::new(std::sync::Barrier::new(READERS + 1));
+        let mut held = Vec::new();
+        for _ in 0..READERS {
+            let (db, gate) = (db.clone(), gate.clone());
+            held.push(tokio::spawn(async move {
+                db.scan(move |c| {
+                    gate.wait();
+                    c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                        .map_err(anyhow::Error::from)
+                })
+                .await
+            }));
+        }
+        // Every reader is lent out; these wait for one.
+        let waiting: Vec<_> = (0..3i64)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.scan(move |c| {
+                        c.query_row("SELECT ?1", [i], |r| r.get::<_, i64>(0))
+                            .map_err(anyhow::Error::from)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            waiting.iter().all(|w| !w.is_finished()),
+            "no reader was free"
+        );
+        let gate2 = gate.clone();
+        tokio::task::spawn_blocking(move || gate2.wait())
+            .await
+            .expect("gate");
+        for h in held {
+            assert_eq!(h.await.expect("join").expect("scan"), 1);
+        }
+        for (i, w) in waiting.into_iter().enumerate() {
+            let got = tokio::time::timeout(std::time::Duration::from_secs(10), w)
+                .await
+                .expect("a waiting scan was never woken")
+                .expect("join")
+                .expect("scan");
+            assert_eq!(got, i as i64);
+        }
+        // AND a read finds a free reader at once afterwards
+        let n: i64 = db
+            .read(|c| {
+                c.query_row("SELECT 7", [], |r| r.get(0))
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .expect("read");
+        assert_eq!(n, 7);
     }
 
     /// The statements run once per job, per keyed write or per listing find their rows by

@@ -157,8 +157,14 @@ pub fn validate_key_shape(key: &str) -> Result<(), Error> {
     }
 }
 
+/// The key's SHA-256 digest, hex-encoded: what the store keeps and looks keys up by.
 pub fn hash_key(plaintext: &str) -> String {
-    hex::encode(Sha256::digest(plaintext.as_bytes()))
+    hex::encode(key_digest(plaintext))
+}
+
+/// The key's SHA-256 digest (the bytes [`hash_key`] encodes).
+pub fn key_digest(plaintext: &str) -> [u8; 32] {
+    Sha256::digest(plaintext.as_bytes()).into()
 }
 
 /// A key's optional label: blank means none; otherwise a title (1–100 characters without

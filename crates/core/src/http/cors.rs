@@ -6,7 +6,7 @@
 //! origin that is not listed is refused with a 403 that says how to allow it.
 
 use super::error::ApiError;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -77,9 +77,10 @@ impl Cors {
     }
 }
 
-/// The middleware (outermost, so a preflight never reaches routing). It also hands the list
-/// to the handlers (a request extension) for checks of their own (`/mcp`'s Origin guard).
-pub async fn layer(State(cors): State<Arc<Cors>>, mut req: Request, next: Next) -> Response {
+/// The middleware (in the outermost layer, so a preflight never reaches routing). It also
+/// hands the list to the handlers (a request extension) for checks of their own (`/mcp`'s
+/// Origin guard).
+pub async fn layer(cors: Arc<Cors>, mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(cors.clone());
     let Some(origin) = req
         .headers()

@@ -4,10 +4,10 @@
 //! and methods.
 
 use crate::error::{Error, FieldErrors};
+use crate::http::json::Json;
 use crate::views::error::ErrorReply;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 pub use crate::views::error::{ErrorBody, ErrorDetail};
 

@@ -29,7 +29,9 @@ pub async fn authenticate(
     let caller = platform.authenticate(bearer).await?;
     tracing::Span::current().record("account", caller.account.id.as_str());
     req.extensions_mut().insert(caller);
-    Ok(next.run(req).await)
+    // Idempotency needs the caller; it runs here rather than as a layer of its own (each
+    // layer clones the boxed routes below it on every request).
+    idempotency(State(platform), req, next).await
 }
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";

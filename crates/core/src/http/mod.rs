@@ -6,6 +6,7 @@ mod conventions;
 pub mod cors;
 pub mod error;
 pub mod extract;
+pub mod json;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
@@ -14,7 +15,7 @@ pub mod views;
 
 use crate::services::Platform;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -117,11 +118,7 @@ pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
             post(completions::chat_completions),
         )
         .route("/api/v1/models", get(completions::models))
-        // Layers run outside-in: authenticate first, then idempotency (it needs the caller).
-        .route_layer(from_fn_with_state(
-            platform.clone(),
-            middleware::idempotency,
-        ))
+        // Authentication, then idempotency (it needs the caller), in one layer.
         .route_layer(from_fn_with_state(
             platform.clone(),
             middleware::authenticate,
@@ -148,14 +145,18 @@ pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
-        .layer(from_fn_with_state(std::sync::Arc::new(cors), cors::layer))
-        .layer(from_fn(trace_request))
+        .layer(from_fn_with_state(std::sync::Arc::new(cors), edge))
         .with_state(platform)
 }
 
-/// One span per request (method, path, account once known) and one line per response.
-/// Query strings are not logged: they may carry tokens.
-async fn trace_request(req: Request, next: Next) -> Response {
+/// The outermost layer: one span per request (method, path, account once known) and one
+/// line per response, around CORS (one layer for both: each layer clones the boxed routes
+/// below it on every request). Query strings are not logged: they may carry tokens.
+async fn edge(
+    axum::extract::State(cors): axum::extract::State<std::sync::Arc<cors::Cors>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
@@ -163,7 +164,7 @@ async fn trace_request(req: Request, next: Next) -> Response {
         account = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let res = tracing::Instrument::instrument(cors::layer(cors, req, next), span.clone()).await;
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),

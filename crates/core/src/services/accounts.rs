@@ -1,10 +1,12 @@
 //! Accounts, API keys and authentication.
 
+use super::auth_cache::Authenticated;
 use super::{Caller, Platform};
 use crate::domain::*;
 use crate::error::{Error, OrNotFound, Result, StoreError};
 use crate::ids::{AccountId, KeyId, UserId};
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
 
 /// What `operator serve` did about the default account on start.
 pub enum Bootstrap {
@@ -208,35 +210,42 @@ impl Platform {
         if validate_key_shape(token).is_err() {
             return Err(unauthorized());
         }
-        let hash = hash_key(token);
+        let digest = key_digest(token);
         let seen = self.auth_cache.generation();
-        let (mut key, account) = match self.auth_cache.get(&hash) {
+        let mut found = match self.auth_cache.get(&digest) {
             Some(hit) => hit,
             None => {
-                let key = match self.store.key_by_hash(&hash).await {
+                let key = match self.store.key_by_hash(&hex::encode(digest)).await {
                     Ok(k) => k,
                     Err(StoreError::NotFound) => return Err(unauthorized()),
                     Err(e) => return Err(e.into()),
                 };
                 let account = self.store.get_account(&key.account_id).await?;
-                self.auth_cache.put(&hash, &key, &account, seen);
-                (key, account)
+                let found = Arc::new(Authenticated { key, account });
+                self.auth_cache.put(&digest, found.clone(), seen);
+                found
             }
         };
-        self.limits.key(key.id.as_str())?;
+        self.limits.key(found.key.id.as_str())?;
         let now = self.clock.now();
         // Record use at most once a minute: one write per request would be wasteful.
-        if key
+        if found
+            .key
             .last_used_at
             .is_none_or(|t| now - t > chrono::Duration::seconds(60))
         {
-            self.store.touch_key(&key.id, now).await?;
+            self.store.touch_key(&found.key.id, now).await?;
+            let mut key = found.key.clone();
             key.last_used_at = Some(now);
-            self.auth_cache.put(&hash, &key, &account, seen);
+            found = Arc::new(Authenticated {
+                key,
+                account: found.account.clone(),
+            });
+            self.auth_cache.put(&digest, found.clone(), seen);
         }
         Ok(Caller {
-            account,
-            key_id: key.id,
+            account: found.account.clone(),
+            key_id: found.key.id.clone(),
         })
     }
 

@@ -9,25 +9,32 @@ use crate::domain::{Account, ApiKey};
 use crate::ids::KeyId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Entries kept at most; past it the cache starts over (bounded memory under key sprays).
 const MAX_ENTRIES: usize = 10_000;
 
+/// The SHA-256 digest of a key's plaintext (`domain::key_digest`): what entries are found by.
+pub type Digest = [u8; 32];
+
+/// A key and its account as the store gave them; shared, so a hit copies nothing.
+pub struct Authenticated {
+    pub key: ApiKey,
+    pub account: Account,
+}
+
 pub struct AuthCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<Digest, Entry>>,
     /// Bumped by every `forget`: a lookup that began before a revocation does not put back
     /// what it read (it may be the revoked key).
     generation: AtomicU64,
 }
 
-#[derive(Clone)]
 struct Entry {
     at: Instant,
-    key: ApiKey,
-    account: Account,
+    found: Arc<Authenticated>,
 }
 
 impl AuthCache {
@@ -44,16 +51,16 @@ impl AuthCache {
         Self::new(Duration::ZERO)
     }
 
-    /// The key and account cached for the key hash `hash`, while fresh.
-    pub fn get(&self, hash: &str) -> Option<(ApiKey, Account)> {
+    /// The key and account cached for the key digest `digest`, while fresh.
+    pub fn get(&self, digest: &Digest) -> Option<Arc<Authenticated>> {
         if self.ttl.is_zero() {
             return None;
         }
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
-            .get(hash)
+            .get(digest)
             .filter(|e| e.at.elapsed() < self.ttl)
-            .map(|e| (e.key.clone(), e.account.clone()))
+            .map(|e| e.found.clone())
     }
 
     /// Taken before reading the store; `put` is given it back.
@@ -62,7 +69,7 @@ impl AuthCache {
     }
 
     /// Keeps what a lookup read, unless a key was forgotten since it began (`seen`).
-    pub fn put(&self, hash: &str, key: &ApiKey, account: &Account, seen: u64) {
+    pub fn put(&self, digest: &Digest, found: Arc<Authenticated>, seen: u64) {
         if self.ttl.is_zero() {
             return;
         }
@@ -70,15 +77,14 @@ impl AuthCache {
         if self.generation() != seen {
             return;
         }
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(hash) {
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(digest) {
             entries.clear();
         }
         entries.insert(
-            hash.to_owned(),
+            *digest,
             Entry {
                 at: Instant::now(),
-                key: key.clone(),
-                account: account.clone(),
+                found,
             },
         );
     }
@@ -87,7 +93,7 @@ impl AuthCache {
     pub fn forget(&self, id: &KeyId) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::SeqCst);
-        entries.retain(|_, e| e.key.id != *id);
+        entries.retain(|_, e| e.found.key.id != *id);
     }
 }
 
@@ -103,7 +109,7 @@ mod tests {
     use crate::domain::PlanSlug;
     use crate::ids::{AccountId, UserId};
 
-    fn pair(id: &str) -> (ApiKey, Account) {
+    fn pair(id: &str) -> Arc<Authenticated> {
         let account = Account {
             id: AccountId::from_trusted("acct_1"),
             user_id: UserId::from_trusted("user_1"),
@@ -121,35 +127,37 @@ mod tests {
             created_at: chrono::Utc::now(),
             last_used_at: None,
         };
-        (key, account)
+        Arc::new(Authenticated { key, account })
     }
 
     #[test]
     fn a_fresh_entry_is_served_until_forgotten_or_stale() {
         let cache = AuthCache::new(Duration::from_millis(200));
-        let (k1, a) = pair("key_1");
-        let (k2, _) = pair("key_2");
-        cache.put("h1", &k1, &a, cache.generation());
-        cache.put("h2", &k2, &a, cache.generation());
-        assert_eq!(cache.get("h1").map(|(k, _)| k.id), Some(k1.id.clone()));
+        let (h1, h2) = ([1u8; 32], [2u8; 32]);
+        let (k1, k2) = (pair("key_1"), pair("key_2"));
+        cache.put(&h1, k1.clone(), cache.generation());
+        cache.put(&h2, k2, cache.generation());
+        assert_eq!(
+            cache.get(&h1).map(|f| f.key.id.clone()),
+            Some(k1.key.id.clone())
+        );
         // a revocation forgets that key only
-        cache.forget(&k1.id);
-        assert!(cache.get("h1").is_none());
-        assert!(cache.get("h2").is_some());
+        cache.forget(&k1.key.id);
+        assert!(cache.get(&h1).is_none());
+        assert!(cache.get(&h2).is_some());
         // a lookup that began before the revocation does not put the revoked key back
         let before = cache.generation() - 1;
-        cache.put("h1", &k1, &a, before);
-        assert!(cache.get("h1").is_none());
+        cache.put(&h1, k1, before);
+        assert!(cache.get(&h1).is_none());
         // and an entry past its time to live is not served
         std::thread::sleep(Duration::from_millis(250));
-        assert!(cache.get("h2").is_none());
+        assert!(cache.get(&h2).is_none());
     }
 
     #[test]
     fn a_disabled_cache_keeps_nothing() {
         let cache = AuthCache::disabled();
-        let (k, a) = pair("key_1");
-        cache.put("h", &k, &a, cache.generation());
-        assert!(cache.get("h").is_none());
+        cache.put(&[0u8; 32], pair("key_1"), cache.generation());
+        assert!(cache.get(&[0u8; 32]).is_none());
     }
 }

@@ -15,6 +15,8 @@ pub fn format(t: &DateTime<Utc>) -> String {
 
 /// The 24 ASCII bytes for years 0–9999 (chrono writes the others).
 fn digits(t: &DateTime<Utc>) -> Option<[u8; 24]> {
+    // The naive UTC value once: each field read on a `DateTime` adds the (zero) offset again.
+    let t = t.naive_utc();
     let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
     let mut b = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut v: u32| {

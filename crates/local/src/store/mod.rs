@@ -83,6 +83,15 @@ fn json_col<T: serde::de::DeserializeOwned>(
     let text = r.get_ref(col)?.as_str().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })?;
+    if text == "{}" {
+        // The common empty object (env, config) without starting the parser: parsing `{}`
+        // twice was a seventh of decoding an instance row.
+        let empty = serde::de::value::MapDeserializer::<
+            std::iter::Empty<((), ())>,
+            serde::de::value::Error,
+        >::new(std::iter::empty());
+        return T::deserialize(empty).map_err(conversion);
+    }
     serde_json::from_str(text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
@@ -107,4 +116,48 @@ fn opt_ts(t: Option<Timestamp>) -> Option<String> {
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_col;
+    use std::collections::BTreeMap;
+
+    /// The empty-object shortcut decodes `{}` exactly as the parser does, for every type
+    /// read from a JSON column; other text still goes through the parser.
+    #[test]
+    fn an_empty_object_column_decodes_as_the_parser_would() {
+        #[derive(serde::Deserialize, PartialEq, Debug)]
+        struct WithDefaults {
+            #[serde(default)]
+            n: u32,
+        }
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        let read = |text: &str| {
+            conn.query_row("SELECT ?1", [text], |r| {
+                Ok((
+                    json_col::<serde_json::Value>(r, 0)?,
+                    json_col::<BTreeMap<String, String>>(r, 0)?,
+                    json_col::<WithDefaults>(r, 0)?,
+                ))
+            })
+        };
+        let (value, map, with) = read("{}").expect("empty object");
+        assert_eq!(value, serde_json::json!({}));
+        assert!(map.is_empty());
+        assert_eq!(with, WithDefaults { n: 0 });
+        let with = conn
+            .query_row("SELECT ?1", [r#"{"n": 3}"#], |r| {
+                json_col::<WithDefaults>(r, 0)
+            })
+            .expect("parsed");
+        assert_eq!(with, WithDefaults { n: 3 });
+        assert!(read("[]").is_err(), "an array is not an object");
+        let got = conn
+            .query_row("SELECT '{\"A\":\"b\"}'", [], |r| {
+                json_col::<BTreeMap<String, String>>(r, 0)
+            })
+            .expect("parsed");
+        assert_eq!(got.get("A").map(String::as_str), Some("b"));
+    }
 }

@@ -2,13 +2,14 @@
 
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::json::Json;
 use crate::http::views::*;
 use crate::services::{
     next_cursor, page_request, Caller, CreateAutomation, ListKind, Platform, UpdateAutomation,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 
 fn wrap(a: crate::domain::Automation) -> Json<AutomationEnvelope> {
     Json(AutomationEnvelope {

@@ -1,10 +1,11 @@
 //! `GET /api/billing`: plan, capacity and usage.
 
 use crate::http::error::ApiResult;
+use crate::http::json::Json;
 use crate::http::views::*;
 use crate::services::{Caller, Platform};
 use axum::extract::State;
-use axum::{Extension, Json};
+use axum::Extension;
 
 /// Get plan, capacity and usage
 ///

@@ -2,11 +2,12 @@
 
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::json::Json;
 use crate::http::views::*;
 use crate::services::{next_cursor, page_request, Caller, ListKind, Platform};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use serde::Deserialize;
 
 /// Start an experiment

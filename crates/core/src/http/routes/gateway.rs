@@ -2,12 +2,12 @@
 
 use crate::http::error::ApiResult;
 use crate::http::extract::ApiPath;
+use crate::http::json::Json;
 use crate::http::routes::completions::ModelList;
 use crate::services::{GatewayReply, Platform};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use secrecy::ExposeSecret;
 
 /// Largest request an instance may send to the gateway (long contexts).

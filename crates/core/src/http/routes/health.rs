@@ -1,10 +1,11 @@
 //! `GET /api/health` (no auth) and `GET /api/cli/health` (who am I).
 
 use crate::http::error::ApiResult;
+use crate::http::json::Json;
 use crate::http::views::*;
 use crate::services::{Caller, Platform};
 use axum::extract::State;
-use axum::{Extension, Json};
+use axum::Extension;
 
 /// Health check
 ///

@@ -5,12 +5,13 @@
 use crate::error::Error;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::json::Json;
 use crate::http::views::*;
 use crate::services::{next_cursor, page_request, Caller, ListKind, Platform, Relayed};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Extension;
 use operator_instance_api::{
     ActivityQuery, BrowserOpenRequest, ExecRequest, FilesQuery, MessageRequest,
 };

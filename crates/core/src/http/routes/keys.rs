@@ -2,12 +2,13 @@
 
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::json::Json;
 use crate::http::middleware::ReplayBody;
 use crate::http::views::*;
 use crate::services::{next_cursor, page_request, Caller, ListKind, Platform};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use secrecy::ExposeSecret;
 
 /// Create an API key

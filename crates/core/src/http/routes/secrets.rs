@@ -2,6 +2,7 @@
 
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::json::Json;
 use crate::http::middleware::ReplayBody;
 use crate::http::views::*;
 use crate::services::{
@@ -9,7 +10,7 @@ use crate::services::{
 };
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use secrecy::ExposeSecret;
 
 fn wrap(s: crate::domain::Secret) -> Json<SecretEnvelope> {

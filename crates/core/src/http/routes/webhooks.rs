@@ -2,13 +2,14 @@
 
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, RawBody};
+use crate::http::json::Json;
 use crate::http::views::*;
 use crate::services::{
     next_cursor, page_request, Caller, CreateWebhook, ListKind, Platform, UpdateWebhook,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::{Extension, Json};
+use axum::Extension;
 
 fn wrap(p: &Platform, w: crate::domain::Webhook) -> Json<WebhookEnvelope> {
     Json(WebhookEnvelope {
