@@ -734,6 +734,24 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
     s.insert_chat_message(&msg("msg_a0002", "assistant"))
         .await
         .unwrap();
+    // the messages of the turns after a summary's last one, in conversation order
+    let after = |through: &'static str| {
+        let (s, a, c) = (s.clone(), a.id.clone(), c1.id.clone());
+        async move {
+            s.chat_messages_after(&a, &c, through)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        after("").await,
+        ["msg_u0001", "msg_a0001", "msg_u0002", "msg_a0002"]
+    );
+    assert_eq!(after("0001").await, ["msg_u0002", "msg_a0002"]);
+    assert!(after("0002").await.is_empty());
     // the event log numbers events 1, 2, 3 and reads after a cursor
     for k in 1..=3u64 {
         let seq = s
@@ -787,6 +805,39 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
         (4..=153).collect::<Vec<u64>>()
     );
     assert_eq!(all.iter().map(|e| e.data.clone()).collect::<Vec<_>>(), run);
+    // and is read backwards from any point, newest first, across pages of the backend
+    let seqs = |events: Vec<ChatEvent>| events.iter().map(|e| e.seq).collect::<Vec<u64>>();
+    let back = s.chat_events_before(&a.id, &c1.id, 154, 5).await.unwrap();
+    assert_eq!(seqs(back.clone()), vec![153, 152, 151, 150, 149]);
+    assert_eq!(back[0].data, run[149]);
+    assert_eq!(back[0].turn_id, t3.id);
+    assert_eq!(
+        seqs(s.chat_events_before(&a.id, &c1.id, 4, 10).await.unwrap()),
+        vec![3, 2, 1]
+    );
+    assert_eq!(
+        seqs(
+            s.chat_events_before(&a.id, &c1.id, u64::MAX, 500)
+                .await
+                .unwrap()
+        ),
+        (1..=153).rev().collect::<Vec<u64>>()
+    );
+    assert!(s
+        .chat_events_before(&a.id, &c1.id, 1, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .chat_events_before(&a.id, &c1.id, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .chat_events_before(&b.id, &c1.id, 154, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(s
         .chat_events(&b.id, &c1.id, 0, 10)
         .await

@@ -149,6 +149,23 @@ impl ChatStore for DynamoStore {
     }
 
     #[tracing::instrument(skip_all, fields(account = %a, chat = %chat))]
+    async fn chat_messages_after(
+        &self,
+        a: &AccountId,
+        chat: &ChatId,
+        after: &str,
+    ) -> R<Vec<ChatMessage>> {
+        // Sort keys are `MSG#<turn>#<rank>` (rank 0 or 1): `~` sorts after both ranks, so
+        // the range starts at the first turn after `after`.
+        let from = format!("MSG#{after}#~");
+        self.query(&keys::chat_messages(a, chat), Some(&from), true)
+            .await?
+            .iter()
+            .map(super::doc)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %a, chat = %chat))]
     async fn delete_chat_messages(&self, a: &AccountId, chat: &ChatId, ids: &[MessageId]) -> R<()> {
         // One item each (deleting an absent item succeeds): a regenerate removes two or four.
         for id in ids {

@@ -209,6 +209,38 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// At most `limit` items of `range` whose sort key sorts at or below `last`, newest
+    /// first, reading only as many pages as that takes.
+    async fn query_back(&self, range: &Range, last: &str, limit: usize) -> R<Vec<Item>> {
+        let mut out = vec![];
+        let mut start: Option<Item> = None;
+        while out.len() < limit {
+            let page = i32::try_from(limit - out.len()).unwrap_or(i32::MAX);
+            let res = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .scan_index_forward(false)
+                .limit(page)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :p AND :l")
+                .expression_attribute_values(":pk", s(range.pk.as_str()))
+                .expression_attribute_values(":p", s(range.prefix))
+                .expression_attribute_values(":l", s(last))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unexpected(e.into_service_error()))?;
+            out.extend(res.items.unwrap_or_default());
+            match res.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// The documents of `range`, in sort-key order.
     async fn docs<T: DeserializeOwned>(&self, range: &Range) -> R<Vec<T>> {
         self.query(range, None, true)

@@ -188,19 +188,25 @@ impl TurnStore for DynamoStore {
         let items = self
             .query(&keys::chat_events(a, chat), Some(&start), true)
             .await?;
-        items
+        items.iter().take(limit as usize).map(event_of).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %a, chat = %chat, before = before))]
+    async fn chat_events_before(
+        &self,
+        a: &AccountId,
+        chat: &ChatId,
+        before: u64,
+        limit: u32,
+    ) -> R<Vec<ChatEvent>> {
+        let Some(last) = before.checked_sub(1) else {
+            return Ok(vec![]);
+        };
+        let last = keys::chat_event(a, chat, last).sk;
+        self.query_back(&keys::chat_events(a, chat), &last, limit as usize)
+            .await?
             .iter()
-            .take(limit as usize)
-            .map(|i| {
-                Ok(ChatEvent {
-                    seq: attr_s(i, "sk")
-                        .and_then(|sk| keys::chat_event_seq(&sk))
-                        .unwrap_or(0),
-                    turn_id: TurnId::from_trusted(attr_s(i, "turn").unwrap_or_default()),
-                    data: serde_json::from_str(&attr_s(i, "data").unwrap_or_default())
-                        .map_err(unexpected)?,
-                })
-            })
+            .map(event_of)
             .collect()
     }
 
@@ -271,4 +277,15 @@ impl TurnStore for DynamoStore {
             Err(e) => Err(unexpected(e.into_service_error())),
         }
     }
+}
+
+/// A chat event item.
+fn event_of(i: &Item) -> R<ChatEvent> {
+    Ok(ChatEvent {
+        seq: attr_s(i, "sk")
+            .and_then(|sk| keys::chat_event_seq(&sk))
+            .unwrap_or(0),
+        turn_id: TurnId::from_trusted(attr_s(i, "turn").unwrap_or_default()),
+        data: serde_json::from_str(&attr_s(i, "data").unwrap_or_default()).map_err(unexpected)?,
+    })
 }

@@ -133,17 +133,18 @@ impl Summary {
 
     /// The newest summary in a chat's log.
     pub fn latest(events: &[ChatEvent]) -> Option<Summary> {
-        events
-            .iter()
-            .rev()
-            .filter(|e| e.turn_id == TurnId::summary())
-            .find_map(|e| match &e.data {
-                Chunk::DataSummary { data } => Some(Summary {
-                    text: data.text.clone(),
-                    through: data.through.clone(),
-                }),
-                _ => None,
-            })
+        events.iter().rev().find_map(Self::of_event)
+    }
+
+    /// The summary an event of the log holds, if it is one.
+    pub fn of_event(e: &ChatEvent) -> Option<Summary> {
+        match &e.data {
+            Chunk::DataSummary { data } if e.turn_id == TurnId::summary() => Some(Summary {
+                text: data.text.clone(),
+                through: data.through.clone(),
+            }),
+            _ => None,
+        }
     }
 }
 

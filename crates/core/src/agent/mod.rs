@@ -166,16 +166,7 @@ impl Run<'_> {
 
 /// Runs (or resumes) `turn` to its end. Returns the error text when the turn failed.
 pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Option<String>> {
-    let all = p
-        .store
-        .chat_events(&turn.account_id, &turn.chat_id, 0, u32::MAX)
-        .await?;
-    let summary = Summary::latest(&all);
-    let mine: Vec<Chunk> = all
-        .iter()
-        .filter(|e| e.turn_id == turn.id)
-        .map(|e| e.data.clone())
-        .collect();
+    let (mine, summary) = replay::tail_of_log(p, turn).await?;
     let log = replay(&mine);
     let fresh = mine.is_empty();
     match log.ended {
@@ -202,9 +193,10 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
 
     // Conversation so far: earlier turns (not yet summarised), then this turn's message; a
     // message queued behind this turn is not part of it.
+    let through = summary.as_ref().map_or("", |s| s.through.as_str());
     let messages = p
         .store
-        .chat_messages(&turn.account_id, &turn.chat_id)
+        .chat_messages_after(&turn.account_id, &turn.chat_id, through)
         .await?;
     let budget = p.config.llm.as_ref().map(|c| c.context).unwrap_or_default();
     let (current, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = messages

@@ -1,9 +1,14 @@
-//! Reading a turn back from its log, with no I/O: the steps a turn got through (so an
-//! interrupted turn resumes where it stopped), the assistant message's UI parts, and the
-//! model's view of stored messages. Everything here is a pure function of stored data.
+//! Reading a turn back from its log: its events and the latest summary, found at the log's
+//! tail ([`tail_of_log`], the one store read here); then, as pure functions of stored data,
+//! the steps a turn got through (so an interrupted turn resumes where it stopped), the
+//! assistant message's UI parts, and the model's view of stored messages.
 
-use crate::domain::{ChatMessage, Chunk};
+use super::context::Summary;
+use crate::domain::{ChatMessage, Chunk, Turn};
+use crate::error::Result;
+use crate::ids::TurnId;
 use crate::llm::{Message, ToolCall};
+use crate::services::Platform;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -183,6 +188,52 @@ pub fn history(messages: &[ChatMessage]) -> Vec<Message> {
         }
     }
     out
+}
+
+/// Events read back from the log's end per store call.
+const TAIL_PAGE: u32 = 256;
+
+/// `turn`'s own events (oldest first) and the chat's latest summary, read backwards from
+/// the end of the log: a chat runs one turn at a time, so a turn's events are the log's
+/// tail (with summaries written meanwhile), and the latest summary lies at most a history
+/// budget of turns back. A chat's whole log is read only while it has no summary, that is
+/// while its history fits the budget; a webhook's or automation's chat grows without end,
+/// and each turn read all of it.
+pub(super) async fn tail_of_log(
+    p: &Platform,
+    turn: &Turn,
+) -> Result<(Vec<Chunk>, Option<Summary>)> {
+    let (account, chat) = (&turn.account_id, &turn.chat_id);
+    let mut before = p.store.last_chat_seq(account, chat).await? + 1;
+    let (mut mine, mut summary, mut past_mine) = (Vec::new(), None, false);
+    loop {
+        let page = p
+            .store
+            .chat_events_before(account, chat, before, TAIL_PAGE)
+            .await?;
+        for e in &page {
+            if e.turn_id == turn.id {
+                if !past_mine {
+                    mine.push(e.data.clone());
+                }
+            } else if e.turn_id == TurnId::summary() {
+                if summary.is_none() {
+                    summary = Summary::of_event(e);
+                }
+            } else if e.turn_id < turn.id {
+                // An earlier turn's: this turn's events all came after it.
+                past_mine = true;
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == TAIL_PAGE as usize && !(past_mine && summary.is_some()) => {
+                before = last.seq
+            }
+            _ => break,
+        }
+    }
+    mine.reverse();
+    Ok((mine, summary))
 }
 
 #[cfg(test)]

@@ -201,6 +201,14 @@ pub trait ChatStore: Send + Sync + 'static {
         account: &AccountId,
         chat: &ChatId,
     ) -> StoreResult<Vec<ChatMessage>>;
+    /// The messages of the turns whose body (`MessageId::turn_body`) sorts after `after`, in
+    /// conversation order: what a turn's context needs once older turns are summarised.
+    async fn chat_messages_after(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        after: &str,
+    ) -> StoreResult<Vec<ChatMessage>>;
     /// Removes these messages of the chat (a regenerated or edited answer and what followed
     /// it); ids that are not there are skipped.
     async fn delete_chat_messages(
@@ -252,6 +260,15 @@ pub trait TurnStore: Send + Sync + 'static {
         account: &AccountId,
         chat: &ChatId,
         after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatEvent>>;
+    /// Events with `seq < before`, newest first, at most `limit`: the log read backwards
+    /// from its end (a turn's own events and the latest summary are near it).
+    async fn chat_events_before(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        before: u64,
         limit: u32,
     ) -> StoreResult<Vec<ChatEvent>>;
     /// The highest sequence number so far (0 for none).

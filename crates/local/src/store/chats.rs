@@ -151,28 +151,40 @@ impl ChatStore for SqliteStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
     async fn chat_messages(&self, account: &AccountId, chat: &ChatId) -> R<Vec<ChatMessage>> {
-        let (account, chat) = (account.clone(), chat.clone());
+        self.chat_messages_after(account, chat, "").await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn chat_messages_after(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        after: &str,
+    ) -> R<Vec<ChatMessage>> {
+        let (account, chat, after) = (account.clone(), chat.clone(), after.to_owned());
         self.db
             .scan(move |c| {
+                // Two ranges of the primary key, the users' messages and the answers, each
+                // from the first turn after `after` (ids are `msg_u<turn>` / `msg_a<turn>`).
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT * FROM chat_messages WHERE account_id = ?1 AND chat_id = ?2",
+                        "SELECT id, chat_id, account_id, role, parts, created_at FROM chat_messages
+                         WHERE account_id = ?1 AND chat_id = ?2 AND id > ?3 AND id < ?4",
                     )
                     .map_err(unexpected)?;
-                let mut rows = stmt
-                    .query_map(params![account.as_str(), chat.as_str()], |r| {
-                        Ok(ChatMessage {
-                            id: MessageId::from_trusted(r.get::<_, String>("id")?),
-                            chat_id: ChatId::from_trusted(r.get::<_, String>("chat_id")?),
-                            account_id: AccountId::from_trusted(r.get::<_, String>("account_id")?),
-                            role: r.get("role")?,
-                            parts: json_col(r, "parts")?,
-                            created_at: parse_ts(&r.get::<_, String>("created_at")?)?,
-                        })
-                    })
-                    .map_err(unexpected)?
-                    .collect::<rusqlite::Result<Vec<ChatMessage>>>()
-                    .map_err(unexpected)?;
+                let mut rows = Vec::new();
+                for (kind, end) in [("msg_u", "msg_v"), ("msg_a", "msg_b")] {
+                    let from = format!("{kind}{after}");
+                    let part = stmt
+                        .query_map(
+                            params![account.as_str(), chat.as_str(), from, end],
+                            message_row,
+                        )
+                        .map_err(unexpected)?
+                        .collect::<rusqlite::Result<Vec<ChatMessage>>>()
+                        .map_err(unexpected)?;
+                    rows.extend(part);
+                }
                 // The order is the ids' (MessageId says what it is), not a slice of them here.
                 rows.sort_by(|a, b| a.id.conversation_order(&b.id));
                 Ok(rows)
@@ -216,4 +228,16 @@ impl SqliteStore {
             })
             .await
     }
+}
+
+/// A row of `SELECT id, chat_id, account_id, role, parts, created_at FROM chat_messages`.
+fn message_row(r: &rusqlite::Row) -> rusqlite::Result<ChatMessage> {
+    Ok(ChatMessage {
+        id: MessageId::from_trusted(r.get::<_, String>(0)?),
+        chat_id: ChatId::from_trusted(r.get::<_, String>(1)?),
+        account_id: AccountId::from_trusted(r.get::<_, String>(2)?),
+        role: r.get(3)?,
+        parts: json_col(r, 4)?,
+        created_at: parse_ts(&r.get::<_, String>(5)?)?,
+    })
 }

@@ -188,13 +188,35 @@ impl TurnStore for SqliteStore {
                     )
                     .map_err(unexpected)?;
                 let rows = stmt
-                    .query_map(params![account.as_str(), chat.as_str(), after as i64, limit], |r| {
-                        Ok(ChatEvent {
-                            seq: r.get::<_, i64>(0)? as u64,
-                            turn_id: TurnId::from_trusted(r.get::<_, String>(1)?),
-                            data: json_col(r, "data")?,
-                        })
-                    })
+                    .query_map(params![account.as_str(), chat.as_str(), after as i64, limit], event_row)
+                    .map_err(unexpected)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unexpected)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
+    async fn chat_events_before(
+        &self,
+        account: &AccountId,
+        chat: &ChatId,
+        before: u64,
+        limit: u32,
+    ) -> R<Vec<ChatEvent>> {
+        let (account, chat) = (account.clone(), chat.clone());
+        let before = i64::try_from(before).unwrap_or(i64::MAX);
+        self.db
+            .read(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT seq, turn_id, data FROM chat_events WHERE account_id = ?1 AND chat_id = ?2
+                         AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+                    )
+                    .map_err(unexpected)?;
+                let rows = stmt
+                    .query_map(params![account.as_str(), chat.as_str(), before, limit], event_row)
                     .map_err(unexpected)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(unexpected)?;
@@ -257,4 +279,13 @@ impl TurnStore for SqliteStore {
             })
             .await
     }
+}
+
+/// A row of `SELECT seq, turn_id, data FROM chat_events`.
+fn event_row(r: &rusqlite::Row) -> rusqlite::Result<ChatEvent> {
+    Ok(ChatEvent {
+        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+        turn_id: TurnId::from_trusted(r.get::<_, String>(1)?),
+        data: json_col(r, 2)?,
+    })
 }
