@@ -843,6 +843,38 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+    // a turn's end is appended with its final state in one write; a turn that is not
+    // there gets NotFound and no event
+    let mut ended = t3.clone();
+    ended.status = TurnStatus::Failed;
+    ended.error = Some("the model failed".into());
+    ended.finished_at = Some(t0 + Duration::seconds(5));
+    let end = Chunk::Error {
+        error_text: "the model failed".into(),
+    };
+    assert_eq!(s.end_turn(&ended, &end).await.unwrap(), 154);
+    let stored = s.get_turn(&a.id, &t3.id).await.unwrap();
+    assert_eq!(
+        (stored.status, stored.error.as_deref(), stored.finished_at),
+        (
+            TurnStatus::Failed,
+            Some("the model failed"),
+            ended.finished_at
+        )
+    );
+    let tail = s.chat_events(&a.id, &c1.id, 153, 10).await.unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(
+        (tail[0].turn_id.clone(), tail[0].data.clone()),
+        (t3.id.clone(), end.clone())
+    );
+    assert!(s.next_open_turn(&a.id, &c1.id).await.unwrap().is_none());
+    let ghost = turn("0009", TurnStatus::Succeeded);
+    assert!(matches!(
+        s.end_turn(&ghost, &Chunk::Finish).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.last_chat_seq(&a.id, &c1.id).await.unwrap(), 154);
     // leases: one owner at a time until it expires or is released
     let until = t0 + Duration::seconds(30);
     assert!(s.claim_chat(&a.id, &c1.id, "w1", t0, until).await.unwrap());

@@ -450,9 +450,8 @@ async fn editing_an_earlier_message_replaces_it_and_what_followed() {
 }
 
 #[tokio::test]
-async fn a_turn_whose_end_is_written_but_not_yet_marked_has_ended_for_resume_and_regenerate() {
-    // GIVEN a turn whose stream ended (its `finish` is the chat's last event) but which is
-    // not marked finished yet: the agent writes the end first, then the mark
+async fn a_turn_s_end_is_written_with_its_final_state_so_resume_and_regenerate_see_it_ended() {
+    // GIVEN a turn that is open (the model never answers here)
     let api = Api::start_with_model().await;
     let r = api
         .post_stream_as(&api.key, "/api/chat", user("hello"))
@@ -470,23 +469,10 @@ async fn a_turn_whose_end_is_written_but_not_yet_marked_has_ended_for_resume_and
             &api.account,
             &chat,
             &turn.id,
-            &[
-                operator_core::domain::Chunk::FinishStep,
-                operator_core::domain::Chunk::Finish,
-            ],
+            &[operator_core::domain::Chunk::FinishStep],
         )
         .await
         .unwrap();
-    // WHEN a client resumes the chat's stream (the AI SDK's `resume` after the end it saw)
-    let r = api.get(&format!("/api/chat/{chat}/stream")).await;
-    // THEN there is nothing to resume: 204, not a replay of the finished turn
-    assert_eq!(r.status.as_u16(), 204, "{r:?}");
-    // AND a cursor still asks for the replay
-    let r = api.get(&format!("/api/chat/{chat}/stream?after=0")).await;
-    assert_eq!(r.status.as_u16(), 200, "{r:?}");
-    let frames = sse_frames(&r.body);
-    assert_eq!(frames.last().map(|(_, f)| f.clone()), Some(json!("[DONE]")));
-    // WHEN the client regenerates the answer at once, and the turn is marked a moment later
     store
         .insert_chat_message(&operator_core::domain::ChatMessage {
             id: turn.assistant_message_id.clone(),
@@ -498,14 +484,29 @@ async fn a_turn_whose_end_is_written_but_not_yet_marked_has_ended_for_resume_and
         })
         .await
         .unwrap();
-    let marker = {
-        let (store, mut done) = (store.clone(), turn.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            done.status = operator_core::domain::TurnStatus::Succeeded;
-            store.update_turn(&done).await.unwrap();
-        })
-    };
+    // WHEN the agent ends it: the `finish` event and the finished turn in one write
+    let mut done = turn.clone();
+    done.status = operator_core::domain::TurnStatus::Succeeded;
+    done.finished_at = Some(chrono::Utc::now());
+    let last = store
+        .end_turn(&done, &operator_core::domain::Chunk::Finish)
+        .await
+        .unwrap();
+    assert_eq!(
+        last,
+        store.last_chat_seq(&api.account, &chat).await.unwrap()
+    );
+    let stored = store.get_turn(&api.account, &turn.id).await.unwrap();
+    assert_eq!(stored.status, operator_core::domain::TurnStatus::Succeeded);
+    // THEN a client that resumes right after the end it saw finds nothing to resume: 204
+    let r = api.get(&format!("/api/chat/{chat}/stream")).await;
+    assert_eq!(r.status.as_u16(), 204, "{r:?}");
+    // AND a cursor still asks for the replay, which ends the stream
+    let r = api.get(&format!("/api/chat/{chat}/stream?after=0")).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let frames = sse_frames(&r.body);
+    assert_eq!(frames.last().map(|(_, f)| f.clone()), Some(json!("[DONE]")));
+    // AND regenerating at once is accepted, not a 409
     let regenerate = json!({
         "id": chat.to_string(),
         "messages": [{"id": "client-1", "role": "user", "parts": [{"type": "text", "text": "hello"}]}],
@@ -513,7 +514,5 @@ async fn a_turn_whose_end_is_written_but_not_yet_marked_has_ended_for_resume_and
         "messageId": turn.assistant_message_id.to_string(),
     });
     let r = api.post_stream_as(&api.key, "/api/chat", regenerate).await;
-    // THEN it waits for the mark instead of answering 409
     assert_eq!(r.status.as_u16(), 200, "{r:?}");
-    marker.await.unwrap();
 }

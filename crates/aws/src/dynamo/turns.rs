@@ -68,6 +68,7 @@ impl DynamoStore {
         chat: &ChatId,
         turn_id: &TurnId,
         data: &[Chunk],
+        ending: Option<&Turn>,
     ) -> R<Attempt<u64>> {
         let Some(current) = self.get(keys::chat(a, chat)).await? else {
             return Err(StoreError::NotFound);
@@ -86,9 +87,15 @@ impl DynamoStore {
             ev.insert("data".into(), s(d.to_value().to_string()));
             tx = tx.put_if(EVENT, ev, "attribute_not_exists(pk)");
         }
+        if let Some(t) = ending {
+            tx = tx.put_if(TURN, turn_item(t)?, "attribute_exists(pk)");
+        }
         let res = tx.commit().await;
         match res {
             Ok(()) => Ok(Attempt::Done(next)),
+            Err(TxError::Cancelled(c)) if ending.is_some() && c.failed(TURN) => {
+                Err(StoreError::NotFound)
+            }
             // Another append took the number first.
             Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
             Err(TxError::Store(e)) => Err(e),
@@ -169,11 +176,21 @@ impl TurnStore for DynamoStore {
         let mut last = 0;
         for part in data.chunks(EVENTS_PER_WRITE) {
             last = on_contention("the chat's event log", Backoff::WRITES, || {
-                self.try_append_chat_events(a, chat, turn_id, part)
+                self.try_append_chat_events(a, chat, turn_id, part, None)
             })
             .await?;
         }
         Ok(last)
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %t.account_id, chat = %t.chat_id, turn = %t.id))]
+    async fn end_turn(&self, t: &Turn, data: &Chunk) -> R<u64> {
+        // The event, the sequence and the turn in one transaction.
+        let data = std::slice::from_ref(data);
+        on_contention("the chat's event log", Backoff::WRITES, || {
+            self.try_append_chat_events(&t.account_id, &t.chat_id, &t.id, data, Some(t))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(account = %a, chat = %chat, after = after))]

@@ -77,14 +77,19 @@ impl Platform {
             let outcome = super::run_turn(self, &caller, &turn)
                 .await
                 .map_err(|e| JobError::Transient(anyhow::anyhow!("{e}")))?;
-            turn.status = if outcome.is_none() {
-                TurnStatus::Succeeded
-            } else {
-                TurnStatus::Failed
-            };
-            turn.error = outcome;
-            turn.finished_at = Some(self.clock.now());
-            self.store.update_turn(&turn).await?;
+            // A turn's end is written with its final state; one whose end a crash left
+            // unmarked (or written by an earlier version) is marked here.
+            let mut turn = self.store.get_turn(account, &turn.id).await?;
+            if !turn.status.is_terminal() {
+                turn.status = if outcome.is_none() {
+                    TurnStatus::Succeeded
+                } else {
+                    TurnStatus::Failed
+                };
+                turn.error = outcome;
+                turn.finished_at = Some(self.clock.now());
+                self.store.update_turn(&turn).await?;
+            }
             self.source_finished(&turn).await?;
             // `updatedAt` orders the chat history; the turn itself is recorded, so a failure
             // here is logged, not retried.

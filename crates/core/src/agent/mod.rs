@@ -535,15 +535,24 @@ async fn finish(run: &Run<'_>, error: Option<String>) -> Result<Option<String>> 
             created_at: run.p.clock.now(),
         })
         .await?;
-    match &error {
-        None => run.emit(Chunk::Finish).await?,
-        Some(e) => {
-            run.emit(Chunk::Error {
-                error_text: e.clone(),
-            })
-            .await?
-        }
+    // The end and the turn's final state in one write (see `TurnStore::end_turn`).
+    let end = match &error {
+        None => Chunk::Finish,
+        Some(e) => Chunk::Error {
+            error_text: e.clone(),
+        },
     };
+    let mut done = t.clone();
+    done.status = if error.is_none() {
+        TurnStatus::Succeeded
+    } else {
+        TurnStatus::Failed
+    };
+    done.error = error.clone();
+    done.finished_at = Some(run.p.clock.now());
+    let last = run.p.store.end_turn(&done, &end).await?;
+    lock(&run.events).push(end.clone());
+    run.p.bus.publish(&t.chat_id, &t.id, &[end], last);
     Ok(error)
 }
 

@@ -254,6 +254,10 @@ pub trait TurnStore: Send + Sync + 'static {
         self.append_chat_events(account, chat, turn_id, std::slice::from_ref(data))
             .await
     }
+    /// Appends `turn`'s last event (its finish or error) and writes `turn` — its final
+    /// status, error and finish time — in one transaction: whoever sees the end (a stream, a
+    /// client about to regenerate) also finds the turn finished. Returns the event's number.
+    async fn end_turn(&self, turn: &Turn, data: &Chunk) -> StoreResult<u64>;
     /// Events with `seq > after`, in order, at most `limit`.
     async fn chat_events(
         &self,

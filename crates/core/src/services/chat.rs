@@ -123,7 +123,7 @@ impl Platform {
             .get_chat(account, &id)
             .await
             .or_not_found("chat", chat_id)?;
-        if self.open_turn_settled(account, &id).await?.is_some() {
+        if self.store.next_open_turn(account, &id).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "chat {id} has a turn queued or running: wait for it to finish (GET /api/chat/{id}/stream follows it) before regenerating"
             )));
@@ -263,38 +263,6 @@ impl Platform {
             None => self.store.last_turn(account, &chat_id).await?,
         };
         Ok((chat, turn))
-    }
-
-    /// The chat's queued or running turn, if any. One whose stream has already ended is given
-    /// a moment to be marked finished (its end is written first): a client that saw the end
-    /// and at once regenerates is not refused for the gap between the two.
-    async fn open_turn_settled(&self, account: &AccountId, chat: &ChatId) -> Result<Option<Turn>> {
-        for _ in 0..200 {
-            match self.store.next_open_turn(account, chat).await? {
-                Some(t) if self.turn_has_ended(&t).await? => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await
-                }
-                open => return Ok(open),
-            }
-        }
-        Ok(self.store.next_open_turn(account, chat).await?)
-    }
-
-    /// Whether `turn`'s stream has ended: it is marked finished, or not yet (its end is
-    /// written before the mark) but the chat's last event is its terminal one.
-    pub async fn turn_has_ended(&self, turn: &Turn) -> Result<bool> {
-        if turn.status.is_terminal() {
-            return Ok(true);
-        }
-        let (account, chat) = (&turn.account_id, &turn.chat_id);
-        let last = self.store.last_chat_seq(account, chat).await?;
-        if last == 0 {
-            return Ok(false);
-        }
-        let events = self.store.chat_events(account, chat, last - 1, 1).await?;
-        Ok(events
-            .first()
-            .is_some_and(|e| e.turn_id == turn.id && e.is_terminal()))
     }
 }
 

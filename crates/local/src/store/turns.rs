@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use operator_core::domain::*;
 use operator_core::ids::*;
 use operator_core::ports::*;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 fn turn_row(r: &Row) -> rusqlite::Result<Turn> {
     Ok(Turn {
@@ -82,25 +82,7 @@ impl TurnStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all, fields(id = %t.id))]
     async fn update_turn(&self, t: &Turn) -> R<()> {
         let t = t.clone();
-        self.db
-            .call(move |c| {
-                let n = c
-                    .exec(
-                        "UPDATE chat_turns SET status = ?3, error = ?4, started_at = ?5, finished_at = ?6
-                         WHERE id = ?1 AND account_id = ?2",
-                        params![
-                            t.id.as_str(),
-                            t.account_id.as_str(),
-                            t.status.as_str(),
-                            t.error,
-                            opt_ts(t.started_at),
-                            opt_ts(t.finished_at)
-                        ],
-                    )
-                    .map_err(unexpected)?;
-                require_changed(n)
-            })
-            .await
+        self.db.call(move |c| write_turn(c, &t)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(account = %account, chat = %chat))]
@@ -144,28 +126,22 @@ impl TurnStore for SqliteStore {
         turn_id: &TurnId,
         data: &[Chunk],
     ) -> R<u64> {
-        // Each chunk's wire form (keys sorted), as the stream sends it.
-        let (account, chat, turn_id) = (account.clone(), chat.clone(), turn_id.as_str().to_owned());
-        let data: Vec<String> = data.iter().map(|d| d.to_value().to_string()).collect();
+        let (account, chat, turn_id) = (account.clone(), chat.clone(), turn_id.clone());
+        let data = wire(data);
+        self.db
+            .call(move |c| append_events(c, &account, &chat, &turn_id, &data))
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(account = %t.account_id, chat = %t.chat_id, turn = %t.id))]
+    async fn end_turn(&self, t: &Turn, data: &Chunk) -> R<u64> {
+        let t = t.clone();
+        let data = wire(std::slice::from_ref(data));
         self.db
             .call(move |c| {
-                let last: i64 = c
-                    .row(
-                        "SELECT COALESCE(MAX(seq), 0) FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
-                        params![account.as_str(), chat.as_str()],
-                        |r| r.get(0),
-                    )
-                    .map_err(unexpected)?;
-                let mut seq = last;
-                for d in &data {
-                    seq += 1;
-                    c.exec(
-                        "INSERT INTO chat_events (account_id, chat_id, seq, turn_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![account.as_str(), chat.as_str(), seq, turn_id, d],
-                    )
-                    .map_err(unexpected)?;
-                }
-                Ok(seq as u64)
+                let last = append_events(c, &t.account_id, &t.chat_id, &t.id, &data)?;
+                write_turn(c, &t)?;
+                Ok(last)
             })
             .await
     }
@@ -179,20 +155,15 @@ impl TurnStore for SqliteStore {
         limit: u32,
     ) -> R<Vec<ChatEvent>> {
         let (account, chat) = (account.clone(), chat.clone());
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.db
             .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT seq, turn_id, data FROM chat_events WHERE account_id = ?1 AND chat_id = ?2
-                         AND seq > ?3 ORDER BY seq LIMIT ?4",
-                    )
-                    .map_err(unexpected)?;
-                let rows = stmt
-                    .query_map(params![account.as_str(), chat.as_str(), after as i64, limit], event_row)
-                    .map_err(unexpected)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(unexpected)?;
-                Ok(rows)
+                events(
+                    c,
+                    "SELECT seq, turn_id, data FROM chat_events WHERE account_id = ?1 AND chat_id = ?2
+                     AND seq > ?3 ORDER BY seq LIMIT ?4",
+                    (&account, &chat, after, limit),
+                )
             })
             .await
     }
@@ -209,18 +180,12 @@ impl TurnStore for SqliteStore {
         let before = i64::try_from(before).unwrap_or(i64::MAX);
         self.db
             .read(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT seq, turn_id, data FROM chat_events WHERE account_id = ?1 AND chat_id = ?2
-                         AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
-                    )
-                    .map_err(unexpected)?;
-                let rows = stmt
-                    .query_map(params![account.as_str(), chat.as_str(), before, limit], event_row)
-                    .map_err(unexpected)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(unexpected)?;
-                Ok(rows)
+                events(
+                    c,
+                    "SELECT seq, turn_id, data FROM chat_events WHERE account_id = ?1 AND chat_id = ?2
+                     AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+                    (&account, &chat, before, limit),
+                )
             })
             .await
     }
@@ -281,6 +246,25 @@ impl TurnStore for SqliteStore {
     }
 }
 
+/// A page of the chat's events: `sql` selects `seq, turn_id, data` of account ?1, chat ?2,
+/// bounded by ?3, at most ?4.
+fn events(
+    c: &Connection,
+    sql: &str,
+    (account, chat, bound, limit): (&AccountId, &ChatId, i64, u32),
+) -> R<Vec<ChatEvent>> {
+    let mut stmt = c.prepare_cached(sql).map_err(unexpected)?;
+    let rows = stmt
+        .query_map(
+            params![account.as_str(), chat.as_str(), bound, limit],
+            event_row,
+        )
+        .map_err(unexpected)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(unexpected)?;
+    Ok(rows)
+}
+
 /// A row of `SELECT seq, turn_id, data FROM chat_events`.
 fn event_row(r: &rusqlite::Row) -> rusqlite::Result<ChatEvent> {
     Ok(ChatEvent {
@@ -288,4 +272,55 @@ fn event_row(r: &rusqlite::Row) -> rusqlite::Result<ChatEvent> {
         turn_id: TurnId::from_trusted(r.get::<_, String>(1)?),
         data: json_col(r, 2)?,
     })
+}
+
+/// Each chunk's wire form (keys sorted), as the stream sends it.
+fn wire(data: &[Chunk]) -> Vec<String> {
+    data.iter().map(|d| d.to_value().to_string()).collect()
+}
+
+/// Appends `data` (wire forms) to the chat's log under `turn_id`; the last number written.
+fn append_events(
+    c: &Connection,
+    account: &AccountId,
+    chat: &ChatId,
+    turn_id: &TurnId,
+    data: &[String],
+) -> R<u64> {
+    let last: i64 = c
+        .row(
+            "SELECT COALESCE(MAX(seq), 0) FROM chat_events WHERE account_id = ?1 AND chat_id = ?2",
+            params![account.as_str(), chat.as_str()],
+            |r| r.get(0),
+        )
+        .map_err(unexpected)?;
+    let mut seq = last;
+    for d in data {
+        seq += 1;
+        c.exec(
+            "INSERT INTO chat_events (account_id, chat_id, seq, turn_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![account.as_str(), chat.as_str(), seq, turn_id.as_str(), d],
+        )
+        .map_err(unexpected)?;
+    }
+    Ok(u64::try_from(seq).unwrap_or(0))
+}
+
+/// Writes a turn's status, error and times; `NotFound` if it is not there.
+fn write_turn(c: &Connection, t: &Turn) -> R<()> {
+    let n = c
+        .exec(
+            "UPDATE chat_turns SET status = ?3, error = ?4, started_at = ?5, finished_at = ?6
+             WHERE id = ?1 AND account_id = ?2",
+            params![
+                t.id.as_str(),
+                t.account_id.as_str(),
+                t.status.as_str(),
+                t.error,
+                opt_ts(t.started_at),
+                opt_ts(t.finished_at)
+            ],
+        )
+        .map_err(unexpected)?;
+    require_changed(n)
 }

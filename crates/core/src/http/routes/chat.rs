@@ -288,8 +288,8 @@ pub async fn stream(
     let (chat, turn) = p.current_turn(&caller, &id).await?;
     let ended = match (&turn, cursor) {
         (None, _) => true,
-        // (a turn whose end was just streamed may not be marked finished yet)
-        (Some(t), None) => p.turn_has_ended(t).await?,
+        // (a turn's end is written with its final state: a streamed end means finished)
+        (Some(t), None) => t.status.is_terminal(),
         (Some(_), Some(_)) => false,
     };
     if ended && cursor.is_none() {
