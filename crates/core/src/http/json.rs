@@ -1,7 +1,9 @@
-//! JSON response bodies. Written with `sonic-rs` (SIMD string escaping): the same bytes as
-//! `serde_json` for every value the API returns (tested below), in about two thirds of the
-//! time — serializing was a seventh of an instance list's CPU. Not for bodies holding a
-//! `serde_json::value::RawValue` (a serde_json-only token; none does).
+//! JSON response bodies. With the `simd-json` feature (the servers: `operator`) they are
+//! written with `sonic-rs` (SIMD string escaping): the same bytes as `serde_json` for every
+//! value the API returns (tested below), in about two thirds of the time — serializing was a
+//! seventh of an instance list's CPU. Without it (the Lambda artifact, built for size) with
+//! `serde_json`. Not for bodies holding a `serde_json::value::RawValue` (a serde_json-only
+//! token; none does).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +19,7 @@ const START: usize = 1024;
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         let mut body = Vec::with_capacity(START);
-        match sonic_rs::to_writer(&mut body, &self.0) {
+        match write(&mut body, &self.0) {
             Ok(()) => (
                 [(
                     header::CONTENT_TYPE,
@@ -41,6 +43,16 @@ impl<T: Serialize> IntoResponse for Json<T> {
             }
         }
     }
+}
+
+#[cfg(feature = "simd-json")]
+fn write(body: &mut Vec<u8>, value: &impl Serialize) -> Result<(), sonic_rs::Error> {
+    sonic_rs::to_writer(body, value)
+}
+
+#[cfg(not(feature = "simd-json"))]
+fn write(body: &mut Vec<u8>, value: &impl Serialize) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(body, value)
 }
 
 #[cfg(test)]
