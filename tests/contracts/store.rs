@@ -684,6 +684,16 @@ pub async fn chats_turns_events_and_leases(s: Arc<dyn Store>) {
         s.next_open_turn(&a.id, &c1.id).await.unwrap().unwrap().id,
         t3.id
     );
+    // updating a turn that is not there is NotFound and opens nothing
+    let ghost_open = turn("0000", TurnStatus::Running);
+    assert!(matches!(
+        s.update_turn(&ghost_open).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.next_open_turn(&a.id, &c1.id).await.unwrap().unwrap().id,
+        t3.id
+    );
     let msg = |id: &str, role: &str| ChatMessage {
         id: MessageId::from_trusted(id),
         chat_id: c1.id.clone(),

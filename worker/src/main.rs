@@ -56,7 +56,7 @@ async fn run() -> anyhow::Result<()> {
     let agent = Arc::new(Worker::new(
         platform.queue.clone(),
         Arc::new(AgentJobs(platform.clone())),
-        Duration::from_secs(120),
+        operator_core::agent::AGENT_JOB_VISIBILITY,
     ));
     let lifecycle = tokio::spawn(lifecycle.run(config, stop_rx.clone()));
     let agent = tokio::spawn(agent.run(config, stop_rx));

@@ -161,7 +161,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let agent = Arc::new(Worker::new(
         platform.queue.clone(),
         Arc::new(AgentJobs(platform.clone())),
-        std::time::Duration::from_secs(120),
+        operator_core::agent::AGENT_JOB_VISIBILITY,
     ));
     let agent = tokio::spawn(agent.run(workers, stop_rx.clone()));
     let recovered = platform.recover_instances(embedded.sweep.as_ref()).await?;

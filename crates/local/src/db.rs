@@ -396,6 +396,13 @@ mod tests {
                  AND (NULL IS NULL OR id < NULL) ORDER BY id DESC LIMIT 51",
                 "instances_live",
             ),
+            // a chat's next open turn reads none of its finished ones (a webhook's chat
+            // gains one per delivery)
+            (
+                "SELECT * FROM chat_turns WHERE account_id = 'a' AND chat_id = 'c'
+                 AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
+                "chat_turns_open",
+            ),
         ] {
             let plan: Vec<String> = db
                 .read(move |c| -> anyhow::Result<Vec<String>> {

@@ -181,6 +181,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX instances_live ON instances(account_id, id) WHERE deleted_at IS NULL;
     "#,
+    // 9: a chat's next open turn read every finished turn before it; a webhook's or an
+    // automation's chat gains one per delivery or fire, so each turn cost more than the last.
+    r#"
+    CREATE INDEX chat_turns_open ON chat_turns(account_id, chat_id, id)
+        WHERE status IN ('queued', 'running');
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> anyhow::Result<()> {

@@ -31,7 +31,7 @@
 //! | LLM usage by account | `ACCTUSAGE#<a>` | `<time>#<inst>#<rand>` | [`llm_usage_of_account`], range [`llm_usage_by_account`] |
 //! | chat | `ACCT#<a>` | `CHAT#<id>` | [`chat`] |
 //! | chat listing entry | `CHATS#<a>` | `<time>#<id>` | [`chat_listing`], range [`chat_listings`] |
-//! | message / turn / event | `CHAT#<a>#<chat>` | `MSG#<turn>#<0 user, 1 assistant>` / `TURN#<id>` / `EVT#<seq>` | [`chat_message`] / [`turn`] / [`chat_event`]; ranges [`chat_messages`], [`turns`], [`chat_events`], [`chat_children`] |
+//! | message / turn / open-turn marker / event | `CHAT#<a>#<chat>` | `MSG#<turn>#<0 user, 1 assistant>` / `TURN#<id>` / `OPEN#<turn>` / `EVT#<seq>` | [`chat_message`] / [`turn`] / [`open_turn`] / [`chat_event`]; ranges [`chat_messages`], [`turns`], [`open_turns`], [`chat_events`], [`chat_children`] |
 //! | turn lookup | `TURNID#<id>` | `T` | [`turn_lookup`] |
 //! | experiment (with its `next_pair` cursor) | `ACCT#<a>` | `EXP#<id>` | [`experiment`], range [`experiments`] |
 //! | dataset item / lane / pair claim / result | `EXP#<a>#<exp>` | `ITEM#<index:010>` / `LANE#<lane>` / `CLAIM#<pair:010>` / `RES#<item index:010>#<instance>` | [`experiment_item`] / [`experiment_lane`] / [`experiment_claim`] / [`experiment_result`]; ranges [`experiment_results`], [`experiment_children`] |
@@ -340,6 +340,17 @@ pub(crate) fn turn(a: &AccountId, chat: &ChatId, id: &TurnId) -> Key {
 
 pub(crate) fn turns(a: &AccountId, chat: &ChatId) -> Range {
     Range::new(chat_pk(a, chat), "TURN#")
+}
+
+/// Present while the turn is queued or running (written with the turn in one transaction),
+/// so that a chat's next open turn is one short read however many turns have finished: a
+/// webhook's or an automation's chat gains one per delivery or fire.
+pub(crate) fn open_turn(a: &AccountId, chat: &ChatId, id: &TurnId) -> Key {
+    Key::new(chat_pk(a, chat), format!("OPEN#{id}"))
+}
+
+pub(crate) fn open_turns(a: &AccountId, chat: &ChatId) -> Range {
+    Range::new(chat_pk(a, chat), "OPEN#")
 }
 
 /// The turn id of an item of [`chat_children`], if it is a turn.

@@ -241,6 +241,36 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// At most `limit` items of `range` in sort-key order, reading only as many pages as
+    /// that takes.
+    async fn query_first(&self, range: &Range, limit: usize) -> R<Vec<Item>> {
+        let mut out = vec![];
+        let mut start: Option<Item> = None;
+        while out.len() < limit {
+            let page = i32::try_from(limit - out.len()).unwrap_or(i32::MAX);
+            let res = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .limit(page)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(range.pk.as_str()))
+                .expression_attribute_values(":p", s(range.prefix))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unexpected(e.into_service_error()))?;
+            out.extend(res.items.unwrap_or_default());
+            match res.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// The documents of `range`, in sort-key order.
     async fn docs<T: DeserializeOwned>(&self, range: &Range) -> R<Vec<T>> {
         self.query(range, None, true)

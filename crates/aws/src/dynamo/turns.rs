@@ -8,7 +8,7 @@ use super::automations::BILLING;
 use super::codec::{attr_n, attr_s, doc, item, n, s, ts, unexpected, Item, R};
 use super::keys::{self, BillingKind};
 use super::retry::{on_contention, Attempt, Backoff};
-use super::tx::TxError;
+use super::tx::{Tx, TxError};
 use super::DynamoStore;
 use async_trait::async_trait;
 use operator_core::domain::*;
@@ -20,6 +20,7 @@ const TURN: &str = "turn";
 const LOOKUP: &str = "turn lookup";
 const SEQUENCE: &str = "chat event sequence";
 const EVENT: &str = "chat event";
+const OPEN: &str = "open-turn marker";
 /// Events per transaction (DynamoDB allows 100 items; one is the sequence).
 const EVENTS_PER_WRITE: usize = 99;
 
@@ -29,15 +30,27 @@ fn turn_item(t: &Turn) -> R<Item> {
     Ok(it)
 }
 
+/// Adds to `tx` the open-turn marker's write for `t`'s status: there while the turn is
+/// queued or running, gone once it ended (keys::open_turn).
+fn with_open_marker<'a>(tx: Tx<'a>, t: &Turn) -> Tx<'a> {
+    let key = keys::open_turn(&t.account_id, &t.chat_id, &t.id);
+    if t.status.is_terminal() {
+        tx.delete(OPEN, key)
+    } else {
+        tx.put(OPEN, key.item())
+    }
+}
+
 impl DynamoStore {
     async fn try_insert_turn(&self, t: &Turn) -> R<Attempt<Inserted<Turn>>> {
         let mut lookup = keys::turn_lookup(&t.id).item();
         lookup.insert("account".into(), s(t.account_id.as_str()));
         lookup.insert("chat".into(), s(t.chat_id.as_str()));
-        let res = self
+        let tx = self
             .tx()
             .put_if(TURN, turn_item(t)?, "attribute_not_exists(pk)")
-            .put(LOOKUP, lookup)
+            .put(LOOKUP, lookup);
+        let res = with_open_marker(tx, t)
             .put(
                 BILLING,
                 keys::billing_event(
@@ -88,7 +101,7 @@ impl DynamoStore {
             tx = tx.put_if(EVENT, ev, "attribute_not_exists(pk)");
         }
         if let Some(t) = ending {
-            tx = tx.put_if(TURN, turn_item(t)?, "attribute_exists(pk)");
+            tx = with_open_marker(tx.put_if(TURN, turn_item(t)?, "attribute_exists(pk)"), t);
         }
         let res = tx.commit().await;
         match res {
@@ -128,29 +141,54 @@ impl TurnStore for DynamoStore {
 
     #[tracing::instrument(skip_all, fields(account = %t.account_id, turn = %t.id))]
     async fn update_turn(&self, t: &Turn) -> R<()> {
-        self.put_item(turn_item(t)?, Some("attribute_exists(pk)"), || {
-            StoreError::NotFound
-        })
-        .await
+        let tx = self
+            .tx()
+            .put_if(TURN, turn_item(t)?, "attribute_exists(pk)");
+        match with_open_marker(tx, t).commit().await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(c)) if c.failed(TURN) => Err(StoreError::NotFound),
+            Err(e) => Err(e.into_store_error()),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(account = %a, chat = %chat))]
     async fn next_open_turn(&self, a: &AccountId, chat: &ChatId) -> R<Option<Turn>> {
-        for i in self.query(&keys::turns(a, chat), None, true).await? {
-            if matches!(
-                attr_s(&i, "status").as_deref(),
-                Some("queued") | Some("running")
-            ) {
-                return Ok(Some(doc(&i)?));
-            }
+        if let Some(marker) = self
+            .query_first(&keys::open_turns(a, chat), 1)
+            .await?
+            .first()
+        {
+            let sk = attr_s(marker, "sk").unwrap_or_default();
+            let id = TurnId::from_trusted(sk.trim_start_matches("OPEN#").to_owned());
+            return match self.get(keys::turn(a, chat, &id)).await? {
+                Some(i) => Ok(Some(doc(&i)?)),
+                // The chat was deleted between the two reads.
+                None => Ok(None),
+            };
         }
-        Ok(None)
+        // Turns stored before the markers existed have none: while the newest turn is open
+        // and unmarked, the chat's turns are read the old way (once such a chat drains, never
+        // again).
+        match self.last_turn(a, chat).await? {
+            Some(last) if !last.status.is_terminal() => {
+                for i in self.query(&keys::turns(a, chat), None, true).await? {
+                    if matches!(
+                        attr_s(&i, "status").as_deref(),
+                        Some("queued") | Some("running")
+                    ) {
+                        return Ok(Some(doc(&i)?));
+                    }
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(account = %a, chat = %chat))]
     async fn last_turn(&self, a: &AccountId, chat: &ChatId) -> R<Option<Turn>> {
         match self
-            .query(&keys::turns(a, chat), None, false)
+            .query_back(&keys::turns(a, chat), "TURN#\u{10FFFF}", 1)
             .await?
             .first()
         {

@@ -13,7 +13,7 @@ mod jobs;
 pub mod replay;
 pub mod tools;
 
-pub use jobs::AgentJobs;
+pub use jobs::{AgentJobs, VISIBILITY as AGENT_JOB_VISIBILITY};
 pub use replay::{final_text, history, parts_from_events};
 
 use crate::domain::*;
