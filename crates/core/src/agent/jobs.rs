@@ -17,20 +17,13 @@ const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 const RENEW: Duration = Duration::from_secs(10);
 /// The agent queue's visibility timeout: a job in flight is hidden this long (its worker
 /// extends it at half-time while it runs). At least twice the lease, so that the job of a
-/// worker that died comes back only after its chat lease has run out (see `drain_chat`).
+/// worker that died comes back after its chat lease has run out and can take the chat.
 pub const VISIBILITY: Duration = Duration::from_secs(120);
 const _: () = assert!(VISIBILITY.as_secs() >= 2 * LEASE.num_seconds() as u64);
 
 impl Platform {
     /// Runs every open turn of a chat in order while holding its lease. The caller's turn
     /// is stored before this is called.
-    ///
-    /// A chat whose lease another worker holds needs nothing from this job: that worker runs
-    /// the chat's open turns, ours included, and looks for more after releasing the lease.
-    /// Should it die, its own job comes back once hidden no longer (after its lease ran out,
-    /// see [`VISIBILITY`]) and runs them; an embedded restart frees every lease at once. So a
-    /// busy chat ends this job rather than retrying it: a burst of webhook deliveries to one
-    /// chat costs one drain, not a retry loop per delivery.
     pub async fn drain_chat(&self, account: &AccountId, chat: &ChatId) -> Result<(), JobError> {
         if self.store.next_open_turn(account, chat).await?.is_none() {
             // Run already by the worker that held the chat.
@@ -44,8 +37,10 @@ impl Platform {
                 .claim_chat(account, chat, &owner, now, now + LEASE)
                 .await?
             {
-                tracing::debug!(%chat, "chat busy: its lease holder runs the open turns");
-                return Ok(());
+                // Another worker is running this chat's turns; try again shortly. (It runs
+                // ours too, but this job still owes its source the outcome should that
+                // worker die between ending the turn and recording it there.)
+                return Err(JobError::Transient(anyhow::anyhow!("chat {chat} is busy")));
             }
             let renew = {
                 let (p, account, chat, owner) =
