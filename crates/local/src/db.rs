@@ -313,11 +313,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open(&dir.path().join("t.db")).expect("open");
         let gate = Arc::new(std::sync::Barrier::new(READERS + 1));
+        let (lent, mut all_lent) = tokio::sync::mpsc::unbounded_channel();
         let mut held = Vec::new();
         for _ in 0..READERS {
-            let (db, gate) = (db.clone(), gate.clone());
+            let (db, gate, lent) = (db.clone(), gate.clone(), lent.clone());
             held.push(tokio::spawn(async move {
                 db.scan(move |c| {
+                    let _ = lent.send(());
                     gate.wait();
                     c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
                         .map_err(anyhow::Error::from)
@@ -325,7 +327,10 @@ mod tests {
                 .await
             }));
         }
-        // Every reader is lent out; these wait for one.
+        // Every reader is lent out (each holder has its own) before these start: they wait.
+        for _ in 0..READERS {
+            all_lent.recv().await.expect("a holder took its reader");
+        }
         let waiting: Vec<_> = (0..3i64)
             .map(|i| {
                 let db = db.clone();
@@ -339,14 +344,14 @@ mod tests {
             })
             .collect();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(
-            waiting.iter().all(|w| !w.is_finished()),
-            "no reader was free"
-        );
+        let none_ran = waiting.iter().all(|w| !w.is_finished());
+        // The holders are let go before anything can fail (a runtime waits for its
+        // blocking threads when it is dropped).
         let gate2 = gate.clone();
         tokio::task::spawn_blocking(move || gate2.wait())
             .await
             .expect("gate");
+        assert!(none_ran, "a scan ran while every reader was lent out");
         for h in held {
             assert_eq!(h.await.expect("join").expect("scan"), 1);
         }
