@@ -673,6 +673,48 @@ async fn the_gateway_streams_and_meters_streamed_calls() {
 }
 
 #[tokio::test]
+async fn code_in_an_instance_reaches_the_gateway_through_the_standard_openai_variables() {
+    let llm = FakeLlm::start(vec![Reply::Text("two plus three is five".into())]).await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.active_instance("sdk-user").await;
+    // WHEN code in the instance uses only OPENAI_BASE_URL and OPENAI_API_KEY, as the
+    // official clients do, with no configuration of its own
+    let models = app
+        .exec(
+            &id,
+            r#"curl -s --max-time 30 "$OPENAI_BASE_URL/models" -H "Authorization: Bearer $OPENAI_API_KEY""#,
+        )
+        .await;
+    let listed: Value = serde_json::from_str(models["stdout"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {models}"));
+    // THEN it lists the gateway's models and gets a completion, metered for the account
+    assert_eq!(listed["object"], "list", "{listed}");
+    assert!(!listed["data"].as_array().unwrap().is_empty(), "{listed}");
+    let answer = app
+        .exec(
+            &id,
+            r#"curl -s --max-time 60 "$OPENAI_BASE_URL/chat/completions" -H "Authorization: Bearer $OPENAI_API_KEY" -H 'Content-Type: application/json' -d '{"messages":[{"role":"user","content":"what is 2 + 3"}]}'"#,
+        )
+        .await;
+    let body: Value = serde_json::from_str(answer["stdout"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(
+        body["choices"][0]["message"]["content"], "two plus three is five",
+        "{body}"
+    );
+    let tokens = eventually(5, || async {
+        let (_, bill) = app.get("/api/billing").await;
+        bill["usage"]["tokens"].as_u64().filter(|t| *t > 0)
+    })
+    .await;
+    assert!(tokens.is_some(), "the instance's call was not metered");
+}
+
+#[tokio::test]
 async fn a_provider_that_goes_quiet_mid_stream_ends_the_gateway_s_stream() {
     // GIVEN a provider that streams half a reply and then sends nothing, connection open
     let llm = FakeLlm::start(vec![Reply::Stall(

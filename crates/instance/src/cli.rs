@@ -33,6 +33,26 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
 }
 
+/// The standard variables of OpenAI clients, pointing at the platform's LLM gateway with the
+/// instance token, so that code run in the instance (an SDK, a skill's script) is metered
+/// and needs no provider key. The instance's own env and secrets win where they set one.
+fn model_env(env: &mut Vec<(String, String)>, control_url: &str, token: &str) {
+    if control_url.is_empty() {
+        return;
+    }
+    let base = format!("{}/v1", control_url.trim_end_matches('/'));
+    for (name, value) in [
+        ("OPENAI_BASE_URL", base),
+        ("OPENAI_API_KEY", token.to_owned()),
+    ] {
+        let set = std::env::var_os(name).is_some_and(|v| !v.is_empty())
+            || env.iter().any(|(n, _)| n == name);
+        if !set {
+            env.push((name.to_owned(), value));
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let control = control::Control::new(
         env("OPERATOR_CONTROL_URL"),
@@ -82,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
+            model_env(&mut secret_env, &env("OPERATOR_CONTROL_URL"), &token);
             let state = Arc::new(Inner {
                 instance_id: env("OPERATOR_INSTANCE_ID"),
                 token,
