@@ -5,7 +5,7 @@
 //! it as its type ([`Relayed::parse`]).
 
 use super::{Caller, Platform};
-use crate::domain::InstanceStatus;
+use crate::domain::{Instance, InstanceStatus};
 use crate::error::{Error, Result};
 use crate::ids::InstanceId;
 use operator_instance_api::{self as api, paths, Target};
@@ -67,6 +67,12 @@ impl Platform {
         id_or_name: &str,
     ) -> Result<InstanceClient> {
         let instance = self.get_instance(caller, id_or_name).await?;
+        self.client_for(&instance)
+    }
+
+    /// A client for `instance` as read: one read decides both the status check and the
+    /// endpoint, so a restart between two reads cannot slip through.
+    pub fn client_for(&self, instance: &Instance) -> Result<InstanceClient> {
         let endpoint = match (&instance.status, &instance.endpoint, &instance.deleted_at) {
             (InstanceStatus::Active, Some(e), None) => e.clone(),
             _ => {
@@ -80,7 +86,7 @@ impl Platform {
         Ok(InstanceClient {
             http: self.http.clone(),
             token: self.instance_token(&instance.id),
-            instance: instance.id,
+            instance: instance.id.clone(),
             endpoint,
         })
     }

@@ -6,12 +6,12 @@
 use crate::domain::experiment::score::{self, Scored};
 use crate::domain::*;
 use crate::error::{Error, StoreError};
-use crate::ids::{AccountId, ExperimentId, InstanceId, KeyId};
+use crate::ids::{AccountId, ExperimentId, InstanceId};
 use crate::jobs::JobError;
 use crate::llm::{Message, ModelEvent, ModelRequest};
 use crate::services::gateway::Meter;
 use crate::services::relay::INSTANCE_UNREACHABLE;
-use crate::services::{Caller, Platform};
+use crate::services::Platform;
 use futures::StreamExt;
 
 /// The waits before asking an unreachable instance again (about 7 s in all: a restart).
@@ -39,15 +39,12 @@ impl Platform {
         id: &ExperimentId,
         lane: u32,
     ) -> Result<(), JobError> {
-        // The account the variants' agents are called for, read once per lane.
-        let caller = match self.store.get_account(account).await {
-            Ok(a) => Caller {
-                account: a,
-                key_id: KeyId::from_trusted("key_operator_agent"),
-            },
+        // An account deleted since the experiment started has nothing left to run.
+        match self.store.get_account(account).await {
+            Ok(_) => {}
             Err(StoreError::NotFound) => return Ok(()),
             Err(err) => return Err(err.into()),
-        };
+        }
         loop {
             let mut e = match self.store.get_experiment(account, id).await {
                 Ok(e) => e,
@@ -73,7 +70,7 @@ impl Platform {
                 Err(StoreError::NotFound) => return Ok(()),
                 Err(err) => return Err(err.into()),
             };
-            self.run_pair(&caller, &e, pair).await?;
+            self.run_pair(&e, pair).await?;
         }
         self.finish_experiment(account, id).await
     }
@@ -108,7 +105,7 @@ impl Platform {
     }
 
     /// Sends one item to one variant, scores the answer and records it.
-    async fn run_pair(&self, caller: &Caller, e: &Experiment, pair: u32) -> Result<(), JobError> {
+    async fn run_pair(&self, e: &Experiment, pair: u32) -> Result<(), JobError> {
         let (variant, index) = e.pair(pair);
         let instance_id = &e.instance_ids[variant];
         let item = self
@@ -119,8 +116,10 @@ impl Platform {
         let slot = self.slots.acquire(instance_id).await;
         let mut tries = 0;
         let (answer, started) = loop {
-            // A variant that is still starting (new clones usually are) is waited for.
-            match self.store.get_instance(&e.account_id, instance_id).await {
+            // A variant that is still starting (new clones usually are) is waited for; the
+            // record read here is the one the client is built from (a restart that begins
+            // after this read makes the instance unreachable, which is asked again below).
+            let instance = match self.store.get_instance(&e.account_id, instance_id).await {
                 Ok(i)
                     if matches!(
                         i.status,
@@ -132,11 +131,14 @@ impl Platform {
                         i.status.as_str()
                     )))
                 }
-                Ok(_) | Err(StoreError::NotFound) => {}
+                Ok(i) => Ok(i),
+                Err(StoreError::NotFound) => {
+                    Err(Error::not_found("instance", instance_id.as_str()))
+                }
                 Err(err) => return Err(err.into()),
-            }
+            };
             let started = std::time::Instant::now();
-            let answer = match self.instance_client(caller, instance_id.as_str()).await {
+            let answer = match instance.and_then(|i| self.client_for(&i)) {
                 Ok(client) => client
                     .message(&operator_instance_api::MessageRequest {
                         text: item.input.clone(),
