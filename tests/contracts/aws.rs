@@ -239,4 +239,65 @@ mod ecs {
         assert_eq!(task.desired_status(), Some("STOPPED"));
         rt.destroy(&spec.instance.id).await.unwrap();
     }
+
+    #[tokio::test]
+    async fn an_openclaw_task_gets_its_own_size_the_image_s_openclaw_and_channels_by_name() {
+        // GIVEN an openclaw instance with a Telegram channel whose token is a granted secret
+        let (rt, client, cluster) = crate::backends::ecs().await;
+        let mut spec = spec();
+        spec.instance.kind = InstanceKind::Openclaw;
+        spec.instance.config = serde_json::json!({"channels": {"telegram": {
+            "botTokenSecret": "TELEGRAM_BOT_TOKEN", "allowFrom": ["123456"]}}});
+        spec.env.push((
+            "TELEGRAM_BOT_TOKEN".into(),
+            "4242:bot-token-must-not-be-in-overrides".to_owned().into(),
+        ));
+        // WHEN its task starts
+        rt.start(&spec).await.unwrap();
+        let arns = client
+            .list_tasks()
+            .cluster(&cluster)
+            .started_by(spec.instance.id.as_str())
+            .send()
+            .await
+            .unwrap()
+            .task_arns
+            .unwrap();
+        let task = client
+            .describe_tasks()
+            .cluster(&cluster)
+            .tasks(&arns[0])
+            .send()
+            .await
+            .unwrap()
+            .tasks
+            .unwrap()
+            .remove(0);
+        // THEN the task is sized for an OpenClaw gateway, not the default instance size
+        let overrides = task.overrides().unwrap();
+        assert_eq!(overrides.cpu(), Some("1024"));
+        assert_eq!(overrides.memory(), Some("3072"));
+        // AND it finds OpenClaw in the image, and its channel names the secret, never the value
+        let env: std::collections::HashMap<String, String> = overrides.container_overrides()[0]
+            .environment()
+            .iter()
+            .map(|kv| {
+                (
+                    kv.name().unwrap().to_owned(),
+                    kv.value().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(env["OPERATOR_INSTANCE_KIND"], "openclaw");
+        assert_eq!(env["OPERATOR_OPENCLAW_DIR"], "/opt/openclaw");
+        let channels: serde_json::Value =
+            serde_json::from_str(&env["OPERATOR_OPENCLAW_CHANNELS"]).unwrap();
+        assert_eq!(channels["telegram"]["botToken"], "${TELEGRAM_BOT_TOKEN}");
+        assert_eq!(
+            channels["telegram"]["allowFrom"],
+            serde_json::json!(["123456"])
+        );
+        assert!(!format!("{env:?}").contains("bot-token-must-not-be-in-overrides"));
+        rt.destroy(&spec.instance.id).await.unwrap();
+    }
 }

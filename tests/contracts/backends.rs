@@ -155,6 +155,8 @@ pub async fn ecs() -> (operator_aws::EcsRuntime, aws_sdk_ecs::Client, String) {
             security_groups: vec![ec2_first("DescribeSecurityGroups", "groupId").await],
             assign_public_ip: false,
             port: 8080,
+            openclaw_cpu: "1024".into(),
+            openclaw_memory: "3072".into(),
         },
         reqwest::Client::new(),
     );

@@ -968,3 +968,64 @@ async fn an_oversized_tool_output_reaches_the_model_cut_with_a_marker() {
         "{tool_msg}"
     );
 }
+
+#[tokio::test]
+async fn a_message_to_at_name_is_answered_by_that_instance_s_agent_in_the_same_stream() {
+    // GIVEN an instance weather-desk whose own agent's model answers "5"
+    let llm = FakeLlm::start(vec![Reply::Text("2 + 3 = 5".into())]).await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    app.active_instance("weather-desk").await;
+    // WHEN the chat message starts with @weather-desk
+    let (_, frames) = chat_sse(
+        &app,
+        &app.key,
+        json!({"messages": [user("@weather-desk what is 2 + 3")]}),
+    )
+    .await;
+    let events: Vec<Value> = frames
+        .iter()
+        .filter(|f| f.data != "[DONE]")
+        .map(|f| f.json())
+        .collect();
+    // THEN the stream shows the delivery as a message_instance step with the rest of the text
+    let input = events
+        .iter()
+        .find(|e| e["type"] == "tool-input-available")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(input["toolName"], "message_instance");
+    assert_eq!(
+        input["input"],
+        json!({"instance": "weather-desk", "text": "what is 2 + 3"})
+    );
+    let output = events
+        .iter()
+        .find(|e| e["type"] == "tool-output-available")
+        .unwrap();
+    assert_eq!(output["output"]["text"], "2 + 3 = 5");
+    // AND the instance agent's answer is the turn's text, and the turn finishes
+    let text: String = events
+        .iter()
+        .filter(|e| e["type"] == "text-delta")
+        .filter_map(|e| e["delta"].as_str())
+        .collect();
+    assert_eq!(text, "2 + 3 = 5");
+    assert_eq!(types(&frames).last().unwrap(), "[DONE]");
+    assert!(types(&frames).contains(&"finish".to_owned()));
+    // AND only the instance's agent asked the model: the Operator's model was not consulted
+    assert_eq!(llm.requests().len(), 1, "{:?}", llm.requests());
+    // AND a mention of an instance the account does not have goes to the Operator agent
+    llm.push(Reply::Text("There is no instance called ghost.".into()));
+    let (_, frames) = chat_sse(&app, &app.key, json!({"messages": [user("@ghost hello")]})).await;
+    let text: String = frames
+        .iter()
+        .filter(|f| f.data != "[DONE]")
+        .map(|f| f.json())
+        .filter(|e| e["type"] == "text-delta")
+        .filter_map(|e| e["delta"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(text, "There is no instance called ghost.");
+}

@@ -715,6 +715,83 @@ async fn code_in_an_instance_reaches_the_gateway_through_the_standard_openai_var
 }
 
 #[tokio::test]
+async fn the_official_openai_python_client_inside_an_instance_lists_models_and_completes() {
+    // GIVEN a prebuilt instance holding the official openai client (wheels scripts/test.sh
+    // downloads, unpacked inside the instance for its own python3)
+    let llm = FakeLlm::start(vec![Reply::Text("two plus three is five".into())]).await;
+    let app = App::spawn_with(Options {
+        env: llm.openai_env(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.active_instance("py-client").await;
+    let wheels =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/instance-wheels");
+    let names: Vec<std::path::PathBuf> = std::fs::read_dir(&wheels)
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh downloads them)", wheels.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|p| p.to_string_lossy().contains("openai-")),
+        "{names:?}"
+    );
+    for wheel in &names {
+        let name = wheel.file_name().unwrap().to_string_lossy();
+        let (s, v) = send(
+            app.request(
+                reqwest::Method::PUT,
+                &format!("/api/instances/{id}/files?path=wheels/{name}"),
+                Some(&app.key),
+            )
+            .body(std::fs::read(wheel).unwrap()),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let script = r#"
+import json, openai
+client = openai.OpenAI()  # OPENAI_BASE_URL and OPENAI_API_KEY, as the instance sets them
+models = [m.id for m in client.models.list()]
+reply = client.chat.completions.create(
+    model=models[0], messages=[{"role": "user", "content": "what is 2 + 3"}])
+print(json.dumps({"models": models, "answer": reply.choices[0].message.content,
+                  "version": openai.__version__}))
+"#;
+    let (s, v) = send(
+        app.request(
+            reqwest::Method::PUT,
+            &format!("/api/instances/{id}/files?path=client.py"),
+            Some(&app.key),
+        )
+        .body(script),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // WHEN it runs with no configuration of its own
+    let out = app
+        .exec(
+            &id,
+            "python3 -c \"import glob, zipfile; [zipfile.ZipFile(w).extractall('pylib') for w in glob.glob('wheels/*.whl')]\" && PYTHONPATH=pylib python3 client.py",
+        )
+        .await;
+    assert_eq!(out["exitCode"], 0, "{out}");
+    let got: Value = serde_json::from_str(out["stdout"].as_str().unwrap().trim())
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    // THEN it lists the gateway's model and gets the completion, metered for the account
+    assert!(!got["models"].as_array().unwrap().is_empty(), "{got}");
+    assert_eq!(got["answer"], "two plus three is five", "{got}");
+    let tokens = eventually(5, || async {
+        let (_, bill) = app.get("/api/billing").await;
+        bill["usage"]["tokens"].as_u64().filter(|t| *t > 0)
+    })
+    .await;
+    assert!(tokens.is_some(), "the client's call was not metered");
+}
+
+#[tokio::test]
 async fn a_provider_that_goes_quiet_mid_stream_ends_the_gateway_s_stream() {
     // GIVEN a provider that streams half a reply and then sends nothing, connection open
     let llm = FakeLlm::start(vec![Reply::Stall(

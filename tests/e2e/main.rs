@@ -24,6 +24,7 @@ mod isolation;
 mod limits;
 mod live;
 mod mcp;
+mod openclaw;
 mod rate_limits;
 mod readme;
 mod sandbox;

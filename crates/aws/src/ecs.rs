@@ -13,6 +13,7 @@ use aws_sdk_ecs::types::{
     NetworkConfiguration, Tag, Task, TaskOverride,
 };
 use aws_sdk_ecs::Client;
+use operator_core::domain::{Channels, InstanceKind};
 use operator_core::ids::InstanceId;
 use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeStatus};
 use secrecy::ExposeSecret;
@@ -30,7 +31,14 @@ pub struct EcsSettings {
     pub assign_public_ip: bool,
     /// The port `operator-instance` listens on in the task.
     pub port: u16,
+    /// Task size of an `openclaw` instance (Fargate CPU units, MiB): its OpenClaw gateway
+    /// alone holds ~1.2 GB, so it does not fit the default instance size.
+    pub openclaw_cpu: String,
+    pub openclaw_memory: String,
 }
+
+/// Where the instance image keeps OpenClaw (infra/docker/instance.Dockerfile).
+pub const IMAGE_OPENCLAW_DIR: &str = "/opt/openclaw";
 
 pub struct EcsRuntime {
     client: Client,
@@ -73,7 +81,25 @@ impl EcsRuntime {
         if let Some(repo) = &spec.instance.checkpoint_repo {
             env.push(("OPERATOR_CHECKPOINT_REPO".into(), repo.clone()));
         }
+        if spec.instance.kind == InstanceKind::Openclaw {
+            env.push(("OPERATOR_OPENCLAW_DIR".into(), IMAGE_OPENCLAW_DIR.into()));
+            // Tokens by name only (`${SECRET}`): the values come with the secrets at start.
+            if let Some(channels) = Channels::of_config(&spec.instance.config) {
+                env.push((
+                    "OPERATOR_OPENCLAW_CHANNELS".into(),
+                    channels.openclaw_config(None).to_string(),
+                ));
+            }
+        }
         env
+    }
+
+    /// The task's size for `spec`'s kind, when not the task definition's.
+    pub fn task_size(&self, spec: &InstanceSpec) -> Option<(&str, &str)> {
+        (spec.instance.kind == InstanceKind::Openclaw).then_some((
+            self.settings.openclaw_cpu.as_str(),
+            self.settings.openclaw_memory.as_str(),
+        ))
     }
 
     /// Idempotency token: the same for a redelivered start, new for each restart.
@@ -196,6 +222,8 @@ impl InstanceRuntime for EcsRuntime {
                             .set_environment(Some(env))
                             .build(),
                     )
+                    .set_cpu(self.task_size(spec).map(|(cpu, _)| cpu.to_owned()))
+                    .set_memory(self.task_size(spec).map(|(_, mem)| mem.to_owned()))
                     .build(),
             )
             .started_by(spec.instance.id.as_str())

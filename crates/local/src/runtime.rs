@@ -18,6 +18,7 @@ use crate::signal::{is_alive, send_signal, Signal};
 use anyhow::{anyhow, bail, Context};
 use async_trait::async_trait;
 use files::{log_tail, open_log, private_dir, read_private, write_private};
+use operator_core::domain::InstanceKind;
 use operator_core::ids::InstanceId;
 use operator_core::ports::{InstanceRuntime, InstanceSpec, RuntimeEvent, RuntimeStatus};
 use secrecy::ExposeSecret;
@@ -31,6 +32,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, watch, Mutex};
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an `openclaw` instance may take to answer: its gateway loads for 15–30 s on
+/// two busy cores (docs/research/openclaw.md), more when several start at once.
+const OPENCLAW_START_TIMEOUT: Duration = Duration::from_secs(240);
+/// Where OpenClaw is installed (`scripts/install-openclaw.sh`); default `./openclaw`.
+pub const OPENCLAW_DIR_ENV: &str = "OPERATOR_OPENCLAW_DIR";
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 struct Proc {
@@ -63,6 +69,11 @@ pub struct LocalRuntime {
     program: PathBuf,
     isolation: Isolation,
     procs: Arc<Mutex<HashMap<InstanceId, Proc>>>,
+    /// One start at a time per instance (starts of different instances run side by side:
+    /// an OpenClaw gateway takes tens of seconds to answer).
+    starting: std::sync::Mutex<HashMap<InstanceId, Arc<Mutex<()>>>>,
+    /// OpenClaw's install (canonical), when there is one: `openclaw` instances need it.
+    openclaw: Result<PathBuf, String>,
     events: mpsc::UnboundedSender<RuntimeEvent>,
     http: reqwest::Client,
 }
@@ -91,6 +102,8 @@ impl LocalRuntime {
             program,
             isolation,
             procs: Arc::default(),
+            starting: Default::default(),
+            openclaw: openclaw_install(),
             events,
             http: reqwest::Client::new(),
         })
@@ -137,8 +150,15 @@ impl LocalRuntime {
         remove_pid_file(dir);
     }
 
-    async fn wait_healthy(&self, endpoint: &str, token: &str) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    async fn wait_healthy(
+        &self,
+        endpoint: &str,
+        token: &str,
+        limit: Duration,
+        exited: &watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + limit;
         loop {
             let res = self
                 .http
@@ -153,13 +173,43 @@ impl LocalRuntime {
                     bail!("health check answered {}", r.status())
                 }
                 Err(e) if tokio::time::Instant::now() > deadline => bail!("health check: {e}"),
-                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+                // A process that died while starting is not waited for until the deadline.
+                _ if *exited.borrow() => bail!("the instance exited while starting"),
+                // Quick polls first (a plain instance answers in milliseconds), then calmer.
+                _ if started.elapsed() < Duration::from_secs(1) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
     }
 }
 
 /// Removes an instance's pid file; one that is already gone is fine.
+/// OpenClaw's install: `OPERATOR_OPENCLAW_DIR`, else `./openclaw` (where
+/// `scripts/install-openclaw.sh` puts it in a checkout); why there is none, if none.
+fn openclaw_install() -> Result<PathBuf, String> {
+    let named = std::env::var_os(OPENCLAW_DIR_ENV).filter(|d| !d.is_empty());
+    let dir = named
+        .clone()
+        .map_or_else(|| PathBuf::from("openclaw"), PathBuf::from);
+    if operator_instance_api::openclaw_install::complete(&dir) {
+        return dir
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", dir.display()));
+    }
+    Err(match named {
+        Some(_) => format!(
+            "OpenClaw is not installed at {} ({OPENCLAW_DIR_ENV}): run scripts/install-openclaw.sh {}",
+            dir.display(),
+            dir.display()
+        ),
+        None => format!(
+            "OpenClaw is not installed on this server: run scripts/install-openclaw.sh, or set {OPENCLAW_DIR_ENV}"
+        ),
+    })
+}
+
 fn remove_pid_file(dir: &Path) {
     match std::fs::remove_file(dir.join("pid")) {
         Ok(()) => {}
@@ -194,14 +244,24 @@ fn checkpoint_prefix(data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
 impl InstanceRuntime for LocalRuntime {
     async fn start(&self, spec: &InstanceSpec) -> anyhow::Result<RuntimeStatus> {
         let id = spec.instance.id.clone();
-        let mut procs = self.procs.lock().await;
-        if let Some(p) = procs.get(&id) {
-            if !*p.exited.borrow() && is_alive(p.pid) {
-                return Ok(RuntimeStatus::Running {
-                    endpoint: p.endpoint.clone(),
-                });
+        let gate = self
+            .starting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.clone())
+            .or_default()
+            .clone();
+        let _one_start = gate.lock().await;
+        {
+            let mut procs = self.procs.lock().await;
+            if let Some(p) = procs.get(&id) {
+                if !*p.exited.borrow() && is_alive(p.pid) {
+                    return Ok(RuntimeStatus::Running {
+                        endpoint: p.endpoint.clone(),
+                    });
+                }
+                procs.remove(&id);
             }
-            procs.remove(&id);
         }
         let dir = self.dir(&id);
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -283,8 +343,12 @@ impl InstanceRuntime for LocalRuntime {
                 }
             });
         }
+        let limit = match spec.instance.kind {
+            InstanceKind::Openclaw => OPENCLAW_START_TIMEOUT,
+            _ => START_TIMEOUT,
+        };
         if let Err(e) = self
-            .wait_healthy(&endpoint, spec.token.expose_secret())
+            .wait_healthy(&endpoint, spec.token.expose_secret(), limit, &exit_rx)
             .await
         {
             stopping.store(true, Ordering::SeqCst);
@@ -297,7 +361,7 @@ impl InstanceRuntime for LocalRuntime {
                 log_tail(&log_path)
             );
         }
-        procs.insert(
+        self.procs.lock().await.insert(
             id,
             Proc {
                 pid,
@@ -364,6 +428,13 @@ impl InstanceRuntime for LocalRuntime {
         })
         .await??;
         Ok(())
+    }
+
+    fn supports(&self, kind: InstanceKind) -> Result<(), String> {
+        match kind {
+            InstanceKind::Openclaw => self.openclaw.as_ref().map(|_| ()).map_err(Clone::clone),
+            _ => Ok(()),
+        }
     }
 
     fn checkpoint_local_prefix(&self) -> Option<&Path> {

@@ -57,6 +57,8 @@ OPERATIONS: List[Tuple[str, tuple, str]] = [
     ("instances.restart", ("i",), "POST /api/instances/{id}/restart"),
     ("instances.clone", ("i", "n"), "POST /api/instances/{id}/clone"),
     ("instances.activity", ("i",), "GET /api/instances/{id}/activity"),
+    ("instances.cron.list", ("i",), "GET /api/instances/{id}/cron"),
+    ("instances.cron.add", ("i", "n", {"cron": "0 8 * * *"}, "m"), "POST /api/instances/{id}/cron"),
     ("instances.exec", ("i", "ls"), "POST /api/instances/{id}/exec"),
     ("instances.message", ("i", "hi"), "POST /api/instances/{id}/messages"),
     ("instances.files.read", ("i", "p"), "GET /api/instances/{id}/files"),

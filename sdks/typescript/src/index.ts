@@ -25,7 +25,7 @@ export {
   type ChatRequestMessage,
   type ReattachParams,
 } from './resources/chat.js';
-export { Instances, InstanceFiles, InstanceBrowser, type FileContent } from './resources/instances.js';
+export { Instances, InstanceFiles, InstanceBrowser, InstanceCron, type FileContent } from './resources/instances.js';
 export { Secrets } from './resources/secrets.js';
 export { Automations } from './resources/automations.js';
 export { Webhooks } from './resources/webhooks.js';

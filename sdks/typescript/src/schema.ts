@@ -618,6 +618,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/instances/{id}/cron": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the instance's own scheduled jobs
+         * @description The jobs of an `openclaw` instance's own scheduler (OpenClaw's cron): they run inside the
+         *     instance as agent turns, apart from the platform's automations. Includes the jobs OpenClaw
+         *     keeps for itself (`builtIn`). Other kinds have no local scheduler (409).
+         */
+        get: operations["listInstanceCron"];
+        put?: never;
+        /**
+         * Add a job to the instance's own scheduler
+         * @description An agent turn with `message` that an `openclaw` instance runs itself on `schedule`
+         *     (exactly one of `cron` with an optional `tz`, `everySeconds`, or `at` for once).
+         */
+        post: operations["addInstanceCron"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/instances/{id}/exec": {
         parameters: {
             query?: never;
@@ -1128,6 +1155,14 @@ export interface components {
             /** Format: int32 */
             used: number;
         };
+        /** @description `channels` of an `openclaw` instance. */
+        Channels: {
+            /** @description Not available yet (a separate OpenClaw plugin): refused with a 400. */
+            discord?: Record<string, unknown> | null;
+            /** @description Not available yet (a separate OpenClaw plugin): refused with a 400. */
+            slack?: Record<string, unknown> | null;
+            telegram?: null | components["schemas"]["TelegramChannel"];
+        };
         ChatJsonReply: {
             chatId: string;
             text: string;
@@ -1358,8 +1393,11 @@ export interface components {
             env?: null | {
                 [key: string]: string;
             };
-            /** @description `prebuilt` (default) or `blank`. */
-            kind?: null | ("prebuilt" | "blank");
+            /**
+             * @description `prebuilt` (default), `blank` or `openclaw` (the real OpenClaw gateway runs the
+             *     workspace, where the server has it installed).
+             */
+            kind?: null | ("prebuilt" | "blank" | "openclaw");
             /**
              * @description 1-63 characters of `[a-z0-9-]`, unique in the account.
              * @example weather-desk
@@ -1403,6 +1441,51 @@ export interface components {
             id: string;
             /** @description The full key; shown only in this response. */
             key: string;
+        };
+        /**
+         * @description A job of the instance's own scheduler (OpenClaw's cron): it runs inside the instance,
+         *     as an agent turn with `message`, whether or not the platform is reachable.
+         */
+        CronJob: {
+            /** @description A job OpenClaw keeps for itself (memory, skill review), not one a person added. */
+            builtIn: boolean;
+            enabled: boolean;
+            id: string;
+            lastRunAt?: string | null;
+            /** @description `ok`, `error`, `skipped`: how the last run ended. */
+            lastStatus?: string | null;
+            /** @description The prompt of the agent turn (none for OpenClaw's own non-agent jobs). */
+            message?: string | null;
+            name: string;
+            nextRunAt?: string | null;
+            schedule: components["schemas"]["CronSchedule"];
+        };
+        /** @description `POST /cron`: a job that runs an agent turn inside the instance. */
+        CronJobBody: {
+            /** @description What the instance's agent is asked each time. */
+            message: string;
+            /** @description 1–80 characters. */
+            name: string;
+            schedule: components["schemas"]["CronSchedule"];
+        };
+        /** @description `POST /cron`'s answer. */
+        CronJobCreated: {
+            job: components["schemas"]["CronJob"];
+        };
+        /** @description `GET /cron`. */
+        CronJobs: {
+            jobs: components["schemas"]["CronJob"][];
+        };
+        /**
+         * @description When an instance-local job runs: exactly one of `cron` (a 5-field expression, with an
+         *     optional IANA `tz`), `everySeconds` or `at` (an RFC 3339 time, once).
+         */
+        CronSchedule: {
+            at?: string | null;
+            cron?: string | null;
+            /** Format: int64 */
+            everySeconds?: number | null;
+            tz?: string | null;
         };
         DeliveryList: {
             deliveries: components["schemas"]["DeliveryView"][];
@@ -1593,7 +1676,7 @@ export interface components {
             instance: components["schemas"]["InstanceView"];
         };
         /** @enum {string} */
-        InstanceKind: "prebuilt" | "blank";
+        InstanceKind: "prebuilt" | "blank" | "openclaw";
         InstanceList: {
             instances: components["schemas"]["InstanceView"][];
             nextCursor?: string | null;
@@ -1865,6 +1948,19 @@ export interface components {
             title: string;
             updatedAt: string;
         };
+        /** @description A Telegram bot the instance's agent answers as. */
+        TelegramChannel: {
+            /**
+             * @description Telegram user ids (digits) allowed to talk to the bot; `["*"]` for anyone. Empty: a
+             *     new sender must be approved first (OpenClaw's pairing).
+             */
+            allowFrom?: string[];
+            /**
+             * @description The name of a secret granted to the instance that holds the bot token.
+             * @example TELEGRAM_BOT_TOKEN
+             */
+            botTokenSecret: string;
+        };
         /** @enum {string} */
         Trigger: "submit-message" | "regenerate-message";
         TriggerAccepted: {
@@ -1886,6 +1982,7 @@ export interface components {
             timezone?: string | null;
         };
         UpdateInstanceBody: {
+            channels?: null | components["schemas"]["Channels"];
             /** @description Replaces the instance's config object. */
             config?: Record<string, unknown> | null;
             /** @description Replaces the environment variables. */
@@ -4146,6 +4243,152 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description payload_too_large: the body is over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: over the API key's requests per second (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listInstanceCron: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description inst_... or the instance name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the instance's jobs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CronJobs"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description instance not active, or not of kind openclaw */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: over the API key's requests per second (`Retry-After` says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    addInstanceCron: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description inst_... or the instance name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CronJobBody"];
+            };
+        };
+        responses: {
+            /** @description the job as the instance's scheduler holds it */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CronJobCreated"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unauthorized: the key (or instance token) is missing, unknown or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description instance not active, or not of kind openclaw */
             409: {
                 headers: {
                     [name: string]: unknown;

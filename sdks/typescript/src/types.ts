@@ -55,6 +55,11 @@ export type InstanceMessageReply = Schemas['MessageReply'];
 export type ActivityParams = QueryParams<'/api/instances/{id}/activity', 'get'>;
 export type Activity = Schemas['Activity'];
 
+export type CronJob = Schemas['CronJob'];
+export type CronJobs = Schemas['CronJobs'];
+export type CronSchedule = Schemas['CronSchedule'];
+export type CronJobParams = RequestBody<'/api/instances/{id}/cron', 'post'>;
+
 export type DirectoryEntry = Schemas['DirEntry'];
 /** A folder listing (`type: 'directory'`) or a file with its content (`type: 'file'`). */
 export type FileNode = Schemas['FileNode'];

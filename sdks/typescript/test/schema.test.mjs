@@ -51,6 +51,8 @@ const SDK_ROUTES = {
   'PUT /api/instances/{id}/files': 'instances.files.write',
   'DELETE /api/instances/{id}/files': 'instances.files.delete',
   'GET /api/instances/{id}/activity': 'instances.activity',
+  'GET /api/instances/{id}/cron': 'instances.cron.list',
+  'POST /api/instances/{id}/cron': 'instances.cron.add',
   'POST /api/instances/{id}/exec': 'instances.exec',
   'POST /api/instances/{id}/messages': 'instances.message',
   'POST /api/instances/{id}/browser/open': 'instances.browser.open',

@@ -105,6 +105,8 @@ pub enum InstancesCommand {
 pub enum Kind {
     Prebuilt,
     Blank,
+    /// The real OpenClaw gateway runs the instance (where the server has it installed).
+    Openclaw,
 }
 
 pub(super) fn path_of(instance: &str) -> String {
@@ -158,6 +160,7 @@ pub async fn run(ctx: &Ctx, cmd: InstancesCommand) -> anyhow::Result<()> {
                 kind: kind.map(|k| match k {
                     Kind::Prebuilt => "prebuilt".to_owned(),
                     Kind::Blank => "blank".to_owned(),
+                    Kind::Openclaw => "openclaw".to_owned(),
                 }),
                 checkpoint_repo: repo,
                 env: parse_env(&env)?,

@@ -11,6 +11,7 @@
 pub mod context;
 mod jobs;
 pub mod replay;
+mod route;
 pub mod tools;
 
 pub use jobs::{AgentJobs, VISIBILITY as AGENT_JOB_VISIBILITY};
@@ -207,7 +208,16 @@ pub async fn run_turn(p: &Platform, caller: &Caller, turn: &Turn) -> Result<Opti
         .into_iter()
         .filter(|t| summary.as_ref().is_none_or(|s| t.key > s.through))
         .collect();
-    let mut convo = history(&current);
+    // `@name …` goes to that instance's own agent, when the account has such an instance.
+    let said = history(&current);
+    if let Some(crate::llm::Message::User(text)) = said.first() {
+        if let Some((name, message)) = route::mention(text) {
+            if p.get_instance(caller, name).await.is_ok() {
+                return route::routed(&run, name, message, &log.steps).await;
+            }
+        }
+    }
+    let mut convo = said;
     let done_steps = log.steps.len();
     if resume_steps(&run, log.steps, &budget, &mut convo).await? {
         // A completed text-only step is the answer: only `finish` was missing.

@@ -43,6 +43,8 @@ pub enum InstanceKind {
     Prebuilt,
     /// The bare OpenClaw tree.
     Blank,
+    /// The real OpenClaw gateway runs the workspace: its agent, channels, skills and cron.
+    Openclaw,
 }
 
 impl InstanceKind {
@@ -50,6 +52,7 @@ impl InstanceKind {
         match self {
             Self::Prebuilt => "prebuilt",
             Self::Blank => "blank",
+            Self::Openclaw => "openclaw",
         }
     }
 
@@ -57,6 +60,7 @@ impl InstanceKind {
         match s {
             "prebuilt" => Some(Self::Prebuilt),
             "blank" => Some(Self::Blank),
+            "openclaw" => Some(Self::Openclaw),
             _ => None,
         }
     }

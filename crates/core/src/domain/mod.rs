@@ -5,6 +5,7 @@
 
 mod account;
 mod automation;
+mod channels;
 mod chat;
 mod cli_login;
 pub mod experiment;
@@ -15,6 +16,7 @@ mod webhook;
 
 pub use account::*;
 pub use automation::*;
+pub use channels::*;
 pub use chat::*;
 pub use cli_login::*;
 pub use experiment::{

@@ -53,6 +53,10 @@ pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
                 .delete(instances::delete_file),
         )
         .route("/api/instances/{id}/activity", get(instances::activity))
+        .route(
+            "/api/instances/{id}/cron",
+            get(instances::cron).post(instances::add_cron),
+        )
         .route("/api/instances/{id}/messages", post(instances::message))
         .route("/api/instances/{id}/exec", post(instances::exec))
         .route(

@@ -45,6 +45,7 @@ impl Modify for BearerAuth {
         instances::restart, instances::clone, instances::delete,
         instances::read_files, instances::write_file, instances::delete_file,
         instances::activity, instances::message, instances::exec,
+        instances::cron, instances::add_cron,
         instances::browser_open, instances::browser_screenshot,
         gateway::chat_completions, gateway::models, gateway::secrets, gateway::secret,
         secrets::create, secrets::list, secrets::get, secrets::update, secrets::delete,

@@ -208,6 +208,12 @@ pub trait InstanceRuntime: Send + Sync + 'static {
     async fn copy_workspace(&self, from: &InstanceId, to: &InstanceId) -> anyhow::Result<()>;
     /// Stops the instance and removes its workspace. Ok if absent.
     async fn destroy(&self, id: &InstanceId) -> anyhow::Result<()>;
+    /// Whether this runtime can run instances of `kind`; why not, if it cannot (say, OpenClaw
+    /// is not installed).
+    fn supports(&self, kind: crate::domain::InstanceKind) -> Result<(), String> {
+        let _ = kind;
+        Ok(())
+    }
     /// The directory under which `checkpointRepo` may name a local path (an operator
     /// setting of runtimes that run on the server's own filesystem); `None` = remote only.
     fn checkpoint_local_prefix(&self) -> Option<&std::path::Path> {

@@ -21,6 +21,8 @@ pub struct UpdateInstance {
     pub name: Option<String>,
     pub env: Option<BTreeMap<String, String>>,
     pub config: Option<serde_json::Value>,
+    /// `config.channels` of an `openclaw` instance (see [`Channels`]).
+    pub channels: Option<serde_json::Value>,
 }
 
 impl Platform {
@@ -30,9 +32,13 @@ impl Platform {
         let name = InstanceName::parse(&req.name)?;
         let kind = match req.kind.as_deref() {
             None => InstanceKind::default(),
-            Some(k) => InstanceKind::parse(k)
-                .ok_or_else(|| Error::invalid("kind", "must be \"prebuilt\" or \"blank\""))?,
+            Some(k) => InstanceKind::parse(k).ok_or_else(|| {
+                Error::invalid("kind", "must be \"prebuilt\", \"blank\" or \"openclaw\"")
+            })?,
         };
+        self.runtime
+            .supports(kind)
+            .map_err(|why| Error::invalid("kind", &why))?;
         let checkpoint_repo = req
             .checkpoint_repo
             .as_deref()
@@ -156,10 +162,29 @@ impl Platform {
         if let Some(env) = req.env {
             instance.env = EnvMap::parse(env)?;
         }
+        let before = Channels::of_config(&instance.config);
         if let Some(config) = req.config {
             instance.config = validate_config(config)?;
         }
+        if let Some(channels) = req.channels {
+            if let Some(obj) = instance.config.as_object_mut() {
+                obj.insert("channels".into(), channels);
+            }
+        }
+        let channels = match instance.config.get("channels") {
+            Some(c) => Some(Channels::parse(c)?),
+            None => None,
+        };
+        let rewire = channels.as_ref().filter(|c| c.telegram.is_some()) != before.as_ref();
+        if rewire {
+            self.check_channels(&instance, channels.as_ref()).await?;
+        }
         instance.updated_at = self.clock.now();
+        // New channels take effect by a restart (OpenClaw reads the tokens at start).
+        let restart = rewire && instance.status == InstanceStatus::Active;
+        if restart {
+            instance.begin_restart(self.clock.now())?;
+        }
         self.store
             .update_instance(&instance)
             .await
@@ -170,7 +195,46 @@ impl Platform {
                 )),
                 e => e.into(),
             })?;
+        if restart {
+            self.enqueue(Job::InstanceRestart {
+                account_id: instance.account_id.clone(),
+                instance_id: instance.id.clone(),
+            })
+            .await?;
+        }
         Ok(instance)
+    }
+
+    /// Channels need an `openclaw` instance, and their token secrets granted to it.
+    async fn check_channels(&self, instance: &Instance, channels: Option<&Channels>) -> Result<()> {
+        let Some(channels) = channels else {
+            return Ok(());
+        };
+        if instance.kind != InstanceKind::Openclaw {
+            return Err(Error::invalid(
+                "channels",
+                "need an instance of kind openclaw (its OpenClaw runs the channels)",
+            ));
+        }
+        let granted: Vec<String> = self
+            .store
+            .secrets_for_instance(&instance.account_id, &instance.id)
+            .await?
+            .into_iter()
+            .map(|s| s.name.as_str().to_owned())
+            .collect();
+        for name in channels.secrets() {
+            if !granted.iter().any(|g| g == name) {
+                return Err(Error::invalid(
+                    "channels",
+                    format!(
+                        "secret {name} is not granted to instance {}: create and grant it first",
+                        instance.name.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `active` or `failed` → `restarting`, and a restart job.

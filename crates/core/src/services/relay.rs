@@ -155,6 +155,25 @@ impl InstanceClient {
             .await
     }
 
+    /// `GET /cron`: the instance's own scheduled jobs.
+    pub async fn cron(&self) -> Result<Relayed<api::CronJobs>> {
+        self.send(
+            reqwest::Method::GET,
+            paths::CRON.to_owned(),
+            None,
+            ACTIVITY_TIMEOUT,
+        )
+        .await
+    }
+
+    /// `POST /cron`: a job for the instance's own scheduler.
+    pub async fn add_cron(
+        &self,
+        req: &api::CronJobRequest,
+    ) -> Result<Relayed<api::CronJobCreated>> {
+        self.send_json(paths::CRON, req, ACTIVITY_TIMEOUT).await
+    }
+
     /// `POST /browser/open`: loads a page.
     pub async fn browser_open(
         &self,

@@ -14,7 +14,8 @@ pub struct CreateInstanceBody {
     /// 1-63 characters of `[a-z0-9-]`, unique in the account.
     #[schema(example = "weather-desk")]
     pub name: String,
-    /// `prebuilt` (default) or `blank`.
+    /// `prebuilt` (default), `blank` or `openclaw` (the real OpenClaw gateway runs the
+    /// workspace, where the server has it installed).
     #[schema(value_type = Option<InstanceKind>, inline)]
     pub kind: Option<String>,
     /// A repository to clone into the workspace: `owner/repo` (GitHub) or an `https://` URL
@@ -49,6 +50,10 @@ pub struct UpdateInstanceBody {
     /// Replaces the instance's config object.
     #[schema(value_type = Option<Object>)]
     pub config: Option<serde_json::Value>,
+    /// Chat channels of an `openclaw` instance (kept as `config.channels`; a change restarts
+    /// an active instance). Tokens are named by a secret granted to the instance.
+    #[schema(value_type = Option<Channels>)]
+    pub channels: Option<serde_json::Value>,
 }
 
 impl From<UpdateInstanceBody> for UpdateInstance {
@@ -57,6 +62,7 @@ impl From<UpdateInstanceBody> for UpdateInstance {
             name: b.name,
             env: b.env,
             config: b.config,
+            channels: b.channels,
         }
     }
 }

@@ -3,7 +3,11 @@
 
 use super::{private_dir, write_private, Isolation, LocalRuntime, CHECKPOINT_PREFIX_ENV};
 use crate::signal::{set_parent_death_signal, Signal};
-use operator_core::domain::EnvMap;
+use operator_core::domain::{Channels, EnvMap, InstanceKind};
+
+/// The Telegram Bot API's address for `openclaw` instances' bots, when not Telegram's own (a
+/// proxy; a test's fake).
+pub const TELEGRAM_API_ROOT_ENV: &str = "OPERATOR_TELEGRAM_API_ROOT";
 use operator_core::ports::InstanceSpec;
 use secrecy::ExposeSecret;
 use std::path::Path;
@@ -73,6 +77,23 @@ impl LocalRuntime {
         }
         for (name, value) in &self.inherited {
             cmd.env(name, value);
+        }
+        if spec.instance.kind == InstanceKind::Openclaw {
+            let dir = self
+                .openclaw
+                .as_ref()
+                .map_err(|why| anyhow::anyhow!("{why}"))?;
+            cmd.env(super::OPENCLAW_DIR_ENV, dir);
+            // Its channels (tokens as `${SECRET}`: the values are in the env above).
+            if let Some(channels) = Channels::of_config(&spec.instance.config) {
+                let root = std::env::var(TELEGRAM_API_ROOT_ENV)
+                    .ok()
+                    .filter(|r| !r.is_empty());
+                cmd.env(
+                    "OPERATOR_OPENCLAW_CHANNELS",
+                    channels.openclaw_config(root.as_deref()).to_string(),
+                );
+            }
         }
         if let Some(repo) = &spec.instance.checkpoint_repo {
             cmd.env("OPERATOR_CHECKPOINT_REPO", repo);

@@ -6,8 +6,8 @@
 //!
 //! - read-only: `/usr` (with `/bin`, `/sbin`, `/lib*` as on the host: links into `/usr` on
 //!   merged-usr systems), the `operator` binary itself, the browser named by
-//!   `OPERATOR_CHROMIUM` when it lies outside `/usr`, and a local `checkpointRepo` under
-//!   the operator's allowed prefix;
+//!   `OPERATOR_CHROMIUM` when it lies outside `/usr`, a local `checkpointRepo` under
+//!   the operator's allowed prefix, and OpenClaw's install for an `openclaw` instance;
 //! - a minimal `/etc`: `passwd` and `group` naming only the instance user (written here),
 //!   and from the host only name resolution (`hosts`, `resolv.conf`, `nsswitch.conf`,
 //!   `host.conf`, `gai.conf`), `ld.so.cache`/`ld.so.conf*`, CA certificates (`ssl/certs`,
@@ -26,6 +26,7 @@
 //! network is shared (instances call the control plane and the internet).
 
 use super::{private_dir, write_private, LocalRuntime};
+use operator_core::domain::InstanceKind;
 use operator_core::ports::InstanceSpec;
 use std::path::{Path, PathBuf};
 
@@ -177,6 +178,12 @@ impl LocalRuntime {
                 if !real.starts_with("/usr") && !real.starts_with(&self.data_dir) {
                     add(&["--ro-bind", &s(&real), &s(&chromium)]);
                 }
+            }
+        }
+        // OpenClaw's install, read-only, for an `openclaw` instance.
+        if spec.instance.kind == InstanceKind::Openclaw {
+            if let Ok(dir) = &self.openclaw {
+                add(&["--ro-bind", &s(dir), &s(dir)]);
             }
         }
         // A local checkpoint under the allowed prefix is cloned from inside.

@@ -46,6 +46,8 @@ __all__ = [
     "SessionMeta",
     "SelectedSession",
     "Activity",
+    "CronSchedule",
+    "CronJob",
     "Secret",
     "Automation",
     "AutomationRun",
@@ -87,7 +89,7 @@ __all__ = [
 ]
 
 InstanceStatus = Literal["provisioning", "active", "restarting", "inactive", "suspended", "failed"]
-InstanceKind = Literal["prebuilt", "blank"]
+InstanceKind = Literal["prebuilt", "blank", "openclaw"]
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 DeliveryStatus = Literal["queued", "running", "succeeded", "failed"]
 PlanSlug = Literal["basic", "pro", "max", "enterprise"]
@@ -273,6 +275,33 @@ class Activity(Model):
     selected_session: Optional[SelectedSession] = None
     #: Pass back as ``cursor`` to get only newer lines.
     cursor: Optional[str] = None
+
+
+class CronSchedule(Model):
+    """When an instance-local job runs: exactly one of ``cron`` (with ``tz``), ``every_seconds``
+    or ``at``."""
+
+    openapi = "CronSchedule"
+    cron: Optional[str] = None
+    tz: Optional[str] = None
+    every_seconds: Optional[int] = None
+    at: Optional[str] = None
+
+
+class CronJob(Model):
+    """A job of an ``openclaw`` instance's own scheduler."""
+
+    openapi = "GET /api/instances/{id}/cron 200 jobs[]"
+    openapi_fallback = ("CronJob",)
+    id: str
+    name: str
+    enabled: bool
+    schedule: CronSchedule
+    built_in: bool
+    message: Optional[str] = None
+    next_run_at: Optional[str] = None
+    last_run_at: Optional[str] = None
+    last_status: Optional[str] = None
 
 
 # --- secrets --------------------------------------------------------------------------

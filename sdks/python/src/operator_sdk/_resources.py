@@ -28,6 +28,8 @@ from ._client import (
 )
 from ._models import (
     Activity,
+    CronJob,
+    CronSchedule,
     EvolvedExperiment,
     ApiKey,
     Automation,
@@ -138,6 +140,33 @@ class InstanceBrowser(Resource):
         )
 
 
+class InstanceCron(Resource):
+    """``instances.cron``: an ``openclaw`` instance's own scheduler (jobs run inside it)."""
+
+    def list(self, instance_id: str) -> List[CronJob]:
+        """Its jobs, OpenClaw's built-in ones (``built_in``) included."""
+        return self._run(
+            Call(
+                "GET",
+                f"/api/instances/{_p(instance_id)}/cron",
+                lambda r: [CronJob.model_validate(j) for j in r.json()["jobs"]],
+            )
+        )
+
+    def add(
+        self, instance_id: str, name: str, schedule: Union[CronSchedule, Dict[str, Any]], message: str
+    ) -> CronJob:
+        """A job that asks the instance's agent ``message`` on ``schedule``."""
+        return self._run(
+            Call(
+                "POST",
+                f"/api/instances/{_p(instance_id)}/cron",
+                enveloped("job", CronJob),
+                json={"name": name, "schedule": _wire(schedule), "message": message},
+            )
+        )
+
+
 class Instances(Resource):
     """``/api/instances``: agent instances and what runs in them."""
 
@@ -145,6 +174,7 @@ class Instances(Resource):
         super().__init__(client)
         self.files: InstanceFiles = client._resource(InstanceFiles)
         self.browser: InstanceBrowser = client._resource(InstanceBrowser)
+        self.cron: InstanceCron = client._resource(InstanceCron)
 
     def create(
         self,
@@ -203,13 +233,16 @@ class Instances(Resource):
         name: Optional[str] = None,
         env: Optional[Dict[str, str]] = None,
         config: Optional[Dict[str, Any]] = None,
+        channels: Optional[Dict[str, Any]] = None,
     ) -> Instance:
+        """``channels`` (an ``openclaw`` instance): e.g. ``{"telegram": {"botTokenSecret":
+        "TELEGRAM_BOT_TOKEN", "allowFrom": ["123456"]}}``; a change restarts an active one."""
         return self._run(
             Call(
                 "PUT",
                 f"/api/instances/{_p(instance_id)}",
                 enveloped("instance", Instance),
-                json=body(name=name, env=env, config=config),
+                json=body(name=name, env=env, config=config, channels=channels),
             )
         )
 
@@ -890,6 +923,7 @@ def _asyncify(cls: Type[Resource]) -> type:
 
 AsyncInstanceFiles = _asyncify(InstanceFiles)
 AsyncInstanceBrowser = _asyncify(InstanceBrowser)
+AsyncInstanceCron = _asyncify(InstanceCron)
 AsyncSecrets = _asyncify(Secrets)
 AsyncAutomations = _asyncify(Automations)
 AsyncWebhooks = _asyncify(Webhooks)

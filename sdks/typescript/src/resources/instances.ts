@@ -4,6 +4,9 @@ import type { PageIterator } from '../pagination.js';
 import type {
   Activity,
   ActivityParams,
+  CronJob,
+  CronJobParams,
+  CronJobs,
   BrowserOpenParams,
   BrowserPage,
   ExecParams,
@@ -82,13 +85,37 @@ export class InstanceBrowser {
   }
 }
 
+/** An `openclaw` instance's own scheduler: jobs that run inside the instance. */
+export class InstanceCron {
+  constructor(private readonly http: HttpClient) {}
+
+  /** Its jobs, OpenClaw's built-in ones (`builtIn`) included. */
+  async list(instance: string, options?: RequestOptions): Promise<CronJob[]> {
+    const r = await this.http.json<CronJobs>({ method: 'GET', path: `/api/instances/${seg(instance)}/cron`, options });
+    return r.jobs;
+  }
+
+  /** A job that asks the instance's agent `message` on `schedule` (`cron`+`tz`, `everySeconds` or `at`). */
+  async add(instance: string, params: CronJobParams, options?: RequestOptions): Promise<CronJob> {
+    const r = await this.http.json<{ job: CronJob }>({
+      method: 'POST',
+      path: `/api/instances/${seg(instance)}/cron`,
+      body: params,
+      options,
+    });
+    return r.job;
+  }
+}
+
 export class Instances {
   readonly files: InstanceFiles;
   readonly browser: InstanceBrowser;
+  readonly cron: InstanceCron;
 
   constructor(private readonly http: HttpClient) {
     this.files = new InstanceFiles(http);
     this.browser = new InstanceBrowser(http);
+    this.cron = new InstanceCron(http);
   }
 
   /** Creates an instance; it starts `provisioning` and becomes `active` (or `failed`). */

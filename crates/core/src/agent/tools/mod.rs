@@ -23,7 +23,7 @@ mod experiments;
 mod instances;
 mod secrets;
 mod webhooks;
-mod workspace;
+pub(crate) mod workspace;
 
 pub use args::{Args, NoArgs, On, PathParam};
 
@@ -159,6 +159,8 @@ pub static ALL: &[&dyn Tool] = &[
     &workspace::WriteSkill,
     &workspace::ListSkills,
     &workspace::RemoveSkill,
+    &workspace::ListCron,
+    &workspace::AddCron,
     &secrets::Create,
     &secrets::List,
     &secrets::Update,

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::services::{skill_file, skill_name, Caller, Platform};
 use async_trait::async_trait;
 use operator_instance_api::{
-    ActivityQuery, EntryKind, ExecRequest, FileNode, FilesQuery, MessageRequest,
+    ActivityQuery, CronJobRequest, EntryKind, ExecRequest, FileNode, FilesQuery, MessageRequest,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -179,5 +179,35 @@ impl ToolDef for RemoveSkill {
             .await?
             .parse()?;
         Ok(ok())
+    }
+}
+
+pub struct ListCron;
+#[async_trait]
+impl ToolDef for ListCron {
+    const NAME: &'static str = "list_instance_cron";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str =
+        "List the jobs of an openclaw instance's own scheduler (they run inside the instance).";
+    type Args = On<Instance, NoArgs>;
+    async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
+        let client = p.instance_client(caller, &args.id).await?;
+        output(client.cron().await?.parse()?)
+    }
+}
+
+pub struct AddCron;
+#[async_trait]
+impl ToolDef for AddCron {
+    const NAME: &'static str = "add_instance_cron";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Schedule a prompt inside an openclaw instance, run by its own scheduler (keeps running with the instance's own context, channels and tools; no platform run history). For prompts the platform should fire and record (to you, to any instance kind), use create_automation instead; for prompts fired by an inbound HTTP call, create_webhook. Say which one you chose.";
+    type Args = On<Instance, CronJobRequest>;
+    async fn run(p: &Platform, caller: &Caller, args: Self::Args) -> Result<Value, Error> {
+        if let Some(why) = args.body.problem() {
+            return Err(Error::invalid("job", why));
+        }
+        let client = p.instance_client(caller, &args.id).await?;
+        output(client.add_cron(&args.body).await?.parse()?)
     }
 }

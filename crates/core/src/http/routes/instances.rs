@@ -13,7 +13,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use operator_instance_api::{
-    ActivityQuery, BrowserOpenRequest, ExecRequest, FilesQuery, MessageRequest,
+    ActivityQuery, BrowserOpenRequest, CronJobRequest, ExecRequest, FilesQuery, MessageRequest,
 };
 use operator_wire::MAX_COMMAND_BYTES;
 
@@ -256,6 +256,47 @@ pub async fn message(
         return Err(e);
     }
     Ok(relay(r))
+}
+
+/// List the instance's own scheduled jobs
+///
+/// The jobs of an `openclaw` instance's own scheduler (OpenClaw's cron): they run inside the
+/// instance as agent turns, apart from the platform's automations. Includes the jobs OpenClaw
+/// keeps for itself (`builtIn`). Other kinds have no local scheduler (409).
+#[utoipa::path(get, path = "/api/instances/{id}/cron", operation_id = "listInstanceCron", tag = "instances",
+    params(("id" = String, Path, description = "inst_... or the instance name")),
+    responses((status = 200, body = operator_instance_api::CronJobs, description = "the instance's jobs"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "instance not active, or not of kind openclaw")))]
+pub async fn cron(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let client = p.instance_client(&caller, &id).await?;
+    Ok(relay(client.cron().await?))
+}
+
+/// Add a job to the instance's own scheduler
+///
+/// An agent turn with `message` that an `openclaw` instance runs itself on `schedule`
+/// (exactly one of `cron` with an optional `tz`, `everySeconds`, or `at` for once).
+#[utoipa::path(post, path = "/api/instances/{id}/cron", operation_id = "addInstanceCron", tag = "instances", request_body = CronJobRequest,
+    params(("id" = String, Path, description = "inst_... or the instance name")),
+    responses((status = 201, body = operator_instance_api::CronJobCreated, description = "the job as the instance's scheduler holds it"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "instance not active, or not of kind openclaw")))]
+pub async fn add_cron(
+    State(p): State<Platform>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<CronJobRequest>,
+) -> ApiResult<Response> {
+    if let Some(why) = b.problem() {
+        return Err(Error::invalid("job", why).into());
+    }
+    let client = p.instance_client(&caller, &id).await?;
+    let job = client.add_cron(&b).await?.parse()?;
+    Ok((StatusCode::CREATED, Json(job)).into_response())
 }
 
 /// Run a command in the instance

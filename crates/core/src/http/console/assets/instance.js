@@ -158,7 +158,10 @@ function activityLine(line) {
     const who = v.role || v.type || (v.message && v.message.role) || 'event';
     const calls = Array.isArray(v.tool_calls) ? v.tool_calls.map((c) => `→ ${c.function ? c.function.name : 'tool'}(${c.function ? c.function.arguments : ''})`).join('\n') : '';
     const content = v.text ?? v.content ?? (v.message && v.message.content) ?? (calls ? '' : v);
-    const said = typeof content === 'string' ? content : JSON.stringify(content);
+    // OpenClaw's transcript messages carry their text as parts: show the text parts.
+    const parts = Array.isArray(content) && content.every((p) => p && typeof p.text === 'string')
+      ? content.map((p) => p.text).join('\n') : null;
+    const said = parts ?? (typeof content === 'string' ? content : JSON.stringify(content));
     const text = [said, calls].filter(Boolean).join('\n');
     return h('li', {}, h('span', { class: `actor role-${String(who).replace(/[^a-z]/gi, '')}` }, who), ' ', text.length > 4000 ? `${text.slice(0, 4000)}…` : text);
   }

@@ -10,7 +10,7 @@ export async function instancesPage(ctx) {
   const errors = h('div');
   const tbody = h('tbody');
   const name = h('input', { name: 'name', required: true, pattern: '[\\-a-z0-9]{1,63}', maxlength: 63, autocomplete: 'off', placeholder: 'weather-desk' });
-  const kind = h('select', { name: 'kind' }, h('option', { value: 'prebuilt' }, 'prebuilt'), h('option', { value: 'blank' }, 'blank'));
+  const kind = h('select', { name: 'kind' }, h('option', { value: 'prebuilt' }, 'prebuilt'), h('option', { value: 'blank' }, 'blank'), h('option', { value: 'openclaw' }, 'openclaw'));
   const capacity = h('p', { class: 'muted' });
   const form = h('form', { class: 'card inline-form', 'aria-label': 'New instance' },
     field('Name', name, 'lowercase letters, digits and dashes'),
