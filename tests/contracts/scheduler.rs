@@ -98,6 +98,7 @@ async fn platform(
             image_tag: "t".into(),
             token_key: secrecy::SecretBox::new(Box::new([1u8; 32])),
             llm: None,
+            checkpoints: Default::default(),
         }),
     });
     (p, clock, dir, store)

@@ -266,6 +266,7 @@ async fn concurrent_bootstraps_with_one_key_make_one_account() {
             program: std::path::PathBuf::from(env!("CARGO_BIN_EXE_operator")),
             isolation: operator_local::Isolation::Process,
             limits: Default::default(),
+            checkpoints: Default::default(),
         },
     )
     .await

@@ -569,6 +569,99 @@ async fn with_bubblewrap_an_instance_sees_only_its_own_files() {
 }
 
 #[tokio::test]
+async fn the_agent_finds_a_checkpoint_in_the_catalog_and_an_openclaw_one_becomes_the_workspace() {
+    // GIVEN a catalog listing a local OpenClaw checkpoint (its AGENTS.md and a skill at the
+    // root, no .git: a plain folder under the allowed prefix) and one that does not match
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    let claw = repos.join("aqi-desk");
+    std::fs::create_dir_all(claw.join("skills/aqi")).unwrap();
+    std::fs::write(
+        claw.join("AGENTS.md"),
+        "# AQI desk\nCheck the air quality feed.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        claw.join("skills/aqi/SKILL.md"),
+        "---\nname: aqi\ndescription: read the AQI feed\n---\n",
+    )
+    .unwrap();
+    let catalog = dir.path().join("catalog.json");
+    let repo = claw.display().to_string();
+    std::fs::write(
+        &catalog,
+        json!([
+            {"repo": repo, "name": "aqi-desk", "description": "Monitors the air quality index", "tags": ["air", "aqi"]},
+            {"repo": "acme/pr-review", "name": "pr-review", "description": "Reviews pull requests"}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    // AND a model that searches the catalog, installs the match, then answers
+    let llm = FakeLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "search_checkpoints".into(),
+            json!({"query": "air quality"}),
+        )]),
+        Reply::ToolCalls(vec![(
+            "create_instance".into(),
+            json!({"name": "aqi", "checkpointRepo": repo}),
+        )]),
+        Reply::Text("Installed aqi-desk as instance aqi.".into()),
+    ])
+    .await;
+    let mut env = llm.openai_env();
+    env.push(("OPERATOR_CHECKPOINT_CATALOG", catalog.display().to_string()));
+    env.push((
+        "OPERATOR_CHECKPOINT_LOCAL_PREFIX",
+        repos.display().to_string(),
+    ));
+    let app = App::spawn_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    // WHEN the user asks for an AQI monitor
+    let (s, v) = send(
+        app.request(Method::POST, "/api/chat", Some(&app.key))
+            .header("x-response-format", "json")
+            .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "set me up an air quality monitor"}]}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // THEN the search found only the matching entry
+    let found = llm.requests()[1]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        found.contains("aqi-desk") && !found.contains("pr-review"),
+        "{found}"
+    );
+    // AND the instance made from it has the checkpoint as its workspace (not under workspace/)
+    let (_, i) = app.get("/api/instances/aqi").await;
+    let id = i["instance"]["id"].as_str().unwrap().to_owned();
+    app.wait_status(&app.key, &id, "active").await;
+    let (_, f) = app
+        .get(&format!("/api/instances/{id}/files?path=AGENTS.md"))
+        .await;
+    assert_eq!(
+        f["content"], "# AQI desk\nCheck the air quality feed.\n",
+        "{f}"
+    );
+    let (s, _) = app
+        .get(&format!(
+            "/api/instances/{id}/files?path=skills/aqi/SKILL.md"
+        ))
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
 async fn a_checkpoint_repo_is_cloned_into_the_workspace() {
     // GIVEN a local git repository
     let repo_dir = tempfile::tempdir().unwrap();

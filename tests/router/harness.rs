@@ -128,6 +128,7 @@ impl Api {
             program: std::path::PathBuf::from("/nonexistent/operator"),
             isolation: Isolation::Process,
             limits: Default::default(),
+            checkpoints: Default::default(),
         };
         let embedded = Embedded::open(dir.path(), None, settings).await.unwrap();
         let platform = embedded.platform.clone();

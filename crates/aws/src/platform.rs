@@ -271,6 +271,7 @@ fn assemble(
             image_tag: settings.image_tag,
             token_key: secrecy::SecretBox::new(Box::new(token_key)),
             llm,
+            checkpoints: operator_core::domain::CheckpointCatalog::from_env()?,
         }),
     }))
 }

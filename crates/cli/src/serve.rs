@@ -58,6 +58,7 @@ pub fn settings(public_url: String) -> anyhow::Result<Settings> {
         program: std::env::current_exe().context("locate the operator binary")?,
         isolation: Isolation::detect(),
         limits: operator_core::services::RateLimits::from_env()?,
+        checkpoints: operator_core::domain::CheckpointCatalog::from_env()?,
     })
 }
 

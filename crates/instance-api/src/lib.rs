@@ -366,6 +366,7 @@ pub struct CronJobs {
 pub struct CronJobRequest {
     /// 1–80 characters.
     pub name: String,
+    #[cfg_attr(feature = "schema", schema(inline))]
     pub schedule: CronSchedule,
     /// What the instance's agent is asked each time.
     pub message: String,

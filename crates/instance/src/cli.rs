@@ -1,7 +1,7 @@
 //! The `operator-instance` command line (also reachable as `operator instance-runtime ...`):
 //! `serve` runs the instance API; `secret NAME` prints a granted secret's current value.
 
-use crate::{browser, control, openclaw, router, workspace, Inner};
+use crate::{browser, checkpoint, control, openclaw, router, workspace, Inner};
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
 
@@ -132,7 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let prefix = std::env::var_os("OPERATOR_CHECKPOINT_LOCAL_PREFIX")
                     .filter(|p| !p.is_empty())
                     .map(std::path::PathBuf::from);
-                workspace::apply_checkpoint(&root, &repo, prefix.as_deref())?;
+                checkpoint::apply_checkpoint(&root, &repo, prefix.as_deref())?;
             }
             let root = root.canonicalize()?;
             let ws = workspace::Workspace::open(&root)?;

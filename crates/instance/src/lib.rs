@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod browser;
+pub mod checkpoint;
 pub mod cli;
 pub mod control;
 pub mod exec;

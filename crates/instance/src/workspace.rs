@@ -3,7 +3,7 @@
 //! Every path a client names is resolved relative to the workspace root; absolute paths,
 //! `..` components and symlinks that lead outside the root are refused.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::path::{Component, Path, PathBuf};
 
 const MARKER: &str = ".operator/initialized";
@@ -69,111 +69,6 @@ const SKILL_WEB_RESEARCH: &str = "---\nname: web-research\ndescription: Find and
 const SKILL_REPORT: &str = "---\nname: report-writing\ndescription: Write a structured Markdown report into workspace/reports.\n---\n\n\
 # Report writing\n\nWrite `workspace/reports/<date>-<topic>.md` with: a title, a three-line summary,\n\
 findings as bullet points, and next steps. Reply with the path of the report.\n";
-
-/// Where a checkpoint is brought from, once validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckpointSource {
-    /// A URL handed to `git clone` (https or ssh only).
-    Remote(String),
-    /// A directory under the operator's allowed prefix (canonical path).
-    Local(PathBuf),
-}
-
-/// Validates `checkpointRepo` again inside the instance, by the API's own rule
-/// ([`operator_wire::parse_checkpoint`]), and for a local path with symlinks resolved: it
-/// must still lie under the (resolved) `local_prefix`.
-pub fn checkpoint_source(
-    repo: &str,
-    local_prefix: Option<&Path>,
-) -> anyhow::Result<CheckpointSource> {
-    let refused = |why: &dyn std::fmt::Display| {
-        anyhow::anyhow!("checkpointRepo {:?} is refused: {why}", repo.trim())
-    };
-    match operator_wire::parse_checkpoint(repo, local_prefix).map_err(|e| refused(&e))? {
-        operator_wire::CheckpointRef::Remote(url) => Ok(CheckpointSource::Remote(url)),
-        operator_wire::CheckpointRef::Local(path) => {
-            let real = path
-                .canonicalize()
-                .with_context(|| format!("checkpointRepo {}", path.display()))?;
-            let prefix = local_prefix.unwrap_or(Path::new("/"));
-            let prefix = prefix.canonicalize().unwrap_or_else(|_| prefix.to_owned());
-            if !real.starts_with(&prefix) {
-                return Err(refused(&format!(
-                    "local paths must lie under {}",
-                    prefix.display()
-                )));
-            }
-            Ok(CheckpointSource::Local(real))
-        }
-    }
-}
-
-/// Brings `checkpointRepo` into `workspace/<repo name>` once (see [`checkpoint_source`]).
-/// A failure stops the start with git's own message.
-pub fn apply_checkpoint(
-    root: &Path,
-    repo: &str,
-    local_prefix: Option<&Path>,
-) -> anyhow::Result<()> {
-    let marker = root.join(".operator/checkpoint");
-    if marker.exists() || repo.trim().is_empty() {
-        return Ok(());
-    }
-    let repo = repo.trim();
-    let source = checkpoint_source(repo, local_prefix)?;
-    let name = repo
-        .trim_end_matches('/')
-        .rsplit(['/', ':'])
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(".git");
-    let name = if operator_wire::is_plain_name(name) {
-        name
-    } else {
-        "checkpoint"
-    };
-    let dest = root.join("workspace").join(name);
-    let (url, allow) = match &source {
-        CheckpointSource::Local(dir) if !dir.join(".git").exists() => {
-            copy_dir(dir, &dest)?;
-            std::fs::write(marker, repo)?;
-            return Ok(());
-        }
-        CheckpointSource::Local(dir) => (dir.display().to_string(), "file"),
-        CheckpointSource::Remote(url) => (url.clone(), "https:ssh"),
-    };
-    let out = std::process::Command::new("git")
-        .args(["clone", "--depth", "1", "--quiet", "--"])
-        .arg(&url)
-        .arg(&dest)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        // Only the transport validated above, for the clone and anything it leads to.
-        .env("GIT_ALLOW_PROTOCOL", allow)
-        .output()
-        .context("run git (is it installed?)")?;
-    if !out.status.success() {
-        bail!(
-            "checkpointRepo: git clone {url} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    std::fs::write(marker, repo)?;
-    Ok(())
-}
-
-fn copy_dir(src: &Path, dst: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dst)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let (s, d) = (entry.path(), dst.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
-            copy_dir(&s, &d)?;
-        } else if entry.file_type()?.is_file() {
-            std::fs::copy(&s, &d)?;
-        }
-    }
-    Ok(())
-}
 
 /// Why a workspace path was refused or could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -505,32 +400,6 @@ mod tests {
             ws.read("fifo", 1 << 20),
             Err(PathError::NotAFile(_))
         ));
-    }
-
-    #[test]
-    fn checkpoint_sources_are_remote_urls_or_an_allowed_prefix() {
-        // The shape rule is operator_wire's (tested there); here: remote ones pass through,
-        // and local ones are judged with links resolved.
-        use CheckpointSource::*;
-        let gh = checkpoint_source("acme/tools", None).unwrap();
-        assert_eq!(gh, Remote("https://github.com/acme/tools.git".into()));
-        let dir = tempfile::tempdir().unwrap();
-        let allowed = dir.path().join("repos");
-        std::fs::create_dir_all(allowed.join("r")).unwrap();
-        let inside = allowed.join("r");
-        let elsewhere = dir.path().join("other");
-        std::fs::create_dir_all(&elsewhere).unwrap();
-        // A symlink under the prefix that leads elsewhere is judged by its target.
-        std::os::unix::fs::symlink(&elsewhere, allowed.join("link")).unwrap();
-        assert!(checkpoint_source("file:///etc", Some(&allowed)).is_err());
-        let inside_s = inside.to_str().unwrap();
-        assert!(checkpoint_source(inside_s, None).is_err());
-        assert!(matches!(
-            checkpoint_source(inside_s, Some(&allowed)),
-            Ok(Local(_))
-        ));
-        assert!(checkpoint_source(elsewhere.to_str().unwrap(), Some(&allowed)).is_err());
-        assert!(checkpoint_source(allowed.join("link").to_str().unwrap(), Some(&allowed)).is_err());
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Settings {
     pub isolation: Isolation,
     /// Requests per second per API key and per webhook.
     pub limits: RateLimits,
+    /// Checkpoint repositories the Operator agent may offer.
+    pub checkpoints: operator_core::domain::CheckpointCatalog,
 }
 
 /// The embedded platform's parts, opened from a data directory.
@@ -166,6 +168,7 @@ impl Embedded {
                 image_tag: settings.image_tag,
                 token_key: secrecy::SecretBox::new(Box::new(token_key)),
                 llm: settings.llm,
+                checkpoints: settings.checkpoints,
             }),
         });
         Ok(Self {

@@ -1155,14 +1155,6 @@ export interface components {
             /** Format: int32 */
             used: number;
         };
-        /** @description `channels` of an `openclaw` instance. */
-        Channels: {
-            /** @description Not available yet (a separate OpenClaw plugin): refused with a 400. */
-            discord?: Record<string, unknown> | null;
-            /** @description Not available yet (a separate OpenClaw plugin): refused with a 400. */
-            slack?: Record<string, unknown> | null;
-            telegram?: null | components["schemas"]["TelegramChannel"];
-        };
         ChatJsonReply: {
             chatId: string;
             text: string;
@@ -1466,7 +1458,17 @@ export interface components {
             message: string;
             /** @description 1–80 characters. */
             name: string;
-            schedule: components["schemas"]["CronSchedule"];
+            /**
+             * @description When an instance-local job runs: exactly one of `cron` (a 5-field expression, with an
+             *     optional IANA `tz`), `everySeconds` or `at` (an RFC 3339 time, once).
+             */
+            schedule: {
+                at?: string | null;
+                cron?: string | null;
+                /** Format: int64 */
+                everySeconds?: number | null;
+                tz?: string | null;
+            };
         };
         /** @description `POST /cron`'s answer. */
         CronJobCreated: {
@@ -1948,19 +1950,6 @@ export interface components {
             title: string;
             updatedAt: string;
         };
-        /** @description A Telegram bot the instance's agent answers as. */
-        TelegramChannel: {
-            /**
-             * @description Telegram user ids (digits) allowed to talk to the bot; `["*"]` for anyone. Empty: a
-             *     new sender must be approved first (OpenClaw's pairing).
-             */
-            allowFrom?: string[];
-            /**
-             * @description The name of a secret granted to the instance that holds the bot token.
-             * @example TELEGRAM_BOT_TOKEN
-             */
-            botTokenSecret: string;
-        };
         /** @enum {string} */
         Trigger: "submit-message" | "regenerate-message";
         TriggerAccepted: {
@@ -1982,7 +1971,28 @@ export interface components {
             timezone?: string | null;
         };
         UpdateInstanceBody: {
-            channels?: null | components["schemas"]["Channels"];
+            /**
+             * @description Chat channels of an `openclaw` instance (kept as `config.channels`; a change restarts
+             *     an active instance). Tokens are named by a secret granted to the instance.
+             */
+            channels?: null | {
+                /** @description Not available yet (a separate OpenClaw plugin): refused with a 400. */
+                discord?: Record<string, unknown> | null;
+                /** @description Not available yet (a separate OpenClaw plugin): refused with a 400. */
+                slack?: Record<string, unknown> | null;
+                telegram?: null | {
+                    /**
+                     * @description Telegram user ids (digits) allowed to talk to the bot; `["*"]` for anyone. Empty: a
+                     *     new sender must be approved first (OpenClaw's pairing).
+                     */
+                    allowFrom?: string[];
+                    /**
+                     * @description The name of a secret granted to the instance that holds the bot token.
+                     * @example TELEGRAM_BOT_TOKEN
+                     */
+                    botTokenSecret: string;
+                };
+            };
             /** @description Replaces the instance's config object. */
             config?: Record<string, unknown> | null;
             /** @description Replaces the environment variables. */

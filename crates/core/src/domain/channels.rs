@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Channels {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     pub telegram: Option<TelegramChannel>,
     /// Not available yet (a separate OpenClaw plugin): refused with a 400.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 
 mod account;
 mod automation;
+mod catalog;
 mod channels;
 mod chat;
 mod cli_login;
@@ -16,6 +17,7 @@ mod webhook;
 
 pub use account::*;
 pub use automation::*;
+pub use catalog::*;
 pub use channels::*;
 pub use chat::*;
 pub use cli_login::*;

@@ -53,6 +53,8 @@ pub struct PlatformConfig {
     pub token_key: secrecy::SecretBox<[u8; 32]>,
     /// The model provider behind the gateway and the Operator agent; `None` = not configured.
     pub llm: Option<LlmConfig>,
+    /// Checkpoint repositories the Operator agent may offer (`OPERATOR_CHECKPOINT_CATALOG`).
+    pub checkpoints: crate::domain::CheckpointCatalog,
 }
 
 /// The application: ports plus configuration, behind one `Arc` — every request's handlers

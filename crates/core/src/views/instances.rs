@@ -52,7 +52,7 @@ pub struct UpdateInstanceBody {
     pub config: Option<serde_json::Value>,
     /// Chat channels of an `openclaw` instance (kept as `config.channels`; a change restarts
     /// an active instance). Tokens are named by a secret granted to the instance.
-    #[schema(value_type = Option<Channels>)]
+    #[schema(value_type = Option<Channels>, inline)]
     pub channels: Option<serde_json::Value>,
 }
 

@@ -117,3 +117,30 @@ impl ToolDef for Billing {
         output(BillingView::from(p.billing(caller).await?))
     }
 }
+
+/// `search_checkpoints`' arguments.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct SearchCheckpointsArgs {
+    /// Words that must all appear in a listed repository's name, description, tags or
+    /// address; empty for the whole list.
+    #[serde(default)]
+    pub query: String,
+}
+
+pub struct SearchCheckpoints;
+#[async_trait]
+impl ToolDef for SearchCheckpoints {
+    const NAME: &'static str = "search_checkpoints";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Search the operator's catalog of checkpoint repositories (ready-made workspaces: AGENTS.md, skills). Install one by creating an instance with its repo as checkpointRepo (an OpenClaw checkpoint becomes the workspace itself).";
+    type Args = SearchCheckpointsArgs;
+    async fn run(p: &Platform, _: &Caller, args: SearchCheckpointsArgs) -> Result<Value, Error> {
+        let catalog = &p.config.checkpoints;
+        if catalog.is_empty() {
+            return Err(Error::Conflict(
+                "this server lists no checkpoint repositories (OPERATOR_CHECKPOINT_CATALOG); a checkpointRepo can still be named directly".into(),
+            ));
+        }
+        Ok(json!({ "checkpoints": catalog.search(&args.query) }))
+    }
+}

@@ -177,6 +177,7 @@ pub static ALL: &[&dyn Tool] = &[
     &webhooks::Update,
     &webhooks::Delete,
     &instances::Billing,
+    &instances::SearchCheckpoints,
     &experiments::CreateVariants,
     &experiments::Run,
     &experiments::Get,
