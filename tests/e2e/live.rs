@@ -808,10 +808,15 @@ async fn code_in_an_instance_reaches_the_gateway_through_the_standard_openai_var
 }
 
 #[tokio::test]
-async fn the_official_openai_python_client_inside_an_instance_lists_models_and_completes() {
-    // GIVEN a prebuilt instance holding the official openai client (wheels scripts/test.sh
-    // downloads, unpacked inside the instance for its own python3)
-    let llm = FakeLlm::start(vec![Reply::Text("two plus three is five".into())]).await;
+async fn the_official_openai_and_anthropic_python_clients_inside_an_instance_work_unconfigured() {
+    // GIVEN a prebuilt instance holding the official openai and anthropic clients (wheels
+    // scripts/test.sh downloads, unpacked inside the instance for its own python3)
+    let llm = FakeLlm::start(vec![
+        Reply::Text("two plus three is five".into()),
+        Reply::Text("four plus four is eight".into()),
+        Reply::Text("streamed: eight".into()),
+    ])
+    .await;
     let app = App::spawn_with(Options {
         env: llm.openai_env(),
         ..Options::default()
@@ -850,8 +855,16 @@ client = openai.OpenAI()  # OPENAI_BASE_URL and OPENAI_API_KEY, as the instance 
 models = [m.id for m in client.models.list()]
 reply = client.chat.completions.create(
     model=models[0], messages=[{"role": "user", "content": "what is 2 + 3"}])
+import anthropic
+claude = anthropic.Anthropic()  # ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY, likewise
+ask = [{"role": "user", "content": "what is 4 + 4"}]
+message = claude.messages.create(model=models[0], max_tokens=100, messages=ask)
+with claude.messages.stream(model=models[0], max_tokens=100, messages=ask) as stream:
+    streamed = "".join(stream.text_stream)
 print(json.dumps({"models": models, "answer": reply.choices[0].message.content,
-                  "version": openai.__version__}))
+                  "claude": "".join(b.text for b in message.content if b.type == "text"),
+                  "claudeStop": message.stop_reason, "streamed": streamed,
+                  "versions": [openai.__version__, anthropic.__version__]}))
 "#;
     let (s, v) = send(
         app.request(
@@ -876,12 +889,16 @@ print(json.dumps({"models": models, "answer": reply.choices[0].message.content,
     // THEN it lists the gateway's model and gets the completion, metered for the account
     assert!(!got["models"].as_array().unwrap().is_empty(), "{got}");
     assert_eq!(got["answer"], "two plus three is five", "{got}");
+    // AND the anthropic client gets its message and its stream through the Messages wire
+    assert_eq!(got["claude"], "four plus four is eight", "{got}");
+    assert_eq!(got["claudeStop"], "end_turn", "{got}");
+    assert_eq!(got["streamed"], "streamed: eight", "{got}");
     let tokens = eventually(5, || async {
         let (_, bill) = app.get("/api/billing").await;
         bill["usage"]["tokens"].as_u64().filter(|t| *t > 0)
     })
     .await;
-    assert!(tokens.is_some(), "the client's call was not metered");
+    assert!(tokens.is_some(), "the clients' calls were not metered");
 }
 
 #[tokio::test]

@@ -33,17 +33,21 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
 }
 
-/// The standard variables of OpenAI clients, pointing at the platform's LLM gateway with the
-/// instance token, so that code run in the instance (an SDK, a skill's script) is metered
-/// and needs no provider key. The instance's own env and secrets win where they set one.
+/// The standard variables of OpenAI and Anthropic clients, pointing at the platform's LLM
+/// gateway with the instance token, so that code run in the instance (an SDK, a skill's
+/// script) is metered and needs no provider key. The instance's own env and secrets win where
+/// they set one.
 fn model_env(env: &mut Vec<(String, String)>, control_url: &str, token: &str) {
     if control_url.is_empty() {
         return;
     }
-    let base = format!("{}/v1", control_url.trim_end_matches('/'));
+    let root = control_url.trim_end_matches('/');
     for (name, value) in [
-        ("OPENAI_BASE_URL", base),
+        ("OPENAI_BASE_URL", format!("{root}/v1")),
         ("OPENAI_API_KEY", token.to_owned()),
+        // Anthropic clients add `/v1/messages` themselves and send the key as `x-api-key`.
+        ("ANTHROPIC_BASE_URL", root.to_owned()),
+        ("ANTHROPIC_API_KEY", token.to_owned()),
     ] {
         let set = std::env::var_os(name).is_some_and(|v| !v.is_empty())
             || env.iter().any(|(n, _)| n == name);

@@ -137,6 +137,7 @@ pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
         )
         .route("/v1/chat/completions", post(gateway::chat_completions))
         .route("/v1/models", get(gateway::models))
+        .route("/v1/messages", post(gateway::messages))
         .route("/v1/secrets", get(gateway::secrets))
         .route("/v1/secrets/{name}", get(gateway::secret))
         .route("/api/openapi.json", get(openapi::spec))

@@ -47,7 +47,7 @@ impl Modify for BearerAuth {
         instances::activity, instances::message, instances::exec,
         instances::cron, instances::add_cron,
         instances::browser_open, instances::browser_screenshot,
-        gateway::chat_completions, gateway::models, gateway::secrets, gateway::secret,
+        gateway::chat_completions, gateway::messages, gateway::models, gateway::secrets, gateway::secret,
         secrets::create, secrets::list, secrets::get, secrets::update, secrets::delete,
         secrets::grant, secrets::revoke,
         automations::create, automations::list, automations::get, automations::update,

@@ -9,6 +9,7 @@ mod bus;
 mod chat;
 mod experiments;
 mod gateway;
+mod gateway_anthropic;
 mod instances;
 mod rate;
 mod relay;

@@ -40,7 +40,19 @@ pub async fn chat_completions(
     body: axum::body::Body,
 ) -> ApiResult<Response> {
     let bytes = crate::http::extract::read_body_limited(body, MAX_GATEWAY_BODY).await?;
-    Ok(match p.gateway_chat(bearer(&headers), &bytes).await? {
+    Ok(reply(p.gateway_chat(bearer(&headers), &bytes).await?))
+}
+
+/// The instance token as Anthropic clients send it (`x-api-key`), else as a bearer token.
+fn api_key_or_bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| bearer(headers))
+}
+
+fn reply(r: GatewayReply) -> Response {
+    match r {
         GatewayReply::Json { status, body } => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             Json(body),
@@ -54,7 +66,32 @@ pub async fn chat_completions(
             axum::body::Body::from_stream(s),
         )
             .into_response(),
-    })
+    }
+}
+
+/// Model call from an instance (Anthropic Messages)
+///
+/// For instances, with their instance token as `x-api-key` (what Anthropic clients send) or a
+/// bearer token: an Anthropic Messages request (tools, `stream: true` for Anthropic's SSE
+/// events), answered in Anthropic's shapes whatever the configured provider, through the same
+/// quota and metering as `/v1/chat/completions`.
+#[utoipa::path(post, path = "/v1/messages", operation_id = "instanceMessages", tag = "gateway",
+    security(("instanceToken" = [])),
+    request_body(content = Object, description = "Anthropic Messages request; `stream: true` answers with Anthropic's SSE events"),
+    responses((status = 200, description = "Anthropic `message` or its event stream"),
+        (status = 400, body = crate::http::error::ErrorBody),
+        (status = 401, body = crate::http::error::ErrorBody), (status = 429, body = crate::http::error::ErrorBody),
+        (status = 503, body = crate::http::error::ErrorBody, description = "llm_unavailable")))]
+pub async fn messages(
+    State(p): State<Platform>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let bytes = crate::http::extract::read_body_limited(body, MAX_GATEWAY_BODY).await?;
+    Ok(reply(
+        p.gateway_messages(api_key_or_bearer(&headers), &bytes)
+            .await?,
+    ))
 }
 
 /// Models for an instance (OpenAI-compatible)

@@ -25,6 +25,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
 
+mod cron;
+pub use cron::{cron_add_params, cron_job};
+
 /// Where OpenClaw's config and state live, inside the workspace (the only writable tree of a
 /// sandboxed instance, and what clone and checkpoints copy).
 pub const STATE_DIR: &str = ".openclaw";
@@ -475,7 +478,7 @@ pub fn valid_session(id: &str) -> bool {
             .any(|p| id.starts_with(p))
 }
 
-fn ms_to_rfc3339(ms: i64) -> String {
+pub(crate) fn ms_to_rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -490,64 +493,6 @@ fn log_tail(path: &Path) -> String {
     }
     let tail: Vec<&str> = lines.into_iter().rev().collect();
     format!(": {}", tail.join(" | "))
-}
-
-/// A job of OpenClaw's scheduler as the platform shows it.
-pub fn cron_job(j: &Value) -> api::CronJob {
-    let state = &j["state"];
-    let ms = |v: &Value| v.as_i64().map(ms_to_rfc3339);
-    api::CronJob {
-        id: j["id"].as_str().unwrap_or_default().to_owned(),
-        name: j["name"].as_str().unwrap_or_default().to_owned(),
-        enabled: j["enabled"].as_bool().unwrap_or(false),
-        schedule: cron_schedule(&j["schedule"]),
-        message: j["payload"]["message"].as_str().map(str::to_owned),
-        built_in: j["declarationKey"].is_string(),
-        next_run_at: ms(&state["nextRunAtMs"]).or_else(|| ms(&j["nextRunAtMs"])),
-        last_run_at: ms(&state["lastRunAtMs"]),
-        last_status: state["lastRunStatus"]
-            .as_str()
-            .or(state["lastStatus"].as_str())
-            .map(str::to_owned),
-    }
-}
-
-fn cron_schedule(s: &Value) -> api::CronSchedule {
-    api::CronSchedule {
-        cron: s["expr"].as_str().map(str::to_owned),
-        tz: s["tz"].as_str().map(str::to_owned),
-        every_seconds: s["everyMs"].as_u64().map(|ms| ms / 1000),
-        at: s["at"].as_str().map(str::to_owned),
-    }
-}
-
-/// `cron.add`'s parameters for a job the platform asked for: an isolated agent turn that
-/// announces nothing (its transcript is the record).
-pub fn cron_add_params(req: &api::CronJobRequest) -> Value {
-    let s = &req.schedule;
-    let (schedule, delete_after_run) = if let Some(expr) = &s.cron {
-        let mut v = json!({"kind": "cron", "expr": expr});
-        if let Some(tz) = &s.tz {
-            v["tz"] = json!(tz);
-        }
-        (v, false)
-    } else if let Some(secs) = s.every_seconds {
-        (json!({"kind": "every", "everyMs": secs * 1000}), false)
-    } else {
-        (
-            json!({"kind": "at", "at": s.at.clone().unwrap_or_default()}),
-            false,
-        )
-    };
-    json!({
-        "name": req.name,
-        "schedule": schedule,
-        "sessionTarget": "isolated",
-        "wakeMode": "now",
-        "payload": {"kind": "agentTurn", "message": req.message},
-        "delivery": {"mode": "none"},
-        "deleteAfterRun": delete_after_run,
-    })
 }
 
 #[cfg(test)]
@@ -589,18 +534,5 @@ mod tests {
             c["channels"]["telegram"]["botToken"],
             "${TELEGRAM_BOT_TOKEN}"
         );
-    }
-
-    #[test]
-    fn a_job_is_shown_with_its_schedule_and_last_run() {
-        let j = json!({"id": "j1", "name": "aqi", "enabled": true,
-            "schedule": {"kind": "cron", "expr": "0 8 * * *", "tz": "UTC"},
-            "payload": {"kind": "agentTurn", "message": "check"},
-            "state": {"nextRunAtMs": 0, "lastRunAtMs": 1000, "lastRunStatus": "ok"}});
-        let job = cron_job(&j);
-        assert_eq!(job.schedule.cron.as_deref(), Some("0 8 * * *"));
-        assert_eq!(job.last_status.as_deref(), Some("ok"));
-        assert_eq!(job.last_run_at.as_deref(), Some("1970-01-01T00:00:01.000Z"));
-        assert!(!job.built_in);
     }
 }
