@@ -99,6 +99,7 @@ fn fixture() -> &'static Fixture {
             program: "/nonexistent/operator".into(),
             isolation: Isolation::Process,
             limits: Default::default(),
+            checkpoints: Default::default(),
         };
         let embedded = rt
             .block_on(Embedded::open(&dir, None, settings))
