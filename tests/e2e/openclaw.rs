@@ -186,8 +186,8 @@ async fn an_openclaw_instance_answers_through_openclaw_is_metered_and_runs_its_o
     let (s, v) = app
         .put(&format!("/api/instances/{id}"), channels.clone())
         .await;
-    // THEN it is refused, naming the secret
-    assert_eq!(s, 400, "{v}");
+    // THEN it is refused (a conflict with what the instance has), naming the secret
+    assert_eq!(s, 409, "{v}");
     assert!(
         v["error"]["message"]
             .as_str()
@@ -263,15 +263,16 @@ async fn without_openclaw_installed_the_kind_is_refused_and_other_kinds_have_no_
         ..Options::default()
     })
     .await;
-    // WHEN an openclaw instance is asked for THEN it is a 400 that says what to install
+    // WHEN an openclaw instance is asked for THEN it is a 503 (the server's shortcoming, as a
+    // missing model is) that says what to install
     let (s, v) = app
         .post(
             "/api/instances",
             json!({"name": "claw", "kind": "openclaw"}),
         )
         .await;
-    assert_eq!(s, 400, "{v}");
-    assert_eq!(v["error"]["code"], "invalid_request");
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["error"]["code"], "kind_unavailable");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("scripts/install-openclaw.sh"), "{msg}");
     // AND an unknown kind names the three
@@ -280,9 +281,27 @@ async fn without_openclaw_installed_the_kind_is_refused_and_other_kinds_have_no_
         .await;
     assert_eq!(s, 400, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("openclaw"));
-    // AND a prebuilt instance has no scheduler of its own: 409, not a 5xx
+    // AND a prebuilt instance has no scheduler of its own, nor channels: 409, not a 5xx
     let id = app.active_instance("plain").await;
     let (s, v) = app.get(&format!("/api/instances/{id}/cron")).await;
     assert_eq!(s, 409, "{v}");
     assert_eq!(v["error"]["code"], "conflict");
+    let (s, v) = app
+        .put(
+            &format!("/api/instances/{id}"),
+            json!({"channels": {"telegram": {"botTokenSecret": "T"}}}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    // AND channels that are not an object, or not available, are the caller's 400
+    for bad in [
+        json!([null, null]),
+        json!({"discord": {"tokenSecret": "D"}}),
+        json!({"telegram": {"botTokenSecret": "T", "allowFrom": ["12a"]}}),
+    ] {
+        let (s, v) = app
+            .put(&format!("/api/instances/{id}"), json!({"channels": bad}))
+            .await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
 }

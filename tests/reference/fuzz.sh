@@ -15,7 +15,11 @@ dir=$(mktemp -d)
 key="ck_live_$(head -c 1024 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 40)"
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
+# No OpenClaw for the fuzzed server (an empty directory): `openclaw` instances are then a 503,
+# and no fuzzed request starts a 1.2 GB gateway.
+mkdir -p "$dir/no-openclaw"
 env -u OPERATOR_MASTER_KEY -u OPERATOR_PUBLIC_URL -u OPERATOR_LLM OPERATOR_BOOTSTRAP_KEY="$key" RUST_LOG=warn \
+  OPERATOR_OPENCLAW_DIR="$dir/no-openclaw" \
   "$bin" serve --addr 127.0.0.1:0 --data-dir "$dir/data" >"$dir/out" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 1 100); do

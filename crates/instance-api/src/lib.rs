@@ -312,25 +312,6 @@ pub struct CronSchedule {
     pub at: Option<String>,
 }
 
-impl CronSchedule {
-    /// Why the schedule is not exactly one of its three forms, if it is not.
-    pub fn problem(&self) -> Option<&'static str> {
-        let forms = [
-            self.cron.is_some(),
-            self.every_seconds.is_some(),
-            self.at.is_some(),
-        ];
-        match forms.iter().filter(|f| **f).count() {
-            1 if self.tz.is_some() && self.cron.is_none() => {
-                Some("schedule.tz goes only with schedule.cron")
-            }
-            1 if self.every_seconds == Some(0) => Some("schedule.everySeconds must be at least 1"),
-            1 => None,
-            _ => Some("schedule needs exactly one of cron, everySeconds or at"),
-        }
-    }
-}
-
 /// A job of the instance's own scheduler (OpenClaw's cron): it runs inside the instance,
 /// as an agent turn with `message`, whether or not the platform is reachable.
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
@@ -358,34 +339,131 @@ pub struct CronJobs {
     pub jobs: Vec<CronJob>,
 }
 
+/// Longest schedule interval (`everySeconds`): a year.
+pub const MAX_EVERY_SECONDS: u64 = 366 * 24 * 3600;
+
+/// A 5-field cron expression, with an optional IANA time zone.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CronEvery {
+    /// e.g. `0 8 * * *` (OpenClaw reads it; one it cannot read is a 400).
+    #[cfg_attr(feature = "schema", schema(min_length = 1, max_length = 200))]
+    pub cron: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schema(max_length = 64))]
+    pub tz: Option<String>,
+}
+
+/// A fixed interval.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntervalEvery {
+    #[cfg_attr(feature = "schema", schema(minimum = 1, maximum = 31_622_400))]
+    #[serde(deserialize_with = "whole_number")]
+    pub every_seconds: u64,
+}
+
+/// A JSON integer as JSON Schema's `integer` has it: `60` or `60.0` (a whole number written
+/// as a float), never `60.5` or a negative.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number from 0")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom("expected a whole number from 0"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+            if v.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&v) {
+                Ok(v as u64)
+            } else {
+                Err(E::custom("expected a whole number from 0"))
+            }
+        }
+    }
+    d.deserialize_any(Whole)
+}
+
+/// Once, at an RFC 3339 time.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnceAt {
+    #[cfg_attr(feature = "schema", schema(min_length = 1, max_length = 64))]
+    pub at: String,
+}
+
+/// When a new instance-local job runs: one of the three forms.
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ScheduleRequest {
+    Cron(#[cfg_attr(feature = "schema", schema(inline))] CronEvery),
+    Interval(#[cfg_attr(feature = "schema", schema(inline))] IntervalEvery),
+    Once(#[cfg_attr(feature = "schema", schema(inline))] OnceAt),
+}
+
 /// `POST /cron`: a job that runs an agent turn inside the instance.
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "schema", schema(as = CronJobBody))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CronJobRequest {
-    /// 1–80 characters.
+    /// 1–80 characters, not blank.
+    #[cfg_attr(
+        feature = "schema",
+        schema(
+            min_length = 1,
+            max_length = 80,
+            pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+        )
+    )]
     pub name: String,
     #[cfg_attr(feature = "schema", schema(inline))]
-    pub schedule: CronSchedule,
-    /// What the instance's agent is asked each time.
+    pub schedule: ScheduleRequest,
+    /// What the instance's agent is asked each time (at most 32,768 characters, not blank).
+    #[cfg_attr(
+        feature = "schema",
+        schema(
+            min_length = 1,
+            max_length = 32768,
+            pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+        )
+    )]
     pub message: String,
 }
 
+fn blank(s: &str) -> bool {
+    s.chars().all(char::is_whitespace)
+}
+
 impl CronJobRequest {
-    /// Why the request cannot be a job, if it cannot.
+    /// Why the request cannot be a job, if it cannot (the rules its schema states).
     pub fn problem(&self) -> Option<String> {
-        let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 80 {
-            return Some("name must be 1-80 characters".into());
+        if blank(&self.name) || self.name.chars().count() > 80 {
+            return Some("name must be 1-80 characters, not blank".into());
         }
-        if self.message.trim().is_empty() {
-            return Some("message must not be empty".into());
+        if blank(&self.message) || self.message.chars().count() > 32 * 1024 {
+            return Some("message must be 1-32768 characters, not blank".into());
         }
-        if self.message.len() > 32 * 1024 {
-            return Some("message must be at most 32 KiB".into());
+        match &self.schedule {
+            ScheduleRequest::Interval(i) if !(1..=MAX_EVERY_SECONDS).contains(&i.every_seconds) => {
+                Some(format!(
+                    "schedule.everySeconds must be 1-{MAX_EVERY_SECONDS}"
+                ))
+            }
+            ScheduleRequest::Cron(c) if blank(&c.cron) || c.cron.chars().count() > 200 => {
+                Some("schedule.cron must be a cron expression".into())
+            }
+            _ => None,
         }
-        self.schedule.problem().map(str::to_owned)
     }
 }
 
@@ -422,6 +500,33 @@ pub struct ErrorDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_is_exactly_one_form_and_seconds_may_be_written_as_whole_floats() {
+        let parse = |v: &str| serde_json::from_str::<ScheduleRequest>(v);
+        assert!(matches!(
+            parse(r#"{"everySeconds": 1.0}"#),
+            Ok(ScheduleRequest::Interval(IntervalEvery {
+                every_seconds: 1
+            }))
+        ));
+        assert!(matches!(
+            parse(r#"{"cron": "0 8 * * *", "tz": "UTC"}"#),
+            Ok(ScheduleRequest::Cron(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"at": "2026-12-02T08:00:00Z"}"#),
+            Ok(ScheduleRequest::Once(_))
+        ));
+        for bad in [
+            r#"{"everySeconds": 1.5}"#,
+            r#"{"cron": "x", "everySeconds": 60}"#,
+            r#"{}"#,
+            r#"{"everySeconds": -1}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn targets_encode_their_query_values() {

@@ -1477,20 +1477,20 @@ export interface components {
         };
         /** @description `POST /cron`: a job that runs an agent turn inside the instance. */
         CronJobBody: {
-            /** @description What the instance's agent is asked each time. */
+            /** @description What the instance's agent is asked each time (at most 32,768 characters, not blank). */
             message: string;
-            /** @description 1–80 characters. */
+            /** @description 1–80 characters, not blank. */
             name: string;
-            /**
-             * @description When an instance-local job runs: exactly one of `cron` (a 5-field expression, with an
-             *     optional IANA `tz`), `everySeconds` or `at` (an RFC 3339 time, once).
-             */
+            /** @description When a new instance-local job runs: one of the three forms. */
             schedule: {
-                at?: string | null;
-                cron?: string | null;
-                /** Format: int64 */
-                everySeconds?: number | null;
+                /** @description e.g. `0 8 * * *` (OpenClaw reads it; one it cannot read is a 400). */
+                cron: string;
                 tz?: string | null;
+            } | {
+                /** Format: int64 */
+                everySeconds: number;
+            } | {
+                at: string;
             };
         };
         /** @description `POST /cron`'s answer. */
@@ -1999,14 +1999,10 @@ export interface components {
              *     an active instance). Tokens are named by a secret granted to the instance.
              */
             channels?: null | {
-                /** @description Not available yet (a separate OpenClaw plugin): refused with a 400. */
-                discord?: Record<string, unknown> | null;
-                /** @description Not available yet (a separate OpenClaw plugin): refused with a 400. */
-                slack?: Record<string, unknown> | null;
                 telegram?: null | {
                     /**
-                     * @description Telegram user ids (digits) allowed to talk to the bot; `["*"]` for anyone. Empty: a
-                     *     new sender must be approved first (OpenClaw's pairing).
+                     * @description Telegram user ids allowed to talk to the bot; `*` among them: anyone. Empty: a new
+                     *     sender must be approved first (OpenClaw's pairing).
                      */
                     allowFrom?: string[];
                     /**
@@ -3793,6 +3789,15 @@ export interface operations {
             };
             /** @description rate_limited: over the API key's requests per second (`Retry-After` says when to retry) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description kind_unavailable: this server cannot run the kind (`openclaw` without OpenClaw installed) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -19,42 +19,43 @@ pub struct Channels {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(inline)]
     pub telegram: Option<TelegramChannel>,
-    /// Not available yet (a separate OpenClaw plugin): refused with a 400.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub discord: Option<Value>,
-    /// Not available yet (a separate OpenClaw plugin): refused with a 400.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub slack: Option<Value>,
 }
+
+/// A Telegram user id (digits), or `*` for anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(pattern = r"^(?:\*|[0-9]{1,20})$", example = "123456")]
+pub struct TelegramUser(pub String);
 
 /// A Telegram bot the instance's agent answers as.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TelegramChannel {
     /// The name of a secret granted to the instance that holds the bot token.
-    #[schema(example = "TELEGRAM_BOT_TOKEN")]
+    #[schema(example = "TELEGRAM_BOT_TOKEN", pattern = r"^[A-Z_][A-Z0-9_]{0,127}$")]
     pub bot_token_secret: String,
-    /// Telegram user ids (digits) allowed to talk to the bot; `["*"]` for anyone. Empty: a
-    /// new sender must be approved first (OpenClaw's pairing).
+    /// Telegram user ids allowed to talk to the bot; `*` among them: anyone. Empty: a new
+    /// sender must be approved first (OpenClaw's pairing).
     #[serde(default)]
-    pub allow_from: Vec<String>,
+    #[schema(inline, max_items = 1000)]
+    pub allow_from: Vec<TelegramUser>,
 }
 
 impl Channels {
     /// Parses and checks `config.channels` as a client sent it.
     pub fn parse(v: &Value) -> Result<Self, Error> {
-        let c: Channels = serde_json::from_value(v.clone())
-            .map_err(|e| Error::invalid("channels", e.to_string()))?;
-        for (name, asked) in [("discord", &c.discord), ("slack", &c.slack)] {
-            if asked.is_some() {
+        let Some(obj) = v.as_object() else {
+            return Err(Error::invalid("channels", "must be an object"));
+        };
+        for name in ["discord", "slack"] {
+            if obj.contains_key(name) {
                 return Err(Error::invalid(
                     "channels",
                     format!("{name} is not available yet: OpenClaw ships it as a separate plugin this server does not install; telegram is"),
                 ));
             }
         }
+        let c: Channels = serde_json::from_value(v.clone())
+            .map_err(|e| Error::invalid("channels", e.to_string()))?;
         if let Some(t) = &c.telegram {
             crate::domain::SecretName::parse(&t.bot_token_secret).map_err(|_| {
                 Error::invalid(
@@ -62,16 +63,14 @@ impl Channels {
                     "must be the name of a secret ([A-Z_][A-Z0-9_]*)",
                 )
             })?;
-            let open = t.allow_from.iter().any(|a| a == "*");
-            let ids_ok = t
-                .allow_from
-                .iter()
-                .all(|a| !a.is_empty() && a.len() <= 20 && a.bytes().all(|b| b.is_ascii_digit()));
-            if (open && t.allow_from.len() != 1) || (!open && !ids_ok) || t.allow_from.len() > 1000
-            {
+            let ok = |a: &str| {
+                a == "*"
+                    || (!a.is_empty() && a.len() <= 20 && a.bytes().all(|b| b.is_ascii_digit()))
+            };
+            if t.allow_from.len() > 1000 || !t.allow_from.iter().all(|a| ok(&a.0)) {
                 return Err(Error::invalid(
                     "channels.telegram.allowFrom",
-                    "must be Telegram user ids (digits), or [\"*\"] for anyone",
+                    "must be at most 1000 Telegram user ids (digits), or \"*\" for anyone",
                 ));
             }
         }
@@ -91,18 +90,24 @@ impl Channels {
     pub fn openclaw_config(&self, telegram_api_root: Option<&str>) -> Value {
         let mut out = json!({});
         if let Some(t) = &self.telegram {
-            let policy = match t.allow_from.as_slice() {
-                [] => "pairing",
-                [one] if one == "*" => "open",
-                _ => "allowlist",
+            let open = t.allow_from.iter().any(|a| a.0 == "*");
+            let policy = match (open, t.allow_from.is_empty()) {
+                (true, _) => "open",
+                (false, true) => "pairing",
+                (false, false) => "allowlist",
+            };
+            let allow: Vec<&str> = if open {
+                vec!["*"]
+            } else {
+                t.allow_from.iter().map(|a| a.0.as_str()).collect()
             };
             let mut tg = json!({
                 "enabled": true,
                 "botToken": format!("${{{}}}", t.bot_token_secret),
                 "dmPolicy": policy,
             });
-            if !t.allow_from.is_empty() {
-                tg["allowFrom"] = json!(t.allow_from);
+            if !allow.is_empty() {
+                tg["allowFrom"] = json!(allow);
             }
             if let Some(root) = telegram_api_root {
                 tg["apiRoot"] = json!(root);
@@ -149,7 +154,7 @@ mod tests {
         for bad in [
             json!({"telegram": {"botTokenSecret": "lower"}}),
             json!({"telegram": {"botTokenSecret": "T", "allowFrom": ["12a"]}}),
-            json!({"telegram": {"botTokenSecret": "T", "allowFrom": ["*", "1"]}}),
+            json!([null, null]),
             json!({"telegram": {"botToken": "123:abc"}}),
             json!({"discord": {"tokenSecret": "D"}}),
             json!({"irc": {}}),

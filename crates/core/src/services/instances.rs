@@ -36,9 +36,13 @@ impl Platform {
                 Error::invalid("kind", "must be \"prebuilt\", \"blank\" or \"openclaw\"")
             })?,
         };
+        // A kind this server cannot run is its own shortcoming, as a missing LLM is: 503.
         self.runtime
             .supports(kind)
-            .map_err(|why| Error::invalid("kind", &why))?;
+            .map_err(|why| Error::Unavailable {
+                code: "kind_unavailable",
+                message: format!("kind {}: {why}", kind.as_str()),
+            })?;
         let checkpoint_repo = req
             .checkpoint_repo
             .as_deref()
@@ -211,9 +215,9 @@ impl Platform {
             return Ok(());
         };
         if instance.kind != InstanceKind::Openclaw {
-            return Err(Error::invalid(
-                "channels",
-                "need an instance of kind openclaw (its OpenClaw runs the channels)",
+            return Err(Error::Conflict(
+                "channels need an instance of kind openclaw (its OpenClaw runs the channels)"
+                    .into(),
             ));
         }
         let granted: Vec<String> = self
@@ -225,13 +229,10 @@ impl Platform {
             .collect();
         for name in channels.secrets() {
             if !granted.iter().any(|g| g == name) {
-                return Err(Error::invalid(
-                    "channels",
-                    format!(
-                        "secret {name} is not granted to instance {}: create and grant it first",
-                        instance.name.as_str()
-                    ),
-                ));
+                return Err(Error::Conflict(format!(
+                    "channels: secret {name} is not granted to instance {}: create and grant it first",
+                    instance.name.as_str()
+                )));
             }
         }
         Ok(())

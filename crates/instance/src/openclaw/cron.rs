@@ -37,20 +37,18 @@ fn cron_schedule(s: &Value) -> api::CronSchedule {
 /// `cron.add`'s parameters for a job the platform asked for: an isolated agent turn that
 /// announces nothing (its transcript is the record).
 pub fn cron_add_params(req: &api::CronJobRequest) -> Value {
-    let s = &req.schedule;
-    let (schedule, delete_after_run) = if let Some(expr) = &s.cron {
-        let mut v = json!({"kind": "cron", "expr": expr});
-        if let Some(tz) = &s.tz {
-            v["tz"] = json!(tz);
+    let schedule = match &req.schedule {
+        api::ScheduleRequest::Cron(c) => {
+            let mut v = json!({"kind": "cron", "expr": c.cron});
+            if let Some(tz) = &c.tz {
+                v["tz"] = json!(tz);
+            }
+            v
         }
-        (v, false)
-    } else if let Some(secs) = s.every_seconds {
-        (json!({"kind": "every", "everyMs": secs * 1000}), false)
-    } else {
-        (
-            json!({"kind": "at", "at": s.at.clone().unwrap_or_default()}),
-            false,
-        )
+        api::ScheduleRequest::Interval(i) => {
+            json!({"kind": "every", "everyMs": i.every_seconds.saturating_mul(1000)})
+        }
+        api::ScheduleRequest::Once(o) => json!({"kind": "at", "at": o.at}),
     };
     json!({
         "name": req.name,
@@ -59,7 +57,7 @@ pub fn cron_add_params(req: &api::CronJobRequest) -> Value {
         "wakeMode": "now",
         "payload": {"kind": "agentTurn", "message": req.message},
         "delivery": {"mode": "none"},
-        "deleteAfterRun": delete_after_run,
+        "deleteAfterRun": false,
     })
 }
 

@@ -29,7 +29,8 @@ fn wrap(i: crate::domain::Instance) -> Json<InstanceEnvelope> {
 /// the plan's capacity the answer is 402.
 #[utoipa::path(post, path = "/api/instances", operation_id = "createInstance", tag = "instances", request_body = CreateInstanceBody,
     responses((status = 201, body = InstanceEnvelope), (status = 400, body = ErrorBody),
-        (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 402, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "kind_unavailable: this server cannot run the kind (`openclaw` without OpenClaw installed)")))]
 pub async fn create(
     State(p): State<Platform>,
     Extension(caller): Extension<Caller>,
