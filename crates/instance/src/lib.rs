@@ -316,8 +316,8 @@ async fn activity(
 ) -> Res<Json<Value>> {
     let wanted = q.session_id.as_deref().filter(|x| !x.is_empty());
     // (every session, the selected one, its lines)
-    let (all, selected, lines) = if let Some(oc) = &s.openclaw {
-        let oc = ready_openclaw(&s).await.map(|_| oc)?;
+    let (all, selected, lines) = if s.openclaw.is_some() {
+        let oc = ready_openclaw(&s).await?;
         let all = oc.sessions().await.map_err(internal)?;
         let selected = match wanted {
             Some(id) => match all.iter().find(|m| m.id == id) {
@@ -418,13 +418,13 @@ async fn messages(State(s): State<AppState>, body: Bytes) -> Res<Json<Value>> {
     if req.text.trim().is_empty() {
         return Err(bad("text must not be empty"));
     }
-    if let Some(oc) = &s.openclaw {
+    if s.openclaw.is_some() {
         let session = match req.session_id {
             Some(id) if openclaw::valid_session(&id) => id,
             Some(_) => return Err(bad("sessionId is not a session id")),
             None => sessions::new_id(),
         };
-        ready_openclaw(&s).await?;
+        let oc = ready_openclaw(&s).await?;
         return match oc.message(&session, &req.text).await {
             Ok(text) => sorted(&api::MessageReply {
                 text,

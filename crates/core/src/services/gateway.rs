@@ -39,31 +39,46 @@ fn openai_usage(v: &Value) -> Option<(u64, u64)> {
     ))
 }
 
-/// Watches an OpenAI-compatible SSE body relayed as is for its usage chunk, so the relayed
-/// call is metered: fed the bytes as they arrive, it reads whole lines (a character split
+/// The `data:` fields of an SSE body fed as it arrives: whole lines only (a character split
 /// across reads stays whole; lines end at LF, CR or CRLF, as SSE allows and as the model
-/// client reads them) and keeps the last `usage` a `data:` line reported.
+/// client reads them; a CRLF reads as a line and an empty one, which has no data).
 #[derive(Debug, Default)]
-pub struct UsageWatcher {
+pub(crate) struct SseData {
     /// Bytes of the line not yet ended.
     pending: Vec<u8>,
+}
+
+impl SseData {
+    /// Calls `on_data` with each `data:` value (trimmed) of the lines `bytes` completes.
+    pub(crate) fn feed(&mut self, bytes: &[u8], mut on_data: impl FnMut(&str)) {
+        self.pending.extend_from_slice(bytes);
+        while let Some(pos) = self.pending.iter().position(|b| matches!(b, b'\n' | b'\r')) {
+            let raw: Vec<u8> = self.pending.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&raw);
+            if let Some(data) = line.trim().strip_prefix("data:") {
+                on_data(data.trim());
+            }
+        }
+    }
+}
+
+/// Watches an OpenAI-compatible SSE body relayed as is for its usage chunk, so the relayed
+/// call is metered: it keeps the last `usage` a `data:` line reported.
+#[derive(Debug, Default)]
+pub struct UsageWatcher {
+    lines: SseData,
     usage: Option<(u64, u64)>,
 }
 
 impl UsageWatcher {
     /// Reads the lines `bytes` completes.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
-        // A CRLF reads as a line and an empty one: no matter here.
-        while let Some(pos) = self.pending.iter().position(|b| matches!(b, b'\n' | b'\r')) {
-            let raw: Vec<u8> = self.pending.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&raw);
-            if let Some(data) = line.trim().strip_prefix("data:") {
-                if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
-                    self.usage = openai_usage(&v).or(self.usage);
-                }
+        let usage = &mut self.usage;
+        self.lines.feed(bytes, |data| {
+            if let Ok(v) = serde_json::from_str::<Value>(data) {
+                *usage = openai_usage(&v).or(*usage);
             }
-        }
+        });
     }
 
     /// (prompt, completion) tokens of the last usage seen.

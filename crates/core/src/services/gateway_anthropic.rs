@@ -5,7 +5,7 @@
 //! stream — is turned back into Anthropic's shapes (`message`; `message_start`,
 //! `content_block_*`, `message_delta`, `message_stop` events).
 
-use super::gateway::GatewayReply;
+use super::gateway::{GatewayReply, SseData};
 use super::Platform;
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -186,8 +186,7 @@ fn event(kind: &str, data: Value) -> Bytes {
 #[derive(Default)]
 pub struct StreamTranslator {
     model: String,
-    /// Bytes of the line not yet ended.
-    pending: Vec<u8>,
+    lines: SseData,
     started: bool,
     /// The content block open now, and how many blocks there were.
     open: Option<Open>,
@@ -214,19 +213,13 @@ impl StreamTranslator {
 
     /// The Anthropic events the OpenAI `bytes` complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Bytes> {
-        self.pending.extend_from_slice(bytes);
+        let mut data = vec![];
+        self.lines.feed(bytes, |d| data.push(d.to_owned()));
         let mut out = vec![];
-        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
-            let raw: Vec<u8> = self.pending.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&raw);
-            let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else {
-                continue;
-            };
-            if data == "[DONE]" {
+        for d in data {
+            if d == "[DONE]" {
                 out.extend(self.finish());
-                continue;
-            }
-            if let Ok(v) = serde_json::from_str::<Value>(data) {
+            } else if let Ok(v) = serde_json::from_str::<Value>(&d) {
                 out.extend(self.chunk(&v));
             }
         }

@@ -308,21 +308,36 @@ impl OpenClaw {
         }
     }
 
+    /// One authenticated JSON call to the gateway: its status and body (`null` when the body
+    /// is not JSON).
+    async fn call(
+        &self,
+        path: &str,
+        body: Value,
+        session: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let mut rb = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .timeout(timeout);
+        if let Some(key) = session {
+            rb = rb.header("x-openclaw-session-key", key);
+        }
+        let res = rb.send().await.context("OpenClaw's gateway")?;
+        let status = res.status();
+        Ok((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
     /// One turn of OpenClaw's agent in session `session` (its key `agent:main:<session>`);
     /// the reply's text.
     pub async fn message(&self, session: &str, text: &str) -> anyhow::Result<String> {
-        let res = self
-            .http
-            .post(format!("{}/v1/chat/completions", self.base))
-            .bearer_auth(&self.token)
-            .header("x-openclaw-session-key", session)
-            .json(&json!({"model": "openclaw", "messages": [{"role": "user", "content": text}]}))
-            .timeout(TURN_TIMEOUT)
-            .send()
-            .await
-            .context("OpenClaw's gateway")?;
-        let status = res.status();
-        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let request = json!({"model": "openclaw", "messages": [{"role": "user", "content": text}]});
+        let (status, body) = self
+            .call("/v1/chat/completions", request, Some(session), TURN_TIMEOUT)
+            .await?;
         if !status.is_success() {
             bail!("OpenClaw answered {status}: {}", error_text(&body));
         }
@@ -334,17 +349,10 @@ impl OpenClaw {
 
     /// A tool of OpenClaw's gateway (`POST /tools/invoke`): the tool's `details`.
     async fn tool(&self, tool: &str, args: Value) -> anyhow::Result<Value> {
-        let res = self
-            .http
-            .post(format!("{}/tools/invoke", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({"tool": tool, "args": args}))
-            .timeout(CALL_TIMEOUT)
-            .send()
-            .await
-            .context("OpenClaw's gateway")?;
-        let status = res.status();
-        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let request = json!({"tool": tool, "args": args});
+        let (status, body) = self
+            .call("/tools/invoke", request, None, CALL_TIMEOUT)
+            .await?;
         if !status.is_success() || body["ok"] != json!(true) {
             bail!("OpenClaw's {tool} answered {status}: {}", error_text(&body));
         }
@@ -354,17 +362,10 @@ impl OpenClaw {
     /// A method of OpenClaw's admin RPC (`POST /api/v1/admin/rpc`): its payload, or
     /// [`RpcError`] when OpenClaw refuses the call.
     pub async fn rpc(&self, method: &str, params: Value) -> anyhow::Result<Value> {
-        let res = self
-            .http
-            .post(format!("{}/api/v1/admin/rpc", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({"method": method, "params": params}))
-            .timeout(CALL_TIMEOUT)
-            .send()
-            .await
-            .context("OpenClaw's gateway")?;
-        let status = res.status();
-        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let request = json!({"method": method, "params": params});
+        let (status, body) = self
+            .call("/api/v1/admin/rpc", request, None, CALL_TIMEOUT)
+            .await?;
         if body["ok"] == json!(true) {
             return Ok(body["payload"].clone());
         }
