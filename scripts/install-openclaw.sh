@@ -7,7 +7,7 @@
 #
 #   scripts/install-openclaw.sh [DIR]
 #
-# Takes ~40 s and ~650 MB the first time; does nothing when the pinned versions are there.
+# Takes ~40 s and ~840 MB (650 MB OpenClaw, 190 MB Node) the first time; does nothing when the pinned versions are there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD/openclaw
