@@ -86,6 +86,10 @@ NOT_SET = {
         "OPERATOR_SQS_WAIT_SECONDS": "long polling is for consumers; the API only sends",
         "OPERATOR_BOOTSTRAP_KEY_SECRET_ARN": "only the worker creates the first account",
         "OPERATOR_LLM_IDLE_TIMEOUT_SECS": "optional: the default (300 s) applies",
+        "OPERATOR_EFS_FILE_SYSTEM_ID": "only workers mount the workspace file system",
+        "OPERATOR_WORKSPACES_DIR": "only workers mount the workspace file system",
+        "OPERATOR_INSTANCE_UID": "only workers make workspace access points",
+        "OPERATOR_INSTANCE_GID": "only workers make workspace access points",
     },
     "worker": {
         "OPERATOR_AWS_ENDPOINT_URL": "emulators only; the real service endpoints are the default",
@@ -95,6 +99,8 @@ NOT_SET = {
         "OPENAI_API_KEY": "the provider key is read from OPERATOR_LLM_API_KEY_SECRET_ARN",
         "ANTHROPIC_API_KEY": "the provider key is read from OPERATOR_LLM_API_KEY_SECRET_ARN",
         "OPERATOR_LLM_IDLE_TIMEOUT_SECS": "optional: the default (300 s) applies",
+        "OPERATOR_INSTANCE_UID": "optional: the instance image's user, 10001 (infra/docker/instance.Dockerfile)",
+        "OPERATOR_INSTANCE_GID": "optional: the instance image's group, 10001",
     },
     "instance": {
         "OPERATOR_WORKSPACE": "given as --workspace in the image's entry point",
@@ -161,7 +167,7 @@ def dockerfile_env(path: str) -> set:
 
 def runtime_overrides() -> set:
     """What EcsRuntime puts in every instance task's environment."""
-    body = source("crates/aws/src/ecs.rs").split("fn environment", 1)[1].split("\n    }\n", 1)[0]
+    body = source("crates/aws/src/ecs/mod.rs").split("fn environment", 1)[1].split("\n    }\n", 1)[0]
     return set(re.findall(r'"(OPERATOR_[A-Z0-9_]+)"', body))
 
 
@@ -218,7 +224,8 @@ ADAPTERS = {
     "queue": ("crates/aws/src/sqs.rs", "sqs"),
     "vault": ("crates/aws/src/secrets.rs", "secretsmanager"),
     "scheduler": ("crates/aws/src/scheduler.rs", "scheduler"),
-    "runtime": ("crates/aws/src/ecs.rs", "ecs"),
+    "runtime": ("crates/aws/src/ecs", "ecs"),
+    "workspaces": ("crates/aws/src/efs.rs", "elasticfilesystem"),
     "startup": ("crates/aws/src/platform.rs", "secretsmanager"),
 }
 
@@ -288,8 +295,9 @@ IMPLIED = {
     },
     "WorkerTaskRole": {
         "secretsmanager:TagResource": "CreateSecret tags each secret with its account",
-        "ecs:TagResource": "RunTask tags each instance task with its instance and account",
-        "iam:PassRole": "RunTask hands the instance execution role to ECS; schedules the scheduler role",
+        "ecs:TagResource": "RunTask and RegisterTaskDefinition tag each instance's task and task definition",
+        "elasticfilesystem:TagResource": "CreateAccessPoint tags each workspace access point with its instance",
+        "iam:PassRole": "RunTask and RegisterTaskDefinition hand the instance execution role to ECS; schedules the scheduler role",
         "kms:Decrypt": "the table, the vault's secrets and the lifecycle queues use the stack key",
         "kms:Encrypt": "the table, the vault's secrets and the lifecycle queues use the stack key",
         "kms:GenerateDataKey": "the table, the vault's secrets and the lifecycle queues use the stack key",
@@ -325,7 +333,8 @@ IMPLIED = {
 
 # Resources that cannot name one of this stack's: the network interfaces Lambda creates
 # for the function in the VPC do not exist (and have no id) before it makes them.
-ACCOUNT_WIDE = {"network-interface/*"}
+# Nor can the access points the worker makes per instance (scoped by their tag instead).
+ACCOUNT_WIDE = {"network-interface/*", "access-point/*"}
 
 # Actions with no resource-level permissions: `*` is the only resource they accept.
 STAR_RESOURCE = {
@@ -334,7 +343,14 @@ STAR_RESOURCE = {
     "ecr:GetAuthorizationToken": None,
     # Resource-wise only "container-instance"; scoped to the cluster by condition instead.
     "ecs:ListTasks": "ecs:cluster",
+    "ecs:DescribeTaskDefinition": None,
+    "ecs:RegisterTaskDefinition": None,
+    "ecs:DeregisterTaskDefinition": None,
 }
+
+# Task definition ARNs end in `:<revision>`; a statement on this stack's instance families
+# may take every revision.
+REVISIONS = re.compile(r"task-definition/\$\{AWS::StackName\}-instance-?\*:\*$")
 
 
 def as_list(v):
@@ -425,6 +441,12 @@ class Iam(unittest.TestCase):
                     text = res.get("Fn::Sub") if isinstance(res, dict) else None
                     if isinstance(text, str) and text.endswith(tuple(f":{r}" for r in ACCOUNT_WIDE)):
                         self.assertIn("${AWS::AccountId}", text, where)
+                        if text.endswith(":access-point/*"):
+                            conditions = {k for c in st.get("Condition", {}).values() for k in c}
+                            self.assertTrue(
+                                conditions & {"aws:ResourceTag/operator:instance", "aws:RequestTag/operator:instance"},
+                                f"{where}: access points only by their operator:instance tag",
+                            )
                         continue
                     self.assertTrue(
                         refs & (resources | {"AWS::StackName", "LlmApiKeySecretArn"}),
@@ -432,6 +454,7 @@ class Iam(unittest.TestCase):
                     )
                     if isinstance(res, dict) and "Fn::Sub" in res:
                         text = res["Fn::Sub"] if isinstance(res["Fn::Sub"], str) else res["Fn::Sub"][0]
+                        text = REVISIONS.sub("task-definition/${AWS::StackName}-instance", text)
                         self.assertNotRegex(text, r":\*:|:\*$|^\*", f"{where}: {text} is not scoped")
 
     def test_the_api_never_consumes_jobs_or_touches_tasks(self):
@@ -498,7 +521,7 @@ class Events(unittest.TestCase):
         self.assertEqual(set(job) - {"type"}, variants[job["type"]], "the rule's job does not match crates/core/src/job.rs")
         # The instance id is the task's startedBy, as EcsRuntime sets it.
         self.assertEqual(transformer["InputPathsMap"]["instance"], "$.detail.startedBy")
-        self.assertIn(".started_by(spec.instance.id.as_str())", source("crates/aws/src/ecs.rs"))
+        self.assertIn(".started_by(spec.instance.id.as_str())", source("crates/aws/src/ecs"))
 
     def test_the_exit_rule_matches_this_stacks_instance_tasks_stopping_on_their_own(self):
         detail = self.tpl["Resources"]["InstanceExitRule"]["Properties"]["EventPattern"]["detail"]
@@ -507,6 +530,12 @@ class Events(unittest.TestCase):
         self.assertEqual(detail["group"], [{"Fn::Sub": f"family:{family}"}])
         self.assertEqual(detail["lastStatus"], ["STOPPED"])
         self.assertEqual(detail["stopCode"], [{"anything-but": "UserInitiated"}])
+
+    def test_lifecycle_jobs_are_dead_lettered_after_the_deliveries_the_worker_counts_on(self):
+        # The worker fails an instance on its job's last delivery (LIFECYCLE_MAX_RECEIVES).
+        (n,) = re.findall(r"pub const LIFECYCLE_MAX_RECEIVES: u32 = (\d+);", source("crates/core/src/services/runtime.rs"))
+        redrive = self.tpl["Resources"]["LifecycleQueue"]["Properties"]["RedrivePolicy"]
+        self.assertEqual(int(redrive["maxReceiveCount"]), int(n))
 
     def test_only_the_rule_sends_to_the_lifecycle_queue(self):
         props = self.tpl["Resources"]["LifecycleQueuePolicy"]["Properties"]

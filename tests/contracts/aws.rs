@@ -153,6 +153,7 @@ mod ecs {
                     "ghp_must_not_be_in_overrides".to_owned().into(),
                 ),
             ],
+            launch: 0,
         }
     }
 
@@ -237,6 +238,102 @@ mod ecs {
             .unwrap()
             .remove(0);
         assert_eq!(task.desired_status(), Some("STOPPED"));
+        rt.destroy(&spec.instance.id).await.unwrap();
+    }
+
+    /// Tasks of `spec`'s instance (ECS lists stopped ones too when asked), with their tags.
+    async fn tasks(
+        client: &aws_sdk_ecs::Client,
+        cluster: &str,
+        spec: &InstanceSpec,
+        desired: aws_sdk_ecs::types::DesiredStatus,
+    ) -> Vec<aws_sdk_ecs::types::Task> {
+        let arns = client
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(spec.instance.id.as_str())
+            .desired_status(desired)
+            .send()
+            .await
+            .unwrap()
+            .task_arns
+            .unwrap_or_default();
+        if arns.is_empty() {
+            return vec![];
+        }
+        client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns))
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .send()
+            .await
+            .unwrap()
+            .tasks
+            .unwrap()
+    }
+
+    fn launch_tag(task: &aws_sdk_ecs::types::Task) -> String {
+        task.tags()
+            .iter()
+            .find(|t| t.key() == Some("operator:launch"))
+            .and_then(|t| t.value())
+            .expect("an operator:launch tag")
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn each_launch_has_its_own_client_token_and_a_stopped_launch_reports_why() {
+        use aws_sdk_ecs::types::DesiredStatus;
+        let (rt, client, cluster) = crate::backends::ecs().await;
+        // GIVEN the first launch of an instance, checked on again (a redelivered job)
+        let mut spec = spec();
+        assert_eq!(rt.start(&spec).await.unwrap(), RuntimeStatus::Starting);
+        assert_eq!(rt.start(&spec).await.unwrap(), RuntimeStatus::Starting);
+        let first = tasks(&client, &cluster, &spec, DesiredStatus::Running).await;
+        assert_eq!(first.len(), 1, "one launch, one task");
+        let token0 = launch_tag(&first[0]);
+        assert_eq!(token0, operator_aws::EcsRuntime::client_token(&spec));
+        // WHEN its task stops on its own while starting
+        client
+            .stop_task()
+            .cluster(&cluster)
+            .task(first[0].task_arn().unwrap())
+            .reason("CannotPullContainerError: pull image manifest has been retried 5 time(s)")
+            .send()
+            .await
+            .unwrap();
+        // THEN checking on that launch reports the stop and its reason, and starts nothing
+        match rt.start(&spec).await.unwrap() {
+            RuntimeStatus::Stopped { reason: Some(r) } => {
+                assert!(r.contains("CannotPullContainerError"), "{r}")
+            }
+            other => panic!("expected the launch's stop, got {other:?}"),
+        }
+        assert!(tasks(&client, &cluster, &spec, DesiredStatus::Running)
+            .await
+            .is_empty());
+        match rt.status(&spec.instance.id).await.unwrap() {
+            RuntimeStatus::Stopped { reason: Some(r) } => {
+                assert!(r.contains("CannotPullContainerError"), "{r}")
+            }
+            other => panic!("expected stopped with the reason, got {other:?}"),
+        }
+        // AND the next launch gets a new task under a different client token
+        spec.launch = 1;
+        assert_eq!(rt.start(&spec).await.unwrap(), RuntimeStatus::Starting);
+        let second = tasks(&client, &cluster, &spec, DesiredStatus::Running).await;
+        assert_eq!(second.len(), 1);
+        let token1 = launch_tag(&second[0]);
+        assert_ne!(
+            token0, token1,
+            "a new launch must not reuse the client token"
+        );
+        assert_ne!(first[0].task_arn(), second[0].task_arn());
+        assert!(
+            token0.len() <= 64 && token1.len() <= 64,
+            "ECS takes up to 64 characters"
+        );
         rt.destroy(&spec.instance.id).await.unwrap();
     }
 

@@ -279,10 +279,10 @@ impl TestQueue {
 }
 
 fn witness_job() -> Job {
-    Job::InstanceProvision {
-        account_id: operator_core::ids::AccountId::from_trusted("acct_witness"),
-        instance_id: operator_core::ids::InstanceId::from_trusted("inst_witness"),
-    }
+    Job::provision(
+        operator_core::ids::AccountId::from_trusted("acct_witness"),
+        operator_core::ids::InstanceId::from_trusted("inst_witness"),
+    )
 }
 
 /// A SQLite queue on a manual clock. `max_receive_count` as in the SQS redrive policy.

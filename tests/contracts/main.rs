@@ -16,6 +16,7 @@ mod backends;
 mod aws;
 mod concurrency;
 mod experiments;
+mod lifecycle;
 mod queue;
 mod runtime;
 mod scheduler;

@@ -30,10 +30,10 @@ const PAST_VIS: Duration = Duration::from_millis(1300);
 const HELD: Duration = Duration::from_secs(30);
 
 fn job(n: u32) -> Job {
-    Job::InstanceProvision {
-        account_id: AccountId::from_trusted("acct_contract"),
-        instance_id: InstanceId::from_trusted(format!("inst_{n}")),
-    }
+    Job::provision(
+        AccountId::from_trusted("acct_contract"),
+        InstanceId::from_trusted(format!("inst_{n}")),
+    )
 }
 
 pub async fn delivers_what_was_sent_once_while_invisible(t: TestQueue) {

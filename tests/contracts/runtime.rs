@@ -39,6 +39,7 @@ pub fn spec() -> InstanceSpec {
         token: "inst_contract.0123456789abcdef0123".to_owned().into(),
         control_url: "http://127.0.0.1:9".into(),
         env: vec![],
+        launch: 0,
     }
 }
 
@@ -57,7 +58,7 @@ pub async fn start_once_stop_twice(rt: Arc<dyn InstanceRuntime>) {
     assert_eq!(first, again, "a second start reports the same instance");
     assert!(!matches!(
         rt.status(&spec.instance.id).await.unwrap(),
-        RuntimeStatus::Stopped
+        RuntimeStatus::Stopped { .. }
     ));
     rt.stop(&spec.instance.id).await.unwrap();
     rt.stop(&spec.instance.id).await.unwrap();

@@ -58,7 +58,7 @@ fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-async fn platform(
+pub async fn platform(
     at: &str,
 ) -> (
     Platform,
@@ -104,7 +104,7 @@ async fn platform(
     (p, clock, dir, store)
 }
 
-async fn caller(p: &Platform) -> Caller {
+pub async fn caller(p: &Platform) -> Caller {
     let account = p.create_account(PlanSlug::Pro, None, None).await.unwrap();
     let (key, _) = p.create_key(&account.id, None).await.unwrap();
     Caller {

@@ -5,6 +5,7 @@
 pub mod cron;
 pub mod dynamo;
 pub mod ecs;
+pub mod efs;
 pub mod platform;
 pub mod scheduler;
 pub mod secrets;
@@ -12,6 +13,7 @@ pub mod sqs;
 
 pub use dynamo::DynamoStore;
 pub use ecs::{EcsRuntime, EcsSettings};
+pub use efs::{EfsSettings, Workspaces};
 pub use scheduler::{EventBridgeScheduler, ScheduleTarget};
 pub use secrets::SecretsManagerVault;
 pub use sqs::SqsQueue;

@@ -8,8 +8,8 @@
 //! start, so no value sits in a function's or task's configuration.
 
 use crate::{
-    DynamoStore, EcsRuntime, EcsSettings, EventBridgeScheduler, ScheduleTarget,
-    SecretsManagerVault, SqsQueue,
+    DynamoStore, EcsRuntime, EcsSettings, EfsSettings, EventBridgeScheduler, ScheduleTarget,
+    SecretsManagerVault, SqsQueue, Workspaces,
 };
 use anyhow::Context;
 use base64::Engine;
@@ -34,6 +34,9 @@ pub struct AwsSettings {
     pub secret_prefix: String,
     pub kms_key_id: Option<String>,
     pub ecs: EcsSettings,
+    /// Workspaces on EFS (`OPERATOR_EFS_FILE_SYSTEM_ID` with the worker's mount of its
+    /// `/instances`, `OPERATOR_WORKSPACES_DIR`); `None`: workspaces live with their task.
+    pub efs: Option<EfsSettings>,
     /// `OPERATOR_PUBLIC_URL`; the API function may go without it (its Function URL is not
     /// known before it exists) and then takes it from the first request's host.
     pub public_url: Option<String>,
@@ -91,6 +94,26 @@ impl AwsSettings {
                 openclaw_cpu: opt("OPERATOR_OPENCLAW_TASK_CPU").unwrap_or_else(|| "1024".into()),
                 openclaw_memory: opt("OPERATOR_OPENCLAW_TASK_MEMORY")
                     .unwrap_or_else(|| "3072".into()),
+            },
+            efs: match (opt("OPERATOR_EFS_FILE_SYSTEM_ID"), opt("OPERATOR_WORKSPACES_DIR")) {
+                (Some(file_system_id), Some(mount)) => {
+                    let num = |name: &str, value: Option<String>| -> anyhow::Result<i64> {
+                        value.map_or(Ok(10001), |v| {
+                            v.parse()
+                                .with_context(|| format!("{name} must be a number, not {v:?}"))
+                        })
+                    };
+                    Some(EfsSettings {
+                        file_system_id,
+                        mount: mount.into(),
+                        uid: num("OPERATOR_INSTANCE_UID", opt("OPERATOR_INSTANCE_UID"))?,
+                        gid: num("OPERATOR_INSTANCE_GID", opt("OPERATOR_INSTANCE_GID"))?,
+                    })
+                }
+                (None, None) => None,
+                _ => anyhow::bail!(
+                    "OPERATOR_EFS_FILE_SYSTEM_ID and OPERATOR_WORKSPACES_DIR go together: set both (workspaces on EFS) or neither"
+                ),
             },
             public_url: opt("OPERATOR_PUBLIC_URL"),
             image_tag: opt("OPERATOR_IMAGE_TAG")
@@ -244,11 +267,15 @@ fn assemble(
             )
             .with_long_polling(settings.long_poll),
         ),
-        runtime: Arc::new(EcsRuntime::new(
-            aws_sdk_ecs::Client::new(cfg),
-            settings.ecs,
-            http.clone(),
-        )),
+        runtime: Arc::new({
+            let ecs = EcsRuntime::new(aws_sdk_ecs::Client::new(cfg), settings.ecs, http.clone());
+            match settings.efs {
+                Some(efs) => {
+                    ecs.with_workspaces(Workspaces::new(aws_sdk_efs::Client::new(cfg), efs))
+                }
+                None => ecs,
+            }
+        }),
         vault: Arc::new(SecretsManagerVault::new(
             aws_sdk_secretsmanager::Client::new(cfg),
             settings.secret_prefix,

@@ -9,9 +9,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all_fields = "camelCase")]
 pub enum Job {
+    /// Start an instance, or check on its start: the job is sent again every few seconds
+    /// while the runtime reports it starting. `launch` counts the launch attempts of this
+    /// start (0 first): a runtime keeps one launch idempotent (ECS: one `clientToken` per
+    /// launch, so a check returns the task it made) and a launch after a stopped one distinct.
     InstanceProvision {
         account_id: AccountId,
         instance_id: InstanceId,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        launch: u32,
     },
     InstanceRestart {
         account_id: AccountId,
@@ -63,7 +69,20 @@ pub enum Job {
     },
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Job {
+    /// A first start of `instance_id` (launch 0).
+    pub fn provision(account_id: AccountId, instance_id: InstanceId) -> Self {
+        Job::InstanceProvision {
+            account_id,
+            instance_id,
+            launch: 0,
+        }
+    }
+
     /// Instance lifecycle jobs (their own queue: quick, never behind agent work).
     pub fn is_lifecycle(&self) -> bool {
         matches!(

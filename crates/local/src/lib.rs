@@ -30,7 +30,7 @@ pub use store::SqliteStore;
 pub use vault::{LocalVault, MasterKey};
 
 /// Deliveries before a job is dead-lettered (the SQS redrive policy's maxReceiveCount).
-pub const MAX_RECEIVE_COUNT: u32 = 5;
+pub const MAX_RECEIVE_COUNT: u32 = operator_core::services::LIFECYCLE_MAX_RECEIVES;
 /// Deliveries of an agent job (it retries while another worker holds its chat).
 pub const AGENT_MAX_RECEIVE_COUNT: u32 = 10;
 

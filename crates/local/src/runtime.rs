@@ -304,7 +304,9 @@ impl InstanceRuntime for LocalRuntime {
                 } else {
                     "exited before listening"
                 };
-                bail!("instance {why}{}", log_tail(&log_path));
+                return Ok(RuntimeStatus::Stopped {
+                    reason: Some(format!("instance {why}{}", log_tail(&log_path))),
+                });
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
@@ -356,10 +358,13 @@ impl InstanceRuntime for LocalRuntime {
             if let Err(e) = send_signal(pid, Signal::Kill) {
                 tracing::debug!(pid, error = %e, "killing an unhealthy instance");
             }
-            bail!(
-                "instance did not become healthy: {e:#}{}",
-                log_tail(&log_path)
-            );
+            // A launch that failed (the caller launches again or gives up), not a failed call.
+            return Ok(RuntimeStatus::Stopped {
+                reason: Some(format!(
+                    "did not become healthy: {e:#}{}",
+                    log_tail(&log_path)
+                )),
+            });
         }
         self.procs.lock().await.insert(
             id,
@@ -379,7 +384,7 @@ impl InstanceRuntime for LocalRuntime {
             Some(p) if !*p.exited.borrow() => RuntimeStatus::Running {
                 endpoint: p.endpoint.clone(),
             },
-            _ => RuntimeStatus::Stopped,
+            _ => RuntimeStatus::STOPPED,
         })
     }
 
@@ -412,19 +417,8 @@ impl InstanceRuntime for LocalRuntime {
             self.dir(from).join("workspace"),
             self.dir(to).join("workspace"),
         );
-        if dst.exists() {
-            return Ok(());
-        }
-        if !src.exists() {
-            bail!("instance {from} has no workspace to clone");
-        }
-        let tmp = self.dir(to).join("workspace.partial");
-        // A partial copy left by an interrupted clone, if any (usually there is none).
-        let _ = std::fs::remove_dir_all(&tmp);
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            copy_tree(&src, &tmp)?;
-            std::fs::rename(&tmp, &dst)?;
-            Ok(())
+        tokio::task::spawn_blocking(move || {
+            operator_core::ports::workspace_copy::copy_workspace(&src, &dst)
         })
         .await??;
         Ok(())
@@ -449,26 +443,4 @@ impl InstanceRuntime for LocalRuntime {
         }
         Ok(())
     }
-}
-
-/// Recursive copy that keeps symlinks as symlinks and skips the browser profile.
-fn copy_tree(src: &Path, dst: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dst)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == "chromium" && src.ends_with(".operator") {
-            continue;
-        }
-        let (s, d) = (entry.path(), dst.join(&name));
-        let ty = entry.file_type()?;
-        if ty.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&s)?, &d)?;
-        } else if ty.is_dir() {
-            copy_tree(&s, &d)?;
-        } else {
-            std::fs::copy(&s, &d)?;
-        }
-    }
-    Ok(())
 }

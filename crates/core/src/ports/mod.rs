@@ -5,6 +5,7 @@
 //! adapter to these docs. Persistence is split per aggregate in [`store`].
 
 mod store;
+pub mod workspace_copy;
 pub use store::*;
 
 use crate::domain::*;
@@ -175,6 +176,10 @@ pub struct InstanceSpec {
     pub control_url: String,
     /// Environment for the instance: its `env` plus granted and global secrets.
     pub env: Vec<(String, SecretString)>,
+    /// Which launch attempt of this start (0 first). A runtime makes one launch idempotent
+    /// (a redelivered start of the same launch returns the same task) and each new launch
+    /// distinct (ECS: the `clientToken`).
+    pub launch: u32,
 }
 
 /// The runtime's view of an instance.
@@ -185,7 +190,16 @@ pub enum RuntimeStatus {
     },
     /// Accepted but not reachable yet (a Fargate task being placed and pulled).
     Starting,
-    Stopped,
+    /// Not running. `reason`: why the last launch stopped, when the runtime knows (an ECS
+    /// task's `stoppedReason` and `stopCode`, a process's exit and log tail).
+    Stopped {
+        reason: Option<String>,
+    },
+}
+
+impl RuntimeStatus {
+    /// Stopped, reason unknown.
+    pub const STOPPED: RuntimeStatus = RuntimeStatus::Stopped { reason: None };
 }
 
 /// Something the runtime noticed on its own (not in answer to a call).

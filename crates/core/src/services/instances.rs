@@ -71,10 +71,10 @@ impl Platform {
             deleted_at: None,
         };
         self.insert_with_capacity(caller, &instance).await?;
-        self.enqueue(Job::InstanceProvision {
-            account_id: instance.account_id.clone(),
-            instance_id: instance.id.clone(),
-        })
+        self.enqueue(Job::provision(
+            instance.account_id.clone(),
+            instance.id.clone(),
+        ))
         .await?;
         Ok(instance)
     }

@@ -16,10 +16,17 @@ use std::time::Duration;
 
 /// Automatic restarts after crashes before the instance is left `failed`.
 pub const MAX_AUTO_RESTARTS: u32 = 5;
-/// How long a runtime may report `Starting` before the start counts as failed.
+/// How long one launch may report `Starting` before the start counts as failed.
 const START_DEADLINE_MINUTES: i64 = 10;
-/// Attempts at starting an instance before it is marked `failed`.
-const START_ATTEMPTS: u32 = 3;
+/// Launches of one start before the instance is left `failed`: a launch whose task or
+/// process stops before it is healthy is followed by another, after a backoff.
+pub const MAX_LAUNCHES: u32 = 3;
+/// Deliveries of a lifecycle job (the queues' maxReceiveCount, embedded and in
+/// infra/template.yaml). A job that fails on its last delivery fails its instance with the
+/// reason rather than leaving it to the dead-letter queue `provisioning` for good.
+pub const LIFECYCLE_MAX_RECEIVES: u32 = 5;
+/// How often a start that is under way is checked.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
 
 impl Platform {
     fn token_mac(&self, id: &InstanceId) -> Hmac<Sha256> {
@@ -54,7 +61,7 @@ impl Platform {
         }
     }
 
-    async fn spec_for(&self, instance: &Instance) -> Result<InstanceSpec> {
+    async fn spec_for(&self, instance: &Instance, launch: u32) -> Result<InstanceSpec> {
         let mut env: Vec<(String, SecretString)> = instance
             .env
             .as_map()
@@ -76,17 +83,25 @@ impl Platform {
             token: self.instance_token(&instance.id),
             control_url: self.config.control_url.clone(),
             env,
+            launch,
         })
     }
 
-    /// Starts `instance` and records it `active`; on repeated failure, `failed`.
-    async fn start_and_record(&self, instance: Instance, attempt: u32) -> Result<(), JobError> {
+    /// Starts `instance` (launch `launch` of this start; idempotent per launch, so the same
+    /// call checks on a start under way) and records what came of it: `active`; a check
+    /// again shortly; another launch after one that stopped; or `failed` with the reason.
+    async fn start_and_record(&self, instance: Instance, launch: u32) -> Result<(), JobError> {
         let spec = self
-            .spec_for(&instance)
+            .spec_for(&instance, launch)
             .await
             .map_err(|e| JobError::Transient(e.into()))?;
-        match self.runtime.start(&spec).await {
-            Ok(RuntimeStatus::Running { endpoint }) => {
+        let status = self
+            .runtime
+            .start(&spec)
+            .await
+            .map_err(JobError::Transient)?;
+        match status {
+            RuntimeStatus::Running { endpoint } => {
                 let mut current = self.reload(&instance).await?;
                 if current.deleted_at.is_some() {
                     // Deleted while starting: do not leave it running (a failure retries
@@ -102,10 +117,10 @@ impl Platform {
                     .update_instance(&current)
                     .await
                     .map_err(|e| JobError::Transient(e.into()))?;
-                tracing::info!(instance = %current.id, "instance active");
+                tracing::info!(instance = %current.id, launch, "instance active");
                 Ok(())
             }
-            Ok(RuntimeStatus::Starting) => {
+            RuntimeStatus::Starting => {
                 // Check again shortly, without stopping it (a provision job never stops).
                 let waited = self.clock.now() - instance.updated_at;
                 if waited > chrono::Duration::minutes(START_DEADLINE_MINUTES) {
@@ -114,37 +129,180 @@ impl Platform {
                         tracing::warn!(instance = %instance.id, error = %e, "could not stop an instance that did not start");
                     }
                     let reason = format!("did not start within {START_DEADLINE_MINUTES} minutes");
-                    let mut current = self.reload(&instance).await?;
-                    current.mark_failed(reason.clone(), self.clock.now());
-                    self.store
-                        .update_instance(&current)
-                        .await
-                        .map_err(|e| JobError::Transient(e.into()))?;
-                    return Err(JobError::Permanent(anyhow::anyhow!(reason)));
+                    return self.fail_start(&instance, reason).await;
                 }
                 self.enqueue_after(
                     Job::InstanceProvision {
                         account_id: instance.account_id.clone(),
                         instance_id: instance.id.clone(),
+                        launch,
                     },
-                    Duration::from_secs(5),
+                    CHECK_EVERY,
                 )
                 .await
                 .map_err(|e| JobError::Transient(anyhow::anyhow!("{e}")))?;
                 Ok(())
             }
-            Ok(RuntimeStatus::Stopped) => Err(JobError::Transient(anyhow::anyhow!(
-                "runtime reported the instance stopped right after starting it"
-            ))),
-            Err(e) if attempt < START_ATTEMPTS => Err(JobError::Transient(e)),
-            Err(e) => {
+            RuntimeStatus::Stopped { reason } => {
+                // This launch stopped before it was healthy: launch again (a fresh launch,
+                // after a backoff), or give up with the reason.
+                let reason = reason.unwrap_or_else(|| "stopped before it was healthy".into());
                 let mut current = self.reload(&instance).await?;
-                current.mark_failed(format!("could not start: {e:#}"), self.clock.now());
+                if current.deleted_at.is_some() {
+                    return Ok(());
+                }
+                let next = launch + 1;
+                if next >= MAX_LAUNCHES {
+                    return self
+                        .fail_start(
+                            &current,
+                            format!("stopped while starting ({MAX_LAUNCHES} launches): {reason}"),
+                        )
+                        .await;
+                }
+                current.status_reason = Some(format!(
+                    "launch {next} of {MAX_LAUNCHES} stopped while starting: {reason}; launching again"
+                ));
+                current.updated_at = self.clock.now();
                 self.store
                     .update_instance(&current)
                     .await
                     .map_err(|e| JobError::Transient(e.into()))?;
-                Err(JobError::Permanent(e))
+                tracing::warn!(instance = %current.id, launch, %reason, "instance stopped while starting; launching again");
+                self.enqueue_after(
+                    Job::InstanceProvision {
+                        account_id: current.account_id.clone(),
+                        instance_id: current.id.clone(),
+                        launch: next,
+                    },
+                    Duration::from_secs(2u64 << launch.min(4)),
+                )
+                .await
+                .map_err(|e| JobError::Transient(anyhow::anyhow!("{e}")))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Records the start of `instance` failed with `reason`; the job ends (permanently).
+    async fn fail_start(&self, instance: &Instance, reason: String) -> Result<(), JobError> {
+        let mut current = self.reload(instance).await?;
+        current.mark_failed(reason.clone(), self.clock.now());
+        self.store
+            .update_instance(&current)
+            .await
+            .map_err(|e| JobError::Transient(e.into()))?;
+        tracing::warn!(instance = %current.id, %reason, "instance start failed");
+        Err(JobError::Permanent(anyhow::anyhow!(reason)))
+    }
+
+    /// A lifecycle job that cannot finish (its last delivery failed, or it was dead-lettered):
+    /// the instance it was starting is marked `failed` with `why`, so none stays
+    /// `provisioning` or `restarting` for good. Others are left as they are.
+    pub async fn fail_instance_of_job(&self, job: &Job, why: &str) -> Result<bool> {
+        let (account_id, instance_id, what) = match job {
+            Job::InstanceProvision {
+                account_id,
+                instance_id,
+                ..
+            } => (account_id, instance_id, "start"),
+            Job::InstanceRestart {
+                account_id,
+                instance_id,
+            } => (account_id, instance_id, "restart"),
+            Job::InstanceClone {
+                account_id,
+                instance_id,
+                ..
+            } => (account_id, instance_id, "clone"),
+            _ => return Ok(false),
+        };
+        let mut instance = match self.store.get_instance(account_id, instance_id).await {
+            Ok(i) => i,
+            Err(StoreError::NotFound) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        if instance.deleted_at.is_some()
+            || !matches!(
+                instance.status,
+                InstanceStatus::Provisioning | InstanceStatus::Restarting
+            )
+        {
+            return Ok(false);
+        }
+        instance.mark_failed(format!("could not {what}: {why}"), self.clock.now());
+        self.store.update_instance(&instance).await?;
+        tracing::warn!(instance = %instance.id, %why, "instance failed: its lifecycle job cannot finish");
+        Ok(true)
+    }
+
+    /// Instances a dead-lettered lifecycle job left `provisioning` or `restarting` (say, the
+    /// worker died during the job's last delivery) become `failed`. Only those without
+    /// progress for longer than a start may take: one whose start is under way is left to it.
+    pub async fn fail_instances_of_dead_jobs(&self) -> Result<usize> {
+        let dead = self
+            .lifecycle
+            .dead_letters(10)
+            .await
+            .map_err(Error::Unexpected)?;
+        let mut failed = 0;
+        for letter in dead {
+            let Ok(job) = serde_json::from_str::<Job>(&letter.body) else {
+                continue;
+            };
+            let (Job::InstanceProvision {
+                account_id,
+                instance_id,
+                ..
+            }
+            | Job::InstanceRestart {
+                account_id,
+                instance_id,
+            }
+            | Job::InstanceClone {
+                account_id,
+                instance_id,
+                ..
+            }) = &job
+            else {
+                continue;
+            };
+            let stale = match self.store.get_instance(account_id, instance_id).await {
+                Ok(i) => {
+                    self.clock.now() - i.updated_at
+                        > chrono::Duration::minutes(START_DEADLINE_MINUTES + 1)
+                }
+                Err(StoreError::NotFound) => false,
+                Err(e) => return Err(e.into()),
+            };
+            let why = format!(
+                "its {} job was dead-lettered after {} deliveries",
+                job.kind(),
+                letter.receive_count
+            );
+            if stale && self.fail_instance_of_job(&job, &why).await? {
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Runs [`Self::fail_instances_of_dead_jobs`] every minute until `stop` turns true.
+    pub async fn watch_dead_lifecycle_jobs(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            match self.fail_instances_of_dead_jobs().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    instances = n,
+                    "instances of dead-lettered lifecycle jobs marked failed"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not check the lifecycle dead-letter queue")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                _ = stop.wait_for(|s| *s) => return,
             }
         }
     }
@@ -169,11 +327,12 @@ impl Platform {
     }
 
     /// Executes one instance lifecycle job (idempotent under redelivery).
-    pub async fn run_lifecycle_job(&self, job: &Job, attempt: u32) -> Result<(), JobError> {
+    pub async fn run_lifecycle_job(&self, job: &Job) -> Result<(), JobError> {
         match job {
             Job::InstanceProvision {
                 account_id,
                 instance_id,
+                ..
             }
             | Job::InstanceRestart {
                 account_id,
@@ -200,11 +359,19 @@ impl Platform {
                         .update_instance(&i)
                         .await
                         .map_err(|e| JobError::Transient(e.into()))?;
-                } else if instance.status == InstanceStatus::Active {
-                    // A redelivered provision: already done.
+                } else if !matches!(
+                    instance.status,
+                    InstanceStatus::Provisioning | InstanceStatus::Restarting
+                ) {
+                    // Done already (a redelivered provision, or a check after it became
+                    // active), or given up (failed) meanwhile.
                     return Ok(());
                 }
-                self.start_and_record(instance, attempt).await
+                let launch = match job {
+                    Job::InstanceProvision { launch, .. } => *launch,
+                    _ => 0,
+                };
+                self.start_and_record(instance, launch).await
             }
             Job::InstanceClone {
                 account_id,
@@ -221,14 +388,14 @@ impl Platform {
                         .map_err(JobError::Transient)?;
                     return Ok(());
                 }
-                if instance.status == InstanceStatus::Active {
+                if instance.status != InstanceStatus::Provisioning {
                     return Ok(());
                 }
                 self.runtime
                     .copy_workspace(source_id, instance_id)
                     .await
                     .map_err(JobError::Transient)?;
-                self.start_and_record(instance, attempt).await
+                self.start_and_record(instance, 0).await
             }
             Job::InstanceStop {
                 account_id,
@@ -259,7 +426,7 @@ impl Platform {
                     .await
                     .map_err(JobError::Transient)?
                 {
-                    RuntimeStatus::Stopped => {
+                    RuntimeStatus::Stopped { .. } => {
                         let reason = reason
                             .as_deref()
                             .map(str::trim)
@@ -293,8 +460,20 @@ impl Platform {
             Err(StoreError::NotFound) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        if instance.deleted_at.is_some() || instance.status != InstanceStatus::Active {
+        if instance.deleted_at.is_some() {
             return Ok(());
+        }
+        match instance.status {
+            InstanceStatus::Active => {}
+            InstanceStatus::Provisioning | InstanceStatus::Restarting => {
+                // Stopped while starting: the reason shows at once; the start's own check
+                // launches again (or gives up) with the launch count it keeps.
+                instance.status_reason = Some(format!("stopped while starting: {reason}"));
+                self.store.update_instance(&instance).await?;
+                tracing::warn!(instance = %id, %reason, "instance stopped while starting");
+                return Ok(());
+            }
+            _ => return Ok(()),
         }
         let now = self.clock.now();
         // An instance that ran a good while before crashing starts a fresh restart budget.
@@ -400,7 +579,20 @@ pub struct LifecycleJobs(pub Platform);
 #[async_trait]
 impl JobHandler for LifecycleJobs {
     async fn handle(&self, job: &Job, receive_count: u32) -> Result<(), JobError> {
-        self.0.run_lifecycle_job(job, receive_count).await
+        match self.0.run_lifecycle_job(job).await {
+            Err(JobError::Transient(e)) if receive_count >= LIFECYCLE_MAX_RECEIVES => {
+                // The last delivery: record why on the instance (a failure to do so leaves
+                // the job to the dead-letter queue, whose watcher records it then).
+                let why = format!("{e:#} (after {receive_count} attempts)");
+                match self.0.fail_instance_of_job(job, &why).await {
+                    Ok(_) => Err(JobError::Permanent(e)),
+                    Err(record) => Err(JobError::Transient(
+                        e.context(format!("and could not record the failure: {record}")),
+                    )),
+                }
+            }
+            other => other,
+        }
     }
 }
 
