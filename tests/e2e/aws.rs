@@ -11,7 +11,7 @@ use operator_local::signal::{send_signal, Signal};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 
-struct Proc(Child);
+pub(crate) struct Proc(Child);
 
 impl Proc {
     /// SIGTERM, then the exit status if it comes within `within`.
@@ -45,14 +45,14 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(bin: &str, env: &[(&str, String)], log: &std::path::Path) -> Proc {
+pub(crate) fn spawn(bin: &str, env: &[(&str, String)], log: &std::path::Path) -> Proc {
     let log = std::fs::File::create(log).unwrap();
     let mut cmd = Command::new(sibling_binary(bin));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log));
     for (k, v) in env {
         cmd.env(k, v);

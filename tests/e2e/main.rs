@@ -6,6 +6,7 @@ mod support;
 
 mod automations;
 mod aws;
+mod aws_workspaces;
 mod basics;
 mod browser;
 mod browser_suite;

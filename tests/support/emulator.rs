@@ -52,8 +52,29 @@ pub fn emulator() -> &'static Emulator {
             assert!(std::time::Instant::now() < deadline, "moto_server did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
+        // The emulator moves an ECS task one state on (RUNNING, DEACTIVATING, ... STOPPED)
+        // at each DescribeTasks, which no real task does: tasks stay RUNNING until stopped.
+        let body = r#"{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}"#;
+        let reply = http_post(port, "/moto-api/state-manager/set-transition", body);
+        assert!(reply.starts_with("HTTP/1.1 20") || reply.starts_with("HTTP/1.0 20"), "moto state manager: {reply}");
         Emulator { url }
     })
+}
+
+/// A plain HTTP/1.1 POST of a JSON body to the emulator; the whole reply.
+fn http_post(port: u16, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    reply
 }
 
 /// SDK configuration pointed at the emulator with static test credentials.

@@ -6,6 +6,7 @@ pub mod aws_env;
 pub mod emulator;
 pub mod fake_llm;
 pub mod fake_telegram;
+pub mod fargate;
 pub mod lambda;
 pub mod sse;
 

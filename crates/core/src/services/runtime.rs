@@ -361,10 +361,14 @@ impl Platform {
                         .map_err(|e| JobError::Transient(e.into()))?;
                 } else if !matches!(
                     instance.status,
-                    InstanceStatus::Provisioning | InstanceStatus::Restarting
+                    // `failed`: a crashed instance restarting with backoff stays failed
+                    // (with the crash's reason) until it is active again.
+                    InstanceStatus::Provisioning
+                        | InstanceStatus::Restarting
+                        | InstanceStatus::Failed
                 ) {
                     // Done already (a redelivered provision, or a check after it became
-                    // active), or given up (failed) meanwhile.
+                    // active), or no longer to run (suspended, deleted).
                     return Ok(());
                 }
                 let launch = match job {
