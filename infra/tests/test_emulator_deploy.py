@@ -487,7 +487,16 @@ class EmulatorDeploy(unittest.TestCase):
                 self.fail("the worker started no instance task in the stack's cluster:\n"
                           + "".join(out) + worker.stdout.read() + worker.stderr.read())
             task = ecs.describe_tasks(cluster=self.physical("Cluster"), tasks=arns)["tasks"][0]
-            self.assertEqual(task["taskDefinitionArn"], self.physical("InstanceTaskDefinition"))
+            # The instance runs its own task definition: the stack's, on the stack's file
+            # system through an access point of its own (workspaces survive restarts).
+            own = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+            base = self.physical("InstanceTaskDefinition").rsplit(":", 1)[0].rsplit("/", 1)[1]
+            self.assertEqual(own["family"], f"{base}-{task['startedBy']}")
+            self.assertEqual(task["group"], f"family:{base}")
+            (volume,) = [v for v in own["volumes"] if v["name"] == "workspace"]
+            self.assertEqual(volume["efsVolumeConfiguration"]["fileSystemId"], self.physical("WorkspaceFileSystem"))
+            self.assertEqual(own["containerDefinitions"][0]["mountPoints"],
+                             [{"sourceVolume": "workspace", "containerPath": "/workspace", "readOnly": False}])
             self.assertNotIn(self.bootstrap_value, json.dumps(task, default=str))
         finally:
             for p in (*workers, api):
