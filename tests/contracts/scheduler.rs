@@ -99,6 +99,7 @@ pub async fn platform(
             token_key: secrecy::SecretBox::new(Box::new([1u8; 32])),
             llm: None,
             checkpoints: Default::default(),
+            warm_pool: Default::default(),
         }),
     });
     (p, clock, dir, store)

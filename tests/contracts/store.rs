@@ -16,6 +16,7 @@ contracts! {
         accounts_and_keys,
         cli_logins_are_taken_once_and_expire,
         instances_capacity_names_and_scope,
+        an_instance_moves_to_another_account_once,
         secrets_and_grants,
         automations_due_and_runs_once_per_slot,
         webhooks_tokens_and_delivery_dedup,
@@ -254,6 +255,71 @@ pub async fn accounts_and_keys(s: Arc<dyn Store>) {
         .unwrap()
         .items
         .is_empty());
+}
+
+/// A warm pool's claim: an active instance moves to another account, under a new name,
+/// once; a second claim of the same instance, a taken name or a full account refuse it.
+pub async fn an_instance_moves_to_another_account_once(s: Arc<dyn Store>) {
+    let pool = account(&s).await;
+    let a = account(&s).await;
+    let mut warm = instance(&pool.id, "pool-prebuilt-0");
+    s.insert_instance(&warm, u32::MAX).await.unwrap();
+    // GIVEN it is not active yet: nothing to claim
+    let mut claimed = warm.clone();
+    claimed.account_id = a.id.clone();
+    claimed.name = InstanceName::parse("weather-desk").unwrap();
+    assert!(matches!(
+        s.transfer_instance(&warm, &claimed, 5).await,
+        Err(StoreError::NotFound)
+    ));
+    warm.status = InstanceStatus::Active;
+    s.update_instance(&warm).await.unwrap();
+    // WHEN the caller's name is taken, or the caller's account is full: refused, unmoved
+    s.insert_instance(&instance(&a.id, "weather-desk"), 5)
+        .await
+        .unwrap();
+    let mut claimed = warm.clone();
+    claimed.account_id = a.id.clone();
+    claimed.name = InstanceName::parse("weather-desk").unwrap();
+    assert!(matches!(
+        s.transfer_instance(&warm, &claimed, 5).await,
+        Err(StoreError::Conflict(_))
+    ));
+    claimed.name = InstanceName::parse("news-desk").unwrap();
+    assert!(matches!(
+        s.transfer_instance(&warm, &claimed, 1).await,
+        Err(StoreError::CapacityExceeded { used: 1, limit: 1 })
+    ));
+    assert_eq!(s.get_instance(&pool.id, &warm.id).await.unwrap(), warm);
+    // THEN with room it moves: same id, the caller's account and name
+    s.transfer_instance(&warm, &claimed, 5).await.unwrap();
+    assert_eq!(s.get_instance(&a.id, &warm.id).await.unwrap(), claimed);
+    assert_eq!(s.find_instance(&warm.id).await.unwrap(), claimed);
+    assert_eq!(
+        s.get_instance_by_name(&a.id, &claimed.name)
+            .await
+            .unwrap()
+            .id,
+        warm.id
+    );
+    assert!(matches!(
+        s.get_instance(&pool.id, &warm.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.count_capacity(&a.id).await.unwrap(), 2);
+    assert_eq!(s.count_capacity(&pool.id).await.unwrap(), 0);
+    // AND only once: a second claim of what was read before finds it gone
+    let mut again = warm.clone();
+    again.account_id = a.id.clone();
+    again.name = InstanceName::parse("third-desk").unwrap();
+    assert!(matches!(
+        s.transfer_instance(&warm, &again, 5).await,
+        Err(StoreError::NotFound)
+    ));
+    // AND the pool's name is free for the next one
+    s.insert_instance(&instance(&pool.id, "pool-prebuilt-0"), u32::MAX)
+        .await
+        .unwrap();
 }
 
 pub async fn instances_capacity_names_and_scope(s: Arc<dyn Store>) {

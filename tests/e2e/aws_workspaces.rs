@@ -117,8 +117,22 @@ fn live(tasks: &[aws_sdk_ecs::types::Task]) -> Vec<&aws_sdk_ecs::types::Task> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn workspaces_survive_restart_crash_and_clone_on_efs_and_a_stopped_launch_is_relaunched() {
+/// A deployment on the emulator with workspaces on EFS: the API function, the worker (with
+/// `extra` in their environment), Fargate's part, and an account with a key.
+struct Deployment {
+    aws: crate::support::aws_env::AwsEnv,
+    ecs: aws_sdk_ecs::Client,
+    efs: aws_sdk_efs::Client,
+    fs_id: String,
+    mount: std::path::PathBuf,
+    store: operator_aws::DynamoStore,
+    api: Api,
+    fargate: FakeFargate,
+    _procs: Vec<crate::aws::Proc>,
+    _dir: tempfile::TempDir,
+}
+
+async fn deploy(extra: &[(&'static str, String)]) -> Deployment {
     let dir = tempfile::tempdir().unwrap();
     let aws = provision("http://operator.test").await;
     let ecs = aws_sdk_ecs::Client::new(&aws.cfg);
@@ -179,15 +193,44 @@ async fn workspaces_survive_restart_crash_and_clone_on_efs_and_a_stopped_launch_
     env.extend(fargate.env());
     env.push(("OPERATOR_EFS_FILE_SYSTEM_ID", fs_id.clone()));
     env.push(("OPERATOR_WORKSPACES_DIR", mount.display().to_string()));
-    let _worker = spawn("worker", &env, &dir.path().join("worker.log"));
+    env.extend(extra.iter().cloned());
+    let worker = spawn("worker", &env, &dir.path().join("worker.log"));
     let mut fenv = env.clone();
     fenv.extend(lambda.env());
-    let _function = spawn("api", &fenv, &dir.path().join("api.log"));
+    let function = spawn("api", &fenv, &dir.path().join("api.log"));
     let api = Api {
         lambda: lambda.clone(),
         auth: format!("Bearer {key}"),
     };
 
+    Deployment {
+        aws,
+        ecs,
+        efs,
+        fs_id,
+        mount,
+        store,
+        api,
+        fargate,
+        _procs: vec![worker, function],
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workspaces_survive_restart_crash_and_clone_on_efs_and_a_stopped_launch_is_relaunched() {
+    let Deployment {
+        aws,
+        ecs,
+        efs,
+        fs_id,
+        mount,
+        store,
+        api,
+        fargate,
+        _procs: _running,
+        _dir,
+    } = deploy(&[]).await;
     // WHEN an instance is created, it runs its own task definition: the stack's plus its
     // workspace access point (root /instances/<id>, the image's user) mounted at /workspace
     let (s, v) = api
@@ -438,4 +481,60 @@ async fn workspaces_survive_restart_crash_and_clone_on_efs_and_a_stopped_launch_
         "two launches, two client tokens: {launches:?}"
     );
     assert!(fargate.started.lock().unwrap().len() >= 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_claims_a_warm_instance_and_the_pool_refills() {
+    // GIVEN a warm pool of 2
+    let d = deploy(&[("OPERATOR_WARM_POOL", "prebuilt=2".into())]).await;
+    let pool = operator_core::ids::AccountId::from_trusted(operator_core::services::POOL_ACCOUNT);
+    let page = operator_core::domain::PageRequest {
+        limit: 100,
+        cursor: None,
+    };
+    let ready = || async {
+        let items =
+            operator_core::ports::InstanceStore::list_instances(&d.store, &pool, &page, false)
+                .await
+                .ok()?
+                .items;
+        let active: Vec<_> = items
+            .into_iter()
+            .filter(|i| i.status == operator_core::domain::InstanceStatus::Active)
+            .map(|i| i.id.to_string())
+            .collect();
+        (active.len() == 2).then_some(active)
+    };
+    let warm = eventually(90, ready)
+        .await
+        .expect("the pool fills to 2 active instances");
+    let running_before = d.fargate.started.lock().unwrap().clone();
+    // WHEN an instance is created
+    let (s, v) = d
+        .api
+        .call("POST", "/api/instances", Some(json!({"name": "quick"})))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // THEN it is a pooled one, active at once: its task was running before the request
+    let id = v["instance"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["instance"]["status"], "active", "{v}");
+    assert_eq!(v["instance"]["name"], "quick");
+    assert!(warm.contains(&id), "{id} is not one of {warm:?}");
+    let tasks = tasks_of(&d.ecs, &d.aws.cluster, &id).await;
+    assert_eq!(tasks.len(), 1, "no task was started for the create");
+    assert!(
+        running_before
+            .iter()
+            .any(|a| Some(a.as_str()) == tasks[0].task_arn()),
+        "its task was running before the create"
+    );
+    // AND it serves as the caller's, with its own workspace
+    assert!(!d.api.read(&id, "AGENTS.md").await.is_empty());
+    let (_, list) = d.api.call("GET", "/api/instances", None).await;
+    assert_eq!(list["instances"].as_array().unwrap().len(), 1, "{list}");
+    // AND the pool is refilled to 2 with a new instance
+    let refilled = eventually(90, ready).await.expect("the pool refills to 2");
+    assert!(!refilled.contains(&id));
+    assert_eq!(refilled.iter().filter(|i| warm.contains(i)).count(), 1);
+    let _ = (&d.efs, &d.fs_id, &d.mount, &d.fargate);
 }

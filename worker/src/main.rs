@@ -59,8 +59,9 @@ async fn run() -> anyhow::Result<()> {
         operator_core::agent::AGENT_JOB_VISIBILITY,
     ));
     let lifecycle = tokio::spawn(lifecycle.run(config, stop_rx.clone()));
-    // Instances a dead-lettered lifecycle job left starting become failed, with the reason.
-    tokio::spawn(platform.clone().watch_dead_lifecycle_jobs(stop_rx.clone()));
+    // Instances a dead-lettered lifecycle job left starting become failed, with the reason;
+    // the warm pool (if any) is kept at its size.
+    tokio::spawn(platform.clone().watch_lifecycle(stop_rx.clone()));
     let agent = tokio::spawn(agent.run(config, stop_rx));
     tracing::info!(
         concurrency = config.concurrency,

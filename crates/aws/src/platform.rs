@@ -299,6 +299,7 @@ fn assemble(
             token_key: secrecy::SecretBox::new(Box::new(token_key)),
             llm,
             checkpoints: operator_core::domain::CheckpointCatalog::from_env()?,
+            warm_pool: operator_core::services::WarmPool::from_env()?,
         }),
     }))
 }

@@ -159,8 +159,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         std::time::Duration::from_secs(60),
     ));
     let lifecycle = tokio::spawn(lifecycle.run(workers, stop_rx.clone()));
-    // Instances a dead-lettered lifecycle job left starting become failed, with the reason.
-    tokio::spawn(platform.clone().watch_dead_lifecycle_jobs(stop_rx.clone()));
+    // Instances a dead-lettered lifecycle job left starting become failed, with the reason;
+    // the warm pool (if any) is kept at its size.
+    tokio::spawn(platform.clone().watch_lifecycle(stop_rx.clone()));
     let agent = Arc::new(Worker::new(
         platform.queue.clone(),
         Arc::new(AgentJobs(platform.clone())),

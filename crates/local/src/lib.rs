@@ -169,6 +169,7 @@ impl Embedded {
                 token_key: secrecy::SecretBox::new(Box::new(token_key)),
                 llm: settings.llm,
                 checkpoints: settings.checkpoints,
+                warm_pool: Default::default(),
             }),
         });
         Ok(Self {

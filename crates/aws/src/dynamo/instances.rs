@@ -22,6 +22,7 @@ const INSTANCE: &str = "instance";
 const NAME_LOCK: &str = "instance name lock";
 const OLD_NAME_LOCK: &str = "previous instance name lock";
 const LOOKUP: &str = "instance id lookup";
+const MOVED: &str = "moved instance";
 const CAPACITY: &str = "capacity version";
 const CONTENDED: &str = "the account's instances";
 
@@ -113,6 +114,71 @@ impl DynamoStore {
         }
     }
 
+    /// One attempt at moving `from` to `to` (see `InstanceStore::transfer_instance`). The
+    /// source item must still hold the document as read (`d`): any write since (a claim, a
+    /// status change) cancels the move, reported as `NotFound`.
+    async fn try_transfer_instance(
+        &self,
+        from: &Instance,
+        to: &Instance,
+        capacity: u32,
+    ) -> R<Attempt<()>> {
+        if from.status != InstanceStatus::Active || from.deleted_at.is_some() {
+            return Err(StoreError::NotFound);
+        }
+        let a = &to.account_id;
+        let v = self.capacity_version(a).await?;
+        let used = self.count_capacity(a).await?;
+        if used >= capacity {
+            if self
+                .get(keys::instance_name_lock(a, &to.name))
+                .await?
+                .is_some()
+            {
+                return Err(name_taken());
+            }
+            return Err(StoreError::CapacityExceeded {
+                used,
+                limit: capacity,
+            });
+        }
+        let as_read = item(keys::instance(&from.account_id, &from.id), from)?
+            .remove("d")
+            .ok_or_else(|| {
+                StoreError::Unexpected(anyhow::anyhow!("an instance item without a document"))
+            })?;
+        let mut lookup = keys::instance_lookup(&to.id).item();
+        lookup.insert("account".into(), s(a.as_str()));
+        let tx = self
+            .tx()
+            .delete_if(
+                INSTANCE,
+                keys::instance(&from.account_id, &from.id),
+                "d = :d",
+            )
+            .value(":d", as_read)
+            .delete_if(
+                OLD_NAME_LOCK,
+                keys::instance_name_lock(&from.account_id, &from.name),
+                "attribute_not_exists(pk) OR instance = :id",
+            )
+            .value(":id", s(from.id.as_str()))
+            .put_if(MOVED, Self::instance_item(to)?, "attribute_not_exists(pk)")
+            .put_if(
+                NAME_LOCK,
+                Self::name_lock_item(to),
+                "attribute_not_exists(pk)",
+            )
+            .put(LOOKUP, lookup);
+        match Self::bump_capacity_version(tx, a, v).commit().await {
+            Ok(()) => Ok(Attempt::Done(())),
+            Err(TxError::Cancelled(c)) if c.failed(INSTANCE) => Err(StoreError::NotFound),
+            Err(TxError::Cancelled(c)) if c.failed(NAME_LOCK) => Err(name_taken()),
+            Err(TxError::Cancelled(c)) => Ok(Attempt::Contended(c.to_string())),
+            Err(TxError::Store(e)) => Err(e),
+        }
+    }
+
     async fn try_update_instance(&self, i: &Instance) -> R<Attempt<()>> {
         let a = &i.account_id;
         let old = self.get_instance(a, &i.id).await?;
@@ -195,6 +261,14 @@ impl InstanceStore for DynamoStore {
     #[tracing::instrument(skip_all, fields(account = %i.account_id, instance = %i.id))]
     async fn update_instance(&self, i: &Instance) -> R<()> {
         on_contention(CONTENDED, Backoff::WRITES, || self.try_update_instance(i)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(from = %from.account_id, to = %to.account_id, instance = %to.id))]
+    async fn transfer_instance(&self, from: &Instance, to: &Instance, capacity: u32) -> R<()> {
+        on_contention(CONTENDED, Backoff::WRITES, || {
+            self.try_transfer_instance(from, to, capacity)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(account = %a))]

@@ -64,6 +64,17 @@ pub trait InstanceStore: Send + Sync + 'static {
     /// Replaces the mutable fields. `Conflict` if a rename collides with a live instance,
     /// `NotFound` if absent.
     async fn update_instance(&self, instance: &Instance) -> StoreResult<()>;
+    /// Moves the live, `active` instance `from` (as read) to `to`'s account under `to`'s
+    /// name and fields (same id), when that account has fewer than `capacity` instances in a
+    /// capacity state — atomically, so one instance moves once (a warm pool's claim).
+    /// `NotFound` if `from` is no longer live and active in its account (claimed already);
+    /// `Conflict` if `to`'s name is taken; `CapacityExceeded` when full.
+    async fn transfer_instance(
+        &self,
+        from: &Instance,
+        to: &Instance,
+        capacity: u32,
+    ) -> StoreResult<()>;
     /// Instances in a capacity state.
     async fn count_capacity(&self, account: &AccountId) -> StoreResult<u32>;
     /// By id in any account — only for callers that authenticated the instance itself

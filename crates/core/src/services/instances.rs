@@ -70,6 +70,9 @@ impl Platform {
             updated_at: now,
             deleted_at: None,
         };
+        if let Some(warm) = self.claim_warm(caller, &instance).await? {
+            return Ok(warm);
+        }
         self.insert_with_capacity(caller, &instance).await?;
         self.enqueue(Job::provision(
             instance.account_id.clone(),

@@ -11,10 +11,12 @@ mod experiments;
 mod gateway;
 mod gateway_anthropic;
 mod instances;
+mod lifecycle_watch;
 mod rate;
 mod relay;
 mod runtime;
 mod secrets;
+mod warm_pool;
 mod webhooks;
 
 pub use accounts::*;
@@ -30,6 +32,7 @@ pub use rate::{Limiter, Rate, RateLimits};
 pub use relay::*;
 pub use runtime::*;
 pub use secrets::*;
+pub use warm_pool::{WarmPool, POOL_ACCOUNT};
 pub use webhooks::*;
 
 use crate::domain::{Account, Page, PageRequest};
@@ -56,6 +59,8 @@ pub struct PlatformConfig {
     pub llm: Option<LlmConfig>,
     /// Checkpoint repositories the Operator agent may offer (`OPERATOR_CHECKPOINT_CATALOG`).
     pub checkpoints: crate::domain::CheckpointCatalog,
+    /// Instances kept started ahead of demand, per kind (`OPERATOR_WARM_POOL`).
+    pub warm_pool: WarmPool,
 }
 
 /// The application: ports plus configuration, behind one `Arc` — every request's handlers

@@ -110,6 +110,58 @@ impl InstanceStore for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %to.id))]
+    async fn transfer_instance(&self, from: &Instance, to: &Instance, capacity: u32) -> R<()> {
+        let (from, to) = (from.clone(), to.clone());
+        self.db
+            .call(move |c| {
+                let taken: bool = c
+                    .row(
+                        "SELECT EXISTS(SELECT 1 FROM instances WHERE account_id = ?1 AND name = ?2 AND deleted_at IS NULL)",
+                        params![to.account_id.as_str(), to.name.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(unexpected)?;
+                if taken {
+                    return Err(StoreError::Conflict("instance name already exists".into()));
+                }
+                let used = count_capacity(c, &to.account_id)?;
+                if used >= capacity {
+                    return Err(StoreError::CapacityExceeded {
+                        used,
+                        limit: capacity,
+                    });
+                }
+                let n = c
+                    .exec(
+                        "UPDATE instances SET account_id = ?3, name = ?4, env = ?5, config = ?6,
+                            status_reason = ?7, restarts = ?8, active_since = ?9,
+                            active_seconds = ?10, created_at = ?11, updated_at = ?12
+                         WHERE id = ?1 AND account_id = ?2 AND status = 'active' AND deleted_at IS NULL",
+                        params![
+                            to.id.as_str(),
+                            from.account_id.as_str(),
+                            to.account_id.as_str(),
+                            to.name.as_str(),
+                            json(&to.env),
+                            json(&to.config),
+                            to.status_reason,
+                            to.restarts,
+                            opt_ts(to.active_since),
+                            to.active_seconds as i64,
+                            fmt_ts(to.created_at),
+                            fmt_ts(to.updated_at),
+                        ],
+                    )
+                    .map_err(map_err("instance"))?;
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            })
+            .await
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(account = %account, id = %id))]
     async fn get_instance(&self, account: &AccountId, id: &InstanceId) -> R<Instance> {
         let (account, id) = (account.clone(), id.clone());
