@@ -148,3 +148,47 @@ async fn an_idempotency_key_replays_the_first_response_and_refuses_another_body(
         .await
         .error(409, "conflict");
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_the_callers_when_well_formed() {
+    let api = Api::start().await;
+    // WHEN requests come without an id: a success, an unauthenticated call, an unknown route
+    let mut seen = std::collections::HashSet::new();
+    for (path, key) in [
+        ("/api/health", None),
+        ("/api/instances", Some(api.key.as_str())),
+        ("/api/instances", None),
+        ("/api/nowhere", None),
+    ] {
+        let r = api.send(Method::GET, path, key, &[], Body::empty()).await;
+        // THEN each response has its own new id
+        let id = r.headers["x-request-id"].to_str().unwrap().to_owned();
+        assert!(id.starts_with("req_") && id.len() > 10, "{path}: {id}");
+        assert!(seen.insert(id), "ids are unique");
+    }
+    // AND a well-formed id of the caller's comes back as sent
+    let r = api
+        .send(
+            Method::GET,
+            "/api/health",
+            None,
+            &[("x-request-id", "trace-7f3a.b:2")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.headers["x-request-id"], "trace-7f3a.b:2");
+    // AND a malformed or oversized one is replaced, never echoed
+    for bad in ["has space", "semi;colon", &"x".repeat(129)] {
+        let r = api
+            .send(
+                Method::GET,
+                "/api/health",
+                None,
+                &[("x-request-id", bad)],
+                Body::empty(),
+            )
+            .await;
+        let id = r.headers["x-request-id"].to_str().unwrap();
+        assert!(id.starts_with("req_"), "{bad:?} -> {id}");
+    }
+}

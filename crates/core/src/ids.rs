@@ -101,6 +101,8 @@ id_type!(/// An API key's public id (the secret part is never stored).
     KeyId, "key_");
 id_type!(/// An agent instance.
     InstanceId, "inst_");
+id_type!(/// One HTTP request (`X-Request-Id`), when the caller did not name it.
+    RequestId, "req_");
 id_type!(/// A stored secret's metadata record.
     SecretId, "sec_");
 id_type!(/// An automation (cron-scheduled prompt).

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 /// What a listed origin may send.
 const METHODS: &str = "GET, POST, PUT, DELETE";
-const HEADERS: &str = "authorization, content-type, idempotency-key, x-response-format, last-event-id, mcp-session-id, mcp-protocol-version";
+const HEADERS: &str = "authorization, content-type, idempotency-key, x-response-format, last-event-id, mcp-session-id, mcp-protocol-version, x-request-id";
 /// Response headers a listed origin's scripts may read.
-const EXPOSED: &str = "x-vercel-ai-ui-message-stream, x-operator-chat-id, retry-after, idempotent-replayed, mcp-session-id";
+const EXPOSED: &str = "x-vercel-ai-ui-message-stream, x-operator-chat-id, retry-after, idempotent-replayed, mcp-session-id, x-request-id";
 /// How long a browser may reuse a preflight answer (seconds).
 const MAX_AGE: &str = "600";
 

@@ -154,22 +154,26 @@ pub fn router_with(platform: Platform, cors: cors::Cors) -> Router {
         .with_state(platform)
 }
 
-/// The outermost layer: one span per request (method, path, account once known) and one
-/// line per response, around CORS (one layer for both: each layer clones the boxed routes
-/// below it on every request). Query strings are not logged: they may carry tokens.
+/// The outermost layer: one span per request (method, path, request id, account once
+/// known) and one line per response, around CORS (one layer for both: each layer clones the
+/// boxed routes below it on every request). Every response carries `X-Request-Id`: the
+/// caller's when well-formed ([`request_id_of`]), else a new one. Query strings are not
+/// logged: they may carry tokens.
 async fn edge(
     axum::extract::State(cors): axum::extract::State<std::sync::Arc<cors::Cors>>,
     req: Request,
     next: Next,
 ) -> Response {
+    let request_id = request_id_of(req.headers());
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
         path = %redact_path(req.uri().path()),
+        request_id = %request_id,
         account = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let res = tracing::Instrument::instrument(cors::layer(cors, req, next), span.clone()).await;
+    let mut res = tracing::Instrument::instrument(cors::layer(cors, req, next), span.clone()).await;
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),
@@ -177,7 +181,29 @@ async fn edge(
             "response"
         )
     });
+    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
     res
+}
+
+const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// The caller's `X-Request-Id` when it is 1 to 128 characters of letters, digits and
+/// `-_.:`; otherwise a new `req_…` id (so a log line can never be forged through it).
+pub fn request_id_of(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        })
+        .map_or_else(
+            || crate::ids::RequestId::generate().to_string(),
+            str::to_owned,
+        )
 }
 
 /// The webhook token is a credential: keep it out of logs.
