@@ -154,7 +154,11 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
     fenv.retain(|(k, _)| *k != "OPERATOR_PUBLIC_URL");
     let _function = spawn("api", &fenv, &dir.path().join("api.log"));
 
-    // WHEN the API is called through Lambda
+    // WHEN the API is called through Lambda (first with no Host to take its URL from: the
+    // caller's fault, answered with the API's error body, and the function serves on)
+    let hostless = lambda.invoke_with("GET", "/api/health", &[], None).await;
+    assert_eq!(hostless.status, 400);
+    assert_eq!(hostless.json().await["error"]["code"], "invalid_request");
     let health = lambda.invoke("GET", "/api/health", &[], None).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.json().await["ok"], true);

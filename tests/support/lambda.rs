@@ -102,8 +102,22 @@ impl RuntimeApi {
         ]
     }
 
-    /// Invokes the function with a Function URL request.
+    /// Invokes the function with a Function URL request (its Host: the Function URL's).
     pub async fn invoke(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Invocation {
+        let mut with_host = vec![("host", "abc123.lambda-url.us-east-1.on.aws")];
+        with_host.extend_from_slice(headers);
+        self.invoke_with(method, path_and_query, &with_host, body)
+            .await
+    }
+
+    /// Invokes the function with exactly `headers` (none added).
+    pub async fn invoke_with(
         &self,
         method: &str,
         path_and_query: &str,
@@ -114,7 +128,6 @@ impl RuntimeApi {
             .split_once('?')
             .unwrap_or((path_and_query, ""));
         let mut h = serde_json::Map::new();
-        h.insert("host".into(), json!("abc123.lambda-url.us-east-1.on.aws"));
         for (k, v) in headers {
             h.insert(k.to_ascii_lowercase(), json!(v));
         }

@@ -9,8 +9,10 @@
 
 use axum::body::Body;
 use axum::http::Request;
+use axum::response::IntoResponse;
 use operator_aws::platform::Startup;
 use operator_core::http::cors::Cors;
+use operator_core::http::error::ApiError;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 use tower::ServiceExt;
@@ -43,20 +45,38 @@ async fn run() -> anyhow::Result<()> {
         let service = tower::service_fn(move |req: lambda_http::Request| {
             let (startup, app, cors) = (startup.clone(), app.clone(), cors.clone());
             async move {
-                let router = app
-                    .get_or_try_init(|| async {
-                        let host = req
-                            .headers()
-                            .get(axum::http::header::HOST)
-                            .and_then(|h| h.to_str().ok())
-                            .filter(|h| !h.is_empty())
-                            .ok_or_else(|| anyhow::anyhow!("first request has no Host header"))?;
-                        let platform = startup.build(Some(format!("https://{host}")))?;
-                        anyhow::Ok(operator_core::http::router_with(platform, (*cors).clone()))
-                    })
-                    .await
-                    .map_err(|e| lambda_http::Error::from(format!("{e:#}")))?
-                    .clone();
+                let host = req
+                    .headers()
+                    .get(axum::http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned);
+                let router = match (app.get(), host) {
+                    (Some(router), _) => router.clone(),
+                    // API.md's error body, not a runtime error: the caller's request lacks it.
+                    (None, None) => {
+                        return Ok(ApiError::bad_request(
+                            "the request has no Host header: this API takes its public URL from the first request's Host (or from OPERATOR_PUBLIC_URL)",
+                        )
+                        .into_response())
+                    }
+                    (None, Some(host)) => match app
+                        .get_or_try_init(|| async {
+                            let platform = startup.build(Some(format!("https://{host}")))?;
+                            anyhow::Ok(operator_core::http::router_with(platform, (*cors).clone()))
+                        })
+                        .await
+                    {
+                        Ok(router) => router.clone(),
+                        // Logged with its cause; the caller gets the opaque 500 body.
+                        Err(e) => {
+                            return Ok(ApiError::from(operator_core::error::Error::Unexpected(
+                                e.context("the API could not start"),
+                            ))
+                            .into_response())
+                        }
+                    },
+                };
                 let req: Request<Body> = req.map(Body::new);
                 router
                     .oneshot(req)
