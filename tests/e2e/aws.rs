@@ -456,3 +456,32 @@ async fn the_platform_runs_end_to_end_on_lambda_sqs_dynamodb_ecs_and_scheduler()
         .expect("the worker exits after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn a_function_that_cannot_start_tells_the_lambda_runtime_why() {
+    // GIVEN the API function on Lambda with its table not configured
+    let dir = tempfile::tempdir().unwrap();
+    let lambda = RuntimeApi::start().await;
+    let mut env = lambda.env();
+    env.push((
+        "OPERATOR_PUBLIC_URL",
+        "https://abc123.lambda-url.us-east-1.on.aws".into(),
+    ));
+    let mut function = spawn("api", &env, &dir.path().join("api.log"));
+    // THEN it reports its init error to the runtime, naming what is missing, and exits
+    let reported = eventually(30, || async { lambda.init_errors().into_iter().next() })
+        .await
+        .expect("an init error reported to the runtime");
+    assert_eq!(reported.0, "Runtime.InitError");
+    let body: Value = serde_json::from_str(&reported.1).unwrap();
+    assert_eq!(body["errorType"], "Runtime.InitError");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("OPERATOR_TABLE must be set"),
+        "{body}"
+    );
+    let exited = function.terminate(std::time::Duration::from_secs(10));
+    assert!(exited.is_some_and(|s| !s.success()), "{exited:?}");
+}

@@ -45,6 +45,8 @@ struct Shared {
     waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Invocation>>>>,
     /// Set when the function first asks for work: its initialisation is over.
     polled: Arc<tokio::sync::Notify>,
+    /// What the function reported to `init/error`: (error type header, body).
+    init_errors: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 pub struct RuntimeApi {
@@ -52,16 +54,19 @@ pub struct RuntimeApi {
     pub address: String,
     tx: mpsc::UnboundedSender<Pending>,
     polled: Arc<tokio::sync::Notify>,
+    init_errors: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl RuntimeApi {
     pub async fn start() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let polled = Arc::new(tokio::sync::Notify::new());
+        let init_errors: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let shared = Shared {
             next: Arc::new(tokio::sync::Mutex::new(rx)),
             waiting: Arc::default(),
             polled: polled.clone(),
+            init_errors: init_errors.clone(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -79,7 +84,13 @@ impl RuntimeApi {
             address,
             tx,
             polled,
+            init_errors,
         }
+    }
+
+    /// What the function reported as its initialisation error, if anything.
+    pub fn init_errors(&self) -> Vec<(String, String)> {
+        self.init_errors.lock().unwrap().clone()
     }
 
     /// Resolves when the function has finished initialising (its first `next` call).
@@ -140,6 +151,11 @@ impl RuntimeApi {
                 "stage": "$default", "time": "29/Nov/2026:12:00:00 +0000", "timeEpoch": 1795000000000u64},
             "body": body, "isBase64Encoded": false,
         });
+        let reported = self.init_errors();
+        assert!(
+            reported.is_empty(),
+            "the function failed to initialise: {reported:?}"
+        );
         let id = format!("req-{}", rand::random::<u64>());
         let (done_tx, done_rx) = oneshot::channel();
         self.tx.send((id, event, done_tx)).unwrap();
@@ -273,6 +289,13 @@ async fn error(State(s): State<Shared>, Path(id): Path<String>, body: String) ->
     StatusCode::ACCEPTED
 }
 
-async fn init_error(body: String) -> StatusCode {
-    panic!("the function failed to initialise: {body}");
+async fn init_error(State(s): State<Shared>, headers: HeaderMap, body: String) -> StatusCode {
+    let kind = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    eprintln!("the function failed to initialise: {kind} {body}");
+    s.init_errors.lock().unwrap().push((kind, body));
+    StatusCode::ACCEPTED
 }

@@ -25,7 +25,32 @@ async fn main() {
     if let Err(e) = run().await {
         tracing::error!(error = format!("{e:#}"), "api function failed");
         eprintln!("error: {e:#}");
+        report_init_error(&e).await;
         std::process::exit(1);
+    }
+}
+
+/// On Lambda, tells the runtime why initialisation failed (its `init/error` endpoint), so
+/// the invocation fails with that reason rather than a bare exit. Best effort: the process
+/// exits either way.
+async fn report_init_error(e: &anyhow::Error) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({
+        "errorMessage": format!("{e:#}"),
+        "errorType": "Runtime.InitError",
+        "stackTrace": [],
+    });
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+        .json(&body)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    if let Err(e) = sent {
+        eprintln!("could not report the init error to the Lambda runtime: {e}");
     }
 }
 
