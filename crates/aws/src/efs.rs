@@ -5,9 +5,8 @@
 //! worker mounts the file system's `/instances` (its own access point, same user) at
 //! `OPERATOR_WORKSPACES_DIR`: a clone is a directory copy there, a delete a removal.
 
+#[cfg(feature = "workspaces")]
 use anyhow::Context;
-use aws_sdk_efs::types::{CreationInfo, PosixUser, RootDirectory, Tag};
-use aws_sdk_efs::Client;
 use operator_core::ids::{AccountId, InstanceId};
 use std::path::PathBuf;
 
@@ -24,13 +23,15 @@ pub struct EfsSettings {
     pub gid: i64,
 }
 
+#[cfg(feature = "workspaces")]
 pub struct Workspaces {
-    client: Client,
+    client: aws_sdk_efs::Client,
     settings: EfsSettings,
 }
 
+#[cfg(feature = "workspaces")]
 impl Workspaces {
-    pub fn new(client: Client, settings: EfsSettings) -> Self {
+    pub fn new(client: aws_sdk_efs::Client, settings: EfsSettings) -> Self {
         Self { client, settings }
     }
 
@@ -60,6 +61,7 @@ impl Workspaces {
         account: &AccountId,
     ) -> anyhow::Result<String> {
         let s = &self.settings;
+        use aws_sdk_efs::types::{CreationInfo, PosixUser, RootDirectory, Tag};
         let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
         let out = self
             .client
@@ -170,7 +172,45 @@ impl Workspaces {
     }
 }
 
-#[cfg(test)]
+/// Built without the `workspaces` feature (the API function, which never touches
+/// workspaces): the type exists but has no value, so no code path can reach EFS.
+#[cfg(not(feature = "workspaces"))]
+pub enum Workspaces {}
+
+#[cfg(not(feature = "workspaces"))]
+#[allow(clippy::unused_async)]
+impl Workspaces {
+    pub fn file_system_id(&self) -> &str {
+        match *self {}
+    }
+    pub fn root_of(id: &InstanceId) -> String {
+        format!("{WORKSPACES_ROOT}/{id}")
+    }
+    pub fn local_dir(&self, _root: &str) -> Option<PathBuf> {
+        match *self {}
+    }
+    pub async fn create_access_point(
+        &self,
+        _: &InstanceId,
+        _: &AccountId,
+    ) -> anyhow::Result<String> {
+        match *self {}
+    }
+    pub async fn access_point_root(&self, _: &str) -> anyhow::Result<Option<String>> {
+        match *self {}
+    }
+    pub async fn delete_access_point(&self, _: &str) -> anyhow::Result<()> {
+        match *self {}
+    }
+    pub async fn copy(&self, _: &str, _: &str) -> anyhow::Result<()> {
+        match *self {}
+    }
+    pub async fn remove(&self, _: &str) -> anyhow::Result<()> {
+        match *self {}
+    }
+}
+
+#[cfg(all(test, feature = "workspaces"))]
 mod tests {
     use super::*;
 
@@ -180,7 +220,7 @@ mod tests {
             .behavior_version(aws_sdk_efs::config::BehaviorVersion::latest())
             .build();
         let w = Workspaces::new(
-            Client::from_conf(cfg),
+            aws_sdk_efs::Client::from_conf(cfg),
             EfsSettings {
                 file_system_id: "fs-1".into(),
                 mount: "/mnt/workspaces".into(),

@@ -9,7 +9,7 @@
 
 use crate::{
     DynamoStore, EcsRuntime, EcsSettings, EfsSettings, EventBridgeScheduler, ScheduleTarget,
-    SecretsManagerVault, SqsQueue, Workspaces,
+    SecretsManagerVault, SqsQueue,
 };
 use anyhow::Context;
 use base64::Engine;
@@ -270,9 +270,14 @@ fn assemble(
         runtime: Arc::new({
             let ecs = EcsRuntime::new(aws_sdk_ecs::Client::new(cfg), settings.ecs, http.clone());
             match settings.efs {
+                #[cfg(feature = "workspaces")]
                 Some(efs) => {
-                    ecs.with_workspaces(Workspaces::new(aws_sdk_efs::Client::new(cfg), efs))
+                    ecs.with_workspaces(crate::Workspaces::new(aws_sdk_efs::Client::new(cfg), efs))
                 }
+                #[cfg(not(feature = "workspaces"))]
+                Some(_) => anyhow::bail!(
+                    "OPERATOR_EFS_FILE_SYSTEM_ID is set, but this binary is built without workspaces (only workers mount them)"
+                ),
                 None => ecs,
             }
         }),
